@@ -1,0 +1,101 @@
+"""Data access for the rules in `loyalty/`. Personal fields are encrypted here and only here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.crypto import FieldCipher, hash_api_key
+from db.models import ApiKey, AuditEvent, Member
+
+
+class MemberRepository:
+    def __init__(self, session: AsyncSession, cipher: FieldCipher) -> None:
+        self._session = session
+        self._cipher = cipher
+
+    async def add(self, member: Member) -> Member:
+        self._session.add(member)
+        await self._session.flush()
+        return member
+
+    async def by_id(self, member_id: int) -> Member | None:
+        return await self._session.get(Member, member_id)
+
+    async def by_number(self, member_number: str) -> Member | None:
+        return await self._one(select(Member).where(Member.member_number == member_number))
+
+    async def by_telegram_id(self, telegram_id: int) -> Member | None:
+        return await self._one(select(Member).where(Member.telegram_id == telegram_id))
+
+    async def by_phone(self, e164: str) -> Member | None:
+        index = self._cipher.blind_index(e164)
+        return await self._one(select(Member).where(Member.phone_index == index))
+
+    async def number_taken(self, member_number: str) -> bool:
+        return await self.by_number(member_number) is not None
+
+    def set_phone(self, member: Member, e164: str) -> None:
+        member.phone_index = self._cipher.blind_index(e164)
+        member.phone_encrypted = self._cipher.encrypt(e164)
+
+    def phone_of(self, member: Member) -> str | None:
+        if member.phone_encrypted is None:
+            return None
+        return self._cipher.decrypt(member.phone_encrypted)
+
+    async def page(self, *, offset: int, limit: int) -> tuple[Sequence[Member], int]:
+        total = await self._session.scalar(select(func.count()).select_from(Member))
+        rows = await self._session.scalars(
+            select(Member).order_by(Member.id).offset(offset).limit(limit)
+        )
+        return rows.all(), int(total or 0)
+
+    async def _one(self, statement) -> Member | None:  # type: ignore[no-untyped-def]
+        return (await self._session.scalars(statement)).one_or_none()
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, key: ApiKey) -> None:
+        self._session.add(key)
+        await self._session.flush()
+
+    async def by_name(self, name: str) -> ApiKey | None:
+        return (await self._session.scalars(select(ApiKey).where(ApiKey.name == name))).one_or_none()
+
+    async def active_by_raw_key(self, raw_key: str) -> ApiKey | None:
+        statement = select(ApiKey).where(
+            ApiKey.key_hash == hash_api_key(raw_key), ApiKey.revoked_at.is_(None)
+        )
+        return (await self._session.scalars(statement)).one_or_none()
+
+    async def all(self) -> Sequence[ApiKey]:
+        return (await self._session.scalars(select(ApiKey).order_by(ApiKey.name))).all()
+
+
+class AuditLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def record(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        member_id: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self._session.add(
+            AuditEvent(at=at, actor=actor, action=action, member_id=member_id, detail=detail)
+        )
+
+    async def for_member(self, member_id: int) -> Sequence[AuditEvent]:
+        statement = select(AuditEvent).where(AuditEvent.member_id == member_id).order_by(AuditEvent.id)
+        return (await self._session.scalars(statement)).all()

@@ -1,0 +1,75 @@
+"""Unit of work: one transaction per update, request or job run.
+
+Only an explicit `commit()` persists; leaving the block without one rolls back, so a rule that
+raises half-way writes nothing.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.crypto import FieldCipher
+from db.repositories import ApiKeyRepository, AuditLog, MemberRepository
+
+
+class UnitOfWork:
+    members: MemberRepository
+    api_keys: ApiKeyRepository
+    audit: AuditLog
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], cipher: FieldCipher) -> None:
+        self._session_factory = session_factory
+        self._cipher = cipher
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> "UnitOfWork":
+        self._session = self._session_factory()
+        self.members = MemberRepository(self._session, self._cipher)
+        self.api_keys = ApiKeyRepository(self._session)
+        self.audit = AuditLog(self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        try:
+            await self._session.rollback()
+        finally:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside `async with`")
+        return self._session
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+class UnitOfWorkFactory:
+    """Makes a fresh UnitOfWork per use; what the bot, the API and jobs are given."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], cipher: FieldCipher) -> None:
+        self.session_factory = session_factory
+        self.cipher = cipher
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.cipher)
+
+
+__all__ = ["IntegrityError", "UnitOfWork", "UnitOfWorkFactory"]

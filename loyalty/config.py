@@ -1,0 +1,85 @@
+"""Settings from the environment (and `.env`), one class for the whole program."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TELEGRAM_API_URL = "https://api.telegram.org"
+PLACEHOLDER_SECRETS = {"changethis", "change-me", "secret", ""}
+SUPPORTED_LOCALES = ("en", "zh_CN")
+
+log = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./loyalty.sqlite3"
+    redis_url: str | None = None
+
+    bot_token: SecretStr | None = None
+    bot_api_url: str = TELEGRAM_API_URL
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    secret_key: SecretStr | None = None
+
+    program_name: str = "Loyalty Club"
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    timezone: str = "Asia/Shanghai"
+    default_locale: Literal["en", "zh_CN"] = "en"
+    phone_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    privacy_url: str = "https://example.com/privacy"
+    privacy_version: str = Field(default="2026-11", min_length=1, max_length=32)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _enforce_real_secrets(self) -> "Settings":
+        # A production deployment must never run with a missing or placeholder key: it encrypts
+        # members' phone numbers, so a guessable key is a data leak.
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+            if self.environment == "production":
+                raise ValueError(
+                    "SECRET_KEY must be set to a random value of at least 32 characters "
+                    "in production (generate one with `loyalty secret`)"
+                )
+        return self
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def bot_enabled(self) -> bool:
+        return self.bot_token is not None and bool(self.bot_token.get_secret_value())
+
+    def require_secret_key(self) -> str:
+        if self.secret_key is None or not self.secret_key.get_secret_value():
+            raise RuntimeError("SECRET_KEY is not set; run `loyalty secret` to create one")
+        return self.secret_key.get_secret_value()

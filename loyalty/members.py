@@ -1,0 +1,235 @@
+"""Member registration: in the chat, at the till, and the link between the two.
+
+One person is one member, whoever enrols them first: the phone number is the join key, so a
+member enrolled at a till who later shares the same number in the chat gets that chat linked to
+the existing membership rather than a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from db.models import Member
+from db.uow import IntegrityError, UnitOfWork
+from loyalty.clock import Clock
+from loyalty.errors import AlreadyRegistered, ConsentRequired, MemberNotFound, PhoneTaken
+from loyalty.profile import check_locale, clean_city, clean_start_payload, parse_birthday
+
+log = logging.getLogger(__name__)
+
+MEMBER_NUMBER_DIGITS = 10  # nine random digits and a Luhn check digit
+
+
+def luhn_check_digit(digits: str) -> str:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def is_valid_member_number(number: str) -> bool:
+    return (
+        len(number) == MEMBER_NUMBER_DIGITS
+        and number.isdigit()
+        and luhn_check_digit(number[:-1]) == number[-1]
+    )
+
+
+def new_member_number() -> str:
+    # Random rather than sequential, so a number says nothing about how many members there are
+    # and a mistyped digit at the till is caught by the check digit.
+    body = str(secrets.randbelow(9) + 1) + "".join(
+        str(secrets.randbelow(10)) for _ in range(MEMBER_NUMBER_DIGITS - 2)
+    )
+    return body + luhn_check_digit(body)
+
+
+async def _unused_member_number(uow: UnitOfWork) -> str:
+    for _ in range(20):
+        number = new_member_number()
+        if not await uow.members.number_taken(number):
+            return number
+    raise RuntimeError("could not find an unused member number in 20 tries")
+
+
+@dataclass(frozen=True)
+class Consent:
+    version: str
+    given_at: datetime
+
+
+@dataclass(frozen=True)
+class Registration:
+    member: Member
+    linked_existing: bool  # True when the chat joined a membership made at a till
+
+
+async def register_from_chat(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    telegram_id: int,
+    phone_e164: str,
+    locale: str,
+    consent: Consent | None,
+    start_payload: str | None = None,
+) -> Registration:
+    """Make the chat a member once they consented and shared their own phone number."""
+    if consent is None:
+        raise ConsentRequired("sign-up needs consent to the privacy terms")
+    check_locale(locale)
+    now = clock.now()
+    if await uow.members.by_telegram_id(telegram_id) is not None:
+        raise AlreadyRegistered("this chat is already a member")
+
+    existing = await uow.members.by_phone(phone_e164)
+    if existing is not None:
+        if existing.telegram_id is not None:
+            raise PhoneTaken("this phone number belongs to a member linked to another chat")
+        existing.telegram_id = telegram_id
+        existing.locale = locale
+        existing.consent_version = consent.version
+        existing.consented_at = consent.given_at
+        existing.start_payload = existing.start_payload or clean_start_payload(start_payload)
+        existing.updated_at = now
+        await _commit_or_conflict(uow)
+        log.info("chat linked to member %s enrolled via %s", existing.member_number, existing.enrolled_via)
+        return Registration(existing, linked_existing=True)
+
+    member = Member(
+        member_number=await _unused_member_number(uow),
+        telegram_id=telegram_id,
+        locale=locale,
+        enrolled_via="chat",
+        start_payload=clean_start_payload(start_payload),
+        consent_version=consent.version,
+        consented_at=consent.given_at,
+        points_balance=0,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.members.set_phone(member, phone_e164)
+    await uow.members.add(member)
+    await _commit_or_conflict(uow)
+    log.info("member %s signed up in the chat", member.member_number)
+    return Registration(member, linked_existing=False)
+
+
+async def enrol_at_till(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    phone_e164: str,
+    consent_version: str,
+    locale: str,
+    actor: str,
+    start_payload: str | None = None,
+) -> Member:
+    """A till or shop enrols a member by phone; the chat can be linked later."""
+    check_locale(locale)
+    now = clock.now()
+    if await uow.members.by_phone(phone_e164) is not None:
+        raise AlreadyRegistered("a member with this phone number exists")
+    member = Member(
+        member_number=await _unused_member_number(uow),
+        telegram_id=None,
+        locale=locale,
+        enrolled_via="till",
+        start_payload=clean_start_payload(start_payload),
+        consent_version=consent_version,
+        consented_at=now,
+        points_balance=0,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.members.set_phone(member, phone_e164)
+    await uow.members.add(member)
+    uow.audit.record(at=now, actor=actor, action="member.enrol", member_id=member.id)
+    await _commit_or_conflict(uow)
+    log.info("member %s enrolled by %s", member.member_number, actor)
+    return member
+
+
+async def _commit_or_conflict(uow: UnitOfWork) -> None:
+    # Two enrolments of one phone (till and chat at the same instant, or a double tap) race past
+    # the lookups above; the unique constraints decide, and the loser gets a domain error.
+    try:
+        await uow.commit()
+    except IntegrityError as exc:
+        await uow.rollback()
+        raise AlreadyRegistered("a member with this phone number or chat already exists") from exc
+
+
+async def member_for_chat(uow: UnitOfWork, telegram_id: int) -> Member | None:
+    return await uow.members.by_telegram_id(telegram_id)
+
+
+async def set_birthday(uow: UnitOfWork, clock: Clock, member: Member, raw: str) -> Member:
+    now = clock.now()
+    member.birthday = parse_birthday(raw, now.date())
+    member.updated_at = now
+    await uow.commit()
+    return member
+
+
+async def set_city(uow: UnitOfWork, clock: Clock, member: Member, raw: str) -> Member:
+    member.city = clean_city(raw)
+    member.updated_at = clock.now()
+    await uow.commit()
+    return member
+
+
+async def set_locale(uow: UnitOfWork, clock: Clock, member: Member, locale: str) -> Member:
+    member.locale = check_locale(locale)
+    member.updated_at = clock.now()
+    await uow.commit()
+    return member
+
+
+async def set_chat_reachable(
+    uow: UnitOfWork, clock: Clock, telegram_id: int, *, reachable: bool
+) -> Member | None:
+    """Record that a member blocked (or unblocked) the bot; their data stays."""
+    member = await uow.members.by_telegram_id(telegram_id)
+    if member is None:
+        return None
+    blocked = None if reachable else clock.now()
+    if (member.chat_blocked_at is None) != (blocked is None):
+        member.chat_blocked_at = blocked
+        member.updated_at = clock.now()
+        await uow.commit()
+        log.info("member %s %s the bot", member.member_number, "unblocked" if reachable else "blocked")
+    return member
+
+
+async def find_member(
+    uow: UnitOfWork,
+    *,
+    member_number: str | None = None,
+    phone_e164: str | None = None,
+    telegram_id: int | None = None,
+) -> Member:
+    if member_number is not None:
+        member = await uow.members.by_number(member_number)
+    elif phone_e164 is not None:
+        member = await uow.members.by_phone(phone_e164)
+    elif telegram_id is not None:
+        member = await uow.members.by_telegram_id(telegram_id)
+    else:
+        raise ValueError("find_member needs one identifier")
+    if member is None:
+        raise MemberNotFound("no such member")
+    return member
+
+
+async def list_members(uow: UnitOfWork, *, page: int, page_size: int) -> tuple[Sequence[Member], int]:
+    return await uow.members.page(offset=(page - 1) * page_size, limit=page_size)
