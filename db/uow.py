@@ -39,10 +39,11 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         assert self._session is not None
+        # close() rolls back whatever was not committed, like rollback(), but leaves the objects
+        # already loaded readable (detached) instead of expiring them.
         try:
-            await self._session.rollback()
-        finally:
             await self._session.close()
+        finally:
             self._session = None
 
     @property

@@ -7,9 +7,10 @@ the existing membership rather than a second one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -101,7 +102,8 @@ async def register_from_chat(
         existing.consented_at = consent.given_at
         existing.start_payload = existing.start_payload or clean_start_payload(start_payload)
         existing.updated_at = now
-        await _commit_or_conflict(uow)
+        async with _unique_or_conflict(uow):
+            await uow.commit()
         log.info("chat linked to member %s enrolled via %s", existing.member_number, existing.enrolled_via)
         return Registration(existing, linked_existing=True)
 
@@ -118,8 +120,9 @@ async def register_from_chat(
         updated_at=now,
     )
     uow.members.set_phone(member, phone_e164)
-    await uow.members.add(member)
-    await _commit_or_conflict(uow)
+    async with _unique_or_conflict(uow):
+        await uow.members.add(member)
+        await uow.commit()
     log.info("member %s signed up in the chat", member.member_number)
     return Registration(member, linked_existing=False)
 
@@ -152,18 +155,20 @@ async def enrol_at_till(
         updated_at=now,
     )
     uow.members.set_phone(member, phone_e164)
-    await uow.members.add(member)
-    uow.audit.record(at=now, actor=actor, action="member.enrol", member_id=member.id)
-    await _commit_or_conflict(uow)
+    async with _unique_or_conflict(uow):
+        await uow.members.add(member)
+        uow.audit.record(at=now, actor=actor, action="member.enrol", member_id=member.id)
+        await uow.commit()
     log.info("member %s enrolled by %s", member.member_number, actor)
     return member
 
 
-async def _commit_or_conflict(uow: UnitOfWork) -> None:
+@contextlib.asynccontextmanager
+async def _unique_or_conflict(uow: UnitOfWork) -> AsyncIterator[None]:
     # Two enrolments of one phone (till and chat at the same instant, or a double tap) race past
     # the lookups above; the unique constraints decide, and the loser gets a domain error.
     try:
-        await uow.commit()
+        yield
     except IntegrityError as exc:
         await uow.rollback()
         raise AlreadyRegistered("a member with this phone number or chat already exists") from exc

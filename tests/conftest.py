@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.crypto import FieldCipher
-from db.engine import create_engine, create_session_factory, is_sqlite
-from db.migrate import upgrade
+from db.engine import create_engine, create_session_factory
+from db.migrate import upgrade_database
 from db.models import Base
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
@@ -26,23 +28,32 @@ START = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = os.environ.get("TEST_DATABASE_URL") or (
-        f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    )
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        asyncio.run(upgrade_database(url))
+        yield url
+        return
+    # A database of its own per test run, so runs in parallel (or a previous run's leftovers)
+    # never share tables, and a bad migration cannot hide behind an old schema.
+    scratch = f"loyalty_test_{secrets.token_hex(4)}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{scratch}"'))
+    url = make_url(server_url).set(database=scratch).render_as_string(hide_password=False)
+    try:
+        asyncio.run(upgrade_database(url))
+        yield url
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
 
-    async def prepare() -> None:
-        engine = create_engine(url)
-        if not is_sqlite(url):
-            # Start from an empty schema so a previous run's leftovers cannot hide a bad migration.
-            async with engine.begin() as connection:
-                await connection.execute(text("DROP SCHEMA public CASCADE"))
-                await connection.execute(text("CREATE SCHEMA public"))
-        await upgrade(engine)
+
+async def _admin(server_url: str, statement: str) -> None:
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
         await engine.dispose()
-
-    asyncio.run(prepare())
-    return url
 
 
 @pytest.fixture

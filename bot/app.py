@@ -1,0 +1,62 @@
+"""Builds the Bot and the Dispatcher; nothing runs at import time."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import BotCommand
+
+from bot import errors
+from bot.middlewares import MemberContextMiddleware, UnitOfWorkMiddleware
+from bot.render import texts_for
+from bot.retry import RetryAfterMiddleware
+from bot.routers import build_root_router
+from db.uow import UnitOfWorkFactory
+from loyalty.clock import Clock
+from loyalty.config import SUPPORTED_LOCALES, Settings
+
+COMMANDS = ("start", "card", "language", "help", "cancel")
+
+
+def build_bot(token: str, api_url: str) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+    session.middleware(RetryAfterMiddleware())
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def build_storage(settings: Settings) -> BaseStorage:
+    if settings.redis_url:
+        # Sign-up state survives restarts and is shared by several bot processes.
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(settings.redis_url)
+    return MemoryStorage()
+
+
+def build_dispatcher(
+    *,
+    settings: Settings,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    storage: BaseStorage | None = None,
+) -> Dispatcher:
+    dp = Dispatcher(storage=storage or build_storage(settings), settings=settings, clock=clock)
+    dp.update.outer_middleware(UnitOfWorkMiddleware(uow_factory))
+    dp.update.outer_middleware(MemberContextMiddleware(clock))
+    dp.include_router(errors.router)
+    dp.include_router(build_root_router())
+    dp.startup.register(_set_commands)
+    return dp
+
+
+async def _set_commands(bot: Bot) -> None:
+    for locale in SUPPORTED_LOCALES:
+        texts = texts_for(locale)
+        commands = [BotCommand(command=name, description=texts(f"commands/{name}")) for name in COMMANDS]
+        language = None if locale == "en" else locale.split("_")[0]
+        await bot.set_my_commands(commands, language_code=language)

@@ -1,0 +1,83 @@
+"""Every text the bot sends comes from templates/messages/<locale>/<key>.j2.
+
+Jinja2 runs with StrictUndefined (a missing variable is an error, never an empty hole) and HTML
+autoescaping, because messages go out with parse_mode=HTML and members' input lands in them.
+Numbers, money and dates are formatted per locale with Babel filters.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache, partial
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, get_currency_precision
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from loyalty.config import SUPPORTED_LOCALES
+
+TEMPLATES_DIR = Path(
+    os.environ.get("TEMPLATES_DIR", Path(__file__).resolve().parent.parent / "templates" / "messages")
+)
+
+
+def format_points(value: int, locale: str) -> str:
+    return format_decimal(value, locale=locale)
+
+
+def format_money(minor_units: int, currency: str, locale: str) -> str:
+    # Money travels as integer minor units; Babel needs the major-unit amount only to print it.
+    exponent = get_currency_precision(currency)
+
+    return format_currency(Decimal(minor_units).scaleb(-exponent), currency, locale=locale)
+
+
+def format_day(value: date | datetime, locale: str, style: str = "medium") -> str:
+    if isinstance(value, datetime):
+        return format_datetime(value, format=style, locale=locale)
+    return format_date(value, format=style, locale=locale)
+
+
+def _environment(locale: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR / locale),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["points"] = partial(format_points, locale=locale)
+    env.filters["money"] = lambda minor, currency: format_money(minor, currency, locale)
+    env.filters["day"] = partial(format_day, locale=locale)
+    env.globals["language_name"] = Locale.parse(locale).get_display_name(locale)
+    return env
+
+
+class Texts:
+    """The texts of one locale: `texts("card/caption", member=...)`."""
+
+    def __init__(self, locale: str) -> None:
+        if locale not in SUPPORTED_LOCALES:
+            raise ValueError(f"unsupported locale {locale!r}")
+        self.locale = locale
+        self._env = _environment(locale)
+
+    def __call__(self, key: str, /, **context: object) -> str:
+        return self._env.get_template(f"{key}.j2").render(**context).strip()
+
+    def keys(self) -> list[str]:
+        return sorted(name.removesuffix(".j2") for name in self._env.list_templates(extensions=["j2"]))
+
+
+@lru_cache(maxsize=None)
+def texts_for(locale: str) -> Texts:
+    return Texts(locale)
+
+
+def all_labels(key: str) -> frozenset[str]:
+    """A button's label in every locale, so a tap is understood whatever language it was sent in."""
+    return frozenset(texts_for(locale)(key) for locale in SUPPORTED_LOCALES)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message, ReplyKeyboardRemove
+
+from bot import keyboards
+from bot.render import Texts, all_labels
+from db.models import Member
+from loyalty.config import Settings
+
+router = Router(name="help")
+
+
+@router.message(Command("help"))
+@router.message(F.text.in_(all_labels("buttons/help")))
+async def show_help(message: Message, member: Member | None, texts: Texts, settings: Settings) -> None:
+    await message.answer(
+        texts("help", program=settings.program_name, is_member=member is not None),
+        reply_markup=keyboards.main_menu(texts) if member is not None else None,
+    )
+
+
+@router.message(Command("cancel"))
+@router.message(F.text.in_(all_labels("buttons/cancel")))
+async def cancel(message: Message, state: FSMContext, member: Member | None, texts: Texts) -> None:
+    if await state.get_state() is None:
+        await message.answer(texts("fallback/nothing_to_cancel"))
+        return
+    await state.clear()
+    if member is None:
+        await message.answer(texts("signup/cancelled"), reply_markup=ReplyKeyboardRemove())
+    else:
+        await message.answer(texts("signup/profile_later"), reply_markup=keyboards.main_menu(texts))

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards
+from bot.callbacks import LanguageCallback
+from bot.middlewares import GUEST_LOCALE_KEY
+from bot.render import Texts, all_labels, texts_for
+from db.models import Member
+from db.uow import UnitOfWork
+from loyalty.clock import Clock
+from loyalty.config import SUPPORTED_LOCALES
+from loyalty.members import set_locale
+
+router = Router(name="language")
+
+
+@router.message(Command("language"))
+@router.message(F.text.in_(all_labels("buttons/language")))
+async def choose_language(message: Message, texts: Texts) -> None:
+    await message.answer(texts("language/choose"), reply_markup=keyboards.languages())
+
+
+@router.callback_query(LanguageCallback.filter(F.locale.in_(SUPPORTED_LOCALES)))
+async def language_chosen(
+    query: CallbackQuery,
+    callback_data: LanguageCallback,
+    member: Member | None,
+    state: FSMContext,
+    uow: UnitOfWork,
+    clock: Clock,
+) -> None:
+    if member is not None:
+        await set_locale(uow, clock, member, callback_data.locale)
+    else:
+        await state.update_data({GUEST_LOCALE_KEY: callback_data.locale})
+    texts = texts_for(callback_data.locale)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        # The menu's labels are in the old language: resend it along with the confirmation.
+        await query.message.answer(
+            texts("language/changed"),
+            reply_markup=keyboards.main_menu(texts) if member is not None else None,
+        )

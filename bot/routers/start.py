@@ -1,0 +1,240 @@
+"""Sign-up: /start -> consent -> own phone number -> optional birthday -> optional city.
+
+Until the member shares their phone nothing is written to the database: consent and the /start
+payload wait in FSM data, so a chat that declines or walks away leaves no trace.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiogram import F, Router
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+
+from bot import keyboards
+from bot.callbacks import ConsentAnswer, ConsentCallback
+from bot.card import send_card
+from bot.render import Texts, all_labels
+from bot.states import SignUp
+from db.models import Member
+from db.uow import UnitOfWork
+from loyalty import members
+from loyalty.clock import Clock
+from loyalty.config import Settings
+from loyalty.errors import InvalidBirthday, InvalidCity, InvalidPhone, PhoneTaken
+from loyalty.profile import clean_start_payload, normalize_phone
+
+router = Router(name="start")
+
+SKIP = all_labels("buttons/skip")
+CANCEL = all_labels("buttons/cancel")
+# Commands typed mid-sign-up (/help, /cancel, /language) belong to their own routers.
+NOT_COMMAND = ~F.text.startswith("/")
+
+
+@router.message(CommandStart())
+async def start(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    member: Member | None,
+    texts: Texts,
+    settings: Settings,
+) -> None:
+    if member is not None:
+        await state.clear()
+        await send_card(message, member, texts, settings)
+        return
+    await state.set_state(SignUp.consent)
+    await state.update_data(payload=clean_start_payload(command.args))
+    assert message.from_user is not None
+    await message.answer(
+        texts("start/greeting", name=message.from_user.first_name, program=settings.program_name),
+        reply_markup=ReplyKeyboardRemove(),
+    )
+    await message.answer(
+        texts("signup/consent", version=settings.privacy_version, url=settings.privacy_url),
+        reply_markup=keyboards.consent(texts),
+        disable_web_page_preview=True,
+    )
+
+
+@router.callback_query(SignUp.consent, ConsentCallback.filter())
+async def consent_answer(
+    query: CallbackQuery,
+    callback_data: ConsentCallback,
+    state: FSMContext,
+    texts: Texts,
+    clock: Clock,
+) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+    if callback_data.answer is ConsentAnswer.decline:
+        await state.set_state(None)
+        await state.update_data(payload=None)
+        await _reply(query, texts("signup/declined"), reply_markup=ReplyKeyboardRemove())
+        return
+    await state.update_data(consented_at=clock.now().isoformat())
+    await state.set_state(SignUp.phone)
+    await _reply(query, texts("signup/consent_noted"))
+    await _reply(query, texts("signup/ask_phone"), reply_markup=keyboards.share_phone(texts))
+
+
+@router.message(SignUp.consent, NOT_COMMAND)
+async def consent_pending(message: Message, texts: Texts) -> None:
+    await message.answer(
+        texts("signup/consent_pending", agree=texts("buttons/agree"), decline=texts("buttons/decline"))
+    )
+
+
+@router.message(SignUp.phone, F.contact)
+async def phone_shared(
+    message: Message,
+    state: FSMContext,
+    texts: Texts,
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    assert message.contact is not None and message.from_user is not None
+    button = texts("buttons/share_phone")
+    # A forwarded or picked contact carries someone else's user_id (or none): only the
+    # member's own number, confirmed by Telegram, may become their identity at the till.
+    if message.contact.user_id != message.from_user.id:
+        await message.answer(texts("signup/phone_not_own", button=button))
+        return
+    try:
+        phone = normalize_phone(message.contact.phone_number, settings.phone_region)
+    except InvalidPhone:
+        await message.answer(texts("errors/invalid_phone", button=button))
+        return
+    data = await state.get_data()
+    try:
+        registration = await members.register_from_chat(
+            uow,
+            clock,
+            telegram_id=message.from_user.id,
+            phone_e164=phone,
+            locale=texts.locale,
+            consent=members.Consent(
+                version=settings.privacy_version,
+                given_at=datetime.fromisoformat(data["consented_at"]),
+            ),
+            start_payload=data.get("payload"),
+        )
+    except PhoneTaken:
+        await state.clear()
+        await message.answer(texts("errors/phone_taken"), reply_markup=ReplyKeyboardRemove())
+        return
+    await state.set_data({})
+    await state.set_state(SignUp.birthday)
+    if registration.linked_existing:
+        await message.answer(
+            texts("signup/linked_existing", member_number=registration.member.member_number)
+        )
+    await message.answer(
+        texts("signup/ask_birthday", skip=texts("buttons/skip")), reply_markup=keyboards.skip(texts)
+    )
+
+
+@router.message(SignUp.phone, F.text.in_(CANCEL))
+async def phone_cancelled(message: Message, state: FSMContext, texts: Texts) -> None:
+    await state.clear()
+    await message.answer(texts("signup/cancelled"), reply_markup=ReplyKeyboardRemove())
+
+
+@router.message(SignUp.phone, NOT_COMMAND)
+async def phone_typed(message: Message, texts: Texts) -> None:
+    await message.answer(
+        texts("signup/phone_use_button", button=texts("buttons/share_phone")),
+        reply_markup=keyboards.share_phone(texts),
+    )
+
+
+@router.message(SignUp.birthday, F.text.in_(SKIP))
+async def birthday_skipped(message: Message, state: FSMContext, texts: Texts) -> None:
+    await _ask_city(message, state, texts)
+
+
+@router.message(SignUp.birthday, F.text, NOT_COMMAND)
+async def birthday_given(
+    message: Message, state: FSMContext, texts: Texts, uow: UnitOfWork, clock: Clock, member: Member | None
+) -> None:
+    if member is None:  # the membership was removed while the chat was mid-sign-up
+        await state.clear()
+        await message.answer(texts("card/need_signup"), reply_markup=ReplyKeyboardRemove())
+        return
+    assert message.text is not None
+    try:
+        await members.set_birthday(uow, clock, member, message.text)
+    except InvalidBirthday as error:
+        await message.answer(
+            texts("signup/birthday_invalid", reason=error.details["reason"], skip=texts("buttons/skip")),
+            reply_markup=keyboards.skip(texts),
+        )
+        return
+    await _ask_city(message, state, texts)
+
+
+@router.message(SignUp.city, F.text.in_(SKIP))
+async def city_skipped(
+    message: Message, state: FSMContext, texts: Texts, member: Member | None, settings: Settings
+) -> None:
+    await _welcome(message, state, texts, member, settings)
+
+
+@router.message(SignUp.city, F.text, NOT_COMMAND)
+async def city_given(
+    message: Message,
+    state: FSMContext,
+    texts: Texts,
+    uow: UnitOfWork,
+    clock: Clock,
+    member: Member | None,
+    settings: Settings,
+) -> None:
+    assert message.text is not None
+    if member is not None:
+        try:
+            await members.set_city(uow, clock, member, message.text)
+        except InvalidCity as error:
+            await message.answer(
+                texts("signup/city_invalid", reason=error.details["reason"], skip=texts("buttons/skip")),
+                reply_markup=keyboards.skip(texts),
+            )
+            return
+    await _welcome(message, state, texts, member, settings)
+
+
+@router.message(SignUp.birthday, NOT_COMMAND)
+@router.message(SignUp.city, NOT_COMMAND)
+async def profile_needs_text(message: Message, texts: Texts) -> None:
+    await message.answer(
+        texts("signup/use_text", skip=texts("buttons/skip")), reply_markup=keyboards.skip(texts)
+    )
+
+
+async def _ask_city(message: Message, state: FSMContext, texts: Texts) -> None:
+    await state.set_state(SignUp.city)
+    await message.answer(
+        texts("signup/ask_city", skip=texts("buttons/skip")), reply_markup=keyboards.skip(texts)
+    )
+
+
+async def _welcome(
+    message: Message, state: FSMContext, texts: Texts, member: Member | None, settings: Settings
+) -> None:
+    await state.clear()
+    if member is None:
+        await message.answer(texts("card/need_signup"), reply_markup=ReplyKeyboardRemove())
+        return
+    await message.answer(texts("signup/welcome", program=settings.program_name))
+    await send_card(message, member, texts, settings)
+
+
+async def _reply(query: CallbackQuery, text: str, **kwargs: object) -> None:
+    if query.message is not None:
+        await query.bot.send_message(query.message.chat.id, text, **kwargs)  # type: ignore[union-attr, arg-type]

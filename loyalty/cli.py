@@ -1,0 +1,198 @@
+"""The `loyalty` command: run the product, manage its database and API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from loyalty.config import Settings
+
+app = typer.Typer(
+    help=(
+        "A loyalty program that lives in a Telegram chat.\n\n"
+        "Members sign up and show their card in the bot; tills and shops use the REST API "
+        "(/api/v1, documented at /docs); a scheduler sends timed pushes. Settings come from "
+        "the environment or a .env file (see .env.example)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+apikey_app = typer.Typer(help="Create and revoke the API keys tills and shops authenticate with.")
+app.add_typer(apikey_app, name="apikey")
+
+SANDBOX_TOKEN = "123456789:sandbox-token-for-local-chat"
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        typer.secho(f"configuration error:\n{error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from error
+
+
+def _prepared_settings(*, quiet: bool = False) -> Settings:
+    from loyalty.runtime import configure_logging, ensure_dev_secret
+
+    settings = _settings()
+    configure_logging(settings.log_level, quiet=quiet)
+    return ensure_dev_secret(settings)
+
+
+@app.command()
+def run() -> None:
+    """Start the bot, the API and the scheduler in one process, migrating the database first.
+
+    The bot uses long polling with BOT_TOKEN against BOT_API_URL; without BOT_TOKEN it stays
+    off and only the API and the scheduler run."""
+    settings = _prepared_settings()
+    asyncio.run(_run(settings, with_bot=True))
+
+
+@app.command()
+def api(
+    migrate: Annotated[bool, typer.Option(help="Migrate the database before serving.")] = True,
+) -> None:
+    """Serve only the REST API (for deployments that scale it apart from the bot)."""
+    settings = _prepared_settings()
+    asyncio.run(_run(settings, with_bot=False, scheduler=False, migrate=migrate))
+
+
+@app.command()
+def chat(
+    name: Annotated[str, typer.Option(help="First name of the member you chat as.")] = "Alex",
+    language: Annotated[str, typer.Option(help="Telegram language code of that member (en, zh).")] = "en",
+    with_api: Annotated[bool, typer.Option("--api/--no-api", help="Also serve the REST API.")] = True,
+    verbose: Annotated[bool, typer.Option(help="Show the product's log lines.")] = False,
+) -> None:
+    """Chat with the product in the terminal, as a member, through the local Bot API sandbox.
+
+    No Telegram account or token is needed: the bot talks HTTP to a sandbox that behaves like
+    Telegram. Type text to send it; `:help` lists how to press buttons, share a contact or a
+    location. Works with piped input too: printf '/start\\n1\\n' | loyalty chat"""
+    settings = _prepared_settings(quiet=not verbose)
+    asyncio.run(_chat(settings, name=name, language=language, with_api=with_api))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database at DATABASE_URL to the newest schema."""
+    from db.migrate import upgrade_database
+    from loyalty.runtime import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    asyncio.run(upgrade_database(settings.database_url))
+
+
+@app.command()
+def secret() -> None:
+    """Print a new random SECRET_KEY to put in the environment."""
+    typer.echo(secrets.token_urlsafe(48))
+
+
+@apikey_app.command("create")
+def apikey_create(name: Annotated[str, typer.Argument(help="Who uses the key, e.g. till-store-12.")]) -> None:
+    """Create an API key. It is printed once; only its hash is stored."""
+    from loyalty.apikeys import create_api_key
+
+    raw = _with_uow(lambda uow, clock: create_api_key(uow, clock, name))
+    typer.echo(raw)
+    typer.secho(
+        f"API key {name!r} created. Store it now: it cannot be shown again.", fg=typer.colors.GREEN, err=True
+    )
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(name: Annotated[str, typer.Argument(help="Name the key was created with.")]) -> None:
+    """Revoke an API key at once; requests with it get 401 from then on."""
+    from loyalty.apikeys import revoke_api_key
+
+    key = _with_uow(lambda uow, clock: revoke_api_key(uow, clock, name))
+    typer.secho(f"API key {key.name!r} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S %Z}.", err=True)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List API keys (names, prefixes, state), never the keys themselves."""
+
+    async def listing(uow, clock):  # type: ignore[no-untyped-def]
+        return list(await uow.api_keys.all())
+
+    for key in _with_uow(listing):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        typer.echo(f"{key.name}\t{key.prefix}…\t{state}\tcreated {key.created_at:%Y-%m-%d}")
+
+
+def _with_uow(action):  # type: ignore[no-untyped-def]
+    """Run one rule in one unit of work against the configured database, for admin commands."""
+    from loyalty.errors import LoyaltyError
+    from loyalty.runtime import open_services
+
+    settings = _prepared_settings(quiet=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with open_services(settings) as services, services.uow_factory() as uow:
+            return await action(uow, services.clock)
+
+    try:
+        return asyncio.run(go())
+    except LoyaltyError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from error
+
+
+async def _run(settings: Settings, *, with_bot: bool, scheduler: bool = True, migrate: bool = True) -> None:
+    import logging
+
+    from bot.app import build_bot, build_dispatcher
+    from loyalty.runtime import open_services, run_until_stopped
+
+    log = logging.getLogger("loyalty")
+    async with open_services(settings, migrate=migrate) as services:
+        bot = dispatcher = None
+        if with_bot and settings.bot_enabled:
+            assert settings.bot_token is not None
+            bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_url)
+            dispatcher = build_dispatcher(settings=settings, uow_factory=services.uow_factory, clock=services.clock)
+            log.info("bot polling %s", settings.bot_api_url)
+        elif with_bot:
+            log.warning("BOT_TOKEN is not set: the bot is off; running the API and the scheduler")
+        await run_until_stopped(
+            services=services, api=True, bot=bot, dispatcher=dispatcher, scheduler=scheduler
+        )
+
+
+async def _chat(settings: Settings, *, name: str, language: str, with_api: bool) -> None:
+    from bot.app import build_bot, build_dispatcher
+    from bot.sandbox.server import SandboxServer
+    from bot.sandbox.terminal import run_terminal_chat
+    from loyalty.runtime import open_services, run_until_stopped
+
+    async with SandboxServer() as sandbox, open_services(settings) as services:
+        bot = build_bot(SANDBOX_TOKEN, sandbox.base_url)
+        dispatcher = build_dispatcher(settings=settings, uow_factory=services.uow_factory, clock=services.clock)
+        user = sandbox.add_user(name, language_code=language)
+        if with_api:
+            print(
+                f"(API on http://{settings.api_host}:{settings.api_port}/docs; "
+                "create a key with `loyalty apikey create NAME`)",
+                file=sys.stderr,
+            )
+        await run_until_stopped(
+            services=services,
+            api=with_api,
+            bot=bot,
+            dispatcher=dispatcher,
+            scheduler=True,
+            foreground=lambda: run_terminal_chat(sandbox, user),
+        )
+
+
+if __name__ == "__main__":
+    app()
