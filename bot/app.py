@@ -12,9 +12,9 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommand
 
 from bot import errors
-from bot.middlewares import MemberContextMiddleware, UnitOfWorkMiddleware
+from bot.delivery import OrderedDeliveryMiddleware
+from bot.middlewares import ChatSerialMiddleware, MemberContextMiddleware, UnitOfWorkMiddleware
 from bot.render import texts_for
-from bot.retry import RetryAfterMiddleware
 from bot.routers import build_root_router
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock
@@ -25,7 +25,7 @@ COMMANDS = ("start", "card", "language", "help", "cancel")
 
 def build_bot(token: str, api_url: str) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
-    session.middleware(RetryAfterMiddleware())
+    session.middleware(OrderedDeliveryMiddleware())
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -46,6 +46,7 @@ def build_dispatcher(
     storage: BaseStorage | None = None,
 ) -> Dispatcher:
     dp = Dispatcher(storage=storage or build_storage(settings), settings=settings, clock=clock)
+    dp.update.outer_middleware(ChatSerialMiddleware())
     dp.update.outer_middleware(UnitOfWorkMiddleware(uow_factory))
     dp.update.outer_middleware(MemberContextMiddleware(clock))
     dp.include_router(errors.router)

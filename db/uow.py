@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -57,6 +58,9 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    async def ping(self) -> None:
+        await self.session.execute(text("SELECT 1"))
 
     async def flush(self) -> None:
         await self.session.flush()

@@ -40,6 +40,7 @@ def luhn_check_digit(digits: str) -> str:
 def is_valid_member_number(number: str) -> bool:
     return (
         len(number) == MEMBER_NUMBER_DIGITS
+        and number.isascii()
         and number.isdigit()
         and luhn_check_digit(number[:-1]) == number[-1]
     )

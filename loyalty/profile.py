@@ -24,15 +24,21 @@ _BIRTHDAY_FORMS = (
 )
 
 
-def normalize_phone(raw: str, default_region: str) -> str:
+def normalize_phone(raw: str, default_region: str, *, digits_are_international: bool = False) -> str:
     """Return the number in E.164 form, or raise InvalidPhone.
 
-    Telegram sends contacts' numbers without a leading '+', always in international form, so
-    a bare digit string is tried as international first and then in the default region."""
+    A bare digit string is ambiguous: Telegram sends contacts in international form without the
+    '+' ("8613800138000"), while a till types the national form ("15012345678", which would
+    also read as a US number). The caller knows which it has; the other reading is the fallback."""
     text = raw.strip()
     if not text or len(text) > 32:
         raise InvalidPhone("phone number is empty or too long")
-    candidates = [text] if text.startswith("+") else [f"+{text}", text]
+    if text.startswith("+"):
+        candidates = [text]
+    elif digits_are_international:
+        candidates = [f"+{text}", text]
+    else:
+        candidates = [text, f"+{text}"]
     for candidate in candidates:
         try:
             number = phonenumbers.parse(candidate, default_region)

@@ -41,7 +41,8 @@ def ensure_dev_secret(settings: Settings, env_file: Path = Path(".env")) -> Sett
     """On a developer's machine with no SECRET_KEY, create one in .env once, so the first run
     works and later runs can still read the phone numbers it encrypted. Production never
     gets here: Settings refuses to load without a real key."""
-    if settings.secret_key is not None or settings.environment == "production":
+    has_key = settings.secret_key is not None and settings.secret_key.get_secret_value().strip()
+    if has_key or settings.environment == "production":
         return settings
     key = secrets.token_urlsafe(48)
     with env_file.open("a", encoding="utf-8") as handle:

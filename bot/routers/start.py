@@ -107,7 +107,9 @@ async def phone_shared(
         await message.answer(texts("signup/phone_not_own", button=button))
         return
     try:
-        phone = normalize_phone(message.contact.phone_number, settings.phone_region)
+        phone = normalize_phone(
+            message.contact.phone_number, settings.phone_region, digits_are_international=True
+        )
     except InvalidPhone:
         await message.answer(texts("errors/invalid_phone", button=button))
         return

@@ -33,7 +33,14 @@ def test_one_phone_in_many_spellings_is_one_number(raw: str) -> None:
 
 def test_telegram_style_foreign_number_without_plus_is_international() -> None:
     # Telegram sends contacts as digits without '+'; a UK member's number must not be read as Chinese.
-    assert normalize_phone("447911123456", "CN") == "+447911123456"
+    assert normalize_phone("447911123456", "CN", digits_are_international=True) == "+447911123456"
+    assert normalize_phone("8613800138000", "CN", digits_are_international=True) == "+8613800138000"
+
+
+def test_national_mobile_typed_at_a_till_is_not_read_as_foreign() -> None:
+    # 150 1234 5678 is also a valid US number (+1 501-234-5678) if read as international.
+    assert normalize_phone("15012345678", "CN") == "+8615012345678"
+    assert normalize_phone("15012345678", "CN", digits_are_international=True) == "+15012345678"
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "12", "+86 000", "not a phone", "+1" + "9" * 40])

@@ -1,0 +1,134 @@
+"""Domain errors (loyalty/errors.py) to HTTP answers. Every error body is JSON.
+
+- NotFound -> 404 and Conflict -> 409, as `{"detail": "...", "code": "..."}`.
+- InvalidInput (and subclasses) and ConsentRequired -> 422, in the shape of FastAPI's own
+  validation errors: `{"detail": [{"loc": ["body", "phone"], "msg": "...", "type": "..."}]}`.
+- Request validation errors keep that shape but never echo the submitted input back: a body
+  with a missing field would otherwise return the whole body, phone number included.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from loyalty.errors import (
+    ConsentRequired,
+    Conflict,
+    InvalidBirthday,
+    InvalidCity,
+    InvalidInput,
+    InvalidPhone,
+    LoyaltyError,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+
+# The field each input error is about, when the rule that raised it did not say (`field=`).
+_FIELD_OF: tuple[tuple[type[InvalidInput], str], ...] = (
+    (InvalidPhone, "phone"),
+    (InvalidBirthday, "birthday"),
+    (InvalidCity, "city"),
+)
+# Messages that would quote personal input (normalize_phone quotes the raw number) are replaced.
+_PUBLIC_MESSAGE: tuple[tuple[type[LoyaltyError], str], ...] = (
+    (InvalidPhone, "not a valid phone number"),
+)
+
+
+def field_error(loc: Sequence[str | int], msg: str, type_: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": msg, "type": type_}
+
+
+def validation_response(errors: Iterable[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": list(errors)}
+    )
+
+
+def public_message(exc: LoyaltyError) -> str:
+    for kind, message in _PUBLIC_MESSAGE:
+        if isinstance(exc, kind):
+            return message
+    return str(exc)
+
+
+def _field_of(exc: InvalidInput) -> str | None:
+    field = exc.details.get("field")
+    if isinstance(field, str):
+        return field
+    for kind, name in _FIELD_OF:
+        if isinstance(exc, kind):
+            return name
+    return None
+
+
+def _body_loc(field: str | None) -> list[str | int]:
+    return ["body", field] if field else ["body"]
+
+
+async def _invalid_input(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidInput)
+    loc = _body_loc(_field_of(exc))
+    log.info("422 on %s %s: %s at %s", request.method, request.url.path, exc.code, loc)
+    return validation_response([field_error(loc, public_message(exc), exc.code)])
+
+
+async def _consent_required(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConsentRequired)
+    log.info("422 on %s %s: %s", request.method, request.url.path, exc.code)
+    return validation_response([field_error(_body_loc("consent"), str(exc), exc.code)])
+
+
+def _plain(status_code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LoyaltyError)
+        log.info("%d on %s %s: %s", status_code, request.method, request.url.path, exc.code)
+        return JSONResponse(
+            status_code=status_code, content={"detail": public_message(exc), "code": exc.code}
+        )
+
+    return handler
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        field_error(error["loc"], error["msg"], error["type"])
+        | ({"ctx": jsonable_encoder(error["ctx"])} if "ctx" in error else {})
+        for error in exc.errors()
+    ]
+    log.info(
+        "422 on %s %s: %s",
+        request.method,
+        request.url.path,
+        ", ".join(".".join(map(str, error["loc"])) for error in errors),
+    )
+    return validation_response(errors)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # The server logs the traceback; the caller gets JSON without internals.
+    log.error("500 on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse(
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        content={"detail": "internal server error", "code": "internal_error"},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    # Starlette picks the handler of the nearest class in the exception's MRO.
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(InvalidInput, _invalid_input)
+    app.add_exception_handler(ConsentRequired, _consent_required)
+    app.add_exception_handler(NotFound, _plain(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(Conflict, _plain(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(LoyaltyError, _plain(status.HTTP_400_BAD_REQUEST))
+    app.add_exception_handler(Exception, _unhandled)

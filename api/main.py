@@ -1,0 +1,109 @@
+"""The merchant REST API: tills, shops and back offices talk to the loyalty program here.
+
+Build it with `create_app(settings)`; serve it with
+`uvicorn --factory api.main:app_from_env` (settings from the environment and `.env`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from api.errors import install_error_handlers
+from api.routes import api_v1, health
+from db.crypto import FieldCipher
+from db.engine import create_engine, create_session_factory
+from db.uow import UnitOfWorkFactory
+from loyalty.clock import Clock, SystemClock
+from loyalty.config import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+The merchant side of the loyalty program that lives in a Telegram chat.
+
+Tills, online shops and back offices look members up and enrol them here; members themselves
+use the bot. Every route under `/api/v1` needs an API key sent as `Authorization: Bearer <key>`
+(create one with `loyalty apikey create <name>`); what a key does is audited under its name.
+
+Personal data is minimised: answers carry a masked phone number, never the number itself.
+Errors are JSON: `{"detail": "...", "code": "..."}`, or for invalid input a list of
+`{"loc", "msg", "type"}` naming the field, as in FastAPI's own validation errors.
+"""
+
+OPENAPI_TAGS = [
+    {"name": "members", "description": "Look members up and enrol them at the till."},
+    {"name": "health", "description": "Liveness and database reachability; no API key needed."},
+    {
+        "name": "diagnostics",
+        "description": "Endpoints for operators and benchmarks; they change nothing.",
+    },
+]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("telegram-loyalty")
+    except metadata.PackageNotFoundError:  # running from a checkout that was not installed
+        return "0+unknown"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    uow_factory: UnitOfWorkFactory | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The API app. Without `uow_factory`, its lifespan opens (and finally disposes of) an
+    engine for `settings.database_url`; with one, the caller owns the database."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if uow_factory is not None:
+            log.info("API started on a database provided by the caller")
+            yield
+            log.info("API stopped")
+            return
+        cipher = FieldCipher(settings.require_secret_key())  # refuse to start without a key
+        engine = create_engine(settings.database_url)
+        app.state.uow_factory = UnitOfWorkFactory(create_session_factory(engine), cipher)
+        log.info(
+            "API started on %s",
+            make_url(settings.database_url).render_as_string(hide_password=True),
+        )
+        try:
+            yield
+        finally:
+            del app.state.uow_factory
+            await engine.dispose()
+            log.info("API stopped; database connections closed")
+
+    app = FastAPI(
+        title=f"{settings.program_name} merchant API",
+        description=DESCRIPTION,
+        version=_version(),
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    if uow_factory is not None:
+        app.state.uow_factory = uow_factory
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_v1)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory`: settings from the environment and `.env`."""
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings)

@@ -1,0 +1,27 @@
+"""The routers, one per resource. Everything under /api/v1 needs an API key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, status
+
+from api.deps import require_api_key
+from api.routes import diagnostics, health, members
+from api.schemas import ErrorPublic
+
+API_V1_PREFIX = "/api/v1"
+
+# Authentication is a dependency of the whole v1 router, so no route under it can forget it.
+api_v1 = APIRouter(
+    prefix=API_V1_PREFIX,
+    dependencies=[Depends(require_api_key)],
+    responses={
+        status.HTTP_401_UNAUTHORIZED: {
+            "model": ErrorPublic,
+            "description": "Missing, malformed, unknown or revoked API key",
+        }
+    },
+)
+api_v1.include_router(members.router)
+api_v1.include_router(diagnostics.router)
+
+__all__ = ["API_V1_PREFIX", "api_v1", "health"]

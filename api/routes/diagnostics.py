@@ -1,0 +1,21 @@
+"""Endpoints for operating the API, with no effect on the program."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.schemas import OkPublic
+
+router = APIRouter(tags=["diagnostics"])
+
+
+@router.get(
+    "/noop",
+    summary="Authenticated no-op (diagnostics)",
+    description=(
+        "Checks the API key and does nothing else. Benchmarks measure the other endpoints "
+        "against it: its latency is the cost of HTTP plus authentication."
+    ),
+)
+async def noop() -> OkPublic:
+    return OkPublic()

@@ -1,0 +1,192 @@
+"""Members at the till: look one up, list them, enrol a new one."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api.errors import field_error, public_message
+from api.schemas import ErrorPublic, MemberCreate, MemberPublic, MembersPublic
+from db.models import Member
+from db.uow import UnitOfWork
+from loyalty.errors import InvalidPhone, MemberNotFound
+from loyalty.members import (
+    MEMBER_NUMBER_DIGITS,
+    enrol_at_till,
+    find_member,
+    is_valid_member_number,
+    list_members,
+)
+from loyalty.profile import normalize_phone
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/members", tags=["members"])
+
+MAX_PAGE_SIZE = 200
+MAX_PAGE = 1_000_000_000  # keeps the row offset inside a 64-bit integer
+MAX_TELEGRAM_ID = 2**63 - 1  # the column is a BIGINT
+
+_ASCII_DIGITS = re.compile(r"^[0-9]+$")
+
+
+def _check_member_number(number: str) -> str:
+    if len(number) != MEMBER_NUMBER_DIGITS:
+        raise PydanticCustomError(
+            "member_number_length",
+            "a member number has {digits} digits",
+            {"digits": MEMBER_NUMBER_DIGITS},
+        )
+    if not _ASCII_DIGITS.match(number):
+        raise PydanticCustomError("member_number_digits", "a member number has only the digits 0-9")
+    if not is_valid_member_number(number):
+        raise PydanticCustomError(
+            "member_number_check_digit",
+            "the check digit does not match: the member number is mistyped",
+        )
+    return number
+
+
+MemberNumber = Annotated[
+    str,
+    Path(
+        description=f"{MEMBER_NUMBER_DIGITS} digits, the last a Luhn check digit.",
+        examples=["4820193756"],
+    ),
+    AfterValidator(_check_member_number),
+]
+
+
+@dataclass(frozen=True)
+class MemberFilter:
+    phone_e164: str | None = None
+    telegram_id: int | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.phone_e164 is not None or self.telegram_id is not None
+
+
+def member_filter(
+    settings: SettingsDep,
+    phone: Annotated[
+        str | None,
+        Query(description="Find the member with this phone number, in any usual format."),
+    ] = None,
+    telegram_id: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_TELEGRAM_ID, description="Find the member linked to this Telegram user."),
+    ] = None,
+) -> MemberFilter:
+    if phone is not None and telegram_id is not None:
+        raise RequestValidationError(
+            [field_error(["query"], "give at most one of phone and telegram_id", "one_filter")]
+        )
+    if phone is None:
+        return MemberFilter(telegram_id=telegram_id)
+    try:
+        return MemberFilter(phone_e164=normalize_phone(phone, settings.phone_region))
+    except InvalidPhone as exc:
+        raise RequestValidationError(
+            [field_error(["query", "phone"], public_message(exc), exc.code)]
+        ) from exc
+
+
+MemberFilterDep = Annotated[MemberFilter, Depends(member_filter)]
+
+
+def _public(uow: UnitOfWork, member: Member) -> MemberPublic:
+    return MemberPublic.from_member(member, phone_e164=uow.members.phone_of(member))
+
+
+@router.get(
+    "",
+    summary="List members, or find one by phone or Telegram id",
+    description=(
+        "Without a filter: all members, oldest first, a page at a time; `count` is the total.\n\n"
+        "With `phone` or `telegram_id` (at most one): the same page shape holding the one "
+        "matching member, or no rows (`count` 0) when nobody matches, so a lookup by phone "
+        "never answers 404 and the endpoint has one response model."
+    ),
+)
+async def list_or_find_members(
+    uow: UowDep,
+    filters: MemberFilterDep,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+) -> MembersPublic:
+    if filters.given:
+        try:
+            matches = [
+                await find_member(
+                    uow, phone_e164=filters.phone_e164, telegram_id=filters.telegram_id
+                )
+            ]
+        except MemberNotFound:
+            matches = []
+        start = (page - 1) * page_size
+        rows, count = matches[start : start + page_size], len(matches)
+    else:
+        rows, count = await list_members(uow, page=page, page_size=page_size)
+    return MembersPublic(
+        data=[_public(uow, member) for member in rows], count=count, page=page, page_size=page_size
+    )
+
+
+@router.get(
+    "/{member_number}",
+    name="get_member",
+    summary="Get a member by member number",
+    responses={status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"}},
+)
+async def get_member(member_number: MemberNumber, uow: UowDep) -> MemberPublic:
+    return _public(uow, await find_member(uow, member_number=member_number))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Enrol a member at the till",
+    description=(
+        "Creates a member who has no chat yet; when they later share the same phone number "
+        "with the bot, the chat joins this membership. The answer's `Location` header is the "
+        "new member's URL. The enrolment is audited under the API key's name."
+    ),
+    responses={
+        status.HTTP_409_CONFLICT: {
+            "model": ErrorPublic,
+            "description": "A member with this phone number exists",
+        }
+    },
+)
+async def enrol_member(
+    body: MemberCreate,
+    request: Request,
+    response: Response,
+    uow: UowDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    api_key: ApiKeyDep,
+) -> MemberPublic:
+    phone = normalize_phone(body.phone, settings.phone_region)
+    member = await enrol_at_till(
+        uow,
+        clock,
+        phone_e164=phone,
+        consent_version=body.consent_version or settings.privacy_version,
+        locale=body.locale or settings.default_locale,
+        actor=f"apikey:{api_key.name}",
+        start_payload=body.campaign,
+    )
+    response.headers["Location"] = str(
+        request.app.url_path_for("get_member", member_number=member.member_number)
+    )
+    return MemberPublic.from_member(member, phone_e164=phone)

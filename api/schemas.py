@@ -1,0 +1,120 @@
+"""What the API accepts and returns: `*Create` for input, `*Public` for output.
+
+Output is minimal on purpose: a masked phone instead of the number, whether a birthday is known
+instead of the date.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic_core import PydanticCustomError
+
+from db.models import Member
+from loyalty.profile import START_PAYLOAD, mask_phone
+
+Locale = Literal["en", "zh_CN"]
+
+CONSENT_REQUIRED = "the member must consent to the privacy terms"
+
+
+class MemberCreate(BaseModel):
+    """A member enrolled at a till. The chat can be linked later, when they share this phone."""
+
+    model_config = ConfigDict(
+        extra="forbid",  # a misspelt optional field ("campain") is an error, not silently lost
+        json_schema_extra={
+            "examples": [
+                {"phone": "+86 131 2345 6789", "consent": True, "locale": "zh_CN", "campaign": "store_42"}
+            ]
+        },
+    )
+
+    phone: str = Field(
+        description=(
+            "The member's phone number, international (+86 …) or in the program's region; "
+            "spaces and dashes are fine. One phone is one member."
+        ),
+    )
+    consent: StrictBool = Field(
+        description="The member agreed to the privacy terms. Must be the JSON value `true`."
+    )
+    consent_version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="Version of the privacy terms agreed to; defaults to the current version.",
+    )
+    locale: Locale | None = Field(
+        default=None, description="Language of the member's messages; defaults to the program's."
+    )
+    campaign: str | None = Field(
+        default=None,
+        pattern=START_PAYLOAD.pattern,
+        description=(
+            "Optional campaign or store tag (1-64 of A-Z a-z 0-9 _ -), kept where a chat "
+            "sign-up keeps its /start payload."
+        ),
+    )
+
+    @field_validator("consent")
+    @classmethod
+    def _must_consent(cls, value: bool) -> bool:
+        if value is not True:
+            raise PydanticCustomError("consent_required", CONSENT_REQUIRED)
+        return value
+
+
+class MemberPublic(BaseModel):
+    member_number: str = Field(description="10 digits, the last a Luhn check digit.")
+    telegram_linked: bool = Field(description="The member has a chat with the bot.")
+    telegram_id: int | None
+    phone_masked: str | None = Field(description="For example `+86 138****5678`.")
+    tier: Literal["member"] = "member"
+    points_balance: int
+    locale: Locale
+    city: str | None
+    has_birthday: bool
+    enrolled_via: Literal["chat", "till"]
+    created_at: datetime
+    chat_blocked: bool = Field(description="The member blocked the bot; messages cannot reach them.")
+
+    @classmethod
+    def from_member(cls, member: Member, *, phone_e164: str | None) -> "MemberPublic":
+        return cls(
+            member_number=member.member_number,
+            telegram_linked=member.telegram_id is not None,
+            telegram_id=member.telegram_id,
+            phone_masked=mask_phone(phone_e164) if phone_e164 else None,
+            points_balance=member.points_balance,
+            locale=member.locale,  # type: ignore[arg-type]
+            city=member.city,
+            has_birthday=member.birthday is not None,
+            enrolled_via=member.enrolled_via,  # type: ignore[arg-type]
+            created_at=member.created_at,
+            chat_blocked=member.chat_blocked_at is not None,
+        )
+
+
+class MembersPublic(BaseModel):
+    data: list[MemberPublic]
+    count: int = Field(description="How many members match, on all pages together.")
+    page: int
+    page_size: int
+
+
+class ErrorPublic(BaseModel):
+    detail: str
+    code: str | None = None
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unreachable"]
+
+
+class OkPublic(BaseModel):
+    ok: Literal[True] = True
+
