@@ -7,13 +7,13 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import BotCommand
 
 from bot import errors
 from bot.delivery import OrderedDeliveryMiddleware
-from bot.middlewares import ChatSerialMiddleware, MemberContextMiddleware, UnitOfWorkMiddleware
+from bot.middlewares import MemberContextMiddleware, UnitOfWorkMiddleware
 from bot.render import texts_for
 from bot.routers import build_root_router
 from db.uow import UnitOfWorkFactory
@@ -38,6 +38,18 @@ def build_storage(settings: Settings) -> BaseStorage:
     return MemoryStorage()
 
 
+def build_isolation(storage: BaseStorage) -> BaseEventIsolation:
+    """One update at a time per chat, its state read inside the lock.
+
+    aiogram runs updates as concurrent tasks; without this, two quick messages from one member
+    would both be handled against the same sign-up step."""
+    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+    if isinstance(storage, RedisStorage):
+        return RedisEventIsolation(storage.redis, key_builder=storage.key_builder)
+    return SimpleEventIsolation()
+
+
 def build_dispatcher(
     *,
     settings: Settings,
@@ -45,11 +57,16 @@ def build_dispatcher(
     clock: Clock,
     storage: BaseStorage | None = None,
 ) -> Dispatcher:
-    dp = Dispatcher(storage=storage or build_storage(settings), settings=settings, clock=clock)
-    dp.update.outer_middleware(ChatSerialMiddleware())
+    storage = storage or build_storage(settings)
+    dp = Dispatcher(
+        storage=storage,
+        events_isolation=build_isolation(storage),
+        settings=settings,
+        clock=clock,
+    )
     dp.update.outer_middleware(UnitOfWorkMiddleware(uow_factory))
     dp.update.outer_middleware(MemberContextMiddleware(clock))
-    dp.include_router(errors.router)
+    dp.include_router(errors.router())
     dp.include_router(build_root_router())
     dp.startup.register(_set_commands)
     return dp

@@ -16,10 +16,8 @@ from bot.render import Texts
 from loyalty.errors import LoyaltyError
 
 log = logging.getLogger(__name__)
-router = Router(name="errors")
 
 
-@router.errors(ExceptionTypeFilter(LoyaltyError))
 async def domain_error(event: ErrorEvent, texts: Texts | None = None, **_: Any) -> None:
     error = event.exception
     assert isinstance(error, LoyaltyError)
@@ -28,7 +26,6 @@ async def domain_error(event: ErrorEvent, texts: Texts | None = None, **_: Any) 
     await _tell(event, texts, key if texts and key in texts.keys() else "errors/internal")
 
 
-@router.errors()
 async def unexpected_error(event: ErrorEvent, texts: Texts | None = None, **_: Any) -> None:
     log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
     await _tell(event, texts, "errors/internal")
@@ -45,3 +42,11 @@ async def _tell(event: ErrorEvent, texts: Texts | None, key: str) -> None:
             await update.callback_query.answer(texts(key, button=texts("buttons/share_phone")), show_alert=True)
     except TelegramAPIError:
         log.warning("could not tell chat about the failure of update %s", update.update_id)
+
+
+def router() -> Router:
+    """A fresh router each call: a Router can belong to one Dispatcher only."""
+    router = Router(name="errors")
+    router.errors.register(domain_error, ExceptionTypeFilter(LoyaltyError))
+    router.errors.register(unexpected_error)
+    return router

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,28 +20,6 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 log = logging.getLogger(__name__)
 
 GUEST_LOCALE_KEY = "locale"  # a guest's language choice lives in FSM data, not the database
-
-
-class ChatSerialMiddleware(BaseMiddleware):
-    """One update at a time per member.
-
-    aiogram runs updates as concurrent tasks; two quick messages from one member would otherwise
-    race on their conversation state (both answering the same sign-up step)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[int, asyncio.Lock] = {}
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        user: User | None = data.get("event_from_user")
-        if user is None:
-            return await handler(event, data)
-        lock = self._locks.setdefault(user.id, asyncio.Lock())
-        try:
-            async with lock:
-                return await handler(event, data)
-        finally:
-            if not lock.locked() and not lock._waiters:  # noqa: SLF001 - forget idle chats
-                self._locks.pop(user.id, None)
 
 
 class UnitOfWorkMiddleware(BaseMiddleware):

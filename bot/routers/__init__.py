@@ -13,6 +13,11 @@ def build_root_router() -> Router:
     root.message.filter(F.chat.type == "private")
     root.callback_query.filter(F.message.chat.type == "private")
     root.include_routers(
-        start.router, card.router, language.router, help.router, chat_member.router, fallback.router
+        start.router(),
+        card.router(),
+        language.router(),
+        help.router(),
+        chat_member.router(),
+        fallback.router(),
     )
     return root

@@ -9,13 +9,18 @@ from bot.render import Texts, all_labels
 from db.models import Member
 from loyalty.config import Settings
 
-router = Router(name="card")
 
 
-@router.message(Command("card"))
-@router.message(F.text.in_(all_labels("buttons/my_card")))
 async def show_card(message: Message, member: Member | None, texts: Texts, settings: Settings) -> None:
     if member is None:
         await message.answer(texts("card/need_signup"))
         return
     await send_card(message, member, texts, settings)
+
+
+def router() -> Router:
+    """A fresh router each call: a Router can belong to one Dispatcher only."""
+    router = Router(name="card")
+    router.message.register(show_card, Command("card"))
+    router.message.register(show_card, F.text.in_(all_labels("buttons/my_card")))
+    return router

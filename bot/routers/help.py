@@ -10,11 +10,8 @@ from bot.render import Texts, all_labels
 from db.models import Member
 from loyalty.config import Settings
 
-router = Router(name="help")
 
 
-@router.message(Command("help"))
-@router.message(F.text.in_(all_labels("buttons/help")))
 async def show_help(message: Message, member: Member | None, texts: Texts, settings: Settings) -> None:
     await message.answer(
         texts("help", program=settings.program_name, is_member=member is not None),
@@ -22,8 +19,6 @@ async def show_help(message: Message, member: Member | None, texts: Texts, setti
     )
 
 
-@router.message(Command("cancel"))
-@router.message(F.text.in_(all_labels("buttons/cancel")))
 async def cancel(message: Message, state: FSMContext, member: Member | None, texts: Texts) -> None:
     if await state.get_state() is None:
         await message.answer(texts("fallback/nothing_to_cancel"))
@@ -33,3 +28,13 @@ async def cancel(message: Message, state: FSMContext, member: Member | None, tex
         await message.answer(texts("signup/cancelled"), reply_markup=ReplyKeyboardRemove())
     else:
         await message.answer(texts("signup/profile_later"), reply_markup=keyboards.main_menu(texts))
+
+
+def router() -> Router:
+    """A fresh router each call: a Router can belong to one Dispatcher only."""
+    router = Router(name="help")
+    router.message.register(show_help, Command("help"))
+    router.message.register(show_help, F.text.in_(all_labels("buttons/help")))
+    router.message.register(cancel, Command("cancel"))
+    router.message.register(cancel, F.text.in_(all_labels("buttons/cancel")))
+    return router

@@ -15,16 +15,12 @@ from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES
 from loyalty.members import set_locale
 
-router = Router(name="language")
 
 
-@router.message(Command("language"))
-@router.message(F.text.in_(all_labels("buttons/language")))
 async def choose_language(message: Message, texts: Texts) -> None:
     await message.answer(texts("language/choose"), reply_markup=keyboards.languages())
 
 
-@router.callback_query(LanguageCallback.filter(F.locale.in_(SUPPORTED_LOCALES)))
 async def language_chosen(
     query: CallbackQuery,
     callback_data: LanguageCallback,
@@ -46,3 +42,12 @@ async def language_chosen(
             texts("language/changed"),
             reply_markup=keyboards.main_menu(texts) if member is not None else None,
         )
+
+
+def router() -> Router:
+    """A fresh router each call: a Router can belong to one Dispatcher only."""
+    router = Router(name="language")
+    router.message.register(choose_language, Command("language"))
+    router.message.register(choose_language, F.text.in_(all_labels("buttons/language")))
+    router.callback_query.register(language_chosen, LanguageCallback.filter(F.locale.in_(SUPPORTED_LOCALES)))
+    return router

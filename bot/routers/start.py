@@ -26,7 +26,6 @@ from loyalty.config import Settings
 from loyalty.errors import InvalidBirthday, InvalidCity, InvalidPhone, PhoneTaken
 from loyalty.profile import clean_start_payload, normalize_phone
 
-router = Router(name="start")
 
 SKIP = all_labels("buttons/skip")
 CANCEL = all_labels("buttons/cancel")
@@ -34,7 +33,6 @@ CANCEL = all_labels("buttons/cancel")
 NOT_COMMAND = ~F.text.startswith("/")
 
 
-@router.message(CommandStart())
 async def start(
     message: Message,
     command: CommandObject,
@@ -61,7 +59,6 @@ async def start(
     )
 
 
-@router.callback_query(SignUp.consent, ConsentCallback.filter())
 async def consent_answer(
     query: CallbackQuery,
     callback_data: ConsentCallback,
@@ -70,27 +67,30 @@ async def consent_answer(
     clock: Clock,
 ) -> None:
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-    if callback_data.answer is ConsentAnswer.decline:
+    declined = callback_data.answer is ConsentAnswer.decline
+    if isinstance(query.message, Message) and query.message.text is not None:
+        # The answer goes into the consent message itself (an edit), so the chat keeps a record
+        # of what was agreed without spending a message on it.
+        outcome = texts("signup/consent_declined_note" if declined else "signup/consent_noted")
+        await query.message.edit_text(
+            f"{query.message.html_text}\n\n{outcome}", reply_markup=None, disable_web_page_preview=True
+        )
+    if declined:
         await state.set_state(None)
         await state.update_data(payload=None)
         await _reply(query, texts("signup/declined"), reply_markup=ReplyKeyboardRemove())
         return
     await state.update_data(consented_at=clock.now().isoformat())
     await state.set_state(SignUp.phone)
-    await _reply(query, texts("signup/consent_noted"))
     await _reply(query, texts("signup/ask_phone"), reply_markup=keyboards.share_phone(texts))
 
 
-@router.message(SignUp.consent, NOT_COMMAND)
 async def consent_pending(message: Message, texts: Texts) -> None:
     await message.answer(
         texts("signup/consent_pending", agree=texts("buttons/agree"), decline=texts("buttons/decline"))
     )
 
 
-@router.message(SignUp.phone, F.contact)
 async def phone_shared(
     message: Message,
     state: FSMContext,
@@ -142,13 +142,11 @@ async def phone_shared(
     )
 
 
-@router.message(SignUp.phone, F.text.in_(CANCEL))
 async def phone_cancelled(message: Message, state: FSMContext, texts: Texts) -> None:
     await state.clear()
     await message.answer(texts("signup/cancelled"), reply_markup=ReplyKeyboardRemove())
 
 
-@router.message(SignUp.phone, NOT_COMMAND)
 async def phone_typed(message: Message, texts: Texts) -> None:
     await message.answer(
         texts("signup/phone_use_button", button=texts("buttons/share_phone")),
@@ -156,12 +154,10 @@ async def phone_typed(message: Message, texts: Texts) -> None:
     )
 
 
-@router.message(SignUp.birthday, F.text.in_(SKIP))
 async def birthday_skipped(message: Message, state: FSMContext, texts: Texts) -> None:
     await _ask_city(message, state, texts)
 
 
-@router.message(SignUp.birthday, F.text, NOT_COMMAND)
 async def birthday_given(
     message: Message, state: FSMContext, texts: Texts, uow: UnitOfWork, clock: Clock, member: Member | None
 ) -> None:
@@ -181,14 +177,12 @@ async def birthday_given(
     await _ask_city(message, state, texts)
 
 
-@router.message(SignUp.city, F.text.in_(SKIP))
 async def city_skipped(
     message: Message, state: FSMContext, texts: Texts, member: Member | None, settings: Settings
 ) -> None:
     await _welcome(message, state, texts, member, settings)
 
 
-@router.message(SignUp.city, F.text, NOT_COMMAND)
 async def city_given(
     message: Message,
     state: FSMContext,
@@ -211,8 +205,6 @@ async def city_given(
     await _welcome(message, state, texts, member, settings)
 
 
-@router.message(SignUp.birthday, NOT_COMMAND)
-@router.message(SignUp.city, NOT_COMMAND)
 async def profile_needs_text(message: Message, texts: Texts) -> None:
     await message.answer(
         texts("signup/use_text", skip=texts("buttons/skip")), reply_markup=keyboards.skip(texts)
@@ -240,3 +232,21 @@ async def _welcome(
 async def _reply(query: CallbackQuery, text: str, **kwargs: object) -> None:
     if query.message is not None:
         await query.bot.send_message(query.message.chat.id, text, **kwargs)  # type: ignore[union-attr, arg-type]
+
+
+def router() -> Router:
+    """A fresh router each call: a Router can belong to one Dispatcher only."""
+    router = Router(name="start")
+    router.message.register(start, CommandStart())
+    router.callback_query.register(consent_answer, SignUp.consent, ConsentCallback.filter())
+    router.message.register(consent_pending, SignUp.consent, NOT_COMMAND)
+    router.message.register(phone_shared, SignUp.phone, F.contact)
+    router.message.register(phone_cancelled, SignUp.phone, F.text.in_(CANCEL))
+    router.message.register(phone_typed, SignUp.phone, NOT_COMMAND)
+    router.message.register(birthday_skipped, SignUp.birthday, F.text.in_(SKIP))
+    router.message.register(birthday_given, SignUp.birthday, F.text, NOT_COMMAND)
+    router.message.register(city_skipped, SignUp.city, F.text.in_(SKIP))
+    router.message.register(city_given, SignUp.city, F.text, NOT_COMMAND)
+    router.message.register(profile_needs_text, SignUp.birthday, NOT_COMMAND)
+    router.message.register(profile_needs_text, SignUp.city, NOT_COMMAND)
+    return router

@@ -1,0 +1,116 @@
+"""The terminal chat driven by an in-memory script, as `printf ... | loyalty chat` would."""
+
+from __future__ import annotations
+
+import io
+
+from aiogram import Bot
+
+from bot.sandbox import HELP, SandboxLimits, SandboxServer, run_terminal_chat
+from tests.sandbox.conftest import polling
+from tests.sandbox.demo_bot import CARD_PNG, demo_router
+
+
+async def chat(sandbox: SandboxServer, bot: Bot, script: str, **options: object) -> str:
+    sandbox.set_limits(SandboxLimits.without_rate_limits())
+    user = sandbox.add_user("Ann")
+    output = io.StringIO()
+    async with polling(bot, demo_router()):
+        await run_terminal_chat(
+            sandbox,
+            user,
+            input_stream=io.StringIO(script),
+            output=output,
+            reply_timeout=5.0,
+            **options,  # type: ignore[arg-type]
+        )
+    return output.getvalue()
+
+
+async def test_scripted_chat_prints_messages_buttons_and_keyboards(
+    sandbox: SandboxServer, bot: Bot
+) -> None:
+    script = "\n".join(
+        [
+            "/start",
+            "1",  # press [1] Agree
+            "(b)",  # reply keyboard: My card
+            "a",  # Share my phone number: asks for the phone, reads the next line
+            "+8613800000000",
+            ":location 31.2304 121.4737",
+            ":sticker",
+            "/photo",
+            ":help",
+            "hello",
+        ]
+    )
+    out = await chat(sandbox, bot, script + "\n")
+    lines = out.splitlines()
+    assert lines[0].startswith("Chatting with Loyalty Sandbox (@loyalty_sandbox_bot) as Ann")
+
+    def after(marker: str) -> list[str]:
+        return lines[lines.index(marker) + 1 :]
+
+    start = after("> /start")
+    assert start[:4] == [
+        "bot: Welcome to Coffee Club!",
+        "     [1] Agree  [2] Decline",
+        "bot: Share your phone to join.",
+        "keyboard: (a) Share my phone number · (b) My card",
+    ]
+    assert after("> 1")[:2] == ["bot (notification): Noted", "bot (edited #2): You chose agree"]
+    assert after("> (b)")[0] == "bot: Card #123"
+    assert after("> a")[0] == "Phone number to share (e.g. +8613800000000): +8613800000000"
+    assert after("> a")[1:3] == ["bot: Thanks, +8613800000000", "keyboard: (removed)"]
+    assert after("> :location 31.2304 121.4737")[:2] == [
+        "bot: You are at 31.2304, 121.4737",
+        "bot: [venue: Coffee Club, 1 Nanjing Rd (31.2304, 121.4737)]",
+    ]
+    assert after("> :sticker")[0] == "bot: Nice sticker"
+    assert after("> /photo")[0] == f"bot: [photo: {len(CARD_PNG)} bytes] Your card"
+    assert HELP in out
+    assert lines[-1] == "bot: echo: hello"  # EOF ends the chat after the last reply
+    assert "\x1b[" not in out  # not a TTY: no ANSI styles
+    # The member's side really happened in the sandbox.
+    ann = sandbox.users[0]
+    assert ann.phone_number == "+8613800000000"
+    assert [m.contact is not None for m in sandbox.history(ann) if not m.from_bot].count(True) == 1
+
+
+async def test_quit_stops_reading_and_color_is_optional(sandbox: SandboxServer, bot: Bot) -> None:
+    out = await chat(sandbox, bot, "/start\n:quit\nnever sent\n", color=True)
+    assert "bot: \x1b[1mWelcome\x1b[22m to Coffee Club!" in out
+    assert "never sent" not in out
+    ann = sandbox.users[0]
+    assert [m.text for m in sandbox.history(ann) if not m.from_bot] == ["/start"]
+
+
+async def test_commands_for_contacts_live_location_and_blocking(
+    sandbox: SandboxServer, bot: Bot
+) -> None:
+    script = (
+        ":contact +8613900000000 4242\n"
+        ":live 31.2 121.4\n"
+        ":live 31.3 121.5\n"
+        ":block\n"
+        "hello?\n"
+        ":unblock\n"
+        ":frobnicate\n"
+        "7\n"  # no inline buttons on screen: sent as text
+    )
+    out = await chat(sandbox, bot, script)
+    ann = sandbox.users[0]
+    member_messages = [m for m in sandbox.history(ann) if not m.from_bot]
+    assert member_messages[0].contact == {
+        "phone_number": "+8613900000000",
+        "first_name": "Contact",
+        "user_id": 4242,
+    }
+    live = member_messages[1]
+    assert live.location is not None and live.location["latitude"] == 31.3
+    assert [v.location["latitude"] for v in live.edits if v.location] == [31.2]
+    assert "bot: Thanks, +8613900000000" in out
+    assert "(you blocked the bot)" in out
+    assert "! member" in out and "has blocked the bot" in out
+    assert "unknown command :frobnicate; type :help" in out
+    assert out.rstrip().endswith("bot: echo: 7")
