@@ -59,6 +59,8 @@ class MemberContextMiddleware(BaseMiddleware):
                 state: FSMContext | None = data.get("state")
                 saved = (await state.get_data()).get(GUEST_LOCALE_KEY) if state else None
                 locale = saved or locale_for_language_code(user.language_code)
+        if user is not None:
+            await data["uow"].release()
         data["member"] = member
         data["texts"] = texts_for(locale)
         return await handler(event, data)

@@ -23,10 +23,20 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
     return engine
 
 
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # A deferred SQLite transaction that has read cannot become a writer once another writer has
+    # committed: it fails at once with "database is locked" instead of waiting. Taking the write
+    # lock at BEGIN makes writers queue on busy_timeout, so concurrent purchases serialise.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver must not emit its own BEGIN: `_sqlite_begin_immediate` does.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets the API read while the bot writes; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")

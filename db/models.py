@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -76,6 +81,11 @@ class Member(Base):
     consent_version: Mapped[str] = mapped_column(String(32))
     consented_at: Mapped[datetime] = mapped_column(Timestamp)
     points_balance: Mapped[int] = mapped_column(Integer, default=0)
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"), index=True)
+    tier_since: Mapped[datetime] = mapped_column(Timestamp)
+    # Set when a scheduled review finds the member below their tier; cleared when they qualify
+    # again. The step down happens once the grace period since then has passed.
+    tier_at_risk_since: Mapped[datetime | None] = mapped_column(Timestamp)
     chat_blocked_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
@@ -106,3 +116,255 @@ class AuditEvent(Base):
         ForeignKey("members.id", ondelete="SET NULL"), index=True
     )
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+# --- The points economy -----------------------------------------------------------------------
+# Points are integers, money is integer minor units plus an ISO 4217 code. The ledger is
+# append-only: `ledger_entries` and `lot_debits` rows are never updated or deleted. `point_lots`
+# and `members.points_balance` are caches derived from them, kept in the same transaction.
+
+
+class Tier(Base):
+    __tablename__ = "tiers"
+    __table_args__ = (
+        CheckConstraint("rank >= 0", name="rank_not_negative"),
+        CheckConstraint("min_spend_minor >= 0 AND min_visits >= 0", name="thresholds_not_negative"),
+        CheckConstraint("earn_multiplier_pct >= 100", name="earn_multiplier_at_least_one"),
+        CheckConstraint("birthday_multiplier_pct >= 100", name="birthday_multiplier_at_least_one"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    # 0 is the entry tier every member has; a member qualifies for a higher rank by spend OR visits.
+    rank: Mapped[int] = mapped_column(Integer, unique=True)
+    names: Mapped[dict[str, str]] = mapped_column(JSON)  # {"en": "Gold", "zh_CN": "金卡"}
+    min_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    min_visits: Mapped[int] = mapped_column(Integer, default=0)
+    earn_multiplier_pct: Mapped[int] = mapped_column(Integer, default=100)
+    birthday_multiplier_pct: Mapped[int] = mapped_column(Integer, default=100)
+    benefits: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)  # per locale
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class EarningRule(Base):
+    """What earns points, as data: a base rate, time-boxed promotions, and one-off bonuses."""
+
+    __tablename__ = "earning_rules"
+    __table_args__ = (
+        CheckConstraint("kind IN ('base', 'promotion', 'bonus')", name="known_kind"),
+        CheckConstraint("points IS NULL OR points > 0", name="points_positive"),
+        CheckConstraint("per_amount_minor IS NULL OR per_amount_minor > 0", name="per_amount_positive"),
+        CheckConstraint("multiplier_pct IS NULL OR multiplier_pct >= 100", name="multiplier_at_least_one"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int | None] = mapped_column(Integer)  # base: per `per_amount_minor`; bonus: granted
+    per_amount_minor: Mapped[int | None] = mapped_column(BigInteger)  # base only
+    multiplier_pct: Mapped[int | None] = mapped_column(Integer)  # promotion only
+    category: Mapped[str | None] = mapped_column(String(64))  # promotion on one product category
+    event: Mapped[str | None] = mapped_column(String(32))  # bonus: signup|first_purchase|profile_complete
+    starts_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    ends_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    city: Mapped[str | None] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Purchase(Base):
+    __tablename__ = "purchases"
+    __table_args__ = (
+        UniqueConstraint("channel", "order_id", name="uq_purchases_channel_order"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund_within_amount"),
+        CheckConstraint("channel IN ('store', 'online')", name="known_channel"),
+        Index("ix_purchases_member_at", "member_id", "purchased_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    order_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    purchased_at: Mapped[datetime] = mapped_column(Timestamp)
+    points_earned: Mapped[int] = mapped_column(Integer, default=0)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class PurchaseLine(Base):
+    __tablename__ = "purchase_lines"
+    __table_args__ = (CheckConstraint("amount_minor >= 0 AND quantity > 0", name="line_sane"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # the line's total
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("points_clawed_back >= 0 AND shortfall_points >= 0", name="points_sane"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    refund_id: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    points_clawed_back: Mapped[int] = mapped_column(Integer)
+    # Points the refund should have taken back but the member had already spent: recorded, so
+    # the merchant sees the loss, never silently dropped and never a negative balance.
+    shortfall_points: Mapped[int] = mapped_column(Integer, default=0)
+    refunded_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Reward(Base):
+    __tablename__ = "rewards"
+    __table_args__ = (
+        CheckConstraint("points_price > 0", name="price_positive"),
+        CheckConstraint("cash_value_minor >= 0", name="value_not_negative"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    names: Mapped[dict[str, str]] = mapped_column(JSON)
+    descriptions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    points_price: Mapped[int] = mapped_column(Integer)
+    cash_value_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    stock: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
+    min_tier_rank: Mapped[int] = mapped_column(Integer, default=0)
+    active_from: Mapped[datetime | None] = mapped_column(Timestamp)
+    active_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class RewardRedemption(Base):
+    __tablename__ = "reward_redemptions"
+    __table_args__ = (CheckConstraint("status IN ('issued', 'used', 'cancelled')", name="known_status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"))
+    code: Mapped[str] = mapped_column(String(24), unique=True)  # shown at the till; unguessable
+    points: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    issued_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    used_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("points <> 0", name="points_not_zero"),
+        CheckConstraint("balance_after >= 0", name="balance_not_negative"),
+        CheckConstraint(
+            "kind IN ('earn', 'bonus', 'redeem', 'expire', 'adjust', 'clawback', 'reversal')",
+            name="known_kind",
+        ),
+        Index("ix_ledger_entries_member_id", "member_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    at: Mapped[datetime] = mapped_column(Timestamp)
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(Integer)  # signed
+    balance_after: Mapped[int] = mapped_column(Integer)
+    purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"))
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
+    redemption_id: Mapped[int | None] = mapped_column(ForeignKey("reward_redemptions.id"))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(80))
+
+
+class PointLot(Base):
+    """Points earned together, expiring together. `remaining` is what debits left of it."""
+
+    __tablename__ = "point_lots"
+    __table_args__ = (
+        CheckConstraint("points > 0", name="points_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within_points"),
+        Index("ix_point_lots_member_open", "member_id", "expires_at", "id"),
+        Index("ix_point_lots_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    earned_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    points: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+
+
+class LotDebit(Base):
+    """Which lot a debit (redeem, expire, claw-back, negative adjustment) took points from."""
+
+    __tablename__ = "lot_debits"
+    __table_args__ = (CheckConstraint("points > 0", name="points_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("point_lots.id"), index=True)
+    points: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyRecord(Base):
+    """The answer given to a write the first time, replayed when the same key comes again."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(80))  # e.g. "apikey:7" or "chat:123"
+    key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Notification(Base):
+    """A message owed to a member, written in the transaction that caused it and sent later by
+    the bot process, so an API-only process or a crash never loses it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'failed', 'skipped')", name="known_status"),
+        Index("ix_notifications_pending", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # Natural key (member, kind, subject, period) for messages that must go at most once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -8,18 +8,35 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.crypto import FieldCipher
-from db.repositories import ApiKeyRepository, AuditLog, MemberRepository
+from db.models import Member
+from db.repositories import (
+    ApiKeyRepository,
+    AuditLog,
+    IdempotencyRepository,
+    LedgerRepository,
+    MemberRepository,
+    NotificationRepository,
+    ProgramRepository,
+    PurchaseRepository,
+    RewardRepository,
+)
 
 
 class UnitOfWork:
     members: MemberRepository
     api_keys: ApiKeyRepository
     audit: AuditLog
+    program: ProgramRepository
+    ledger: LedgerRepository
+    purchases: PurchaseRepository
+    rewards: RewardRepository
+    notifications: NotificationRepository
+    idempotency: IdempotencyRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], cipher: FieldCipher) -> None:
         self._session_factory = session_factory
@@ -31,6 +48,12 @@ class UnitOfWork:
         self.members = MemberRepository(self._session, self._cipher)
         self.api_keys = ApiKeyRepository(self._session)
         self.audit = AuditLog(self._session)
+        self.program = ProgramRepository(self._session)
+        self.ledger = LedgerRepository(self._session)
+        self.purchases = PurchaseRepository(self._session)
+        self.rewards = RewardRepository(self._session)
+        self.notifications = NotificationRepository(self._session)
+        self.idempotency = IdempotencyRepository(self._session)
         return self
 
     async def __aexit__(
@@ -58,6 +81,21 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    async def lock_member(self, member_id: int) -> Member:
+        """Serialise every change to one member's points: a row lock on PostgreSQL (SQLite's
+        transactions already hold the database write lock) and a fresh read of the row."""
+        member = await self.session.scalar(
+            select(Member).where(Member.id == member_id).with_for_update().execution_options(populate_existing=True)
+        )
+        if member is None:
+            raise LookupError(f"member {member_id} does not exist")
+        return member
+
+    async def release(self) -> None:
+        """End the current transaction after reads, keeping loaded objects usable, so slow I/O
+        that follows (a Telegram call) holds no database lock."""
+        await self.session.commit()
 
     async def ping(self) -> None:
         await self.session.execute(text("SELECT 1"))

@@ -68,12 +68,38 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def seed_rows(database_url: str) -> dict[str, list[dict[str, object]]]:
+    """What the migrations seeded (default tiers, base earning rule), restored for every test."""
+
+    async def read() -> dict[str, list[dict[str, object]]]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return {
+                    table.name: [dict(row._mapping) for row in await connection.execute(table.select())]
+                    for table in Base.metadata.sorted_tables
+                }
+        finally:
+            await engine.dispose()
+
+    return {name: rows for name, rows in asyncio.run(read()).items() if rows}
+
+
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def engine(database_url: str, seed_rows: dict[str, list[dict[str, object]]]) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     async with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(table.delete())
+        for table in Base.metadata.sorted_tables:
+            if table.name in seed_rows:
+                await connection.execute(table.insert(), seed_rows[table.name])
+                if connection.dialect.name == "postgresql":
+                    # Rows went in with their ids; the id sequence must move past them.
+                    await connection.execute(
+                        text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), MAX(id)) FROM {table.name}")
+                    )
     yield engine
     await engine.dispose()
 

@@ -10,11 +10,18 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from db.engine import create_engine
-from db.models import Base
+from db.models import Base, UtcDateTime
 from loyalty.config import Settings
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    # Migrations must not import the live models; a UTC timestamp is a plain aware DateTime there.
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection: Connection) -> None:
@@ -24,6 +31,7 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode recreates tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,15 +1,14 @@
-"""Data access for the rules in `loyalty/`. Personal fields are encrypted here and only here."""
+"""Members. Personal fields are encrypted here and only here."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.crypto import FieldCipher, hash_api_key
-from db.models import ApiKey, AuditEvent, Member
+from db.crypto import FieldCipher
+from db.models import Member
 
 
 class MemberRepository:
@@ -56,46 +55,3 @@ class MemberRepository:
 
     async def _one(self, statement) -> Member | None:  # type: ignore[no-untyped-def]
         return (await self._session.scalars(statement)).one_or_none()
-
-
-class ApiKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def add(self, key: ApiKey) -> None:
-        self._session.add(key)
-        await self._session.flush()
-
-    async def by_name(self, name: str) -> ApiKey | None:
-        return (await self._session.scalars(select(ApiKey).where(ApiKey.name == name))).one_or_none()
-
-    async def active_by_raw_key(self, raw_key: str) -> ApiKey | None:
-        statement = select(ApiKey).where(
-            ApiKey.key_hash == hash_api_key(raw_key), ApiKey.revoked_at.is_(None)
-        )
-        return (await self._session.scalars(statement)).one_or_none()
-
-    async def all(self) -> Sequence[ApiKey]:
-        return (await self._session.scalars(select(ApiKey).order_by(ApiKey.name))).all()
-
-
-class AuditLog:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    def record(
-        self,
-        *,
-        at: datetime,
-        actor: str,
-        action: str,
-        member_id: int | None = None,
-        detail: str | None = None,
-    ) -> None:
-        self._session.add(
-            AuditEvent(at=at, actor=actor, action=action, member_id=member_id, detail=detail)
-        )
-
-    async def for_member(self, member_id: int) -> Sequence[AuditEvent]:
-        statement = select(AuditEvent).where(AuditEvent.member_id == member_id).order_by(AuditEvent.id)
-        return (await self._session.scalars(statement)).all()

@@ -1,0 +1,23 @@
+"""Data access for the rules in `loyalty/`, one module per area."""
+
+from db.repositories.apikeys import ApiKeyRepository
+from db.repositories.audit import AuditLog
+from db.repositories.idempotency import IdempotencyRepository
+from db.repositories.ledger import LedgerRepository
+from db.repositories.members import MemberRepository
+from db.repositories.notifications import NotificationRepository
+from db.repositories.program import ProgramRepository
+from db.repositories.purchases import PurchaseRepository
+from db.repositories.rewards import RewardRepository
+
+__all__ = [
+    "ApiKeyRepository",
+    "AuditLog",
+    "IdempotencyRepository",
+    "LedgerRepository",
+    "MemberRepository",
+    "NotificationRepository",
+    "ProgramRepository",
+    "PurchaseRepository",
+    "RewardRepository",
+]
