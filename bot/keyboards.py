@@ -18,7 +18,8 @@ from loyalty.config import SUPPORTED_LOCALES
 def main_menu(texts: Texts) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[
-            [KeyboardButton(text=texts("buttons/my_card"))],
+            [KeyboardButton(text=texts("buttons/my_card")), KeyboardButton(text=texts("buttons/points"))],
+            [KeyboardButton(text=texts("buttons/rewards"))],
             [KeyboardButton(text=texts("buttons/help")), KeyboardButton(text=texts("buttons/language"))],
         ],
         resize_keyboard=True,

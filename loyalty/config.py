@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     privacy_url: str = "https://example.com/privacy"
     privacy_version: str = Field(default="2026-11", min_length=1, max_length=32)
 
+    # Points earned in a month expire at the end of the month this many months later.
+    points_expiry_months: int = Field(default=12, ge=1, le=120)
+    # Tiers are earned on spend and visits over this rolling window...
+    tier_window_months: int = Field(default=12, ge=1, le=60)
+    # ...and a member who no longer qualifies keeps the tier this long before stepping down one.
+    tier_grace_days: int = Field(default=30, ge=0, le=365)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -57,3 +57,55 @@ class PhoneTaken(Conflict):
 
 class ApiKeyExists(Conflict):
     code = "api_key_exists"
+
+
+class InvalidCurrency(InvalidInput):
+    code = "invalid_currency"
+
+
+class UnknownStore(InvalidInput):
+    code = "unknown_store"
+
+
+class InsufficientPoints(Conflict):
+    """details: needed, available."""
+
+    code = "insufficient_points"
+
+
+class RewardNotFound(NotFound):
+    code = "reward_not_found"
+
+
+class RewardUnavailable(Conflict):
+    """details: reason in {"out_of_stock", "inactive", "tier"}."""
+
+    code = "reward_unavailable"
+
+
+class RedemptionNotFound(NotFound):
+    code = "redemption_not_found"
+
+
+class RedemptionNotUsable(Conflict):
+    """details: reason in {"used", "cancelled"}."""
+
+    code = "redemption_not_usable"
+
+
+class PurchaseNotFound(NotFound):
+    code = "purchase_not_found"
+
+
+class TierNotFound(NotFound):
+    code = "tier_not_found"
+
+
+class RuleNotFound(NotFound):
+    code = "rule_not_found"
+
+
+class IdempotencyConflict(Conflict):
+    """The same idempotency key came with a different request."""
+
+    code = "idempotency_conflict"

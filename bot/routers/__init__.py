@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from bot.routers import card, chat_member, fallback, help, language, start
+from bot.routers import card, chat_member, fallback, help, language, points, rewards, start
 
 
 def build_root_router() -> Router:
@@ -15,6 +15,8 @@ def build_root_router() -> Router:
     root.include_routers(
         start.router(),
         card.router(),
+        points.router(),
+        rewards.router(),
         language.router(),
         help.router(),
         chat_member.router(),

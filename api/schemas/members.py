@@ -103,18 +103,3 @@ class MembersPublic(BaseModel):
     count: int = Field(description="How many members match, on all pages together.")
     page: int
     page_size: int
-
-
-class ErrorPublic(BaseModel):
-    detail: str
-    code: str | None = None
-
-
-class HealthPublic(BaseModel):
-    status: Literal["ok", "unavailable"]
-    database: Literal["ok", "unreachable"]
-
-
-class OkPublic(BaseModel):
-    ok: Literal[True] = True
-
