@@ -7,16 +7,18 @@ from aiogram.types import BufferedInputFile, Message, ReplyKeyboardMarkup
 from bot.keyboards import main_menu
 from bot.qr import qr_png
 from bot.render import Texts
-from db.models import Member
+from db.models import Member, Tier
+from db.uow import UnitOfWork
 from loyalty.config import Settings
+from loyalty.notifications import localized
 
 
-def card_caption(member: Member, texts: Texts, settings: Settings) -> str:
+def card_caption(member: Member, tier: Tier, texts: Texts, settings: Settings) -> str:
     return texts(
         "card/caption",
         program=settings.program_name,
         member_number=member.member_number,
-        tier=texts("tiers/member"),
+        tier=localized(tier.names, texts.locale),
         points=member.points_balance,
     )
 
@@ -24,13 +26,17 @@ def card_caption(member: Member, texts: Texts, settings: Settings) -> str:
 async def send_card(
     message: Message,
     member: Member,
+    uow: UnitOfWork,
     texts: Texts,
     settings: Settings,
     *,
     keyboard: ReplyKeyboardMarkup | None = None,
 ) -> Message:
+    tier = await uow.program.tier(member.tier_id)
+    assert tier is not None  # tier_id is a foreign key
+    await uow.release()
     return await message.answer_photo(
         BufferedInputFile(qr_png(member.member_number), filename=f"card-{member.member_number}.png"),
-        caption=card_caption(member, texts, settings),
+        caption=card_caption(member, tier, texts, settings),
         reply_markup=keyboard or main_menu(texts),
     )

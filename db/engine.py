@@ -16,8 +16,13 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
-        # Writers wait for each other instead of failing with "database is locked".
+        # SQLite runs one write transaction at a time. Within a process, one connection makes
+        # transactions queue fairly on the pool (FIFO, no sleeping); across processes sharing
+        # the file, busy_timeout makes them wait for each other instead of failing.
         kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", 120)
     else:
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
@@ -40,6 +45,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the API read while the bot writes; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL stays consistent after a crash and skips an fsync per commit; only the
+    # last transactions before a power loss can be lost.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -308,7 +309,13 @@ class PointLot(Base):
         CheckConstraint("points > 0", name="points_positive"),
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within_points"),
         Index("ix_point_lots_member_open", "member_id", "expires_at", "id"),
-        Index("ix_point_lots_expires_at", "expires_at"),
+        # Only open lots: the expiry sweep stays proportional to what is due, not to all history.
+        Index(
+            "ix_point_lots_open_expires_at",
+            "expires_at",
+            postgresql_where=text("remaining > 0"),
+            sqlite_where=text("remaining > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.crypto import FieldCipher
 from db.models import Member
+from db.program_cache import ProgramCache
 from db.repositories import (
     ApiKeyRepository,
     AuditLog,
@@ -38,9 +39,15 @@ class UnitOfWork:
     notifications: NotificationRepository
     idempotency: IdempotencyRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], cipher: FieldCipher) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        cipher: FieldCipher,
+        program_cache: ProgramCache | None = None,
+    ) -> None:
         self._session_factory = session_factory
         self._cipher = cipher
+        self._program_cache = program_cache or ProgramCache(ttl=0)
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> "UnitOfWork":
@@ -48,7 +55,8 @@ class UnitOfWork:
         self.members = MemberRepository(self._session, self._cipher)
         self.api_keys = ApiKeyRepository(self._session)
         self.audit = AuditLog(self._session)
-        self.program = ProgramRepository(self._session)
+        self._program_cache.watch(self._session.sync_session)
+        self.program = ProgramRepository(self._session, self._program_cache)
         self.ledger = LedgerRepository(self._session)
         self.purchases = PurchaseRepository(self._session)
         self.rewards = RewardRepository(self._session)
@@ -107,12 +115,19 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     """Makes a fresh UnitOfWork per use; what the bot, the API and jobs are given."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], cipher: FieldCipher) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        cipher: FieldCipher,
+        program_cache: ProgramCache | None = None,
+    ) -> None:
         self.session_factory = session_factory
         self.cipher = cipher
+        # One cache per factory (per process in production, per test in tests).
+        self.program_cache = program_cache or ProgramCache()
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.cipher)
+        return UnitOfWork(self.session_factory, self.cipher, self.program_cache)
 
 
 __all__ = ["IntegrityError", "UnitOfWork", "UnitOfWorkFactory"]

@@ -109,3 +109,15 @@ class IdempotencyConflict(Conflict):
     """The same idempotency key came with a different request."""
 
     code = "idempotency_conflict"
+
+
+class LedgerInconsistent(Exception):
+    """A member's cached points disagree with the ledger: a bug or a hand edit, never user input.
+
+    Deliberately not a LoyaltyError, so the edges treat it as an internal error (HTTP 500, the
+    chat's apology) rather than a refusal."""
+
+    def __init__(self, member_id: int, problems: list[str]) -> None:
+        super().__init__(f"ledger of member {member_id} is inconsistent: " + "; ".join(problems))
+        self.member_id = member_id
+        self.problems = problems

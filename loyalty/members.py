@@ -16,7 +16,9 @@ from datetime import datetime
 
 from db.models import Member
 from db.uow import IntegrityError, UnitOfWork
+from loyalty.bonuses import grant_event_bonus
 from loyalty.clock import Clock
+from loyalty.config import Settings
 from loyalty.errors import AlreadyRegistered, ConsentRequired, MemberNotFound, PhoneTaken
 from loyalty.profile import check_locale, clean_city, clean_start_payload, parse_birthday
 
@@ -78,6 +80,7 @@ class Registration:
 async def register_from_chat(
     uow: UnitOfWork,
     clock: Clock,
+    settings: Settings,
     *,
     telegram_id: int,
     phone_e164: str,
@@ -97,6 +100,7 @@ async def register_from_chat(
     if existing is not None:
         if existing.telegram_id is not None:
             raise PhoneTaken("this phone number belongs to a member linked to another chat")
+        existing = await uow.lock_member(existing.id)  # before changing it: the lock re-reads the row
         existing.telegram_id = telegram_id
         existing.locale = locale
         existing.consent_version = consent.version
@@ -104,6 +108,7 @@ async def register_from_chat(
         existing.start_payload = existing.start_payload or clean_start_payload(start_payload)
         existing.updated_at = now
         async with _unique_or_conflict(uow):
+            await grant_event_bonus(uow, settings, existing, event="signup", now=now, actor="chat")
             await uow.commit()
         log.info("chat linked to member %s enrolled via %s", existing.member_number, existing.enrolled_via)
         return Registration(existing, linked_existing=True)
@@ -125,6 +130,7 @@ async def register_from_chat(
     uow.members.set_phone(member, phone_e164)
     async with _unique_or_conflict(uow):
         await uow.members.add(member)
+        await grant_event_bonus(uow, settings, member, event="signup", now=now, actor="chat")
         await uow.commit()
     log.info("member %s signed up in the chat", member.member_number)
     return Registration(member, linked_existing=False)
@@ -133,6 +139,7 @@ async def register_from_chat(
 async def enrol_at_till(
     uow: UnitOfWork,
     clock: Clock,
+    settings: Settings,
     *,
     phone_e164: str,
     consent_version: str,
@@ -163,6 +170,7 @@ async def enrol_at_till(
     async with _unique_or_conflict(uow):
         await uow.members.add(member)
         uow.audit.record(at=now, actor=actor, action="member.enrol", member_id=member.id)
+        await grant_event_bonus(uow, settings, member, event="signup", now=now, actor=actor)
         await uow.commit()
     log.info("member %s enrolled by %s", member.member_number, actor)
     return member
@@ -183,19 +191,30 @@ async def member_for_chat(uow: UnitOfWork, telegram_id: int) -> Member | None:
     return await uow.members.by_telegram_id(telegram_id)
 
 
-async def set_birthday(uow: UnitOfWork, clock: Clock, member: Member, raw: str) -> Member:
+async def set_birthday(uow: UnitOfWork, clock: Clock, settings: Settings, member: Member, raw: str) -> Member:
     now = clock.now()
-    member.birthday = parse_birthday(raw, now.date())
+    birthday = parse_birthday(raw, now.date())
+    member = await uow.lock_member(member.id)
+    member.birthday = birthday
     member.updated_at = now
+    await _bonus_if_profile_complete(uow, settings, member, now)
     await uow.commit()
     return member
 
 
-async def set_city(uow: UnitOfWork, clock: Clock, member: Member, raw: str) -> Member:
-    member.city = clean_city(raw)
+async def set_city(uow: UnitOfWork, clock: Clock, settings: Settings, member: Member, raw: str) -> Member:
+    city = clean_city(raw)
+    member = await uow.lock_member(member.id)
+    member.city = city
     member.updated_at = clock.now()
+    await _bonus_if_profile_complete(uow, settings, member, member.updated_at)
     await uow.commit()
     return member
+
+
+async def _bonus_if_profile_complete(uow: UnitOfWork, settings: Settings, member: Member, now: datetime) -> None:
+    if member.birthday is not None and member.city is not None:
+        await grant_event_bonus(uow, settings, member, event="profile_complete", now=now, actor="chat")
 
 
 async def set_locale(uow: UnitOfWork, clock: Clock, member: Member, locale: str) -> Member:
@@ -227,13 +246,15 @@ async def find_member(
     member_number: str | None = None,
     phone_e164: str | None = None,
     telegram_id: int | None = None,
+    lock: bool = False,
 ) -> Member:
+    """`lock=True` also takes the member's lock (see UnitOfWork.lock_member) in the same query."""
     if member_number is not None:
-        member = await uow.members.by_number(member_number)
+        member = await uow.members.by_number(member_number, lock=lock)
     elif phone_e164 is not None:
-        member = await uow.members.by_phone(phone_e164)
+        member = await uow.members.by_phone(phone_e164, lock=lock)
     elif telegram_id is not None:
-        member = await uow.members.by_telegram_id(telegram_id)
+        member = await uow.members.by_telegram_id(telegram_id, lock=lock)
     else:
         raise ValueError("find_member needs one identifier")
     if member is None:

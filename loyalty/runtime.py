@@ -122,11 +122,15 @@ async def run_until_stopped(
         jobs.start()
         log.info("scheduler started with %d jobs", len(jobs.get_jobs()))
     if bot is not None and dispatcher is not None:
+        from bot.notifier import NotificationSender
+
         tasks.append(
             asyncio.create_task(
                 dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False), name="bot"
             )
         )
+        sender = NotificationSender(bot, services.uow_factory, services.clock)
+        tasks.append(asyncio.create_task(sender.run(), name="notifications"))
     if foreground is not None:
         tasks.append(asyncio.create_task(_then_set(foreground, stop), name="foreground"))
     watcher = asyncio.create_task(stop.wait())
@@ -145,6 +149,9 @@ async def run_until_stopped(
         if jobs is not None:
             jobs.shutdown(wait=False)
         watcher.cancel()
+        for task in tasks:
+            if task.get_name() == "notifications":
+                task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if bot is not None:
             await bot.session.close()

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
-from pydantic_core import PydanticCustomError
 
 from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.errors import field_error, public_message
 from api.schemas import ErrorPublic, MemberCreate, MemberPublic, MembersPublic
+from api.schemas.common import check_member_number
 from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.errors import InvalidPhone, MemberNotFound
@@ -22,7 +22,6 @@ from loyalty.members import (
     MEMBER_NUMBER_DIGITS,
     enrol_at_till,
     find_member,
-    is_valid_member_number,
     list_members,
 )
 from loyalty.profile import normalize_phone
@@ -35,33 +34,13 @@ MAX_PAGE_SIZE = 200
 MAX_PAGE = 1_000_000_000  # keeps the row offset inside a 64-bit integer
 MAX_TELEGRAM_ID = 2**63 - 1  # the column is a BIGINT
 
-_ASCII_DIGITS = re.compile(r"^[0-9]+$")
-
-
-def _check_member_number(number: str) -> str:
-    if len(number) != MEMBER_NUMBER_DIGITS:
-        raise PydanticCustomError(
-            "member_number_length",
-            "a member number has {digits} digits",
-            {"digits": MEMBER_NUMBER_DIGITS},
-        )
-    if not _ASCII_DIGITS.match(number):
-        raise PydanticCustomError("member_number_digits", "a member number has only the digits 0-9")
-    if not is_valid_member_number(number):
-        raise PydanticCustomError(
-            "member_number_check_digit",
-            "the check digit does not match: the member number is mistyped",
-        )
-    return number
-
-
 MemberNumber = Annotated[
     str,
     Path(
         description=f"{MEMBER_NUMBER_DIGITS} digits, the last a Luhn check digit.",
         examples=["4820193756"],
     ),
-    AfterValidator(_check_member_number),
+    AfterValidator(check_member_number),
 ]
 
 
@@ -103,8 +82,14 @@ def member_filter(
 MemberFilterDep = Annotated[MemberFilter, Depends(member_filter)]
 
 
-def _public(uow: UnitOfWork, member: Member) -> MemberPublic:
-    return MemberPublic.from_member(member, phone_e164=uow.members.phone_of(member))
+async def _public(uow: UnitOfWork, members: Sequence[Member]) -> list[MemberPublic]:
+    tier_codes = {tier.id: tier.code for tier in await uow.program.tiers()}
+    return [
+        MemberPublic.from_member(
+            member, phone_e164=uow.members.phone_of(member), tier_code=tier_codes[member.tier_id]
+        )
+        for member in members
+    ]
 
 
 @router.get(
@@ -137,7 +122,7 @@ async def list_or_find_members(
     else:
         rows, count = await list_members(uow, page=page, page_size=page_size)
     return MembersPublic(
-        data=[_public(uow, member) for member in rows], count=count, page=page, page_size=page_size
+        data=await _public(uow, rows), count=count, page=page, page_size=page_size
     )
 
 
@@ -148,7 +133,8 @@ async def list_or_find_members(
     responses={status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"}},
 )
 async def get_member(member_number: MemberNumber, uow: UowDep) -> MemberPublic:
-    return _public(uow, await find_member(uow, member_number=member_number))
+    [public] = await _public(uow, [await find_member(uow, member_number=member_number)])
+    return public
 
 
 @router.post(
@@ -180,6 +166,7 @@ async def enrol_member(
     member = await enrol_at_till(
         uow,
         clock,
+        settings,
         phone_e164=phone,
         consent_version=body.consent_version or settings.privacy_version,
         locale=body.locale or settings.default_locale,
@@ -189,4 +176,5 @@ async def enrol_member(
     response.headers["Location"] = str(
         request.app.url_path_for("get_member", member_number=member.member_number)
     )
-    return MemberPublic.from_member(member, phone_e164=phone)
+    [public] = await _public(uow, [member])
+    return public

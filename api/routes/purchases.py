@@ -2,6 +2,181 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response, status
+
+from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api.schemas import ErrorPublic
+from api.schemas.common import MemberNumberStr
+from api.schemas.purchases import (
+    AdjustmentCreate,
+    ExpiringPublic,
+    LedgerEntryPublic,
+    PointsPublic,
+    PurchaseCreate,
+    PurchasePublic,
+    RefundCreate,
+    RefundPublic,
+    TierProgressPublic,
+)
+from db.models import ApiKey
+from loyalty import earning
+from loyalty.idempotency import IdempotencyKey, StoredAnswer, fingerprint
+from loyalty.members import find_member
+from loyalty.points import adjust_points, points_summary
+from loyalty.profile import normalize_phone
+from loyalty.purchases import MemberRef, PurchaseRequest, RefundRequest, record_purchase, record_refund
 
 router = APIRouter()
+purchases = APIRouter(prefix="/purchases", tags=["purchases"])
+refunds = APIRouter(prefix="/refunds", tags=["purchases"])
+points = APIRouter(prefix="/members/{member_number}", tags=["points"])
+
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        description="Repeat a write safely: the same key and body get the first answer back. "
+        "Defaults to the order id (purchases) or the refund id (refunds).",
+    ),
+]
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic, "description": "Unknown member or order"},
+    409: {"model": ErrorPublic, "description": "Idempotency key reused for another request, or a duplicate"},
+}
+
+
+def _key(api_key: ApiKey, header: str | None, default: str, body: dict[str, Any]) -> IdempotencyKey:
+    return IdempotencyKey(scope=f"apikey:{api_key.id}", key=header or default, fingerprint=fingerprint(body))
+
+
+def _respond(response: Response, answer: StoredAnswer, replayed: bool) -> dict[str, Any]:
+    response.status_code = answer.status_code
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return answer.body
+
+
+@purchases.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PurchasePublic,
+    summary="Record a purchase and credit its points",
+    responses=WRITE_ERRORS,
+)
+async def create_purchase(
+    body: PurchaseCreate,
+    response: Response,
+    uow: UowDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    api_key: ApiKeyDep,
+    idempotency_key: IdempotencyHeader = None,
+) -> dict[str, Any]:
+    member = body.member
+    request = PurchaseRequest(
+        member=MemberRef(
+            member_number=member.member_number or member.qr,
+            phone_e164=normalize_phone(member.phone, settings.phone_region) if member.phone else None,
+        ),
+        order_id=body.order_id,
+        channel=body.channel,
+        amount_minor=body.amount_minor,
+        currency=body.currency,
+        store_code=body.store,
+        purchased_at=body.purchased_at,
+        lines=tuple(earning.Line(l.sku, l.category, l.quantity, l.amount_minor) for l in body.lines),
+    )
+    key = _key(api_key, idempotency_key, f"order:{body.channel}:{body.order_id}", body.model_dump(mode="json"))
+    answer, replayed = await record_purchase(
+        uow, clock, settings, request, actor=f"apikey:{api_key.name}", idempotency=key
+    )
+    return _respond(response, answer, replayed)
+
+
+@refunds.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RefundPublic,
+    summary="Refund (part of) a purchase and take its points back",
+    responses=WRITE_ERRORS,
+)
+async def create_refund(
+    body: RefundCreate,
+    response: Response,
+    uow: UowDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    api_key: ApiKeyDep,
+    idempotency_key: IdempotencyHeader = None,
+) -> dict[str, Any]:
+    request = RefundRequest(
+        order_id=body.order_id,
+        channel=body.channel,
+        refund_id=body.refund_id,
+        amount_minor=body.amount_minor,
+        currency=body.currency,
+    )
+    key = _key(api_key, idempotency_key, f"refund:{body.refund_id}", body.model_dump(mode="json"))
+    answer, replayed = await record_refund(uow, clock, settings, request, actor=f"apikey:{api_key.name}", idempotency=key)
+    return _respond(response, answer, replayed)
+
+
+@points.get("/points", response_model=PointsPublic, summary="A member's points, expiry and tier progress")
+async def get_points(member_number: MemberNumberStr, uow: UowDep, clock: ClockDep, settings: SettingsDep) -> PointsPublic:
+    member = await find_member(uow, member_number=member_number)
+    summary = await points_summary(uow, member, now=clock.now(), settings=settings)
+    progress = summary.progress
+    return PointsPublic(
+        member_number=member.member_number,
+        balance=summary.balance,
+        available=summary.available,
+        expiring=[ExpiringPublic(expires_at=e.expires_at, points=e.points) for e in summary.expiring],
+        tier=TierProgressPublic(
+            tier=progress.tier.code,
+            next_tier=progress.next_tier.code if progress.next_tier else None,
+            spend_to_next_minor=progress.spend_to_next_minor,
+            visits_to_next=progress.visits_to_next,
+            keep_spend_minor=progress.keep_spend_minor,
+            keep_visits=progress.keep_visits,
+            keep_by=progress.keep_by,
+        ),
+        recent=[
+            LedgerEntryPublic(at=e.at, kind=e.kind, points=e.points, balance_after=e.balance_after, reason=e.reason)
+            for e in summary.recent
+        ],
+    )
+
+
+@points.post(
+    "/adjustments",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add or remove points by hand (audited)",
+    responses=WRITE_ERRORS,
+)
+async def create_adjustment(
+    member_number: MemberNumberStr,
+    body: AdjustmentCreate,
+    response: Response,
+    uow: UowDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    api_key: ApiKeyDep,
+    idempotency_key: Annotated[
+        str,
+        Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description="Required: an adjustment has no natural id"),
+    ],
+) -> dict[str, Any]:
+    key = _key(api_key, idempotency_key, idempotency_key, {"member": member_number, **body.model_dump(mode="json")})
+    answer, replayed = await adjust_points(
+        uow, clock, settings, member_number=member_number, points=body.points, reason=body.reason,
+        actor=f"apikey:{api_key.name}", idempotency=key,
+    )
+    return _respond(response, answer, replayed)
+
+
+router.include_router(purchases)
+router.include_router(refunds)
+router.include_router(points)

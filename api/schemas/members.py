@@ -72,7 +72,7 @@ class MemberPublic(BaseModel):
     telegram_linked: bool = Field(description="The member has a chat with the bot.")
     telegram_id: int | None
     phone_masked: str | None = Field(description="For example `+86 138****5678`.")
-    tier: Literal["member"] = "member"
+    tier: str = Field(description="The code of the member's tier, e.g. `gold`.")
     points_balance: int
     locale: Locale
     city: str | None
@@ -82,8 +82,9 @@ class MemberPublic(BaseModel):
     chat_blocked: bool = Field(description="The member blocked the bot; messages cannot reach them.")
 
     @classmethod
-    def from_member(cls, member: Member, *, phone_e164: str | None) -> "MemberPublic":
+    def from_member(cls, member: Member, *, phone_e164: str | None, tier_code: str) -> "MemberPublic":
         return cls(
+            tier=tier_code,
             member_number=member.member_number,
             telegram_linked=member.telegram_id is not None,
             telegram_id=member.telegram_id,

@@ -7,15 +7,18 @@ from aiogram.types import Message
 from bot.card import send_card
 from bot.render import Texts, all_labels
 from db.models import Member
+from db.uow import UnitOfWork
 from loyalty.config import Settings
 
 
 
-async def show_card(message: Message, member: Member | None, texts: Texts, settings: Settings) -> None:
+async def show_card(
+    message: Message, member: Member | None, uow: UnitOfWork, texts: Texts, settings: Settings
+) -> None:
     if member is None:
         await message.answer(texts("card/need_signup"))
         return
-    await send_card(message, member, texts, settings)
+    await send_card(message, member, uow, texts, settings)
 
 
 def router() -> Router:

@@ -38,12 +38,13 @@ async def start(
     command: CommandObject,
     state: FSMContext,
     member: Member | None,
+    uow: UnitOfWork,
     texts: Texts,
     settings: Settings,
 ) -> None:
     if member is not None:
         await state.clear()
-        await send_card(message, member, texts, settings)
+        await send_card(message, member, uow, texts, settings)
         return
     await state.set_state(SignUp.consent)
     await state.update_data(payload=clean_start_payload(command.args))
@@ -118,6 +119,7 @@ async def phone_shared(
         registration = await members.register_from_chat(
             uow,
             clock,
+            settings,
             telegram_id=message.from_user.id,
             phone_e164=phone,
             locale=texts.locale,
@@ -159,7 +161,13 @@ async def birthday_skipped(message: Message, state: FSMContext, texts: Texts) ->
 
 
 async def birthday_given(
-    message: Message, state: FSMContext, texts: Texts, uow: UnitOfWork, clock: Clock, member: Member | None
+    message: Message,
+    state: FSMContext,
+    texts: Texts,
+    uow: UnitOfWork,
+    clock: Clock,
+    member: Member | None,
+    settings: Settings,
 ) -> None:
     if member is None:  # the membership was removed while the chat was mid-sign-up
         await state.clear()
@@ -167,7 +175,7 @@ async def birthday_given(
         return
     assert message.text is not None
     try:
-        await members.set_birthday(uow, clock, member, message.text)
+        await members.set_birthday(uow, clock, settings, member, message.text)
     except InvalidBirthday as error:
         await message.answer(
             texts("signup/birthday_invalid", reason=error.details["reason"], skip=texts("buttons/skip")),
@@ -178,9 +186,9 @@ async def birthday_given(
 
 
 async def city_skipped(
-    message: Message, state: FSMContext, texts: Texts, member: Member | None, settings: Settings
+    message: Message, state: FSMContext, texts: Texts, member: Member | None, uow: UnitOfWork, settings: Settings
 ) -> None:
-    await _welcome(message, state, texts, member, settings)
+    await _welcome(message, state, texts, member, uow, settings)
 
 
 async def city_given(
@@ -195,14 +203,14 @@ async def city_given(
     assert message.text is not None
     if member is not None:
         try:
-            await members.set_city(uow, clock, member, message.text)
+            await members.set_city(uow, clock, settings, member, message.text)
         except InvalidCity as error:
             await message.answer(
                 texts("signup/city_invalid", reason=error.details["reason"], skip=texts("buttons/skip")),
                 reply_markup=keyboards.skip(texts),
             )
             return
-    await _welcome(message, state, texts, member, settings)
+    await _welcome(message, state, texts, member, uow, settings)
 
 
 async def profile_needs_text(message: Message, texts: Texts) -> None:
@@ -219,14 +227,14 @@ async def _ask_city(message: Message, state: FSMContext, texts: Texts) -> None:
 
 
 async def _welcome(
-    message: Message, state: FSMContext, texts: Texts, member: Member | None, settings: Settings
+    message: Message, state: FSMContext, texts: Texts, member: Member | None, uow: UnitOfWork, settings: Settings
 ) -> None:
     await state.clear()
     if member is None:
         await message.answer(texts("card/need_signup"), reply_markup=ReplyKeyboardRemove())
         return
     await message.answer(texts("signup/welcome", program=settings.program_name))
-    await send_card(message, member, texts, settings)
+    await send_card(message, member, uow, texts, settings)
 
 
 async def _reply(query: CallbackQuery, text: str, **kwargs: object) -> None:

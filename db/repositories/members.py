@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.crypto import FieldCipher
@@ -24,15 +24,15 @@ class MemberRepository:
     async def by_id(self, member_id: int) -> Member | None:
         return await self._session.get(Member, member_id)
 
-    async def by_number(self, member_number: str) -> Member | None:
-        return await self._one(select(Member).where(Member.member_number == member_number))
+    async def by_number(self, member_number: str, *, lock: bool = False) -> Member | None:
+        return await self._one(select(Member).where(Member.member_number == member_number), lock)
 
-    async def by_telegram_id(self, telegram_id: int) -> Member | None:
-        return await self._one(select(Member).where(Member.telegram_id == telegram_id))
+    async def by_telegram_id(self, telegram_id: int, *, lock: bool = False) -> Member | None:
+        return await self._one(select(Member).where(Member.telegram_id == telegram_id), lock)
 
-    async def by_phone(self, e164: str) -> Member | None:
+    async def by_phone(self, e164: str, *, lock: bool = False) -> Member | None:
         index = self._cipher.blind_index(e164)
-        return await self._one(select(Member).where(Member.phone_index == index))
+        return await self._one(select(Member).where(Member.phone_index == index), lock)
 
     async def number_taken(self, member_number: str) -> bool:
         return await self.by_number(member_number) is not None
@@ -53,5 +53,8 @@ class MemberRepository:
         )
         return rows.all(), int(total or 0)
 
-    async def _one(self, statement) -> Member | None:  # type: ignore[no-untyped-def]
+    async def _one(self, statement: Select[tuple[Member]], lock: bool) -> Member | None:
+        if lock:
+            # The same lock as UnitOfWork.lock_member, taken by the lookup itself.
+            statement = statement.with_for_update().execution_options(populate_existing=True)
         return (await self._session.scalars(statement)).one_or_none()

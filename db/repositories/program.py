@@ -1,18 +1,50 @@
-"""The program's configuration as data: tiers, earning rules, stores."""
+"""The program's configuration as data: tiers, earning rules, stores; and the reads that tier
+qualification makes over members' purchases."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Tier
+from db.models import EarningRule, Member, Purchase, Store, Tier
+from db.program_cache import ProgramCache
 
 
 class ProgramRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cache: ProgramCache | None = None) -> None:
         self._session = session
+        self._cache = cache or ProgramCache(ttl=0)
+
+    # --- cached, read-only views for hot paths (see db/program_cache.py) ---
+
+    async def ladder(self) -> tuple[Tier, ...]:
+        """The tiers, lowest rank first; read-only."""
+        return await self._cached(("ladder",), lambda: self.tiers())
+
+    async def live_rules(self) -> tuple[EarningRule, ...]:
+        """Every active earning rule of every kind, oldest first; read-only."""
+        return await self._cached(("rules",), lambda: self.active_earning_rules(("base", "promotion", "bonus")))
+
+    async def store_for(self, code: str) -> Store | None:
+        """The store with this code, or None; read-only."""
+        found, store = self._cache.get(("store", code))
+        if not found:
+            store = await self.store_by_code(code)
+            self._cache.put(("store", code), store)
+        return store
+
+    async def _cached(self, key: tuple[str, ...], load: Callable[[], Awaitable[Sequence[Any]]]) -> tuple[Any, ...]:
+        found, value = self._cache.get(key)
+        if not found:
+            value = tuple(await load())
+            self._cache.put(key, value)
+        return value  # type: ignore[no-any-return]
+
+    # --- tiers ---
 
     async def tiers(self) -> Sequence[Tier]:
         """All tiers, lowest rank first."""
@@ -26,3 +58,94 @@ class ProgramRepository:
 
     async def tier(self, tier_id: int) -> Tier | None:
         return await self._session.get(Tier, tier_id)
+
+    async def tier_by_code(self, code: str) -> Tier | None:
+        return await self._session.scalar(select(Tier).where(Tier.code == code))
+
+    async def add_tier(self, tier: Tier) -> Tier:
+        self._session.add(tier)
+        await self._session.flush()
+        return tier
+
+    async def members_above_entry(self, *, after_id: int, limit: int) -> Sequence[int]:
+        """Ids of members in a tier above rank 0, in id order from `after_id` on (keyset pages)."""
+        statement = (
+            select(Member.id)
+            .join(Tier, Tier.id == Member.tier_id)
+            .where(Tier.rank > 0, Member.id > after_id)
+            .order_by(Member.id)
+            .limit(limit)
+        )
+        return (await self._session.scalars(statement)).all()
+
+    async def qualifying_totals(
+        self, member_id: int, *, since: datetime, until: datetime
+    ) -> tuple[int, int]:
+        """Net spend and visits (purchases with something left after refunds) with
+        since < purchased_at <= until."""
+        net = Purchase.amount_minor - Purchase.refunded_minor
+        statement = select(
+            func.coalesce(func.sum(net), 0), func.coalesce(func.sum(case((net > 0, 1), else_=0)), 0)
+        ).where(
+            Purchase.member_id == member_id,
+            Purchase.purchased_at > since,
+            Purchase.purchased_at <= until,
+        )
+        spend, visits = (await self._session.execute(statement)).one()
+        return int(spend), int(visits)
+
+    async def qualifying_purchases(
+        self, member_id: int, *, since: datetime, until: datetime
+    ) -> Sequence[tuple[datetime, int]]:
+        """(purchased_at, net amount) of the purchases in the same window, oldest first."""
+        statement = (
+            select(Purchase.purchased_at, Purchase.amount_minor - Purchase.refunded_minor)
+            .where(
+                Purchase.member_id == member_id,
+                Purchase.purchased_at > since,
+                Purchase.purchased_at <= until,
+            )
+            .order_by(Purchase.purchased_at, Purchase.id)
+        )
+        return [(row[0], int(row[1])) for row in (await self._session.execute(statement)).all()]
+
+    # --- earning rules ---
+
+    async def earning_rules(
+        self, *, kind: str | None = None, active: bool | None = None
+    ) -> Sequence[EarningRule]:
+        statement = select(EarningRule).order_by(EarningRule.id)
+        if kind is not None:
+            statement = statement.where(EarningRule.kind == kind)
+        if active is not None:
+            statement = statement.where(EarningRule.active.is_(active))
+        return (await self._session.scalars(statement)).all()
+
+    async def active_earning_rules(self, kinds: Sequence[str]) -> Sequence[EarningRule]:
+        statement = (
+            select(EarningRule)
+            .where(EarningRule.active.is_(True), EarningRule.kind.in_(kinds))
+            .order_by(EarningRule.id)
+        )
+        return (await self._session.scalars(statement)).all()
+
+    async def earning_rule(self, rule_id: int) -> EarningRule | None:
+        return await self._session.get(EarningRule, rule_id)
+
+    async def add_earning_rule(self, rule: EarningRule) -> EarningRule:
+        self._session.add(rule)
+        await self._session.flush()
+        return rule
+
+    # --- stores ---
+
+    async def stores(self) -> Sequence[Store]:
+        return (await self._session.scalars(select(Store).order_by(Store.code))).all()
+
+    async def store_by_code(self, code: str) -> Store | None:
+        return await self._session.scalar(select(Store).where(Store.code == code))
+
+    async def add_store(self, store: Store) -> Store:
+        self._session.add(store)
+        await self._session.flush()
+        return store

@@ -14,6 +14,7 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.app import build_bot, build_dispatcher
+from bot.notifier import NotificationSender
 from bot.sandbox import Conversation, SandboxLimits, SandboxServer, SandboxUser
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
@@ -25,6 +26,7 @@ class Product:
     sandbox: SandboxServer
     uow_factory: UnitOfWorkFactory
     clock: FixedClock
+    notifier: NotificationSender
 
     def member(self, name: str = "Alex", *, language: str = "en", phone: str | None = None) -> tuple[SandboxUser, Conversation]:
         user = self.sandbox.add_user(name, language_code=language, phone_number=phone)
@@ -66,11 +68,13 @@ async def product(
         storage_gen = _storage()
         storage = await anext(storage_gen)
         dispatcher = build_dispatcher(settings=settings, uow_factory=uow_factory, clock=clock, storage=storage)
-        polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False))
+        polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False))
+        notifier = NotificationSender(bot, uow_factory, clock)
         await sandbox.wait_for_poll()
         try:
-            yield Product(sandbox, uow_factory, clock)
+            yield Product(sandbox, uow_factory, clock, notifier)
         finally:
             await dispatcher.stop_polling()
             await polling
+            await bot.session.close()
             await storage_gen.aclose()

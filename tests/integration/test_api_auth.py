@@ -125,7 +125,8 @@ async def test_a_revoked_key_is_refused_like_an_unknown_one(
     operations = v1_operations(api)
     for method, path in operations:
         response = await call(api, method, path, member, bearer(key))
-        assert response.status_code in {200, 201}, (method, path, response.text)
+        # Past authentication; the route may still refuse this generic body (404/409/422).
+        assert response.status_code != 401, (method, path, response.text)
 
     async with uow_factory() as uow:
         await revoke_api_key(uow, clock, "till-1")
@@ -147,7 +148,9 @@ async def test_a_working_key_opens_every_route(
     key = await new_api_key(uow_factory, clock, "till-1")
     for method, path in v1_operations(api):
         response = await call(api, method, path, member, bearer(key))
-        assert response.status_code in {200, 201}, (method, path, response.text)
+        # Past authentication; the route may still refuse this generic body (404/409/422).
+        assert response.status_code != 401, (method, path, response.text)
+        assert response.status_code < 500, (method, path, response.text)
 
 
 async def test_auth_runs_before_input_validation(

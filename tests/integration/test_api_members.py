@@ -12,6 +12,7 @@ from api.main import create_app
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
+from tests.utils.members import TEST_SETTINGS
 from loyalty.members import find_member, luhn_check_digit, set_birthday, set_chat_reachable
 from loyalty.profile import mask_phone
 from tests.utils.api import (
@@ -90,7 +91,7 @@ async def test_a_chat_member_shows_link_birthday_and_block_without_the_birthday_
     member = await chat_member(uow_factory, clock, telegram_id=424242, locale="zh_CN")
     async with uow_factory() as uow:
         loaded = await find_member(uow, telegram_id=424242)
-        await set_birthday(uow, clock, loaded, "1990-05-17")
+        await set_birthday(uow, clock, TEST_SETTINGS, loaded, "1990-05-17")
     async with uow_factory() as uow:
         await set_chat_reachable(uow, clock, 424242, reachable=False)
 

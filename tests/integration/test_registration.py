@@ -21,7 +21,7 @@ from loyalty.members import (
     set_chat_reachable,
     set_city,
 )
-from tests.utils.members import chat_member, next_phone, till_member
+from tests.utils.members import TEST_SETTINGS, chat_member, next_phone, till_member
 
 
 async def member_count(uow_factory: UnitOfWorkFactory) -> int:
@@ -42,7 +42,7 @@ async def test_no_consent_no_member(uow_factory, clock) -> None:
     async with uow_factory() as uow:
         with pytest.raises(ConsentRequired):
             await register_from_chat(
-                uow, clock, telegram_id=5, phone_e164=next_phone(), locale="en", consent=None
+                uow, clock, TEST_SETTINGS, telegram_id=5, phone_e164=next_phone(), locale="en", consent=None
             )
     assert await member_count(uow_factory) == 0
 
@@ -65,7 +65,7 @@ async def test_till_member_is_linked_when_the_same_phone_signs_up_in_chat(uow_fa
     clock.advance(timedelta(days=3))
     async with uow_factory() as uow:
         registration = await register_from_chat(
-            uow, clock, telegram_id=99, phone_e164=phone, locale="zh_CN",
+            uow, clock, TEST_SETTINGS, telegram_id=99, phone_e164=phone, locale="zh_CN",
             consent=Consent(version="v2", given_at=clock.now()), start_payload="store_12",
         )
     assert registration.linked_existing
@@ -83,7 +83,7 @@ async def test_phone_linked_to_another_chat_is_refused(uow_factory, clock) -> No
     async with uow_factory() as uow:
         with pytest.raises(PhoneTaken):
             await register_from_chat(
-                uow, clock, telegram_id=2, phone_e164=phone, locale="en",
+                uow, clock, TEST_SETTINGS, telegram_id=2, phone_e164=phone, locale="en",
                 consent=Consent(version="v1", given_at=clock.now()),
             )
     async with uow_factory() as uow:
@@ -115,7 +115,7 @@ async def test_concurrent_chat_and_till_enrolment_of_one_phone_make_one_member(u
         async with uow_factory() as uow:
             try:
                 await register_from_chat(
-                    uow, clock, telegram_id=telegram_id, phone_e164=phone, locale="en",
+                    uow, clock, TEST_SETTINGS, telegram_id=telegram_id, phone_e164=phone, locale="en",
                     consent=Consent(version="v1", given_at=clock.now()),
                 )
                 return "ok"
@@ -125,7 +125,7 @@ async def test_concurrent_chat_and_till_enrolment_of_one_phone_make_one_member(u
     async def from_till() -> str:
         async with uow_factory() as uow:
             try:
-                await enrol_at_till(uow, clock, phone_e164=phone, consent_version="v1", locale="en", actor="t")
+                await enrol_at_till(uow, clock, TEST_SETTINGS, phone_e164=phone, consent_version="v1", locale="en", actor="t")
                 return "ok"
             except AlreadyRegistered:
                 return "refused"
@@ -147,14 +147,14 @@ async def test_profile_updates_validate_and_write_nothing_when_refused(uow_facto
         member = await uow.members.by_telegram_id(11)
         assert member is not None
         with pytest.raises(InvalidBirthday):
-            await set_birthday(uow, clock, member, "2099-01-01")
+            await set_birthday(uow, clock, TEST_SETTINGS, member, "2099-01-01")
         with pytest.raises(InvalidCity):
-            await set_city(uow, clock, member, "🙂")
+            await set_city(uow, clock, TEST_SETTINGS, member, "🙂")
     async with uow_factory() as uow:
         member = await uow.members.by_telegram_id(11)
         assert member is not None and member.birthday is None and member.city is None
-        await set_birthday(uow, clock, member, "1990-05-17")
-        await set_city(uow, clock, member, " Shanghai ")
+        await set_birthday(uow, clock, TEST_SETTINGS, member, "1990-05-17")
+        await set_city(uow, clock, TEST_SETTINGS, member, " Shanghai ")
     async with uow_factory() as uow:
         member = await uow.members.by_telegram_id(11)
         assert member is not None and str(member.birthday) == "1990-05-17" and member.city == "Shanghai"

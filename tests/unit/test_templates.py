@@ -9,10 +9,11 @@ from jinja2 import UndefinedError
 
 from bot.render import Texts, format_money, texts_for
 from bot.sandbox.formatting import parse_html, utf16_len
+from tests.utils.rewards import TEMPLATE_SAMPLE
 from loyalty.config import SUPPORTED_LOCALES
 
-# Sample values for every variable any template uses; user input is made hostile on purpose.
-SAMPLE = {
+# Sample values for every variable any template uses; member input is made hostile on purpose.
+SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "name": "<b>Al & Ex</b>",
     "program": "Loyalty Club",
     "version": "2026-11",
@@ -23,9 +24,22 @@ SAMPLE = {
     "decline": "No",
     "member_number": "4260185626",
     "tier": "Gold",
+    "old_tier": "Silver",
+    "benefits": ["Free delivery", "<script>x</script>"],
     "points": 1234567,
+    "balance": 1460,
+    "buys": [{"name": "Latte", "count": 2}, {"name": "<i>Mug</i>", "count": 1}],
+    "order_id": "S001-42",
     "is_member": True,
     "reason": "format",
+    "expiring": [{"points": 120, "date": date(2027, 11, 30)}],
+    "next_tier": "Gold",
+    "spend_to_next": 64000,
+    "visits_to_next": 3,
+    "keep_spend": 80000,
+    "keep_visits": 2,
+    "keep_by": date(2026, 12, 31),
+    "currency": "CNY",
 }
 
 
@@ -82,3 +96,27 @@ def test_date_filter_is_localised() -> None:
     day = date(2026, 12, 1)
     assert env_en.from_string("{{ d | day }}").render(d=day) == "Dec 1, 2026"
     assert env_zh.from_string("{{ d | day }}").render(d=day) == "2026年12月1日"
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize(
+    "measures",
+    [
+        {"spend_to_next": None, "keep_spend": None},  # a tier earned on visits only
+        {"visits_to_next": None, "keep_visits": None},  # on spend only
+        {"next_tier": None, "keep_by": None, "expiring": []},  # entry tier, nothing expiring
+    ],
+)
+def test_points_summary_reads_well_for_every_kind_of_tier(locale: str, measures: dict[str, object]) -> None:
+    text = texts_for(locale)("points/summary", **{**SAMPLE, **measures})
+    parse_html(text)
+    assert "None" not in text
+    if measures.get("spend_to_next", 0) is None:
+        assert "640" not in text and " or " not in text.split("\n")[-1]
+
+
+def test_value_terms_name_what_the_points_buy() -> None:
+    en = parse_html(texts_for("en")("notifications/points_earned", **SAMPLE)).text
+    assert "+1,234,567 points — you now have 1,460, enough for 2 × Latte or 1 × <i>Mug</i>." in en
+    zh = parse_html(texts_for("zh_CN")("notifications/points_earned", **SAMPLE)).text
+    assert "足够兑换 2 份Latte或 1 份<i>Mug</i>" in zh

@@ -7,9 +7,11 @@ import itertools
 from db.models import Member
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock
+from loyalty.config import Settings
 from loyalty.members import Consent, enrol_at_till, register_from_chat
 
 _phones = itertools.count(13800000000)
+TEST_SETTINGS = Settings(_env_file=None, environment="test", secret_key="x" * 40)  # type: ignore[call-arg]
 
 
 def next_phone() -> str:
@@ -29,6 +31,7 @@ async def chat_member(
         registration = await register_from_chat(
             uow,
             clock,
+            TEST_SETTINGS,
             telegram_id=telegram_id,
             phone_e164=phone or next_phone(),
             locale=locale,
@@ -42,5 +45,5 @@ async def till_member(
 ) -> Member:
     async with uow_factory() as uow:
         return await enrol_at_till(
-            uow, clock, phone_e164=phone or next_phone(), consent_version="test", locale="en", actor="test"
+            uow, clock, TEST_SETTINGS, phone_e164=phone or next_phone(), consent_version="test", locale="en", actor="test"
         )

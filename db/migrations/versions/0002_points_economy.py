@@ -240,7 +240,10 @@ def upgrade() -> None:
     sa.UniqueConstraint('entry_id', name=op.f('uq_point_lots_entry_id'))
     )
     with op.batch_alter_table('point_lots', schema=None) as batch_op:
-        batch_op.create_index('ix_point_lots_expires_at', ['expires_at'], unique=False)
+        batch_op.create_index(
+            'ix_point_lots_open_expires_at', ['expires_at'], unique=False,
+            postgresql_where=sa.text('remaining > 0'), sqlite_where=sa.text('remaining > 0'),
+        )
         batch_op.create_index('ix_point_lots_member_open', ['member_id', 'expires_at', 'id'], unique=False)
 
     op.create_table('lot_debits',
@@ -335,7 +338,7 @@ def downgrade() -> None:
     op.drop_table('lot_debits')
     with op.batch_alter_table('point_lots', schema=None) as batch_op:
         batch_op.drop_index('ix_point_lots_member_open')
-        batch_op.drop_index('ix_point_lots_expires_at')
+        batch_op.drop_index('ix_point_lots_open_expires_at')
 
     op.drop_table('point_lots')
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
