@@ -19,8 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from loyalty.errors import (
-    ConsentRequired,
     Conflict,
+    ConsentRequired,
     InvalidBirthday,
     InvalidCity,
     InvalidInput,

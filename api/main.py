@@ -38,6 +38,12 @@ Errors are JSON: `{"detail": "...", "code": "..."}`, or for invalid input a list
 
 OPENAPI_TAGS = [
     {"name": "members", "description": "Look members up and enrol them at the till."},
+    {"name": "purchases", "description": "Purchases and refunds from tills and the online shop: they credit and take back points. Writes are idempotent."},
+    {"name": "points", "description": "A member's balance, what expires when, tier progress, and audited manual adjustments."},
+    {"name": "rewards", "description": "The reward catalogue, and the till confirming a reward a member redeemed in the chat."},
+    {"name": "tiers", "description": "Tiers with their qualification thresholds (spend or visits over the rolling window) and benefits."},
+    {"name": "earning rules", "description": "What earns points: the base rate, time-boxed promotions, and bonuses for actions."},
+    {"name": "stores", "description": "The merchant's stores, which purchases and redemptions name."},
     {"name": "health", "description": "Liveness and database reachability; no API key needed."},
     {
         "name": "diagnostics",

@@ -17,7 +17,14 @@ import time
 
 import httpx
 
-from benchmarks.common import Timing, parser, postgres_server_url, report, scratch_database, served_api
+from benchmarks.common import (
+    Timing,
+    parser,
+    postgres_server_url,
+    report,
+    scratch_database,
+    served_api,
+)
 
 CONCURRENCY = 16
 TARGET_RATIO = 0.3

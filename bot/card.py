@@ -10,7 +10,7 @@ from bot.render import Texts
 from db.models import Member, Tier
 from db.uow import UnitOfWork
 from loyalty.config import Settings
-from loyalty.notifications import localized
+from loyalty.i18n import localized
 
 
 def card_caption(member: Member, tier: Tier, texts: Texts, settings: Settings) -> str:

@@ -19,7 +19,7 @@ from pydantic import Field
 from bot.qr import qr_png
 from bot.render import Texts
 from db.models import Reward, Tier
-from loyalty.notifications import localized
+from loyalty.i18n import localized
 from loyalty.rewards import CataloguePage, OwnRedemption, RewardOffer
 
 PAGE_SIZE = 5

@@ -121,3 +121,27 @@ class LedgerInconsistent(Exception):
         super().__init__(f"ledger of member {member_id} is inconsistent: " + "; ".join(problems))
         self.member_id = member_id
         self.problems = problems
+
+
+class DuplicateOrder(Conflict):
+    code = "duplicate_order"
+
+
+class DuplicateRefund(Conflict):
+    code = "duplicate_refund"
+
+
+class TierRankTaken(Conflict):
+    code = "tier_rank_taken"
+
+
+class StoreExists(Conflict):
+    code = "store_exists"
+
+
+class StoreNotFound(NotFound):
+    code = "store_not_found"
+
+
+class RewardExists(Conflict):
+    code = "reward_exists"

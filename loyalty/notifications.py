@@ -13,12 +13,9 @@ from typing import Any
 from db.models import Member, Notification, Tier
 from db.uow import UnitOfWork
 from loyalty import rewards
+from loyalty.i18n import localized
 
 KINDS = ("points_earned", "points_clawed_back", "tier_upgraded", "tier_downgraded")
-
-
-def localized(names: dict[str, str], locale: str) -> str:
-    return names.get(locale) or names.get("en") or next(iter(names.values()), "")
 
 
 async def message_context(uow: UnitOfWork, notification: Notification, member: Member, *, now: datetime) -> dict[str, Any]:

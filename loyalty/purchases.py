@@ -19,7 +19,15 @@ from loyalty import earning, ledger, tiers
 from loyalty.bonuses import grant_event_bonus
 from loyalty.clock import Clock
 from loyalty.config import Settings
-from loyalty.errors import Conflict, InvalidCurrency, InvalidInput, PurchaseNotFound, UnknownStore
+from loyalty.errors import (
+    Conflict,
+    DuplicateOrder,
+    DuplicateRefund,
+    InvalidCurrency,
+    InvalidInput,
+    PurchaseNotFound,
+    UnknownStore,
+)
 from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
 from loyalty.members import find_member
 
@@ -82,12 +90,6 @@ class RefundOutcome:
     refunded_total_minor: int
 
 
-class DuplicateOrder(Conflict):
-    code = "duplicate_order"
-
-
-class DuplicateRefund(Conflict):
-    code = "duplicate_refund"
 
 
 async def record_purchase(

@@ -26,12 +26,12 @@ from loyalty import ledger
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES
 from loyalty.errors import (
-    Conflict,
     InsufficientPoints,
     InvalidCurrency,
     InvalidInput,
     RedemptionNotFound,
     RedemptionNotUsable,
+    RewardExists,
     RewardNotFound,
     RewardUnavailable,
     UnknownStore,
@@ -60,9 +60,6 @@ CODE_ATTEMPTS = 5
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = re.compile(r"[\s-]+")
 
-
-class RewardExists(Conflict):
-    code = "reward_exists"
 
 
 # --- redemption codes ------------------------------------------------------------------------

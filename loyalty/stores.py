@@ -11,19 +11,13 @@ from zoneinfo import available_timezones
 from db.models import Store
 from db.uow import IntegrityError, UnitOfWork
 from loyalty.clock import Clock
-from loyalty.errors import Conflict, InvalidInput, NotFound
+from loyalty.errors import InvalidInput, StoreExists, StoreNotFound
 
 STORE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 NAME_MAX_LENGTH = 120
 CITY_MAX_LENGTH = 64
 
 
-class StoreExists(Conflict):
-    code = "store_exists"
-
-
-class StoreNotFound(NotFound):
-    code = "store_not_found"
 
 
 @dataclass(frozen=True)

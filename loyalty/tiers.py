@@ -26,7 +26,11 @@ from db.uow import IntegrityError, UnitOfWork, UnitOfWorkFactory
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
 from loyalty.earning import MAX_MULTIPLIER_PCT, PCT
-from loyalty.errors import Conflict, InvalidInput, TierNotFound
+from loyalty.errors import (
+    InvalidInput,
+    TierNotFound,
+    TierRankTaken,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +43,6 @@ NAME_MAX_LENGTH = 40
 BENEFIT_MAX_LENGTH = 120
 MAX_BENEFITS = 20
 
-
-class TierRankTaken(Conflict):
-    code = "tier_rank_taken"
 
 
 # --- the rolling window ---------------------------------------------------------------------------

@@ -26,7 +26,13 @@ from loyalty.idempotency import IdempotencyKey, StoredAnswer, fingerprint
 from loyalty.members import find_member
 from loyalty.points import adjust_points, points_summary
 from loyalty.profile import normalize_phone
-from loyalty.purchases import MemberRef, PurchaseRequest, RefundRequest, record_purchase, record_refund
+from loyalty.purchases import (
+    MemberRef,
+    PurchaseRequest,
+    RefundRequest,
+    record_purchase,
+    record_refund,
+)
 
 router = APIRouter()
 purchases = APIRouter(prefix="/purchases", tags=["purchases"])

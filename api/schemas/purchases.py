@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from babel.numbers import list_currencies
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from api.schemas.common import MemberNumberStr

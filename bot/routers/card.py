@@ -11,7 +11,6 @@ from db.uow import UnitOfWork
 from loyalty.config import Settings
 
 
-
 async def show_card(
     message: Message, member: Member | None, uow: UnitOfWork, texts: Texts, settings: Settings
 ) -> None:

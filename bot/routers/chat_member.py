@@ -11,7 +11,6 @@ from loyalty.clock import Clock
 from loyalty.members import set_chat_reachable
 
 
-
 async def blocked(event: ChatMemberUpdated, uow: UnitOfWork, clock: Clock) -> None:
     await set_chat_reachable(uow, clock, event.from_user.id, reachable=False)
 

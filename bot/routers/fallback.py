@@ -10,7 +10,6 @@ from bot.render import Texts
 from db.models import Member
 
 
-
 async def unknown_message(message: Message, member: Member | None, texts: Texts) -> None:
     if member is None:
         await message.answer(texts("fallback/guest"))

@@ -11,7 +11,6 @@ from db.models import Member
 from loyalty.config import Settings
 
 
-
 async def show_help(message: Message, member: Member | None, texts: Texts, settings: Settings) -> None:
     await message.answer(
         texts("help", program=settings.program_name, is_member=member is not None),

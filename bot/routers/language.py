@@ -16,7 +16,6 @@ from loyalty.config import SUPPORTED_LOCALES
 from loyalty.members import set_locale
 
 
-
 async def choose_language(message: Message, texts: Texts) -> None:
     await message.answer(texts("language/choose"), reply_markup=keyboards.languages())
 

@@ -13,7 +13,7 @@ from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.clock import Clock
 from loyalty.config import Settings
-from loyalty.notifications import localized
+from loyalty.i18n import localized
 from loyalty.points import points_summary
 
 LAST_MOMENT = timedelta(microseconds=1)

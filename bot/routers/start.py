@@ -26,7 +26,6 @@ from loyalty.config import Settings
 from loyalty.errors import InvalidBirthday, InvalidCity, InvalidPhone, PhoneTaken
 from loyalty.profile import clean_start_payload, normalize_phone
 
-
 SKIP = all_labels("buttons/skip")
 CANCEL = all_labels("buttons/cancel")
 # Commands typed mid-sign-up (/help, /cancel, /language) belong to their own routers.

@@ -12,7 +12,6 @@ from api.main import create_app
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.members import TEST_SETTINGS
 from loyalty.members import find_member, luhn_check_digit, set_birthday, set_chat_reachable
 from loyalty.profile import mask_phone
 from tests.utils.api import (
@@ -24,7 +23,7 @@ from tests.utils.api import (
     new_api_key,
     running_api,
 )
-from tests.utils.members import chat_member, next_phone, till_member
+from tests.utils.members import TEST_SETTINGS, chat_member, next_phone, till_member
 
 PHONE = "+8613800138000"
 PHONE_FORMS = ["+86 138 0013 8000", "13800138000", "+8613800138000", "8613800138000", "138-0013-8000"]

@@ -11,7 +11,13 @@ from sqlalchemy import func, select, text
 from db.models import AuditEvent, Member
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
-from loyalty.errors import AlreadyRegistered, ConsentRequired, InvalidBirthday, InvalidCity, PhoneTaken
+from loyalty.errors import (
+    AlreadyRegistered,
+    ConsentRequired,
+    InvalidBirthday,
+    InvalidCity,
+    PhoneTaken,
+)
 from loyalty.members import (
     Consent,
     enrol_at_till,

@@ -9,8 +9,8 @@ from jinja2 import UndefinedError
 
 from bot.render import Texts, format_money, texts_for
 from bot.sandbox.formatting import parse_html, utf16_len
-from tests.utils.rewards import TEMPLATE_SAMPLE
 from loyalty.config import SUPPORTED_LOCALES
+from tests.utils.rewards import TEMPLATE_SAMPLE
 
 # Sample values for every variable any template uses; member input is made hostile on purpose.
 SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
