@@ -76,15 +76,9 @@ async def reward_detail(
     uow: UnitOfWork,
     clock: Clock,
 ) -> None:
-    if member is None:
-        await _refuse(query, uow, texts("card/need_signup"))
+    offer = await _offer_or_refuse(query, member, callback_data.reward_id, texts, uow, clock)
+    if offer is None:
         return
-    try:
-        offer = await rewards.offer(uow, member, callback_data.reward_id, now=clock.now())
-    except (RewardNotFound, RewardUnavailable):
-        await _refuse(query, uow, view.refusal(texts, "inactive"))
-        return
-    await uow.release()
     await query.answer()
     await _show(query, view.detail_text(texts, offer), view.detail_keyboard(texts, offer, page=callback_data.page))
 
@@ -97,15 +91,9 @@ async def ask_to_confirm(
     uow: UnitOfWork,
     clock: Clock,
 ) -> None:
-    if member is None:
-        await _refuse(query, uow, texts("card/need_signup"))
+    offer = await _offer_or_refuse(query, member, callback_data.reward_id, texts, uow, clock)
+    if offer is None:
         return
-    try:
-        offer = await rewards.offer(uow, member, callback_data.reward_id, now=clock.now())
-    except (RewardNotFound, RewardUnavailable):
-        await _refuse(query, uow, view.refusal(texts, "inactive"))
-        return
-    await uow.release()
     if offer.reason is not None:
         await query.answer(
             view.refusal(texts, offer.reason, short=offer.points_short, tier=offer.required_tier), show_alert=True
@@ -209,6 +197,23 @@ async def show_code(
         return
     await query.answer()
     await _send_code(query, texts, own)
+
+
+async def _offer_or_refuse(
+    query: CallbackQuery, member: Member | None, reward_id: int, texts: Texts, uow: UnitOfWork, clock: Clock
+) -> rewards.RewardOffer | None:
+    """The reward as offered to this member, or None after telling them why not (the id may be
+    stale or forged)."""
+    if member is None:
+        await _refuse(query, uow, texts("card/need_signup"))
+        return None
+    try:
+        offer = await rewards.offer(uow, member, reward_id, now=clock.now())
+    except (RewardNotFound, RewardUnavailable):
+        await _refuse(query, uow, view.refusal(texts, "inactive"))
+        return None
+    await uow.release()
+    return offer
 
 
 async def _refuse(query: CallbackQuery, uow: UnitOfWork, text: str) -> None:
