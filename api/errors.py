@@ -27,6 +27,7 @@ from loyalty.errors import (
     InvalidPhone,
     LoyaltyError,
     NotFound,
+    StoreImportRejected,
 )
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,17 @@ def _field_of(exc: InvalidInput) -> str | None:
 
 
 def _body_loc(field: str | None) -> list[str | int]:
-    return ["body", field] if field else ["body"]
+    # "opening_hours.mon" -> ["body", "opening_hours", "mon"]
+    return ["body", *field.split(".")] if field else ["body"]
+
+
+async def _store_import_rejected(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StoreImportRejected)
+    errors = exc.details.get("errors") or []
+    log.info("422 on %s %s: %d bad rows", request.method, request.url.path, len(errors))  # type: ignore[arg-type]
+    return validation_response(
+        field_error(["body", error.row, error.field], error.message, exc.code) for error in errors  # type: ignore[union-attr]
+    )
 
 
 async def _invalid_input(request: Request, exc: Exception) -> JSONResponse:
@@ -127,6 +138,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # Starlette picks the handler of the nearest class in the exception's MRO.
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(InvalidInput, _invalid_input)
+    app.add_exception_handler(StoreImportRejected, _store_import_rejected)
     app.add_exception_handler(ConsentRequired, _consent_required)
     app.add_exception_handler(NotFound, _plain(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(Conflict, _plain(status.HTTP_409_CONFLICT))

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -175,6 +176,14 @@ class EarningRule(Base):
 
 class Store(Base):
     __tablename__ = "stores"
+    __table_args__ = (
+        # A store is on the map with both coordinates and its grid cell, or not at all.
+        CheckConstraint(
+            "(latitude IS NULL AND longitude IS NULL AND geo_cell IS NULL) OR "
+            "(latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180 AND geo_cell IS NOT NULL)",
+            name="coordinates_complete",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -183,6 +192,13 @@ class Store(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+    address: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    # The spatial index: loyalty/geo.py's grid cell of (latitude, longitude).
+    geo_cell: Mapped[int | None] = mapped_column(Integer, index=True)
+    # {"mon": [["08:00", "22:00"]], ...} in the store's time zone; None: not published.
+    opening_hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSON)
 
 
 class Purchase(Base):

@@ -145,3 +145,9 @@ class StoreNotFound(NotFound):
 
 class RewardExists(Conflict):
     code = "reward_exists"
+
+
+class StoreImportRejected(InvalidInput):
+    """A store import with bad rows, nothing written. details: errors, a list of RowError."""
+
+    code = "store_import_rejected"

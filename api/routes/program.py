@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.schemas import (
@@ -24,9 +24,14 @@ from api.schemas import (
     TiersPublic,
     TierUpsert,
 )
-from api.schemas.program import RuleKind
+from api.schemas.program import (
+    NearbyStorePublic,
+    NearbyStoresPublic,
+    RuleKind,
+    StoreImportPublic,
+)
 from db.models import ApiKey
-from loyalty import earning, stores, tiers
+from loyalty import earning, geo, stores, tiers
 
 MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
 
@@ -192,6 +197,89 @@ stores_router = APIRouter(prefix="/stores", tags=["stores"])
 async def list_stores(uow: UowDep) -> StoresPublic:
     rows = await stores.list_stores(uow)
     return StoresPublic(data=[StorePublic.model_validate(store) for store in rows], count=len(rows))
+
+
+@stores_router.get(
+    "/nearest",
+    summary="The nearest active stores to a point",
+    description=(
+        "Active stores with coordinates within `radius_m` of the point, nearest first, each with "
+        "its great-circle distance in metres. With `open_now`, only stores open at this moment "
+        "by their own opening hours and time zone (stores without published hours count as "
+        "open). Stores without coordinates never appear."
+    ),
+    responses={status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID},
+)
+async def nearest_stores(
+    uow: UowDep,
+    clock: ClockDep,
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="Latitude, WGS 84.")],
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="Longitude, WGS 84.")],
+    radius_m: Annotated[
+        float, Query(gt=0, le=geo.HALF_CIRCUMFERENCE_M, allow_inf_nan=False, description="Metres.")
+    ] = 3000,
+    limit: Annotated[int, Query(ge=1, le=stores.MAX_NEAREST)] = 10,
+    open_now: Annotated[bool, Query(description="Only stores open now.")] = False,
+) -> NearbyStoresPublic:
+    found = await stores.nearest_stores(
+        uow, lat, lon, now=clock.now(), radius_m=radius_m, limit=limit, open_only=open_now
+    )
+    rows = [
+        NearbyStorePublic.model_validate(
+            StorePublic.model_validate(hit.store).model_dump() | {"distance_m": round(hit.distance_m)}
+        )
+        for hit in found
+    ]
+    return NearbyStoresPublic(data=rows, count=len(rows))
+
+
+MAX_IMPORT_BYTES = 32 * 1024 * 1024
+
+
+@stores_router.post(
+    "/import",
+    summary="Create or update stores from CSV, all or nothing",
+    description=(
+        "A `text/csv` (UTF-8) body with a header row; the columns are "
+        f"`{','.join(stores.CSV_COLUMNS)}`, of which only `code` and `name` are required. "
+        "Stores are matched by code: new codes are created, known ones updated; an empty cell "
+        "clears the field (an empty `timezone` is the program's). `hours` is the JSON of "
+        "`opening_hours`, e.g. `{\"mon\": [[\"08:00\", \"22:00\"]]}`. One transaction: if any row "
+        "is bad, nothing is written and the 422 lists every bad row as `loc` "
+        "`[\"body\", <row>, <field>]`, rows numbered as a spreadsheet does (the header is row 1)."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": (
+                "code,name,city,timezone,address,latitude,longitude,hours\n"
+                'S001,Jing\'an,Shanghai,Asia/Shanghai,1601 Nanjing West Rd,31.2243,121.4462,'
+                '"{""mon"": [[""08:00"", ""22:00""]]}"\n'
+            )}},
+        }
+    },
+    responses={
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: {"model": ErrorPublic, "description": "Not text/csv"},
+        status.HTTP_422_UNPROCESSABLE_CONTENT: {"description": "Bad rows; nothing written"},
+    },
+)
+async def import_stores(
+    request: Request, uow: UowDep, clock: ClockDep, settings: SettingsDep, api_key: ApiKeyDep
+) -> StoreImportPublic:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "text/csv":
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the stores as text/csv")
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "at most 32 MiB per import")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the CSV is not UTF-8") from exc
+    report = await stores.import_stores(
+        uow, clock, text, default_timezone=settings.timezone, actor=_actor(api_key)
+    )
+    return StoreImportPublic(created=report.created, updated=report.updated)
 
 
 @stores_router.get(

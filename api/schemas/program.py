@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from api.schemas.members import Locale
-from loyalty import earning, stores, tiers
+from loyalty import earning, geo, stores, tiers
 
 MINOR_UNITS = "integer minor units of the program's currency (12800 is ¥128.00)"
 
@@ -244,6 +244,24 @@ StoreCode = Annotated[
 ]
 
 
+HOURS_DESCRIPTION = (
+    "Opening hours per weekday (mon..sun) in the store's own time zone: a list of up to "
+    f"{geo.MAX_SPANS_PER_DAY} [open, close] pairs of HH:MM. A weekday left out is a closed day; a "
+    "close not after its open ends the next day (10:00-02:00); all day is 00:00-24:00. Opening "
+    "time counts as open, closing time as closed. `null`: hours not published (never hidden by "
+    "`open_now`)."
+)
+HOURS_EXAMPLE = {"mon": [["08:00", "22:00"]], "sat": [["10:00", "02:00"]], "sun": [["00:00", "24:00"]]}
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ClockTime = Annotated[str, Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$", examples=["08:00"])]
+OpeningHours = Annotated[
+    dict[Weekday, list[tuple[ClockTime, ClockTime]]],
+    Field(description=HOURS_DESCRIPTION, examples=[HOURS_EXAMPLE]),
+]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 degrees.")]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84 degrees.")]
+
+
 class StoreCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -254,6 +272,10 @@ class StoreCreate(BaseModel):
                     "name": "Jing'an flagship",
                     "city": "Shanghai",
                     "timezone": "Asia/Shanghai",
+                    "address": "1601 Nanjing West Rd",
+                    "latitude": 31.2243,
+                    "longitude": 121.4462,
+                    "opening_hours": HOURS_EXAMPLE,
                 }
             ]
         },
@@ -267,10 +289,21 @@ class StoreCreate(BaseModel):
         max_length=64,
         description="IANA time zone, e.g. Asia/Shanghai; defaults to the program's.",
     )
+    address: str | None = Field(default=None, min_length=1, max_length=stores.ADDRESS_MAX_LENGTH)
+    latitude: Latitude | None = Field(default=None, description="With `longitude`, or neither.")
+    longitude: Longitude | None = None
+    opening_hours: OpeningHours | None = None
 
     def spec(self) -> stores.StoreSpec:
         return stores.StoreSpec(
-            code=self.code, name=self.name, city=self.city, timezone=self.timezone
+            code=self.code,
+            name=self.name,
+            city=self.city,
+            timezone=self.timezone,
+            address=self.address,
+            latitude=self.latitude,
+            longitude=self.longitude,
+            opening_hours=self.opening_hours,
         )
 
 
@@ -283,8 +316,26 @@ class StorePublic(BaseModel):
     timezone: str
     active: bool
     created_at: datetime
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    opening_hours: dict[str, list[list[str]]] | None = Field(description=HOURS_DESCRIPTION)
 
 
 class StoresPublic(BaseModel):
     data: list[StorePublic] = Field(description="By code.")
     count: int
+
+
+class NearbyStorePublic(StorePublic):
+    distance_m: int = Field(description="Great-circle distance from the point, in whole metres.")
+
+
+class NearbyStoresPublic(BaseModel):
+    data: list[NearbyStorePublic] = Field(description="Nearest first.")
+    count: int
+
+
+class StoreImportPublic(BaseModel):
+    created: int
+    updated: int

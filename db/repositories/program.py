@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import EarningRule, Member, Purchase, Store, Tier
@@ -149,3 +149,28 @@ class ProgramRepository:
         self._session.add(store)
         await self._session.flush()
         return store
+
+    async def add_stores(self, stores: Sequence[Store]) -> None:
+        """Add many new stores with one flush (changes to loaded stores are flushed with them)."""
+        self._session.add_all(stores)
+        await self._session.flush()
+
+    async def store(self, store_id: int) -> Store | None:
+        return await self._session.get(Store, store_id)
+
+    async def stores_by_codes(self, codes: Sequence[str]) -> dict[str, Store]:
+        found: dict[str, Store] = {}
+        for start in range(0, len(codes), 500):  # stay under every backend's bound-parameter limit
+            chunk = codes[start : start + 500]
+            found.update((s.code, s) for s in await self._session.scalars(select(Store).where(Store.code.in_(chunk))))
+        return found
+
+    async def located_stores_in_cells(self, ranges: Sequence[tuple[int, int]]) -> Sequence[Store]:
+        """Active stores with coordinates whose grid cell falls in one of the inclusive ranges."""
+        if not ranges:
+            return []
+        statement = select(Store).where(
+            or_(*(Store.geo_cell.between(low, high) for low, high in ranges)),
+            Store.active.is_(True),
+        )
+        return (await self._session.scalars(statement)).all()

@@ -31,6 +31,8 @@ ENDPOINTS = [
     ("GET", "/api/v1/stores"),
     ("POST", "/api/v1/stores"),
     ("GET", "/api/v1/stores/S001"),
+    ("GET", "/api/v1/stores/nearest?lat=31.2&lon=121.4"),
+    ("POST", "/api/v1/stores/import"),
 ]
 
 GOLD = {
@@ -719,6 +721,10 @@ async def test_create_and_look_up_stores(
         "timezone": settings.timezone,
         "active": True,
         "created_at": "2026-11-24T12:00:00Z",
+        "address": None,
+        "latitude": None,
+        "longitude": None,
+        "opening_hours": None,
     }
     body = {"code": "S001", "name": "Jing'an", "city": "Shanghai", "timezone": "Europe/London"}
     assert (await api.client.post("/api/v1/stores", json=body, headers=auth)).status_code == 201
