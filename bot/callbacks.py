@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
 
 
 class ConsentAnswer(str, Enum):
@@ -18,3 +20,10 @@ class ConsentCallback(CallbackData, prefix="consent"):
 
 class LanguageCallback(CallbackData, prefix="lang"):
     locale: str
+
+
+class StoreVenueCallback(CallbackData, prefix="venue"):
+    """Send this store as a venue; the id is re-checked (active, on the map) when pressed."""
+
+    # A forged id beyond the 32-bit id columns fails to unpack (a stale button), never reaching SQL.
+    store_id: Annotated[int, Field(ge=1, le=2**31 - 1)]

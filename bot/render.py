@@ -16,7 +16,9 @@ from pathlib import Path
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from loyalty.config import SUPPORTED_LOCALES
 
@@ -42,6 +44,19 @@ def format_day(value: date | datetime, locale: str, style: str = "medium") -> st
     return format_date(value, format=style, locale=locale)
 
 
+def plain(value: str) -> Markup:
+    # Button labels and callback alerts are plain text, not HTML: escaping a merchant's
+    # "Fish & Chips" there would show "&amp;". Messages keep escaping everything.
+    return Markup(value)
+
+
+def format_distance(metres: float, locale: str) -> str:
+    """"350 m" under a kilometre (to 10 m), "1.2 km" from there on; in the locale's own units."""
+    if metres < 995:
+        return format_unit(int(round(metres, -1)), "length-meter", length="short", locale=locale)
+    return format_unit(metres / 1000, "length-kilometer", length="short", format="#,##0.0", locale=locale)
+
+
 def _environment(locale: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR / locale),
@@ -53,6 +68,7 @@ def _environment(locale: str) -> Environment:
     env.filters["points"] = partial(format_points, locale=locale)
     env.filters["money"] = lambda minor, currency: format_money(minor, currency, locale)
     env.filters["day"] = partial(format_day, locale=locale)
+    env.filters["distance"] = partial(format_distance, locale=locale)
     env.globals["language_name"] = Locale.parse(locale).get_display_name(locale)
     return env
 
@@ -76,8 +92,3 @@ class Texts:
 @lru_cache(maxsize=None)
 def texts_for(locale: str) -> Texts:
     return Texts(locale)
-
-
-def all_labels(key: str) -> frozenset[str]:
-    """A button's label in every locale, so a tap is understood whatever language it was sent in."""
-    return frozenset(texts_for(locale)(key) for locale in SUPPORTED_LOCALES)

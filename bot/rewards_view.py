@@ -13,11 +13,10 @@ from typing import Annotated
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from markupsafe import Markup
 from pydantic import Field
 
 from bot.qr import qr_png
-from bot.render import Texts
+from bot.render import Texts, plain
 from db.models import Reward, Tier
 from loyalty.i18n import localized
 from loyalty.rewards import CataloguePage, OwnRedemption, RewardOffer
@@ -61,12 +60,6 @@ class ShowCode(CallbackData, prefix="rws"):
 
 def new_nonce() -> str:
     return secrets.token_urlsafe(NONCE_BYTES)
-
-
-def plain(value: str) -> Markup:
-    # Button labels and callback alerts are plain text, not HTML: escaping a merchant's
-    # "Fish & Chips" there would show "&amp;". Messages keep escaping everything.
-    return Markup(value)
 
 
 def reward_name(reward: Reward, locale: str) -> str:

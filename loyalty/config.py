@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # ...and a member who no longer qualifies keeps the tier this long before stepping down one.
     tier_grace_days: int = Field(default=30, ge=0, le=365)
 
+    # "Offers near me" lists the open stores within this many metres of a shared location.
+    nearby_radius_m: int = Field(default=3000, ge=100, le=100_000)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -52,11 +52,11 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def _row(latitude: float) -> int:
-    return min(ROWS - 1, int(math.floor((latitude + 90.0) / CELL_DEGREES)))
+    return min(ROWS - 1, math.floor((latitude + 90.0) / CELL_DEGREES))
 
 
 def _column(longitude: float) -> int:
-    return int(math.floor((longitude + 180.0) / CELL_DEGREES)) % COLUMNS
+    return math.floor((longitude + 180.0) / CELL_DEGREES) % COLUMNS
 
 
 def cell_of(latitude: float, longitude: float) -> int:
@@ -88,7 +88,7 @@ def cell_ranges(latitude: float, longitude: float, radius_m: float) -> list[tupl
     whole_rows = lon_spans == [(-180.0, 180.0)] or last_row - first_row + 1 > MAX_ROW_RANGES
     if whole_rows:
         return [(first_row * COLUMNS, last_row * COLUMNS + COLUMNS - 1)]
-    columns = [(_column(west), min(COLUMNS - 1, int(math.floor((east + 180.0) / CELL_DEGREES))))
+    columns = [(_column(west), min(COLUMNS - 1, math.floor((east + 180.0) / CELL_DEGREES)))
                for west, east in lon_spans]
     return [
         (row * COLUMNS + first, row * COLUMNS + last)

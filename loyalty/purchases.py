@@ -108,13 +108,14 @@ async def record_purchase(
     if purchased_at > now + CLOCK_SKEW_ALLOWED:
         raise InvalidInput("purchased_at is in the future", field="purchased_at")
     earning.check_lines(request.amount_minor, request.lines)
-    store_id = await _store_id(uow, request.channel, request.store_code)
     member = await find_member(
         uow, member_number=request.member.member_number, phone_e164=request.member.phone_e164, lock=True
     )
     replay = await previous_answer(uow, idempotency)
     if replay is not None:
         return replay, True
+    # After the replay check: a retry gets its first answer even if the store closed since.
+    store_id = await _store_id(uow, request.channel, request.store_code)
 
     ladder = await uow.program.ladder()
     tier = next(t for t in ladder if t.id == member.tier_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from bot.routers import card, chat_member, fallback, help, language, points, rewards, start
+from bot.routers import card, chat_member, fallback, help, language, nearby, points, rewards, start
 
 
 def build_root_router() -> Router:
@@ -17,6 +17,7 @@ def build_root_router() -> Router:
         card.router(),
         points.router(),
         rewards.router(),
+        nearby.router(),
         language.router(),
         help.router(),
         chat_member.router(),

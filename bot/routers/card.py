@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot.card import send_card
-from bot.render import Texts, all_labels
+from bot.filters import ButtonText
+from bot.render import Texts
 from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.config import Settings
@@ -24,5 +25,5 @@ def router() -> Router:
     """A fresh router each call: a Router can belong to one Dispatcher only."""
     router = Router(name="card")
     router.message.register(show_card, Command("card"))
-    router.message.register(show_card, F.text.in_(all_labels("buttons/my_card")))
+    router.message.register(show_card, ButtonText("buttons/my_card"))
     return router

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardRemove
 
 from bot import keyboards
-from bot.render import Texts, all_labels
+from bot.filters import ButtonText
+from bot.render import Texts
 from db.models import Member
 from loyalty.config import Settings
 
@@ -33,7 +34,7 @@ def router() -> Router:
     """A fresh router each call: a Router can belong to one Dispatcher only."""
     router = Router(name="help")
     router.message.register(show_help, Command("help"))
-    router.message.register(show_help, F.text.in_(all_labels("buttons/help")))
+    router.message.register(show_help, ButtonText("buttons/help"))
     router.message.register(cancel, Command("cancel"))
-    router.message.register(cancel, F.text.in_(all_labels("buttons/cancel")))
+    router.message.register(cancel, ButtonText("buttons/cancel"))
     return router

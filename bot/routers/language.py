@@ -7,8 +7,9 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
 from bot.callbacks import LanguageCallback
+from bot.filters import ButtonText
 from bot.middlewares import GUEST_LOCALE_KEY
-from bot.render import Texts, all_labels, texts_for
+from bot.render import Texts, texts_for
 from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.clock import Clock
@@ -47,6 +48,6 @@ def router() -> Router:
     """A fresh router each call: a Router can belong to one Dispatcher only."""
     router = Router(name="language")
     router.message.register(choose_language, Command("language"))
-    router.message.register(choose_language, F.text.in_(all_labels("buttons/language")))
+    router.message.register(choose_language, ButtonText("buttons/language"))
     router.callback_query.register(language_chosen, LanguageCallback.filter(F.locale.in_(SUPPORTED_LOCALES)))
     return router

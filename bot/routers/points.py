@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot.render import Texts, all_labels
+from bot.filters import ButtonText
+from bot.render import Texts
 from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.clock import Clock
@@ -54,5 +55,5 @@ def router() -> Router:
     """A fresh router each call: a Router can belong to one Dispatcher only."""
     router = Router(name="points")
     router.message.register(show_points, Command("points"))
-    router.message.register(show_points, F.text.in_(all_labels("buttons/points")))
+    router.message.register(show_points, ButtonText("buttons/points"))
     return router

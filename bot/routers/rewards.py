@@ -14,13 +14,14 @@ commit) would not guarantee.
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import rewards_view as view
-from bot.render import Texts, all_labels
+from bot.filters import ButtonText
+from bot.render import Texts
 from db.models import Member
 from db.uow import UnitOfWork
 from loyalty import rewards
@@ -245,7 +246,7 @@ def router() -> Router:
     """A fresh router each call: a Router can belong to one Dispatcher only."""
     router = Router(name="rewards")
     router.message.register(show_catalogue, Command("rewards"))
-    router.message.register(show_catalogue, F.text.in_(all_labels("buttons/rewards")))
+    router.message.register(show_catalogue, ButtonText("buttons/rewards"))
     router.callback_query.register(catalogue_page, view.RewardsPage.filter())
     router.callback_query.register(reward_detail, view.RewardDetail.filter())
     router.callback_query.register(ask_to_confirm, view.RewardAsk.filter())

@@ -16,7 +16,8 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from bot import keyboards
 from bot.callbacks import ConsentAnswer, ConsentCallback
 from bot.card import send_card
-from bot.render import Texts, all_labels
+from bot.filters import ButtonText
+from bot.render import Texts
 from bot.states import SignUp
 from db.models import Member
 from db.uow import UnitOfWork
@@ -26,8 +27,6 @@ from loyalty.config import Settings
 from loyalty.errors import InvalidBirthday, InvalidCity, InvalidPhone, PhoneTaken
 from loyalty.profile import clean_start_payload, normalize_phone
 
-SKIP = all_labels("buttons/skip")
-CANCEL = all_labels("buttons/cancel")
 # Commands typed mid-sign-up (/help, /cancel, /language) belong to their own routers.
 NOT_COMMAND = ~F.text.startswith("/")
 
@@ -248,11 +247,11 @@ def router() -> Router:
     router.callback_query.register(consent_answer, SignUp.consent, ConsentCallback.filter())
     router.message.register(consent_pending, SignUp.consent, NOT_COMMAND)
     router.message.register(phone_shared, SignUp.phone, F.contact)
-    router.message.register(phone_cancelled, SignUp.phone, F.text.in_(CANCEL))
+    router.message.register(phone_cancelled, SignUp.phone, ButtonText("buttons/cancel"))
     router.message.register(phone_typed, SignUp.phone, NOT_COMMAND)
-    router.message.register(birthday_skipped, SignUp.birthday, F.text.in_(SKIP))
+    router.message.register(birthday_skipped, SignUp.birthday, ButtonText("buttons/skip"))
     router.message.register(birthday_given, SignUp.birthday, F.text, NOT_COMMAND)
-    router.message.register(city_skipped, SignUp.city, F.text.in_(SKIP))
+    router.message.register(city_skipped, SignUp.city, ButtonText("buttons/skip"))
     router.message.register(city_given, SignUp.city, F.text, NOT_COMMAND)
     router.message.register(profile_needs_text, SignUp.birthday, NOT_COMMAND)
     router.message.register(profile_needs_text, SignUp.city, NOT_COMMAND)

@@ -124,3 +124,31 @@ def test_migrate_is_idempotent(workdir: Path) -> None:
     assert first.returncode == second.returncode == 0
     assert "migrated from empty" in first.stderr
     assert "schema is current" in second.stderr
+
+
+def test_stores_import_is_all_or_nothing_with_a_summary(workdir: Path) -> None:
+    import sqlite3
+
+    assert loyalty(workdir, "migrate").returncode == 0
+    header = "code,name,city,timezone,address,latitude,longitude,hours\n"
+    good = header + 'S1,One,Shanghai,,1 Rd,31.23,121.47,"{""mon"": [[""08:00"", ""22:00""]]}"\nS2,Two,,,,,,\n'
+    (workdir / "bad.csv").write_text(good + "S3,Three,,,,91,0,\n", encoding="utf-8")
+    (workdir / "good.csv").write_text(good, encoding="utf-8")
+
+    bad = loyalty(workdir, "stores", "import", "bad.csv")
+    assert bad.returncode == 1
+    assert "row 4, latitude: latitude must be between -90 and 90" in bad.stderr
+
+    def stores() -> list[tuple[str, float | None]]:
+        with sqlite3.connect(workdir / "loyalty.sqlite3") as db:
+            return db.execute("SELECT code, latitude FROM stores ORDER BY code").fetchall()
+
+    assert stores() == []
+    done = loyalty(workdir, "stores", "import", "good.csv")
+    assert done.returncode == 0, done.stderr
+    assert "2 stores imported: 2 created, 0 updated." in done.stdout
+    assert stores() == [("S1", 31.23), ("S2", None)]
+    with sqlite3.connect(workdir / "loyalty.sqlite3") as db:
+        assert db.execute("SELECT actor, detail FROM audit_events WHERE action = 'store.import'").fetchall() == [
+            ("cli", "2 created, 0 updated")
+        ]

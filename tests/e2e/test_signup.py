@@ -310,3 +310,16 @@ async def test_group_chats_are_ignored(product: Product) -> None:
     async with product.uow_factory() as uow:
         count = await uow.session.scalar(select(func.count()).select_from(Member))
     assert count == 0
+
+
+async def test_typed_button_labels_work_whatever_the_case(product: Product) -> None:
+    _, conv = product.member()
+    await conv.say("/start")
+    await conv.press(0)
+    await conv.share_contact(next_phone())
+    replies = await conv.say("skip")  # typed, not tapped
+    assert "city" in replies[-1].text
+    replies = await conv.say("  SKIP ")
+    assert replies[-1].photo is not None
+    [member] = await members_in_db(product)
+    assert member.birthday is None and member.city is None

@@ -287,3 +287,16 @@ async def test_adjustments_are_audited_idempotent_and_never_below_zero(api, auth
 
         actions = [e.action for e in (await uow.session.scalars(select(AuditEvent))).all()]
     assert actions.count("points.adjust") == 1
+
+
+async def test_a_retry_replays_even_after_the_store_closed(api, auth, store, member_number, uow_factory) -> None:
+    first = await api.client.post("/api/v1/purchases", json=purchase(member_number), headers=auth)
+    async with uow_factory() as uow:
+        found = await uow.program.store_by_code("S001")
+        assert found is not None
+        found.active = False
+        await uow.commit()
+    retry = await api.client.post("/api/v1/purchases", json=purchase(member_number), headers=auth)
+    assert retry.status_code == 201 and retry.json() == first.json()
+    fresh = await api.client.post("/api/v1/purchases", json=purchase(member_number, "A-2"), headers=auth)
+    assert fresh.status_code == 422 and fresh.json()["detail"][0]["loc"] == ["body", "store"]

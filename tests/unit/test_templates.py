@@ -40,6 +40,13 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "keep_visits": 2,
     "keep_by": date(2026, 12, 31),
     "currency": "CNY",
+    "stores": [
+        {"name": "<b>Al & Ex</b> café", "address": "1 Nanjing Rd <#2>", "distance": 349.6},
+        {"name": "Bund", "address": None, "distance": 1234.0},
+    ],
+    "store": {"name": "<b>Al & Ex</b> café", "address": "1 Nanjing Rd", "distance": 8_300_000.0},
+    "radius": 3000,
+    "open_now": False,
 }
 
 
@@ -120,3 +127,13 @@ def test_value_terms_name_what_the_points_buy() -> None:
     assert "+1,234,567 points — you now have 1,460, enough for 2 × Latte or 1 × <i>Mug</i>." in en
     zh = parse_html(texts_for("zh_CN")("notifications/points_earned", **SAMPLE)).text
     assert "足够兑换 2 份Latte或 1 份<i>Mug</i>" in zh
+
+
+def test_distances_follow_the_locale() -> None:
+    en, zh = texts_for("en"), texts_for("zh_CN")
+    sample = {**SAMPLE, "is_member": False}
+    assert "· 350 m" in en("nearby/list", **sample) and "· 1.2 km" in en("nearby/list", **sample)
+    assert "350米" in zh("nearby/list", **sample) and "1.2公里" in zh("nearby/list", **sample)
+    assert "/start" in en("nearby/list", **sample), "guests get a join hint"
+    assert "/start" not in en("nearby/list", **SAMPLE)
+    assert "8,300.0 km away (closed now)" in en("nearby/none", **SAMPLE)
