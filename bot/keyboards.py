@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiogram.types import (
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
@@ -67,9 +66,3 @@ def languages() -> InlineKeyboardMarkup:
         )
     return builder.as_markup()
 
-
-def remove_inline() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[])
-
-
-__all__ = ["InlineKeyboardButton", "consent", "languages", "main_menu", "share_phone", "skip"]

@@ -15,8 +15,6 @@ from db.uow import UnitOfWork
 from loyalty import rewards
 from loyalty.i18n import localized
 
-KINDS = ("points_earned", "points_clawed_back", "tier_upgraded", "tier_downgraded")
-
 
 async def message_context(uow: UnitOfWork, notification: Notification, member: Member, *, now: datetime) -> dict[str, Any]:
     payload = dict(notification.payload)
