@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
+from aiogram.filters import Command, or_f
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import rewards_view as view
@@ -49,14 +49,11 @@ async def show_catalogue(message: Message, member: Member | None, texts: Texts, 
 async def catalogue_page(
     query: CallbackQuery,
     callback_data: view.RewardsPage,
-    member: Member | None,
+    member: Member,
     texts: Texts,
     uow: UnitOfWork,
     clock: Clock,
 ) -> None:
-    if member is None:
-        await _refuse(query, uow, texts("card/need_signup"))
-        return
     try:
         page = await rewards.catalogue(
             uow, member, now=clock.now(), page=callback_data.page, page_size=view.PAGE_SIZE
@@ -72,7 +69,7 @@ async def catalogue_page(
 async def reward_detail(
     query: CallbackQuery,
     callback_data: view.RewardDetail,
-    member: Member | None,
+    member: Member,
     texts: Texts,
     uow: UnitOfWork,
     clock: Clock,
@@ -87,7 +84,7 @@ async def reward_detail(
 async def ask_to_confirm(
     query: CallbackQuery,
     callback_data: view.RewardAsk,
-    member: Member | None,
+    member: Member,
     texts: Texts,
     uow: UnitOfWork,
     clock: Clock,
@@ -111,14 +108,11 @@ async def ask_to_confirm(
 async def confirm_redeem(
     query: CallbackQuery,
     callback_data: view.RewardConfirm,
-    member: Member | None,
+    member: Member,
     texts: Texts,
     uow: UnitOfWork,
     clock: Clock,
 ) -> None:
-    if member is None:
-        await _refuse(query, uow, texts("card/need_signup"))
-        return
     chat = f"chat:{query.from_user.id}"
     key = IdempotencyKey(
         scope=chat,
@@ -162,13 +156,10 @@ async def confirm_redeem(
 async def my_codes(
     query: CallbackQuery,
     callback_data: view.MyCodes,
-    member: Member | None,
+    member: Member,
     texts: Texts,
     uow: UnitOfWork,
 ) -> None:
-    if member is None:
-        await _refuse(query, uow, texts("card/need_signup"))
-        return
     codes = await rewards.member_redemptions(uow, member)
     await uow.release()
     await query.answer()
@@ -180,13 +171,10 @@ async def my_codes(
 async def show_code(
     query: CallbackQuery,
     callback_data: view.ShowCode,
-    member: Member | None,
+    member: Member,
     texts: Texts,
     uow: UnitOfWork,
 ) -> None:
-    if member is None:
-        await _refuse(query, uow, texts("card/need_signup"))
-        return
     try:
         own = await rewards.member_redemption(uow, member, callback_data.redemption_id)
     except RedemptionNotFound:  # someone else's, or made up: the same answer either way
@@ -201,13 +189,10 @@ async def show_code(
 
 
 async def _offer_or_refuse(
-    query: CallbackQuery, member: Member | None, reward_id: int, texts: Texts, uow: UnitOfWork, clock: Clock
+    query: CallbackQuery, member: Member, reward_id: int, texts: Texts, uow: UnitOfWork, clock: Clock
 ) -> rewards.RewardOffer | None:
     """The reward as offered to this member, or None after telling them why not (the id may be
     stale or forged)."""
-    if member is None:
-        await _refuse(query, uow, texts("card/need_signup"))
-        return None
     try:
         offer = await rewards.offer(uow, member, reward_id, now=clock.now())
     except (RewardNotFound, RewardUnavailable):
@@ -242,11 +227,27 @@ async def _send_code(query: CallbackQuery, texts: Texts, own: rewards.OwnRedempt
     )
 
 
+REWARD_BUTTONS = (view.RewardsPage, view.RewardDetail, view.RewardAsk, view.RewardConfirm, view.MyCodes, view.ShowCode)
+
+
+def _pressed_by_guest(_: CallbackQuery, member: Member | None) -> bool:
+    return member is None
+
+
+async def need_signup(query: CallbackQuery, texts: Texts, uow: UnitOfWork) -> None:
+    await _refuse(query, uow, texts("card/need_signup"))
+
+
 def router() -> Router:
     """A fresh router each call: a Router can belong to one Dispatcher only."""
     router = Router(name="rewards")
     router.message.register(show_catalogue, Command("rewards"))
     router.message.register(show_catalogue, ButtonText("buttons/rewards"))
+    # First: a rewards button pressed by someone who is not (or no longer) a member, so every
+    # handler below can count on a member.
+    router.callback_query.register(
+        need_signup, _pressed_by_guest, or_f(*(button.filter() for button in REWARD_BUTTONS))
+    )
     router.callback_query.register(catalogue_page, view.RewardsPage.filter())
     router.callback_query.register(reward_detail, view.RewardDetail.filter())
     router.callback_query.register(ask_to_confirm, view.RewardAsk.filter())

@@ -9,6 +9,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select
 
+from bot import rewards_view as view
 from bot.render import texts_for
 from bot.sandbox import CallbackAnswer, Conversation, SandboxMessage, SandboxUser
 from db.models import Member, Reward, RewardRedemption
@@ -236,7 +237,9 @@ async def test_guests_are_asked_to_sign_up(product: Product) -> None:
     _, conv = product.member("Guest")
     [reply] = await conv.say("/rewards")
     assert reply.text == EN("card/need_signup")
-    answer = await forge(product, conv, "rwp:1")
-    assert answer.text == EN("card/need_signup")
+    # Every kind of rewards button, pressed by someone who is not a member.
+    for data in ("rwp:1", "rwd:1:1", "rwa:1:1", view.RewardConfirm(reward_id=1, price=250, nonce="a" * 12).pack(), "rwm:1", "rws:1"):
+        answer = await forge(product, conv, data)
+        assert answer.text == EN("card/need_signup"), data
     async with product.uow_factory() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Member)) == 0
