@@ -27,3 +27,9 @@ class StoreVenueCallback(CallbackData, prefix="venue"):
 
     # A forged id beyond the 32-bit id columns fails to unpack (a stale button), never reaching SQL.
     store_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class CouponCallback(CallbackData, prefix="coupon"):
+    """Show this coupon's code and QR; the id is re-checked (the member's own, still usable)."""
+
+    coupon_id: Annotated[int, Field(ge=1, le=2**31 - 1)]

@@ -18,10 +18,8 @@ def main_menu(texts: Texts) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[
             [KeyboardButton(text=texts("buttons/my_card")), KeyboardButton(text=texts("buttons/points"))],
-            [
-                KeyboardButton(text=texts("buttons/rewards")),
-                KeyboardButton(text=texts("buttons/nearby"), request_location=True),
-            ],
+            [KeyboardButton(text=texts("buttons/rewards")), KeyboardButton(text=texts("buttons/coupons"))],
+            [KeyboardButton(text=texts("buttons/nearby"), request_location=True)],
             [KeyboardButton(text=texts("buttons/help")), KeyboardButton(text=texts("buttons/language"))],
         ],
         resize_keyboard=True,

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiogram import Bot
+from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 
 from bot import keyboards
-from bot.render import texts_for
+from bot.coupons_view import coupon_buttons
+from bot.render import Texts, texts_for
 from db.uow import UnitOfWorkFactory
+from loyalty import geofence
 from loyalty.clock import Clock
+from loyalty.config import Settings
 from loyalty.members import set_chat_reachable
 from loyalty.notifications import message_context
 
@@ -26,8 +31,11 @@ MAX_ATTEMPTS = 5
 
 
 class NotificationSender:
-    def __init__(self, bot: Bot, uow_factory: UnitOfWorkFactory, clock: Clock, *, batch: int = 50) -> None:
+    def __init__(
+        self, bot: Bot, uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings, *, batch: int = 50
+    ) -> None:
         self._bot = bot
+        self._settings = settings
         self._uow_factory = uow_factory
         self._clock = clock
         self._batch = batch
@@ -64,12 +72,14 @@ class NotificationSender:
             return "skipped", "member blocked the bot"
         texts = texts_for(member.locale)
         async with self._uow_factory() as uow:
-            context = await message_context(uow, notification, member, now=self._clock.now())
+            context = await message_context(uow, notification, member, now=self._clock.now(), settings=self._settings)
+        if context is None:
+            return "skipped", "nothing left to say"
         try:
             await self._bot.send_message(
                 member.telegram_id,
                 texts(f"notifications/{notification.kind}", **context),
-                reply_markup=keyboards.main_menu(texts),
+                reply_markup=_markup(notification.kind, context, texts),
             )
         except TelegramForbiddenError as error:
             return "blocked", str(error)
@@ -97,3 +107,10 @@ class NotificationSender:
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
             except TimeoutError:
                 pass
+
+
+def _markup(kind: str, context: dict[str, Any], texts: Texts) -> InlineKeyboardMarkup | ReplyKeyboardMarkup:
+    """Buttons that act on what the message is about; otherwise the main menu."""
+    if kind == geofence.KIND:
+        return coupon_buttons(texts, context["coupons"], store_id=context["store"]["id"])
+    return keyboards.main_menu(texts)

@@ -91,6 +91,9 @@ class Member(Base):
     chat_blocked_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    # Where the member was last seen (the zone of the store nearest a shared location); None:
+    # never shared one, the program's zone applies. Quiet hours are kept in this zone.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiKey(Base):
@@ -391,3 +394,92 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+# --- coupons ------------------------------------------------------------------------------------
+
+
+class CouponTemplate(Base):
+    """A campaign's offer, which coupons are issued from. Validity is in calendar days: fixed
+    dates, or a number of days from issue, or both (the earlier end wins)."""
+
+    __tablename__ = "coupon_templates"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('percent_off', 'amount_off', 'free_item', 'points_multiplier')", name="known_kind"
+        ),
+        CheckConstraint(
+            "(kind = 'percent_off' AND value BETWEEN 1 AND 100) OR "
+            "(kind = 'points_multiplier' AND value > 100) OR "
+            "(kind IN ('amount_off', 'free_item') AND value > 0)",
+            name="value_fits_kind",
+        ),
+        CheckConstraint("min_spend_minor >= 0", name="min_spend_not_negative"),
+        CheckConstraint("valid_until IS NOT NULL OR valid_days IS NOT NULL", name="validity_bounded"),
+        CheckConstraint("valid_days IS NULL OR valid_days >= 0", name="valid_days_not_negative"),
+        CheckConstraint("per_member_limit >= 1", name="per_member_limit_positive"),
+        CheckConstraint(
+            "issued_count >= 0 AND (total_quantity IS NULL OR issued_count <= total_quantity)",
+            name="issued_within_quantity",
+        ),
+        CheckConstraint("auto_issue IS NULL OR auto_issue IN ('signup', 'tier')", name="known_auto_issue"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    names: Mapped[dict[str, str]] = mapped_column(JSON)
+    descriptions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    kind: Mapped[str] = mapped_column(String(24))
+    # percent_off: the percentage; amount_off: minor units off; free_item: the item's value in
+    # minor units (what the coupon costs the merchant); points_multiplier: percent, 200 = double.
+    value: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    min_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)  # the last valid day, included
+    valid_days: Mapped[int | None] = mapped_column(Integer)  # days after the day of issue
+    # Where it is valid: these stores (ids) or stores in these cities; both empty: everywhere.
+    store_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    cities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    min_tier_rank: Mapped[int] = mapped_column(Integer, default=0)
+    per_member_limit: Mapped[int] = mapped_column(Integer, default=1)
+    total_quantity: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
+    issued_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Issued by itself: "signup" to every new member, "tier" to members reaching min_tier_rank.
+    auto_issue: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Coupon(Base):
+    """One member's coupon: an unguessable code the till redeems once, inside its days, at its
+    stores. Days are read in the time zone of the store redeeming it."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        CheckConstraint("status IN ('issued', 'used', 'void')", name="known_status"),
+        CheckConstraint("valid_until >= valid_from", name="window_ordered"),
+        CheckConstraint(
+            "source IN ('signup', 'tier', 'api', 'reward', 'campaign')", name="known_source"
+        ),
+        Index("ix_coupons_member_usable", "member_id", "status", "valid_until"),
+        Index("ix_coupons_template_member", "template_id", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("coupon_templates.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="issued")
+    source: Mapped[str] = mapped_column(String(16))
+    # Makes issuing idempotent: e.g. "signup:<member>:<template>" or an API Idempotency-Key.
+    issue_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(Timestamp)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)  # included
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    used_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    used_order_id: Mapped[str | None] = mapped_column(String(64))
+    # What using it was worth: money off the order, or the points it added.
+    discount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    bonus_points: Mapped[int | None] = mapped_column(Integer)

@@ -18,6 +18,7 @@ from db.program_cache import ProgramCache
 from db.repositories import (
     ApiKeyRepository,
     AuditLog,
+    CouponRepository,
     IdempotencyRepository,
     LedgerRepository,
     MemberRepository,
@@ -36,6 +37,7 @@ class UnitOfWork:
     ledger: LedgerRepository
     purchases: PurchaseRepository
     rewards: RewardRepository
+    coupons: CouponRepository
     notifications: NotificationRepository
     idempotency: IdempotencyRepository
 
@@ -60,6 +62,7 @@ class UnitOfWork:
         self.ledger = LedgerRepository(self._session)
         self.purchases = PurchaseRepository(self._session)
         self.rewards = RewardRepository(self._session)
+        self.coupons = CouponRepository(self._session)
         self.notifications = NotificationRepository(self._session)
         self.idempotency = IdempotencyRepository(self._session)
         return self

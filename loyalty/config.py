@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import time
 from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +51,13 @@ class Settings(BaseSettings):
 
     # "Offers near me" lists the open stores within this many metres of a shared location.
     nearby_radius_m: int = Field(default=3000, ge=100, le=100_000)
+    # A member sharing a live location who comes this close to a store where one of their
+    # coupons is valid gets one push: once per store per day, at most `geofence_daily_cap` a
+    # day in all, and never in quiet hours (the member's local time, start included, end not).
+    geofence_radius_m: int = Field(default=150, ge=20, le=5_000)
+    geofence_daily_cap: int = Field(default=2, ge=0, le=20)
+    quiet_hours_start: time = time(22, 0)
+    quiet_hours_end: time = time(8, 0)
 
     @field_validator("log_level")
     @classmethod

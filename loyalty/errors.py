@@ -151,3 +151,29 @@ class StoreImportRejected(InvalidInput):
     """A store import with bad rows, nothing written. details: errors, a list of RowError."""
 
     code = "store_import_rejected"
+
+
+class CouponTemplateNotFound(NotFound):
+    code = "coupon_template_not_found"
+
+
+class CouponTemplateExists(Conflict):
+    code = "coupon_template_exists"
+
+
+class CouponUnavailable(Conflict):
+    """A coupon cannot be issued. details: reason in {"inactive", "ended", "sold_out", "tier",
+    "limit"}."""
+
+    code = "coupon_unavailable"
+
+
+class CouponNotFound(NotFound):
+    code = "coupon_not_found"
+
+
+class CouponNotUsable(Conflict):
+    """A till cannot redeem a coupon. details: reason in {"used", "void", "expired",
+    "not_yet_valid", "wrong_store", "below_minimum", "other_member"}."""
+
+    code = "coupon_not_usable"

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from db.models import Member
 from db.uow import IntegrityError, UnitOfWork
+from loyalty import coupons
 from loyalty.bonuses import grant_event_bonus
 from loyalty.clock import Clock
 from loyalty.config import Settings
@@ -109,6 +110,7 @@ async def register_from_chat(
         existing.updated_at = now
         async with _unique_or_conflict(uow):
             await grant_event_bonus(uow, settings, existing, event="signup", now=now, actor="chat")
+            await coupons.issue_automatic(uow, existing, event="signup", now=now, zone=settings.zone)
             await uow.commit()
         log.info("chat linked to member %s enrolled via %s", existing.member_number, existing.enrolled_via)
         return Registration(existing, linked_existing=True)
@@ -131,6 +133,7 @@ async def register_from_chat(
     async with _unique_or_conflict(uow):
         await uow.members.add(member)
         await grant_event_bonus(uow, settings, member, event="signup", now=now, actor="chat")
+        await coupons.issue_automatic(uow, member, event="signup", now=now, zone=settings.zone)
         await uow.commit()
     log.info("member %s signed up in the chat", member.member_number)
     return Registration(member, linked_existing=False)
@@ -171,6 +174,7 @@ async def enrol_at_till(
         await uow.members.add(member)
         uow.audit.record(at=now, actor=actor, action="member.enrol", member_id=member.id)
         await grant_event_bonus(uow, settings, member, event="signup", now=now, actor=actor)
+        await coupons.issue_automatic(uow, member, event="signup", now=now, zone=settings.zone)
         await uow.commit()
     log.info("member %s enrolled by %s", member.member_number, actor)
     return member
@@ -215,6 +219,14 @@ async def set_city(uow: UnitOfWork, clock: Clock, settings: Settings, member: Me
 async def _bonus_if_profile_complete(uow: UnitOfWork, settings: Settings, member: Member, now: datetime) -> None:
     if member.birthday is not None and member.city is not None:
         await grant_event_bonus(uow, settings, member, event="profile_complete", now=now, actor="chat")
+
+
+def note_time_zone(member: Member, zone: str, now: datetime) -> None:
+    """Remember the time zone a member was last seen in (that of the store nearest a location
+    they shared), so their quiet hours follow them. No commit: the caller's transaction."""
+    if member.timezone != zone:
+        member.timezone = zone
+        member.updated_at = now
 
 
 async def set_locale(uow: UnitOfWork, clock: Clock, member: Member, locale: str) -> Member:

@@ -158,7 +158,8 @@ async def record_purchase(
         bonus = await grant_event_bonus(uow, settings, member, event="first_purchase", now=now, actor=actor)
     # A till clock a little ahead still counts the purchase inside the qualifying window.
     change = await tiers.upgrade_if_qualified(
-        uow, member, now=max(now, purchased_at), months=settings.tier_window_months, tiers=ladder
+        uow, member, now=max(now, purchased_at), months=settings.tier_window_months, zone=settings.zone,
+        tiers=ladder,
     )
     new_tier = change.new if change else tier
     if earned.total + bonus > 0:

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import re
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,7 +21,7 @@ from typing import Any, NamedTuple
 
 from db.models import Member, Reward, RewardRedemption, Tier
 from db.uow import IntegrityError, UnitOfWork
-from loyalty import ledger
+from loyalty import codes, ledger
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES
 from loyalty.errors import (
@@ -36,6 +35,7 @@ from loyalty.errors import (
     RewardUnavailable,
     UnknownStore,
 )
+from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
 
 log = logging.getLogger(__name__)
@@ -47,47 +47,19 @@ MAX_POINTS_PRICE = 2**31 - 1  # the column is an INTEGER
 MAX_CASH_VALUE_MINOR = 10**11
 MAX_STOCK = 2**31 - 1
 
-# Redemption codes are read aloud and typed at a till: Crockford's base32 has no I, L, O or U,
-# so nothing looks like 1 or 0, and 12 symbols of it carry 60 random bits.
-CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_PREFIX = "RW"
-CODE_GROUPS = 3
-CODE_GROUP_LENGTH = 4
-CODE_SYMBOLS = CODE_GROUPS * CODE_GROUP_LENGTH
-CODE_BITS = CODE_SYMBOLS * 5
 CODE_ATTEMPTS = 5
-# What a person may type for a look-alike: Crockford decoding reads O as 0 and I, L as 1.
-_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
-_SEPARATORS = re.compile(r"[\s-]+")
-
 
 
 # --- redemption codes ------------------------------------------------------------------------
 
 
 def new_redemption_code() -> str:
-    """`RW-7KQ4-M9XD-2HPA`: 60 bits from `secrets`, grouped in fours for reading at the till."""
-    symbols = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_SYMBOLS))
-    return _format_code(symbols)
+    return codes.new_code(CODE_PREFIX)
 
 
 def normalize_redemption_code(raw: str) -> str | None:
-    """The stored form of a code as a person might type it (any case, with or without dashes or
-    spaces, with or without the prefix, O for 0), or None when it cannot be a code at all."""
-    if len(raw) > 64:
-        return None
-    compact = _SEPARATORS.sub("", raw).upper()
-    if len(compact) == CODE_SYMBOLS + len(CODE_PREFIX) and compact.startswith(CODE_PREFIX):
-        compact = compact[len(CODE_PREFIX) :]
-    compact = compact.translate(_LOOKALIKES)
-    if len(compact) != CODE_SYMBOLS or any(symbol not in CODE_ALPHABET for symbol in compact):
-        return None
-    return _format_code(compact)
-
-
-def _format_code(symbols: str) -> str:
-    groups = [symbols[i : i + CODE_GROUP_LENGTH] for i in range(0, CODE_SYMBOLS, CODE_GROUP_LENGTH)]
-    return "-".join([CODE_PREFIX, *groups])
+    return codes.normalize_code(raw, CODE_PREFIX)
 
 
 # --- what a member sees -----------------------------------------------------------------------
@@ -561,17 +533,19 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
     clean: dict[str, Any] = {}
     for name, value in values.items():
         if name == "names":
-            clean["names"] = _texts(value, field_name="names", required=SUPPORTED_LOCALES, max_length=NAME_MAX_LENGTH)
+            clean["names"] = texts_by_locale(
+                value, field_name="names", required=SUPPORTED_LOCALES, max_length=NAME_MAX_LENGTH
+            )
         elif name == "descriptions":
-            clean["descriptions"] = _texts(
+            clean["descriptions"] = texts_by_locale(
                 value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH
             )
         elif name == "points_price":
-            clean[name] = _whole(value, name, low=1, high=MAX_POINTS_PRICE)
+            clean[name] = whole_number(value, name, low=1, high=MAX_POINTS_PRICE)
         elif name == "cash_value_minor":
-            clean[name] = _whole(value, name, low=0, high=MAX_CASH_VALUE_MINOR)
+            clean[name] = whole_number(value, name, low=0, high=MAX_CASH_VALUE_MINOR)
         elif name == "stock":
-            clean[name] = None if value is None else _whole(value, name, low=0, high=MAX_STOCK)
+            clean[name] = None if value is None else whole_number(value, name, low=0, high=MAX_STOCK)
         elif name == "currency":
             currency = program_currency if value is None else value
             if currency != program_currency:
@@ -580,7 +554,7 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
                 )
             clean[name] = currency
         elif name == "min_tier":
-            clean["min_tier_rank"] = await _tier_rank(uow, value)
+            clean["min_tier_rank"] = await tier_rank(uow, value)
         elif name in ("active_from", "active_until"):
             if value is not None and (value.tzinfo is None or value.utcoffset() is None):
                 raise InvalidInput(f"{name} needs a time zone", field=name)
@@ -590,42 +564,6 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
                 raise InvalidInput("active is true or false", field="active")
             clean[name] = value
     return clean
-
-
-def _texts(value: Any, *, field_name: str, required: Sequence[str], max_length: int) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise InvalidInput(f"{field_name} maps a locale to a text", field=field_name)
-    unknown = set(value) - set(SUPPORTED_LOCALES)
-    if unknown:
-        raise InvalidInput(
-            f"{field_name}: unsupported locale {min(unknown)!r}; use {', '.join(SUPPORTED_LOCALES)}",
-            field=field_name,
-        )
-    missing = [locale for locale in required if locale not in value]
-    if missing:
-        raise InvalidInput(f"{field_name} needs a text in {', '.join(missing)}", field=field_name)
-    texts: dict[str, str] = {}
-    for locale, text in value.items():
-        stripped = text.strip() if isinstance(text, str) else ""
-        if not stripped or len(stripped) > max_length:
-            raise InvalidInput(f"{field_name}.{locale} must be 1-{max_length} characters", field=field_name)
-        texts[locale] = stripped
-    return texts
-
-
-def _whole(value: Any, name: str, *, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(f"{name} must be a whole number from {low} to {high}", field=name)
-    return value
-
-
-async def _tier_rank(uow: UnitOfWork, code: str | None) -> int:
-    if code is None:
-        return 0
-    tier = await uow.program.tier_by_code(code)
-    if tier is None:
-        raise InvalidInput(f"no tier {code!r}", field="min_tier")
-    return tier.rank
 
 
 def _check_window(active_from: datetime | None, active_until: datetime | None) -> None:

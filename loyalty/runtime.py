@@ -129,7 +129,7 @@ async def run_until_stopped(
                 dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False), name="bot"
             )
         )
-        sender = NotificationSender(bot, services.uow_factory, services.clock)
+        sender = NotificationSender(bot, services.uow_factory, services.clock, services.settings)
         tasks.append(asyncio.create_task(sender.run(), name="notifications"))
     if foreground is not None:
         tasks.append(asyncio.create_task(_then_set(foreground, stop), name="foreground"))

@@ -20,9 +20,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from db.models import Member, Notification, Tier
 from db.uow import IntegrityError, UnitOfWork, UnitOfWorkFactory
+from loyalty import coupons
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
 from loyalty.earning import MAX_MULTIPLIER_PCT, PCT
@@ -133,13 +135,23 @@ def _tier_of(tiers: Sequence[Tier], member: Member) -> Tier:
 
 
 def _notify(
-    uow: UnitOfWork, member: Member, kind: str, old: Tier, new: Tier, now: datetime
+    uow: UnitOfWork,
+    member: Member,
+    kind: str,
+    old: Tier,
+    new: Tier,
+    now: datetime,
+    *,
+    coupon_ids: Sequence[int] | None = None,
 ) -> None:
+    payload: dict[str, object] = {"old": old.code, "new": new.code}
+    if coupon_ids is not None:  # an upgrade's gifts
+        payload["coupon_ids"] = list(coupon_ids)
     uow.notifications.add(
         Notification(
             member_id=member.id,
             kind=kind,
-            payload={"old": old.code, "new": new.code},
+            payload=payload,
             status="pending",
             created_at=now,
         )
@@ -165,11 +177,13 @@ async def upgrade_if_qualified(
     *,
     now: datetime,
     months: int,
+    zone: ZoneInfo,
     tiers: Sequence[Tier] | None = None,
 ) -> TierChange | None:
     """After a purchase (flushed, member locked): move up to the highest tier the member now
-    qualifies for, ranks skipped included. A member at risk who qualifies again is cleared.
-    Never moves down (that is the review's job, after a grace period). No commit.
+    qualifies for, ranks skipped included, with the coupons each tier reached gives (its day of
+    issue read in `zone`). A member at risk who qualifies again is cleared. Never moves down
+    (that is the review's job, after a grace period). No commit.
     `tiers`: the ladder, when the caller has already loaded it."""
     if tiers is None:
         tiers = await uow.program.tiers()
@@ -178,7 +192,10 @@ async def upgrade_if_qualified(
     target = qualified_tier(tiers, stats)
     if target.rank > current.rank:
         _move(member, target, now=now, at_risk_since=None)
-        _notify(uow, member, "tier_upgraded", current, target, now)
+        gifts = await coupons.issue_automatic(
+            uow, member, event="tier", now=now, zone=zone, ranks=(current.rank, target.rank)
+        )
+        _notify(uow, member, "tier_upgraded", current, target, now, coupon_ids=[gift.coupon.id for gift in gifts])
         log.info("member %s up from %s to %s", member.member_number, current.code, target.code)
         return TierChange(old=current, new=target)
     if member.tier_at_risk_since is not None and target.rank == current.rank:

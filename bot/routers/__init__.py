@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from bot.routers import card, chat_member, fallback, help, language, nearby, points, rewards, start
+from bot.routers import card, chat_member, coupons, fallback, help, language, nearby, points, rewards, start
 
 
 def build_root_router() -> Router:
@@ -12,11 +12,13 @@ def build_root_router() -> Router:
     # Members talk to the bot one to one; group chats are not part of the product.
     root.message.filter(F.chat.type == "private")
     root.callback_query.filter(F.message.chat.type == "private")
+    root.edited_message.filter(F.chat.type == "private")
     root.include_routers(
         start.router(),
         card.router(),
         points.router(),
         rewards.router(),
+        coupons.router(),
         nearby.router(),
         language.router(),
         help.router(),

@@ -1,35 +1,54 @@
 """Offers near me: a shared location (the menu's request_location button, or any location sent)
-answers with the nearest open stores within the configured radius, nearest first, each with a
-button that sends the store as a venue for navigation. With none open nearby, the nearest store
+answers with the nearest open stores within the configured radius, nearest first, each with the
+member's coupons that store takes today and a button that sends the store as a venue for
+navigation, then the offers every member gets now. With none open nearby, the nearest store
 anywhere is shown instead. Guests may use it too, with a hint to join.
+
+A live location keeps moving after that, as edited messages: each position is checked against
+the stores' geofences (loyalty/geofence.py), which may owe the member one push.
 
 Telegram only sends possible coordinates, but an update can be forged: impossible ones are
 refused politely. A venue button's store id is re-checked when pressed (active, on the map)."""
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import StoreVenueCallback
+from bot.coupons_view import coupon_buttons
 from bot.render import Texts, plain
 from db.models import Member
 from db.uow import UnitOfWork
-from loyalty import geo, stores
+from loyalty import coupons, earning, geo, geofence, members, stores
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.errors import InvalidInput, StoreNotFound
+from loyalty.quiet_hours import member_zone
+
+log = logging.getLogger(__name__)
 
 NEARBY_LIMIT = 5
+LAST_MOMENT = timedelta(microseconds=1)
 
 
-def _entry(hit: stores.NearbyStore) -> dict[str, object]:
+def _entry(hit: stores.NearbyStore, coupons_here: list[dict[str, Any]]) -> dict[str, object]:
     store = hit.store
-    return {"name": store.name, "address": store.address or store.city, "distance": hit.distance_m}
+    return {
+        "name": store.name,
+        "address": store.address or store.city,
+        "distance": hit.distance_m,
+        "coupons": coupons_here,
+    }
 
 
-def _venue_buttons(texts: Texts, hits: list[stores.NearbyStore]) -> InlineKeyboardMarkup:
+def _keyboard(texts: Texts, hits: list[stores.NearbyStore], shown: list[dict[str, Any]]) -> InlineKeyboardMarkup:
+    """Directions to each store, then a "show code" button for each coupon mentioned."""
     builder = InlineKeyboardBuilder()
     for hit in hits:
         builder.button(
@@ -37,7 +56,35 @@ def _venue_buttons(texts: Texts, hits: list[stores.NearbyStore]) -> InlineKeyboa
             callback_data=StoreVenueCallback(store_id=hit.store.id),
         )
     builder.adjust(1)
+    if shown:
+        builder.attach(InlineKeyboardBuilder.from_markup(coupon_buttons(texts, shown)))
     return builder.as_markup()
+
+
+async def _coupons_by_store(
+    uow: UnitOfWork, member: Member | None, hits: list[stores.NearbyStore], *, now: datetime, settings: Settings,
+    locale: str,
+) -> dict[int, list[dict[str, Any]]]:
+    """The member's coupons each store would accept today, described for the message."""
+    if member is None or not hits:
+        return {}
+    owned = await coupons.usable_coupons(uow, member, now=now, zone=member_zone(member, settings))
+    by_store: dict[int, list[dict[str, Any]]] = {}
+    for hit in hits:
+        by_store[hit.store.id] = await coupons.describe(uow, coupons.usable_at(owned, hit.store, now), locale)
+    return by_store
+
+
+async def _offers(uow: UnitOfWork, *, now: datetime, settings: Settings) -> list[dict[str, object]]:
+    """What every member gets right now: the running points promotions, with their last day."""
+    rules = await earning.active_rules(uow, at=now)
+    return [
+        {
+            "name": rule.name,
+            "until": (rule.ends_at - LAST_MOMENT).astimezone(settings.zone).date() if rule.ends_at else None,
+        }
+        for rule in rules.promotions
+    ]
 
 
 async def show_nearby(
@@ -57,12 +104,26 @@ async def show_nearby(
         await uow.rollback()
         await message.answer(texts("nearby/bad_location"))
         return
-    await uow.release()
+    shown_hits = hits or nearest
+    if member is not None and hits:
+        # The member is within the radius of a store: they are in its time zone now.
+        members.note_time_zone(member, hits[0].store.timezone, now)
+    by_store = await _coupons_by_store(uow, member, shown_hits, now=now, settings=settings, locale=texts.locale)
+    offers = await _offers(uow, now=now, settings=settings) if member is not None else []
+    await uow.commit()
+    # Each coupon once in the buttons, even when several of the stores take it.
+    shown = list({coupon["id"]: coupon for listed in by_store.values() for coupon in listed}.values())
     is_member = member is not None
     if hits:
         await message.answer(
-            texts("nearby/list", stores=[_entry(hit) for hit in hits], is_member=is_member),
-            reply_markup=_venue_buttons(texts, hits),
+            texts(
+                "nearby/list",
+                stores=[_entry(hit, by_store.get(hit.store.id, [])) for hit in hits],
+                offers=offers,
+                coupon_count=len(shown),
+                is_member=is_member,
+            ),
+            reply_markup=_keyboard(texts, hits, shown),
         )
         return
     anyway = nearest[0] if nearest else None
@@ -70,12 +131,32 @@ async def show_nearby(
         texts(
             "nearby/none",
             radius=settings.nearby_radius_m,
-            store=_entry(anyway) if anyway else None,
+            store=_entry(anyway, by_store.get(anyway.store.id, [])) if anyway else None,
             open_now=anyway is not None and geo.is_open(anyway.store.opening_hours, anyway.store.timezone, now),
             is_member=is_member,
         ),
-        reply_markup=_venue_buttons(texts, nearest) if nearest else None,
+        reply_markup=_keyboard(texts, nearest, shown) if nearest else None,
     )
+
+
+async def live_location_moved(
+    message: Message, member: Member | None, uow: UnitOfWork, clock: Clock, settings: Settings
+) -> None:
+    """A live location moved (Telegram sends it as an edited message): a push is owed if the
+    member walked into a store's geofence with a coupon valid there. It goes out through the
+    outbox; nothing is answered here, the member did not write anything."""
+    assert message.location is not None
+    if member is None:
+        return
+    try:
+        check = await geofence.check_position(
+            uow, clock, settings, member_id=member.id,
+            latitude=message.location.latitude, longitude=message.location.longitude,
+        )
+    except InvalidInput:  # impossible coordinates: a forged update
+        await uow.rollback()
+        return
+    log.debug("live location of member %s: %s", member.member_number, check.outcome)
 
 
 async def send_venue(
@@ -104,5 +185,6 @@ def router() -> Router:
     """A fresh router each call: a Router can belong to one Dispatcher only."""
     router = Router(name="nearby")
     router.message.register(show_nearby, F.location)
+    router.edited_message.register(live_location_moved, F.location)
     router.callback_query.register(send_venue, StoreVenueCallback.filter())
     return router

@@ -21,11 +21,12 @@ from bot.render import Texts
 from bot.states import SignUp
 from db.models import Member
 from db.uow import UnitOfWork
-from loyalty import members
+from loyalty import coupons, members
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.errors import InvalidBirthday, InvalidCity, InvalidPhone, PhoneTaken
 from loyalty.profile import clean_start_payload, normalize_phone
+from loyalty.quiet_hours import member_zone
 
 # Commands typed mid-sign-up (/help, /cancel, /language) belong to their own routers.
 NOT_COMMAND = ~F.text.startswith("/")
@@ -184,9 +185,15 @@ async def birthday_given(
 
 
 async def city_skipped(
-    message: Message, state: FSMContext, texts: Texts, member: Member | None, uow: UnitOfWork, settings: Settings
+    message: Message,
+    state: FSMContext,
+    texts: Texts,
+    member: Member | None,
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
 ) -> None:
-    await _welcome(message, state, texts, member, uow, settings)
+    await _welcome(message, state, texts, member, uow, clock, settings)
 
 
 async def city_given(
@@ -208,7 +215,7 @@ async def city_given(
                 reply_markup=keyboards.skip(texts),
             )
             return
-    await _welcome(message, state, texts, member, uow, settings)
+    await _welcome(message, state, texts, member, uow, clock, settings)
 
 
 async def profile_needs_text(message: Message, texts: Texts) -> None:
@@ -225,13 +232,27 @@ async def _ask_city(message: Message, state: FSMContext, texts: Texts) -> None:
 
 
 async def _welcome(
-    message: Message, state: FSMContext, texts: Texts, member: Member | None, uow: UnitOfWork, settings: Settings
+    message: Message,
+    state: FSMContext,
+    texts: Texts,
+    member: Member | None,
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
 ) -> None:
     await state.clear()
     if member is None:
         await message.answer(texts("card/need_signup"), reply_markup=ReplyKeyboardRemove())
         return
-    await message.answer(texts("signup/welcome", program=settings.program_name))
+    now = clock.now()
+    gifts = await coupons.usable_coupons(uow, member, now=now, zone=member_zone(member, settings))
+    await message.answer(
+        texts(
+            "signup/welcome",
+            program=settings.program_name,
+            coupons=await coupons.describe(uow, gifts, texts.locale),
+        )
+    )
     await send_card(message, member, uow, texts, settings)
 
 

@@ -2,6 +2,7 @@
 
 from db.repositories.apikeys import ApiKeyRepository
 from db.repositories.audit import AuditLog
+from db.repositories.coupons import CouponRepository
 from db.repositories.idempotency import IdempotencyRepository
 from db.repositories.ledger import LedgerRepository
 from db.repositories.members import MemberRepository
@@ -13,6 +14,7 @@ from db.repositories.rewards import RewardRepository
 __all__ = [
     "ApiKeyRepository",
     "AuditLog",
+    "CouponRepository",
     "IdempotencyRepository",
     "LedgerRepository",
     "MemberRepository",

@@ -165,6 +165,10 @@ class ProgramRepository:
             found.update((s.code, s) for s in await self._session.scalars(select(Store).where(Store.code.in_(chunk))))
         return found
 
+    async def stores_by_ids(self, ids: Sequence[int]) -> Sequence[Store]:
+        """The stores with these ids (at most a few hundred: a coupon's scope), by id."""
+        return (await self._session.scalars(select(Store).where(Store.id.in_(list(ids))).order_by(Store.id))).all()
+
     async def located_stores_in_cells(self, ranges: Sequence[tuple[int, int]]) -> Sequence[Store]:
         """Active stores with coordinates whose grid cell falls in one of the inclusive ranges."""
         if not ranges:

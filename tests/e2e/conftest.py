@@ -69,7 +69,7 @@ async def product(
         storage = await anext(storage_gen)
         dispatcher = build_dispatcher(settings=settings, uow_factory=uow_factory, clock=clock, storage=storage)
         polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False))
-        notifier = NotificationSender(bot, uow_factory, clock)
+        notifier = NotificationSender(bot, uow_factory, clock, settings)
         await sandbox.wait_for_poll()
         try:
             yield Product(sandbox, uow_factory, clock, notifier)

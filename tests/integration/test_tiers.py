@@ -3,6 +3,8 @@ after a grace period, and what a member is told about their progress."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -75,7 +77,7 @@ async def notifications(
 async def upgrade(uow_factory: UnitOfWorkFactory, member: Member, now: datetime):  # type: ignore[no-untyped-def]
     async with uow_factory() as uow:
         locked = await uow.lock_member(member.id)
-        change = await upgrade_if_qualified(uow, locked, now=now, months=12)
+        change = await upgrade_if_qualified(uow, locked, now=now, months=12, zone=ZoneInfo("Asia/Shanghai"))
         await uow.commit()
         return change
 
@@ -125,7 +127,7 @@ async def test_one_purchase_over_two_thresholds_jumps_two_ranks(
     assert change is not None and (change.old.code, change.new.code) == ("member", "gold")
     assert await state(uow_factory, member) == ("gold", None, clock.now())
     assert await notifications(uow_factory, member) == [
-        ("tier_upgraded", {"old": "member", "new": "gold"})
+        ("tier_upgraded", {"old": "member", "new": "gold", "coupon_ids": []})
     ]
     async with uow_factory() as uow:
         [row] = [
@@ -206,7 +208,7 @@ async def test_review_over_simulated_months_steps_down_one_rank_per_grace_period
         (at(2027, 4, 4, 3), "member", None),
     ]
     assert await notifications(uow_factory, member) == [
-        ("tier_upgraded", {"old": "member", "new": "gold"}),
+        ("tier_upgraded", {"old": "member", "new": "gold", "coupon_ids": []}),
         ("tier_downgraded", {"old": "gold", "new": "silver"}),
         ("tier_downgraded", {"old": "silver", "new": "member"}),
     ]

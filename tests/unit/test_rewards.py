@@ -15,7 +15,7 @@ from bot import rewards_view as view
 from bot.render import texts_for
 from bot.sandbox.formatting import parse_html
 from db.models import Reward, Tier
-from loyalty import rewards
+from loyalty import codes, rewards
 from loyalty.config import SUPPORTED_LOCALES
 from tests.utils.rewards import TEMPLATE_SAMPLE
 
@@ -27,19 +27,19 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
 
 def test_codes_are_grouped_crockford_base32_with_at_least_60_bits() -> None:
-    assert len(set(rewards.CODE_ALPHABET)) == len(rewards.CODE_ALPHABET) == 32
-    assert not set("ILOU") & set(rewards.CODE_ALPHABET), "no look-alikes of 1, 0 or V"
-    assert rewards.CODE_BITS == rewards.CODE_SYMBOLS * math.log2(len(rewards.CODE_ALPHABET)) >= 60
+    assert len(set(codes.ALPHABET)) == len(codes.ALPHABET) == 32
+    assert not set("ILOU") & set(codes.ALPHABET), "no look-alikes of 1, 0 or V"
+    assert codes.BITS == codes.SYMBOLS * math.log2(len(codes.ALPHABET)) >= 60
     code = rewards.new_redemption_code()
     assert CODE_SHAPE.match(code), code
     assert len(code) <= 24, "fits reward_redemptions.code"
 
 
 def test_codes_do_not_repeat_and_use_the_whole_alphabet() -> None:
-    codes = [rewards.new_redemption_code() for _ in range(5000)]
-    assert len(set(codes)) == len(codes)
-    symbols = Counter("".join(code[3:].replace("-", "") for code in codes))
-    assert set(symbols) == set(rewards.CODE_ALPHABET)
+    drawn = [rewards.new_redemption_code() for _ in range(5000)]
+    assert len(set(drawn)) == len(drawn)
+    symbols = Counter("".join(code[3:].replace("-", "") for code in drawn))
+    assert set(symbols) == set(codes.ALPHABET)
     # 60,000 symbols over 32 values: each close to 1,875; a biased generator would stray far.
     assert all(1500 < count < 2250 for count in symbols.values()), symbols
 

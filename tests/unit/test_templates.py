@@ -12,6 +12,20 @@ from bot.sandbox.formatting import parse_html, utf16_len
 from loyalty.config import SUPPORTED_LOCALES
 from tests.utils.rewards import TEMPLATE_SAMPLE
 
+COUPON: dict[str, object] = {
+    "id": 7,
+    "name": "<b>Welcome</b> & thanks",
+    "description": "<i>any</i> drink",
+    "kind": "percent_off",
+    "value": 38,
+    "currency": "CNY",
+    "min_spend": 5000,
+    "valid_from": date(2026, 11, 24),
+    "valid_until": date(2026, 12, 1),
+    "stores": ["<b>Al & Ex</b> café", "Bund", "Jing'an", "Xintiandi"],
+    "cities": [],
+}
+
 # Sample values for every variable any template uses; member input is made hostile on purpose.
 SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "name": "<b>Al & Ex</b>",
@@ -41,10 +55,16 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "keep_by": date(2026, 12, 31),
     "currency": "CNY",
     "stores": [
-        {"name": "<b>Al & Ex</b> café", "address": "1 Nanjing Rd <#2>", "distance": 349.6},
-        {"name": "Bund", "address": None, "distance": 1234.0},
+        {"name": "<b>Al & Ex</b> café", "address": "1 Nanjing Rd <#2>", "distance": 349.6, "coupons": [COUPON]},
+        {"name": "Bund", "address": None, "distance": 1234.0, "coupons": []},
     ],
-    "store": {"name": "<b>Al & Ex</b> café", "address": "1 Nanjing Rd", "distance": 8_300_000.0},
+    "coupon": COUPON,
+    "coupons": [COUPON, {**COUPON, "kind": "points_multiplier", "value": 150, "min_spend": 0, "stores": [], "cities": ["<b>Shanghai</b>"]}],
+    "coupon_count": 1,
+    "today": date(2026, 11, 24),
+    "distance": 120,
+    "offers": [{"name": "<b>Double</b> points on coffee", "until": date(2026, 12, 1)}, {"name": "Tea", "until": None}],
+    "store": {"name": "<b>Al & Ex</b> café", "address": "1 Nanjing Rd", "distance": 8_300_000.0, "coupons": [COUPON], "id": 3},
     "radius": 3000,
     "open_now": False,
 }
