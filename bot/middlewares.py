@@ -10,7 +10,7 @@ from aiogram import BaseMiddleware
 from aiogram.fsm.context import FSMContext
 from aiogram.types import TelegramObject, Update, User
 
-from bot.render import texts_for
+from bot.render import region_of, texts_for
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock
 from loyalty.members import member_for_chat, set_chat_reachable
@@ -47,11 +47,13 @@ class MemberContextMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         member = None
         locale = "en"
+        region = None
         if user is not None:
             uow = data["uow"]
             member = await member_for_chat(uow, user.id)
             if member is not None:
                 locale = member.locale
+                region = region_of(member.city)
                 if member.chat_blocked_at is not None and _is_member_message(event):
                     # Writing to the bot is the surest sign the chat works again.
                     member = await set_chat_reachable(uow, self._clock, user.id, reachable=True)
@@ -62,7 +64,7 @@ class MemberContextMiddleware(BaseMiddleware):
         if user is not None:
             await data["uow"].release()
         data["member"] = member
-        data["texts"] = texts_for(locale)
+        data["texts"] = texts_for(locale, region)
         return await handler(event, data)
 
 

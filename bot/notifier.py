@@ -17,7 +17,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, Teleg
 
 from bot import keyboards
 from bot.coupons_view import coupon_buttons
-from bot.render import Texts, texts_for
+from bot.render import Texts, region_of, texts_for
 from db.uow import UnitOfWorkFactory
 from loyalty import geofence
 from loyalty.clock import Clock
@@ -70,7 +70,7 @@ class NotificationSender:
             return "skipped", "member has no chat"
         if member.chat_blocked_at is not None:
             return "skipped", "member blocked the bot"
-        texts = texts_for(member.locale)
+        texts = texts_for(member.locale, region_of(member.city))
         async with self._uow_factory() as uow:
             context = await message_context(uow, notification, member, now=self._clock.now(), settings=self._settings)
         if context is None:

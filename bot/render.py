@@ -8,6 +8,7 @@ Numbers, money and dates are formatted per locale with Babel filters.
 from __future__ import annotations
 
 import os
+import tomllib
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache, partial
@@ -17,7 +18,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from babel.units import format_unit
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from loyalty.config import SUPPORTED_LOCALES
@@ -57,9 +58,32 @@ def format_distance(metres: float, locale: str) -> str:
     return format_unit(metres / 1000, "length-kilometer", length="short", format="#,##0.0", locale=locale)
 
 
-def _environment(locale: str) -> Environment:
+REGIONS_FILE = TEMPLATES_DIR / "regions.toml"
+
+
+@lru_cache(maxsize=1)
+def _regions() -> dict[str, str]:
+    """City name (case-folded) -> region, from templates/messages/regions.toml."""
+    if not REGIONS_FILE.exists():
+        return {}
+    with REGIONS_FILE.open("rb") as file:
+        table = tomllib.load(file)
+    return {city.strip().casefold(): region for region, entry in table.items() for city in entry.get("cities", [])}
+
+
+def region_of(city: str | None) -> str | None:
+    """The region whose texts a member in `city` reads, or None for the general texts."""
+    return _regions().get(city.strip().casefold()) if city else None
+
+
+def _environment(locale: str, region: str | None) -> Environment:
+    # A region's own version of a template, when the merchant wrote one, wins over the general
+    # one; includes resolve the same way, so a region can change one fragment of a message.
+    loaders: list[BaseLoader] = [FileSystemLoader(TEMPLATES_DIR / locale)]
+    if region is not None:
+        loaders.insert(0, FileSystemLoader(TEMPLATES_DIR / locale / "regions" / region))
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR / locale),
+        loader=ChoiceLoader(loaders),
         undefined=StrictUndefined,
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
@@ -74,21 +98,29 @@ def _environment(locale: str) -> Environment:
 
 
 class Texts:
-    """The texts of one locale: `texts("card/caption", member=...)`."""
+    """The texts of one locale, and of one region when given: `texts("card/caption", member=...)`.
+    A region's texts live in templates/messages/<locale>/regions/<region>/ and override the
+    general ones key by key."""
 
-    def __init__(self, locale: str) -> None:
+    def __init__(self, locale: str, region: str | None = None) -> None:
         if locale not in SUPPORTED_LOCALES:
             raise ValueError(f"unsupported locale {locale!r}")
         self.locale = locale
-        self._env = _environment(locale)
+        self.region = region
+        self._env = _environment(locale, region)
 
     def __call__(self, key: str, /, **context: object) -> str:
         return self._env.get_template(f"{key}.j2").render(**context).strip()
 
     def keys(self) -> list[str]:
-        return sorted(name.removesuffix(".j2") for name in self._env.list_templates(extensions=["j2"]))
+        """The message keys; regional versions are not keys of their own."""
+        return sorted(
+            name.removesuffix(".j2")
+            for name in self._env.list_templates(extensions=["j2"])
+            if not name.startswith("regions/")
+        )
 
 
 @lru_cache(maxsize=None)
-def texts_for(locale: str) -> Texts:
-    return Texts(locale)
+def texts_for(locale: str, region: str | None = None) -> Texts:
+    return Texts(locale, region)

@@ -17,7 +17,7 @@ from bot import keyboards
 from bot.callbacks import ConsentAnswer, ConsentCallback
 from bot.card import send_card
 from bot.filters import ButtonText
-from bot.render import Texts
+from bot.render import Texts, region_of, texts_for
 from bot.states import SignUp
 from db.models import Member
 from db.uow import UnitOfWork
@@ -244,6 +244,7 @@ async def _welcome(
     if member is None:
         await message.answer(texts("card/need_signup"), reply_markup=ReplyKeyboardRemove())
         return
+    texts = texts_for(texts.locale, region_of(member.city))  # the city may have just been given
     now = clock.now()
     gifts = await coupons.usable_coupons(uow, member, now=now, zone=member_zone(member, settings))
     await message.answer(

@@ -70,6 +70,7 @@ async def test_full_sign_up_ends_with_a_card_whose_qr_is_the_member_number(produ
     assert is_valid_member_number(number)
     assert f"Member number: {number}" in card.caption
     assert "Points: 0" in card.caption and "Tier: Member" in card.caption
+    assert "member card · Shanghai" in card.caption, "a member in Shanghai reads the Shanghai texts"
     assert EN("buttons/my_card") in conv.reply_keyboard_labels
 
     [member] = await members_in_db(product)
@@ -153,6 +154,17 @@ async def test_bad_birthday_is_explained_and_not_stored(product: Product, typed:
     # Skipping is always possible.
     replies = await conv.press(EN("buttons/skip"))
     assert "city" in replies[-1].text
+
+
+async def test_members_elsewhere_read_the_general_texts_and_a_city_change_follows(product: Product) -> None:
+    _, conv = product.member("Jean")
+    finished = await sign_up(conv, phone=next_phone(), city="Paris")
+    assert finished[-1].caption.startswith("💳 Loyalty Club member card\n\nMember number")
+    _, beijing = product.member("Wei")
+    finished = await sign_up(beijing, phone=next_phone(), city="北京市")
+    assert "member card · Beijing" in finished[-1].caption and "Beijing members" in finished[-1].caption
+    [card] = await beijing.say("/card")
+    assert "Beijing members" in (card.caption or ""), "later messages keep the region"
 
 
 async def test_skipping_birthday_and_city_still_makes_a_member(product: Product) -> None:

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from jinja2 import UndefinedError
 
-from bot.render import Texts, format_money, texts_for
+from bot.render import TEMPLATES_DIR, Texts, format_money, region_of, texts_for
 from bot.sandbox.formatting import parse_html, utf16_len
 from loyalty.config import SUPPORTED_LOCALES
 from tests.utils.rewards import TEMPLATE_SAMPLE
@@ -157,3 +157,45 @@ def test_distances_follow_the_locale() -> None:
     assert "/start" in en("nearby/list", **sample), "guests get a join hint"
     assert "/start" not in en("nearby/list", **SAMPLE)
     assert "8,300.0 km away (closed now)" in en("nearby/none", **SAMPLE)
+
+
+def regional_keys(locale: str) -> set[tuple[str, str]]:
+    """(region, key) of every regional template of a locale."""
+    base = TEMPLATES_DIR / locale / "regions"
+    found = set()
+    for path in base.rglob("*.j2"):
+        region, *key = path.relative_to(base).with_suffix("").parts
+        found.add((region, "/".join(key)))
+    return found
+
+
+def test_regional_texts_exist_in_every_locale_override_real_messages_and_render() -> None:
+    found = {locale: regional_keys(locale) for locale in SUPPORTED_LOCALES}
+    assert found["en"] and all(keys == found["en"] for keys in found.values())
+    general = set(all_keys())
+    for region, key in found["en"]:
+        assert key in general, f"regions/{region}/{key} overrides nothing"
+        for locale in SUPPORTED_LOCALES:
+            text = texts_for(locale, region)(key, **SAMPLE)
+            parse_html(text)
+            assert text != texts_for(locale)(key, **SAMPLE), f"regions/{region}/{key} says the same"
+
+
+@pytest.mark.parametrize(
+    ("city", "region"),
+    [("Shanghai", "shanghai"), ("  SHANGHAI ", "shanghai"), ("上海市", "shanghai"), ("北京", "beijing"),
+     ("Paris", None), (None, None), ("", None)],
+)
+def test_a_members_city_picks_their_region(city: str | None, region: str | None) -> None:
+    assert region_of(city) == region
+
+
+def test_regional_texts_do_not_leak_into_other_regions_or_keys() -> None:
+    shanghai, beijing, general = texts_for("en", "shanghai"), texts_for("en", "beijing"), texts_for("en")
+    card = {name: texts("card/caption", **SAMPLE) for name, texts in
+            (("shanghai", shanghai), ("beijing", beijing), ("general", general))}
+    assert "Shanghai members" in card["shanghai"] and "Beijing" not in card["shanghai"]
+    assert "Beijing members" in card["beijing"]
+    assert "members:" not in card["general"]
+    assert shanghai("help", **SAMPLE) == general("help", **SAMPLE), "messages without a regional version are shared"
+    assert shanghai.keys() == general.keys()
