@@ -16,8 +16,9 @@ from sqlalchemy import select, update
 from bot.render import texts_for
 from bot.sandbox import CallbackAnswer, Conversation, SandboxMessage
 from db.models import Coupon, CouponTemplate, Member, Notification, Store
-from loyalty import coupons
+from loyalty import coupons, earning
 from loyalty.coupons import TemplateSpec
+from loyalty.earning import RuleSpec
 from tests.e2e.conftest import Product
 from tests.utils.members import TEST_SETTINGS, chat_member
 from tests.utils.stores import SHANGHAI, add_stores, located_store
@@ -178,9 +179,18 @@ async def test_offers_near_me_shows_which_store_takes_which_coupon(product: Prod
     assert "Your coupon works here: Ten off" in near_part
     assert "Ten off" not in bund_part
     assert answer.button_labels == ["🧭 Nanjing Rd", "🧭 Bund", "🎟 Ten off"]
+    assert "Member offers now" not in text, "no promotion is running"
     async with product.uow_factory() as uow:
         refreshed = await uow.members.by_id(member.id)
         assert refreshed is not None and refreshed.timezone == "Asia/Shanghai", "the zone is learnt"
+
+    # A promotion every member gets is listed too, with its last day in the program's zone.
+    ends = datetime(2026, 12, 2, 0, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    async with product.uow_factory() as uow:
+        spec = RuleSpec(name="Double points on coffee", kind="promotion", multiplier_pct=200, ends_at=ends)
+        await earning.create_rule(uow, product.clock, spec, actor="test")
+    [answer] = await conv.share_location(LAT, LON)
+    assert "Member offers now" in answer.text and "• Double points on coffee (until Dec 1, 2026)" in answer.text
 
 
 async def test_walking_into_a_geofence_with_a_live_location_pushes_once(product: Product) -> None:
