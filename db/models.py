@@ -379,8 +379,12 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sent', 'failed', 'skipped')", name="known_status"),
+        # sending: claimed by one sender (a conditional UPDATE), so two bot processes draining the
+        # outbox never both send a row.
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="known_status"),
         Index("ix_notifications_pending", "status", "id"),
+        # The frequency cap counts a member's recent nudges.
+        Index("ix_notifications_member_sent", "member_id", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -394,6 +398,11 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Not before this moment (quiet hours, a frequency cap); None: as soon as possible.
+    deliver_after: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Not after this moment: a nudge whose moment has passed is dropped, not sent late.
+    stale_after: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 # --- coupons ------------------------------------------------------------------------------------
@@ -422,7 +431,10 @@ class CouponTemplate(Base):
             "issued_count >= 0 AND (total_quantity IS NULL OR issued_count <= total_quantity)",
             name="issued_within_quantity",
         ),
-        CheckConstraint("auto_issue IS NULL OR auto_issue IN ('signup', 'tier')", name="known_auto_issue"),
+        CheckConstraint(
+            "auto_issue IS NULL OR auto_issue IN ('signup', 'tier', 'birthday', 'anniversary', 'win_back')",
+            name="known_auto_issue",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -445,7 +457,8 @@ class CouponTemplate(Base):
     per_member_limit: Mapped[int] = mapped_column(Integer, default=1)
     total_quantity: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
     issued_count: Mapped[int] = mapped_column(Integer, default=0)
-    # Issued by itself: "signup" to every new member, "tier" to members reaching min_tier_rank.
+    # Issued by itself: "signup" to every new member, "tier" to members reaching min_tier_rank,
+    # "birthday", "anniversary" and "win_back" with those nudges (to members of min_tier_rank up).
     auto_issue: Mapped[str | None] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
@@ -460,7 +473,8 @@ class Coupon(Base):
         CheckConstraint("status IN ('issued', 'used', 'void')", name="known_status"),
         CheckConstraint("valid_until >= valid_from", name="window_ordered"),
         CheckConstraint(
-            "source IN ('signup', 'tier', 'api', 'reward', 'campaign')", name="known_source"
+            "source IN ('signup', 'tier', 'api', 'reward', 'campaign', 'birthday', 'anniversary', 'win_back')",
+            name="known_source",
         ),
         Index("ix_coupons_member_usable", "member_id", "status", "valid_until"),
         Index("ix_coupons_template_member", "template_id", "member_id"),
@@ -483,3 +497,17 @@ class Coupon(Base):
     # What using it was worth: money off the order, or the points it added.
     discount_minor: Mapped[int | None] = mapped_column(BigInteger)
     bonus_points: Mapped[int | None] = mapped_column(Integer)
+
+
+class MemberMute(Base):
+    """A topic of messages a member does not want (/settings). Messages they asked for, and
+    receipts of what they did (points earned, a tier reached), are never muted."""
+
+    __tablename__ = "member_mutes"
+    __table_args__ = (
+        CheckConstraint("topic IN ('points', 'coupons', 'tier', 'greetings', 'offers')", name="known_topic"),
+    )
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     quiet_hours_start: time = time(22, 0)
     quiet_hours_end: time = time(8, 0)
 
+    # Nudges (loyalty/nudges): warnings this many days before points expire (largest first), and
+    # before a coupon's last day; a member with no purchase for `win_back_days` is asked back.
+    # At most `nudges_per_week` nudges reach a member in any 7 days, whatever their kinds.
+    expiry_warning_days: list[int] = Field(default=[30, 7], min_length=1, max_length=5)
+    coupon_warning_days: int = Field(default=3, ge=1, le=60)
+    win_back_days: int = Field(default=60, ge=7, le=730)
+    nudges_per_week: int = Field(default=3, ge=1, le=50)
+    nudge_sweep_minutes: int = Field(default=15, ge=1, le=1440)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -66,6 +75,13 @@ class Settings(BaseSettings):
         if level not in logging.getLevelNamesMapping():
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @field_validator("expiry_warning_days")
+    @classmethod
+    def _distinct_leads(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= days <= 365 for days in value) or len(set(value)) != len(value):
+            raise ValueError("expiry warnings are distinct numbers of days from 1 to 365")
+        return sorted(value, reverse=True)
 
     @field_validator("timezone")
     @classmethod
