@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, String, Text, bindparam, case, cast, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import EarningRule, Member, Purchase, Store, Tier
 from db.program_cache import ProgramCache
+
+T = TypeVar("T")
 
 
 class ProgramRepository:
@@ -169,12 +172,75 @@ class ProgramRepository:
         """The stores with these ids (at most a few hundred: a coupon's scope), by id."""
         return (await self._session.scalars(select(Store).where(Store.id.in_(list(ids))).order_by(Store.id))).all()
 
-    async def located_stores_in_cells(self, ranges: Sequence[tuple[int, int]]) -> Sequence[Store]:
-        """Active stores with coordinates whose grid cell falls in one of the inclusive ranges."""
+    # --- store locations, for the nearest-store search (loyalty/stores.py) ---
+
+    async def located_store_candidates(self, ranges: Sequence[tuple[int, int]]) -> Sequence[LocatedCandidate]:
+        """(id, latitude, longitude, timezone, opening_hours) of the active stores whose grid cell
+        falls in one of the inclusive ranges."""
         if not ranges:
             return []
-        statement = select(Store).where(
-            or_(*(Store.geo_cell.between(low, high) for low, high in ranges)),
-            Store.active.is_(True),
+        params = {f"low{n}": low for n, (low, _) in enumerate(ranges)}
+        params.update({f"high{n}": high for n, (_, high) in enumerate(ranges)})
+        rows = await self._session.execute(_candidates_in(len(ranges)), params)
+        return rows.all()  # type: ignore[no-any-return]
+
+    async def store_map(self, build: Callable[[LocatedStores], T], *, rows_per_lookup: float) -> T | None:
+        """`build(stores)` over every active store on the map, as kept in memory by this process
+        (a snapshot of db/program_cache.py, whose `snapshot` says how fresh), or None when this
+        lookup should read the database instead."""
+
+        async def load() -> tuple[T, int]:
+            rows = (await self._session.execute(_LOCATED_STORES)).all()
+            count = len(rows)
+            columns: list[list[Any]] = [[row[n] for row in rows] for n in range(len(LocatedStores._fields))]
+            del rows  # a row object per store: the largest part of the memory a load takes
+            # created_at comes raw and each distinct value is converted once: parsing every row's
+            # timestamp would be a third of the load on SQLite.
+            dialect = self._session.get_bind().dialect
+            convert = _STORES.c.created_at.type.dialect_impl(dialect).result_processor(dialect, None)
+            if convert is not None:
+                converted = {raw: convert(raw) for raw in set(columns[9])}
+                columns[9] = list(map(converted.__getitem__, columns[9]))
+            return build(LocatedStores(*columns)), count
+
+        return await self._cache.snapshot(
+            ("store map",), self._session.sync_session, load, rows_per_lookup=rows_per_lookup
         )
-        return (await self._session.scalars(statement)).all()
+
+
+class LocatedStores(NamedTuple):
+    """Every active store on the map, column by column, in no particular order."""
+
+    ids: Sequence[int]
+    cells: Sequence[int]
+    latitudes: Sequence[float]
+    longitudes: Sequence[float]
+    codes: Sequence[str]
+    names: Sequence[str]
+    cities: Sequence[str | None]
+    addresses: Sequence[str | None]
+    timezones: Sequence[str]
+    created: Sequence[datetime]
+    hours: Sequence[str | None]  # the JSON text; None or "null" when not published
+
+
+# (id, latitude, longitude, timezone, opening hours): what a search needs of a store.
+LocatedCandidate = tuple[int, float, float, str, dict[str, list[list[str]]] | None]
+# Table columns rather than the mapped class's: rows come back plain, without the ORM's loading.
+_STORES = Store.__table__
+_LOCATED_STORES = select(
+    _STORES.c.id, _STORES.c.geo_cell, _STORES.c.latitude, _STORES.c.longitude, _STORES.c.code, _STORES.c.name,
+    _STORES.c.city, _STORES.c.address, _STORES.c.timezone, type_coerce(_STORES.c.created_at, String),
+    cast(_STORES.c.opening_hours, Text),
+).where(_STORES.c.active.is_(True), _STORES.c.geo_cell.is_not(None))
+
+
+@cache
+def _candidates_in(ranges: int) -> Select[Any]:
+    # One statement per number of ranges, with the bounds as parameters: built once, compiled
+    # once, and prepared once by drivers that prepare (asyncpg).
+    stores = _STORES.c
+    return select(stores.id, stores.latitude, stores.longitude, stores.timezone, stores.opening_hours).where(
+        or_(*(stores.geo_cell.between(bindparam(f"low{n}"), bindparam(f"high{n}")) for n in range(ranges))),
+        stores.active.is_(True),
+    )

@@ -1,5 +1,6 @@
-"""Nearest-store search through the grid index on a real database equals a brute-force oracle;
-open-now filtering; the CSV import is all or nothing."""
+"""Nearest-store search through the grid index equals a brute-force oracle, searched in the
+process's store map and through the database alike; open-now filtering; the CSV import is all
+or nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import AuditEvent, Store
+from db.program_cache import ProgramCache
 from db.uow import UnitOfWorkFactory
 from loyalty import geo
 from loyalty.clock import FixedClock
@@ -29,8 +31,23 @@ def oracle(stores: list[Store], lat: float, lon: float, radius_m: float, limit: 
     return [(code, d) for d, _, code in sorted(h for h in hits if h[0] <= radius_m)[:limit]]
 
 
+def fields(store: Store) -> tuple[object, ...]:
+    """Everything a found store is shown with."""
+    return (store.id, store.code, store.name, store.city, store.timezone, store.active, store.created_at,
+            store.address, store.latitude, store.longitude, store.geo_cell, store.opening_hours)
+
+
+@pytest.fixture(params=["store map", "database"])
+def searching(request: pytest.FixtureRequest, uow_factory: UnitOfWorkFactory) -> UnitOfWorkFactory:
+    """Units of work that search the process's store map (the default), or the database: a
+    program cache with no ttl keeps no map."""
+    if request.param == "store map":
+        return uow_factory
+    return UnitOfWorkFactory(uow_factory.session_factory, uow_factory.cipher, ProgramCache(ttl=0))
+
+
 async def test_nearest_equals_a_brute_force_scan_everywhere_on_the_map(
-    uow_factory: UnitOfWorkFactory, clock: FixedClock
+    uow_factory: UnitOfWorkFactory, searching: UnitOfWorkFactory, clock: FixedClock
 ) -> None:
     rng = random.Random(20261124)
     centres = [SHANGHAI, (0.0, 179.99), (0.0, -179.99), (89.95, 0.0), (-89.9, 120.0), (51.5, -0.1)]
@@ -42,10 +59,11 @@ async def test_nearest_equals_a_brute_force_scan_everywhere_on_the_map(
         stores.append(located_store(f"R{n}", lat, lon, clock, active=rng.random() > 0.1))
     stores.append(located_store("NOWHERE", None, None, clock))  # no coordinates: never found
     await add_stores(uow_factory, stores)
+    by_code = {store.code: store for store in stores}
     queries = [(rng.choice(centres)[0] + rng.gauss(0, 0.05), rng.choice(centres)[1] + rng.gauss(0, 0.05)) for _ in range(60)]
     queries += [(0.0, 180.0), (0.0, -180.0), (90.0, 45.0), (-90.0, 0.0), (10.0, 60.0)]
     found = 0
-    async with uow_factory() as uow:
+    async with searching() as uow:
         for lat, lon in queries:
             lat = max(-90.0, min(90.0, lat))
             lon = (lon + 540) % 360 - 180
@@ -54,11 +72,14 @@ async def test_nearest_equals_a_brute_force_scan_everywhere_on_the_map(
                 want = oracle(stores, lat, lon, radius, limit)
                 assert [n.store.code for n in got] == [code for code, _ in want], (lat, lon, radius)
                 assert [n.distance_m for n in got] == pytest.approx([d for _, d in want])
+                assert [fields(n.store) for n in got] == [fields(by_code[code]) for code, _ in want]
                 found += bool(got)
     assert found > len(queries), "most searches find something: the test tests the search"
 
 
-async def test_open_now_uses_each_stores_hours_and_time_zone(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> None:
+async def test_open_now_uses_each_stores_hours_and_time_zone(
+    uow_factory: UnitOfWorkFactory, searching: UnitOfWorkFactory, clock: FixedClock
+) -> None:
     lat, lon = SHANGHAI
     await add_stores(uow_factory, [
         located_store("NEAR-CLOSED", lat + 0.001, lon, clock, hours={"tue": [["08:00", "22:00"]]}),
@@ -66,9 +87,10 @@ async def test_open_now_uses_each_stores_hours_and_time_zone(uow_factory: UnitOf
         located_store("NIGHT", lat + 0.003, lon, clock, hours={"sun": [["20:00", "12:01"]]}),
         located_store("FAR-OPEN", lat + 0.03, lon, clock, hours={"mon": [["11:00", "13:00"]]}),
     ])
-    async with uow_factory() as uow:
+    async with searching() as uow:
         every = await nearest_stores(uow, lat, lon, now=NOW, radius_m=5_000, limit=5)
         assert [n.store.code for n in every] == ["NEAR-CLOSED", "LONDON-HOURS", "NIGHT", "FAR-OPEN"]
+        assert every[2].store.opening_hours == {"sun": [["20:00", "12:01"]]}
         open_now = await nearest_stores(uow, lat, lon, now=NOW, radius_m=5_000, limit=5, open_only=True)
         # 04:00 UTC Monday: 12:00 in Shanghai (NIGHT runs Sunday 20:00 to Monday 12:01), 04:00 in London
         assert [n.store.code for n in open_now] == ["NIGHT", "FAR-OPEN"]
