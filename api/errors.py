@@ -1,6 +1,7 @@
 """Domain errors (loyalty/errors.py) to HTTP answers. Every error body is JSON.
 
-- NotFound -> 404 and Conflict -> 409, as `{"detail": "...", "code": "..."}`.
+- NotFound -> 404 and Conflict -> 409, as `{"detail": "...", "code": "..."}`, with `"reason"`
+  when the rule gave one (why a coupon or reward was refused: "expired", "used", ...).
 - InvalidInput (and subclasses) and ConsentRequired -> 422, in the shape of FastAPI's own
   validation errors: `{"detail": [{"loc": ["body", "phone"], "msg": "...", "type": "..."}]}`.
 - Request validation errors keep that shape but never echo the submitted input back: a body
@@ -102,9 +103,11 @@ def _plain(status_code: int) -> Callable[[Request, Exception], Awaitable[JSONRes
     async def handler(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, LoyaltyError)
         log.info("%d on %s %s: %s", status_code, request.method, request.url.path, exc.code)
-        return JSONResponse(
-            status_code=status_code, content={"detail": public_message(exc), "code": exc.code}
-        )
+        content = {"detail": public_message(exc), "code": exc.code}
+        reason = exc.details.get("reason")
+        if isinstance(reason, str):  # a short token from the rule, never the caller's input
+            content["reason"] = reason
+        return JSONResponse(status_code=status_code, content=content)
 
     return handler
 

@@ -41,6 +41,7 @@ OPENAPI_TAGS = [
     {"name": "purchases", "description": "Purchases and refunds from tills and the online shop: they credit and take back points. Writes are idempotent."},
     {"name": "points", "description": "A member's balance, what expires when, tier progress, and audited manual adjustments."},
     {"name": "rewards", "description": "The reward catalogue, and the till confirming a reward a member redeemed in the chat."},
+    {"name": "coupons", "description": "Coupon templates, issuing coupons to members, and the till looking up and redeeming a coupon code."},
     {"name": "tiers", "description": "Tiers with their qualification thresholds (spend or visits over the rolling window) and benefits."},
     {"name": "earning rules", "description": "What earns points: the base rate, time-boxed promotions, and bonuses for actions."},
     {"name": "stores", "description": "The merchant's stores, which purchases and redemptions name."},

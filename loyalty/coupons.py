@@ -46,8 +46,8 @@ from loyalty.stores import CITY_MAX_LENGTH
 log = logging.getLogger(__name__)
 
 KINDS = ("percent_off", "amount_off", "free_item", "points_multiplier")
-AUTO_ISSUE = ("signup", "tier")
-SOURCES = ("signup", "tier", "api", "reward", "campaign")
+AUTO_ISSUE = ("signup", "tier", "birthday", "anniversary", "win_back")
+SOURCES = ("signup", "tier", "api", "reward", "campaign", "birthday", "anniversary", "win_back")
 TEMPLATE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 CODE_PREFIX = "CP"
 CODE_ATTEMPTS = 5
@@ -259,6 +259,48 @@ async def issue_automatic(
     return [one for one in issued if not one.replayed]
 
 
+GIFT_EVENTS = ("birthday", "anniversary", "win_back")
+
+
+def gift_key(event: str, member_id: int, subject: str) -> str:
+    """The issue key of the gift a greeting or offer brings: one per event, member and subject
+    (the birthday's year, the anniversary's count, the lapse a win-back is about)."""
+    return f"{event}:{member_id}:{subject}"
+
+
+async def issue_gift(
+    uow: UnitOfWork, member: Member, *, event: str, subject: str, now: datetime, zone: ZoneInfo
+) -> Issued | None:
+    """The gift coupon of a birthday, anniversary or win-back nudge, issued exactly once per
+    `subject`: a repeat returns the first coupon (replayed), even if the merchant's templates
+    changed since. The gift is the best active template for the member's tier (the highest
+    `min_tier_rank` the member reaches; the newest of equals); one they cannot have (sold out,
+    ended, their limit) gives way to the next best. None: no gift. The caller holds the
+    member's lock and commits."""
+    if event not in GIFT_EVENTS:
+        raise ValueError(f"unknown gift event {event!r}")
+    key = gift_key(event, member.id, subject)
+    earlier = await uow.coupons.by_issue_key(key)
+    if earlier is not None:
+        found = await uow.coupons.get(earlier.id)
+        assert found is not None
+        return Issued(found[0], found[1], replayed=True)
+    tiers = await uow.program.tiers()
+    rank = next((tier.rank for tier in tiers if tier.id == member.tier_id), 0)
+    candidates = [template for template in await uow.coupons.auto_templates(event) if template.min_tier_rank <= rank]
+    for template in sorted(candidates, key=lambda template: (template.min_tier_rank, template.id), reverse=True):
+        try:
+            return await issue_locked(
+                uow, member, template, now=now, zone=zone, source=event, issue_key=key, tiers=tiers
+            )
+        except CouponUnavailable as refusal:
+            log.info(
+                "no %s gift %s for member %s: %s",
+                event, template.code, member.member_number, refusal.details.get("reason"),
+            )
+    return None
+
+
 # --- a member's coupons ------------------------------------------------------------------------
 
 
@@ -380,7 +422,9 @@ async def redeem(
         bonus_points=bonus if template.kind == "points_multiplier" else None,
     ):
         # Another till won the race a moment ago: its answer if it was this order, else "used".
-        await uow.rollback()
+        # Nothing is written yet, so no rollback: one would expire the loaded store, template
+        # and member, and reading them again outside the driver's greenlet fails. The UPDATE
+        # waited for the winner's commit, and this read (a new snapshot) sees its row.
         found = await uow.coupons.by_code(coupon.code)
         assert found is not None
         replay = _replay(found[0], template, owner, store, request)
@@ -457,20 +501,33 @@ class CouponDetails:
     coupon: Coupon
     template: CouponTemplate
     member_number: str
+    store_code: str | None  # where it was used
 
 
 async def find_coupon(uow: UnitOfWork, code: str) -> CouponDetails:
+    """A coupon by the code a till typed or scanned. A string that cannot be a code is "not
+    found" like an unknown one: the answer never tells a typo from a guess."""
     normal = normalize_coupon_code(code)
     found = await uow.coupons.by_code(normal) if normal is not None else None
     if found is None:
         raise CouponNotFound("no coupon with this code")
     coupon, template, member = found
-    return CouponDetails(coupon, template, member.member_number)
+    store = await uow.program.store(coupon.used_store_id) if coupon.used_store_id is not None else None
+    return CouponDetails(coupon, template, member.member_number, store.code if store else None)
 
 
-async def member_coupons(uow: UnitOfWork, member: Member, *, limit: int = 100) -> list[OwnCoupon]:
+async def member_coupons(uow: UnitOfWork, member: Member, *, limit: int = 100) -> list[CouponDetails]:
     """Every coupon of the member, used and over included, newest first (the merchant's view)."""
-    return [OwnCoupon(coupon, template) for coupon, template in await uow.coupons.for_member(member.id, limit=limit)]
+    rows = await uow.coupons.for_member(member.id, limit=limit)
+    used_at = sorted({coupon.used_store_id for coupon, _ in rows if coupon.used_store_id is not None})
+    store_codes = {store.id: store.code for store in await uow.program.stores_by_ids(used_at)} if used_at else {}
+    return [
+        CouponDetails(
+            coupon, template, member.member_number,
+            store_codes.get(coupon.used_store_id) if coupon.used_store_id is not None else None,
+        )
+        for coupon, template in rows
+    ]
 
 
 # --- the merchant's templates --------------------------------------------------------------------
@@ -529,14 +586,13 @@ async def create_template(
     values = await _clean(uow, {name: getattr(spec, name) for name in EDITABLE})
     if spec.auto_issue is not None and spec.auto_issue not in AUTO_ISSUE:
         raise InvalidInput(f"auto_issue is one of {', '.join(AUTO_ISSUE)}", field="auto_issue")
-    if spec.auto_issue == "tier" and values["min_tier_rank"] == 0:
-        raise InvalidInput("a tier coupon names the tier that earns it in min_tier", field="min_tier")
     now = clock.now()
     template = CouponTemplate(
         code=spec.code, kind=spec.kind, value=spec.value, currency=currency, auto_issue=spec.auto_issue,
         issued_count=0, created_at=now, **values,
     )
     _check_validity(template)
+    _check_auto_issue(template)
     try:
         await uow.coupons.add_template(template)
         uow.audit.record(at=now, actor=actor, action="coupon_template.create", detail=spec.code)
@@ -567,6 +623,7 @@ async def update_template(
     for name, value in values.items():
         setattr(template, name, value)
     _check_validity(template)
+    _check_auto_issue(template)
     if values:
         uow.audit.record(
             at=clock.now(), actor=actor, action="coupon_template.update",
@@ -617,6 +674,13 @@ def _check_validity(template: CouponTemplate) -> None:
         raise InvalidInput("valid_until must not be before valid_from", field="valid_until")
 
 
+def _check_auto_issue(template: CouponTemplate) -> None:
+    # A tier coupon without a tier above the entry one would never be issued: refused on
+    # create, and on an update that takes its tier away.
+    if template.auto_issue == "tier" and template.min_tier_rank == 0:
+        raise InvalidInput("a tier coupon names the tier that earns it in min_tier", field="min_tier")
+
+
 async def _clean(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for name, value in values.items():
@@ -637,9 +701,9 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
         elif name == "valid_days":
             clean[name] = None if value is None else whole_number(value, name, low=0, high=MAX_VALID_DAYS)
         elif name == "stores":
-            clean["store_ids"] = await _store_ids(uow, value)
+            clean["store_ids"] = await _store_ids(uow, _listed(value, name))
         elif name == "cities":
-            clean["cities"] = _cities(value)
+            clean["cities"] = _cities(_listed(value, name))
         elif name == "min_tier":
             clean["min_tier_rank"] = await tier_rank(uow, value)
         elif name == "per_member_limit":
@@ -662,6 +726,13 @@ async def _store_ids(uow: UnitOfWork, store_codes: Iterable[str]) -> list[int]:
     if missing:
         raise InvalidInput(f"no store {missing[0]!r}", field="stores")
     return sorted(found[code].id for code in wanted)
+
+
+def _listed(value: Any, name: str) -> Sequence[Any]:
+    # A string is iterable too: "S001" must not become the stores "S", "0", "0" and "1".
+    if not isinstance(value, (list, tuple)):
+        raise InvalidInput(f"{name} is a list; an empty one for no limit", field=name)
+    return value
 
 
 def _cities(cities: Iterable[str]) -> list[str]:

@@ -2,6 +2,18 @@
 `*Public` for output."""
 
 from api.schemas.common import ErrorPublic, HealthPublic, OkPublic
+from api.schemas.coupons import (
+    CouponIssue,
+    CouponPublic,
+    CouponRedeem,
+    CouponsPublic,
+    CouponTemplateCreate,
+    CouponTemplatePublic,
+    CouponTemplatesPublic,
+    CouponTemplateUpdate,
+    RedeemedPublic,
+    RefusalPublic,
+)
 from api.schemas.members import CONSENT_REQUIRED, Locale, MemberCreate, MemberPublic, MembersPublic
 from api.schemas.program import (
     EarningRuleCreate,
@@ -49,4 +61,14 @@ __all__ = [
     "RewardPublic",
     "RewardsPublic",
     "RewardUpdate",
+    "CouponIssue",
+    "CouponPublic",
+    "CouponRedeem",
+    "CouponsPublic",
+    "CouponTemplateCreate",
+    "CouponTemplatePublic",
+    "CouponTemplatesPublic",
+    "CouponTemplateUpdate",
+    "RedeemedPublic",
+    "RefusalPublic",
 ]
