@@ -15,32 +15,18 @@ from sqlalchemy import select, update
 
 from bot.render import texts_for
 from bot.sandbox import CallbackAnswer, Conversation, SandboxMessage
-from db.models import Coupon, CouponTemplate, Member, Notification, Store
+from db.models import Coupon, Member, Notification, Store
 from loyalty import coupons, earning
-from loyalty.coupons import TemplateSpec
 from loyalty.earning import RuleSpec
 from tests.e2e.conftest import Product
-from tests.utils.members import TEST_SETTINGS, chat_member
+from tests.utils.coupons import give_coupon, make_template
+from tests.utils.members import chat_member
 from tests.utils.stores import SHANGHAI, add_stores, located_store
 
 EN = texts_for("en")
 ZH = texts_for("zh_CN")
 LAT, LON = SHANGHAI
 METRE = 1 / 111_195  # a metre of latitude, in degrees
-
-
-async def make_template(product: Product, code: str, *, name: str | None = None, **fields: object) -> CouponTemplate:
-    spec = TemplateSpec(code=code, names={"en": name or code, "zh_CN": name or code}, **fields)  # type: ignore[arg-type]
-    async with product.uow_factory() as uow:
-        return (await coupons.create_template(uow, product.clock, TEST_SETTINGS, spec, actor="test")).template
-
-
-async def give_coupon(product: Product, member: Member, template: CouponTemplate) -> Coupon:
-    async with product.uow_factory() as uow:
-        issued = await coupons.issue(
-            uow, product.clock, TEST_SETTINGS, member_id=member.id, template_code=template.code, actor="test"
-        )
-        return issued.coupon
 
 
 def decode_qr(message: SandboxMessage) -> str:
@@ -94,14 +80,15 @@ async def test_coupons_are_listed_soonest_ending_first_and_a_button_shows_code_a
     user, conv = product.member()
     member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id)
     near, _ = await two_stores(product)
-    later = await make_template(product, "WELCOME38", kind="percent_off", value=38, valid_days=30, name="Welcome")
+    factory, clock = product.uow_factory, product.clock
+    later = await make_template(factory, clock, code="WELCOME38", kind="percent_off", value=38, name="Welcome")
     sooner = await make_template(
-        product, "LATTE20", kind="amount_off", value=2000, valid_days=3, min_spend_minor=5000, stores=["NEAR"], name="Latte deal"
+        factory, clock, code="LATTE20", value=2000, valid_days=3, min_spend_minor=5000, stores=["NEAR"], name="Latte deal"
     )
-    ended = await make_template(product, "OLD", kind="free_item", value=1800, valid_days=0, name="Old cookie")
-    first = await give_coupon(product, member, later)
-    second = await give_coupon(product, member, sooner)
-    await give_coupon(product, member, ended)
+    ended = await make_template(factory, clock, code="OLD", kind="free_item", value=1800, valid_days=0, name="Old cookie")
+    first = await give_coupon(product.uow_factory, product.clock, member, later)
+    second = await give_coupon(product.uow_factory, product.clock, member, sooner)
+    await give_coupon(product.uow_factory, product.clock, member, ended)
     product.clock.advance(timedelta(days=1))  # the zero-day coupon is over
 
     [answer] = await conv.say("/coupons")
@@ -122,9 +109,11 @@ async def test_forged_foreign_used_and_expired_coupons_are_refused(product: Prod
     user, conv = product.member()
     member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id)
     other = await chat_member(product.uow_factory, product.clock, telegram_id=user.id + 1)
-    template = await make_template(product, "T1", kind="percent_off", value=10, valid_days=1, per_member_limit=3)
-    mine = await give_coupon(product, member, template)
-    theirs = await give_coupon(product, other, template)
+    template = await make_template(
+        product.uow_factory, product.clock, code="T1", kind="percent_off", value=10, valid_days=1, per_member_limit=3
+    )
+    mine = await give_coupon(product.uow_factory, product.clock, member, template)
+    theirs = await give_coupon(product.uow_factory, product.clock, other, template)
     await conv.say("/coupons")
 
     for data, reason in ((f"coupon:{theirs.id}", "unknown"), ("coupon:999999", "unknown")):
@@ -139,7 +128,7 @@ async def test_forged_foreign_used_and_expired_coupons_are_refused(product: Prod
         await uow.commit()
     assert (await forge(product, conv, f"coupon:{mine.id}")).text == EN("coupons/refused", reason="used")
 
-    fresh = await give_coupon(product, member, template)
+    fresh = await give_coupon(product.uow_factory, product.clock, member, template)
     product.clock.advance(timedelta(days=2))
     assert (await forge(product, conv, f"coupon:{fresh.id}")).text == EN("coupons/refused", reason="expired")
 
@@ -160,8 +149,10 @@ async def test_a_guest_has_no_coupons_and_a_member_without_any_is_told_how_they_
 async def test_chinese_members_read_discounts_the_chinese_way(product: Product) -> None:
     user, conv = product.member("Li", language="zh-hans")
     member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id, locale="zh_CN")
-    template = await make_template(product, "ZH38", kind="percent_off", value=38, valid_days=7, min_spend_minor=10000)
-    await give_coupon(product, member, template)
+    template = await make_template(
+        product.uow_factory, product.clock, code="ZH38", kind="percent_off", value=38, valid_days=7, min_spend_minor=10000
+    )
+    await give_coupon(product.uow_factory, product.clock, member, template)
     [answer] = await conv.say("/coupons")
     assert "满¥100.00" in answer.text and "6.2折" in answer.text and "全部门店通用" in answer.text
 
@@ -170,8 +161,10 @@ async def test_offers_near_me_shows_which_store_takes_which_coupon(product: Prod
     user, conv = product.member()
     member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id)
     await two_stores(product)
-    only_near = await make_template(product, "NEARONLY", kind="amount_off", value=1000, valid_days=5, stores=["NEAR"], name="Ten off")
-    await give_coupon(product, member, only_near)
+    only_near = await make_template(
+        product.uow_factory, product.clock, code="NEARONLY", value=1000, valid_days=5, stores=["NEAR"], name="Ten off"
+    )
+    await give_coupon(product.uow_factory, product.clock, member, only_near)
 
     [answer] = await conv.share_location(LAT, LON)
     text = answer.text
@@ -197,8 +190,10 @@ async def test_walking_into_a_geofence_with_a_live_location_pushes_once(product:
     user, conv = product.member()
     member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id)
     near, other = await two_stores(product)
-    template = await make_template(product, "GEO", kind="percent_off", value=38, valid_days=5, name="38 off")
-    coupon = await give_coupon(product, member, template)
+    template = await make_template(
+        product.uow_factory, product.clock, code="GEO", kind="percent_off", value=38, valid_days=5, name="38 off"
+    )
+    coupon = await give_coupon(product.uow_factory, product.clock, member, template)
 
     live_id = await share_live_location(product, conv, LAT - 2_000 * METRE, LON)
 
@@ -225,8 +220,8 @@ async def test_geofence_pushes_respect_quiet_hours_the_daily_cap_and_used_coupon
     stores = await add_stores(product.uow_factory, [
         located_store(f"S{i}", LAT + i * 0.01, LON, clock, name=f"Store {i}") for i in range(4)
     ])
-    template = await make_template(product, "CAP", kind="percent_off", value=10, valid_days=5)
-    await give_coupon(product, member, template)
+    template = await make_template(product.uow_factory, product.clock, code="CAP", kind="percent_off", value=10, valid_days=5)
+    await give_coupon(product.uow_factory, product.clock, member, template)
     live_id = await share_live_location(product, conv, LAT - 0.05, LON)
 
     # 23:30 in Shanghai: quiet hours, nothing owed even at the store's door.
@@ -252,7 +247,9 @@ async def test_geofence_pushes_respect_quiet_hours_the_daily_cap_and_used_coupon
 
 
 async def test_a_welcome_coupon_is_issued_at_sign_up_and_named_in_the_welcome(product: Product) -> None:
-    await make_template(product, "HELLO", kind="amount_off", value=1500, valid_days=14, auto_issue="signup", name="Hello gift")
+    await make_template(
+        product.uow_factory, product.clock, code="HELLO", value=1500, valid_days=14, auto_issue="signup", name="Hello gift"
+    )
     user, conv = product.member(phone="+8613800138000")
     await conv.say("/start")
     await conv.press("✅ I agree")

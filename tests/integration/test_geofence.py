@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from db.models import Member, Notification, Store
 from db.uow import UnitOfWorkFactory
-from loyalty import coupons, geofence
+from loyalty import geofence
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from loyalty.coupons import TemplateSpec
 from loyalty.errors import InvalidInput
 from loyalty.quiet_hours import is_quiet
+from tests.utils.coupons import give_coupon, make_template
 from tests.utils.members import TEST_SETTINGS, chat_member
 from tests.utils.stores import LONDON, SHANGHAI, add_stores, located_store
 
@@ -32,13 +32,8 @@ def at_shanghai(day: int, hour: int, minute: int = 0, second: int = 0) -> dateti
 
 async def member_with_coupon(uow_factory: UnitOfWorkFactory, clock: FixedClock, telegram_id: int = 501) -> Member:
     member = await chat_member(uow_factory, clock, telegram_id=telegram_id)
-    async with uow_factory() as uow:
-        if await uow.coupons.template_by_code("GEO") is None:
-            spec = TemplateSpec(code="GEO", names={"en": "Geo", "zh_CN": "Geo"}, kind="percent_off", value=20,
-                                valid_days=30, per_member_limit=5)
-            await coupons.create_template(uow, clock, SETTINGS, spec, actor="test")
-    async with uow_factory() as uow:
-        await coupons.issue(uow, clock, SETTINGS, member_id=member.id, template_code="GEO", actor="test")
+    template = await make_template(uow_factory, clock, code=f"GEO{telegram_id}", kind="percent_off", value=20)
+    await give_coupon(uow_factory, clock, member, template)
     return member
 
 

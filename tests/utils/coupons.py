@@ -24,6 +24,7 @@ async def make_template(
     clock: Clock,
     *,
     code: str | None = None,
+    name: str | None = None,
     kind: str = "amount_off",
     value: int = 1000,
     min_spend_minor: int = 0,
@@ -41,7 +42,7 @@ async def make_template(
     code = code or f"C{next(_codes)}"
     spec = coupons.TemplateSpec(
         code=code,
-        names={"en": f"Coupon {code}", "zh_CN": f"优惠券 {code}"},
+        names={"en": name or f"Coupon {code}", "zh_CN": name or f"优惠券 {code}"},
         kind=kind,
         value=value,
         min_spend_minor=min_spend_minor,
