@@ -15,7 +15,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.app import build_bot, build_dispatcher
 from bot.notifier import NotificationSender
-from bot.sandbox import Conversation, SandboxLimits, SandboxServer, SandboxUser
+from bot.sandbox import CallbackAnswer, Conversation, SandboxLimits, SandboxServer, SandboxUser
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
@@ -31,6 +31,16 @@ class Product:
     def member(self, name: str = "Alex", *, language: str = "en", phone: str | None = None) -> tuple[SandboxUser, Conversation]:
         user = self.sandbox.add_user(name, language_code=language, phone_number=phone)
         return user, self.sandbox.conversation(user)
+
+    async def forge(self, conv: Conversation, data: str) -> CallbackAnswer:
+        """Press a button that was never offered, carrying `data`, on the latest bot message."""
+        assert conv.last is not None
+        mark = conv.mark()
+        conv.last_callback_query_id = await self.sandbox.press_button(conv.user, conv.last.message_id, data)
+        await conv.collect_since(mark, f"forged {data!r}")
+        answer = conv.last_callback_answer
+        assert answer is not None
+        return answer
 
 
 async def _storage() -> AsyncIterator[BaseStorage]:

@@ -5,44 +5,26 @@ takes which coupon; a live location walking into a store's geofence gets exactly
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import zxingcpp
-from PIL import Image
 from sqlalchemy import select, update
 
 from bot.render import texts_for
-from bot.sandbox import CallbackAnswer, Conversation, SandboxMessage
+from bot.sandbox import Conversation
 from db.models import Coupon, Member, Notification, Store
 from loyalty import coupons, earning
 from loyalty.earning import RuleSpec
 from tests.e2e.conftest import Product
 from tests.utils.coupons import give_coupon, make_template
 from tests.utils.members import chat_member
+from tests.utils.qr import decode_qr
 from tests.utils.stores import SHANGHAI, add_stores, located_store
 
 EN = texts_for("en")
 ZH = texts_for("zh_CN")
 LAT, LON = SHANGHAI
 METRE = 1 / 111_195  # a metre of latitude, in degrees
-
-
-def decode_qr(message: SandboxMessage) -> str:
-    assert message.photo is not None, "expected a photo"
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(message.photo.data)))
-    assert len(results) == 1
-    return results[0].text
-
-
-async def forge(product: Product, conv: Conversation, data: str) -> CallbackAnswer:
-    assert conv.last is not None
-    mark = conv.mark()
-    conv.last_callback_query_id = await product.sandbox.press_button(conv.user, conv.last.message_id, data)
-    await conv.collect_since(mark, f"forged {data!r}")
-    assert conv.last_callback_answer is not None
-    return conv.last_callback_answer
 
 
 async def two_stores(product: Product) -> tuple[Store, Store]:
@@ -118,26 +100,26 @@ async def test_forged_foreign_used_and_expired_coupons_are_refused(product: Prod
 
     for data, reason in ((f"coupon:{theirs.id}", "unknown"), ("coupon:999999", "unknown")):
         mark = conv.mark()
-        refusal = await forge(product, conv, data)
+        refusal = await product.forge(conv, data)
         assert (refusal.text, refusal.show_alert) == (EN("coupons/refused", reason=reason), True)
         assert all(m.photo is None for m in conv.messages[mark:]), "no code was sent"
-    assert (await forge(product, conv, "coupon:99999999999")).text == EN("fallback/stale_button")
+    assert (await product.forge(conv, "coupon:99999999999")).text == EN("fallback/stale_button")
 
     async with product.uow_factory() as uow:
         await uow.session.execute(update(Coupon).where(Coupon.id == mine.id).values(status="used"))
         await uow.commit()
-    assert (await forge(product, conv, f"coupon:{mine.id}")).text == EN("coupons/refused", reason="used")
+    assert (await product.forge(conv, f"coupon:{mine.id}")).text == EN("coupons/refused", reason="used")
 
     fresh = await give_coupon(product.uow_factory, product.clock, member, template)
     product.clock.advance(timedelta(days=2))
-    assert (await forge(product, conv, f"coupon:{fresh.id}")).text == EN("coupons/refused", reason="expired")
+    assert (await product.forge(conv, f"coupon:{fresh.id}")).text == EN("coupons/refused", reason="expired")
 
 
 async def test_a_guest_has_no_coupons_and_a_member_without_any_is_told_how_they_come(product: Product) -> None:
     _, guest = product.member("Guest")
     [answer] = await guest.say("/coupons")
     assert answer.text == EN("card/need_signup")
-    refusal = await forge(product, guest, "coupon:1")
+    refusal = await product.forge(guest, "coupon:1")
     assert refusal.text == EN("card/need_signup")
 
     user, conv = product.member()

@@ -5,7 +5,6 @@ coordinates are refused, and with nothing open nearby the nearest store is shown
 from __future__ import annotations
 
 from bot.render import format_distance, texts_for
-from bot.sandbox import CallbackAnswer, Conversation
 from db.models import Store
 from loyalty.geo import distance_m
 from tests.e2e.conftest import Product
@@ -32,15 +31,6 @@ async def stores_around_people_square(product: Product) -> list[Store]:
     ])
 
 
-async def forge(product: Product, conv: Conversation, data: str) -> CallbackAnswer:
-    assert conv.last is not None
-    mark = conv.mark()
-    conv.last_callback_query_id = await product.sandbox.press_button(conv.user, conv.last.message_id, data)
-    await conv.collect_since(mark, f"forged {data!r}")
-    assert conv.last_callback_answer is not None
-    return conv.last_callback_answer
-
-
 async def test_a_member_gets_the_open_stores_nearby_and_a_venue_to_navigate(product: Product) -> None:
     user, conv = product.member()
     await chat_member(product.uow_factory, product.clock, telegram_id=user.id, locale="en")
@@ -61,7 +51,7 @@ async def test_a_member_gets_the_open_stores_nearby_and_a_venue_to_navigate(prod
 
     for forged in (f"venue:{gone.id}", "venue:999999", "venue:99999999999", "venue:x"):
         mark = conv.mark()
-        refusal = await forge(product, conv, forged)
+        refusal = await product.forge(conv, forged)
         assert all(m.venue is None for m in conv.messages[mark:]), f"{forged} sent nothing"
         if forged in (f"venue:{gone.id}", "venue:999999"):
             assert (refusal.text, refusal.show_alert) == (EN("nearby/unknown_store"), True)

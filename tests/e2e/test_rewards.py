@@ -3,19 +3,16 @@ refusal explained, forged buttons refused, and a double tap redeeming once."""
 
 from __future__ import annotations
 
-import io
-
-import zxingcpp
-from PIL import Image
 from sqlalchemy import func, select
 
 from bot import rewards_view as view
 from bot.render import texts_for
-from bot.sandbox import CallbackAnswer, Conversation, SandboxMessage, SandboxUser
+from bot.sandbox import Conversation, SandboxUser
 from db.models import Member, Reward, RewardRedemption
 from loyalty.ledger import check_consistency
 from tests.e2e.conftest import Product
 from tests.utils.members import chat_member
+from tests.utils.qr import decode_qr
 from tests.utils.rewards import give_points, make_reward, set_tier
 
 EN = texts_for("en")
@@ -31,24 +28,6 @@ async def member_in_chat(
     if points:
         await give_points(product.uow_factory, product.clock, member, points)
     return user, conv, member
-
-
-def decode_qr(message: SandboxMessage) -> str:
-    assert message.photo is not None, "expected a photo"
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(message.photo.data)))
-    assert len(results) == 1
-    return results[0].text
-
-
-async def forge(product: Product, conv: Conversation, data: str) -> CallbackAnswer:
-    """Press a button that was never offered, carrying `data`, on the latest bot message."""
-    assert conv.last is not None
-    mark = conv.mark()
-    conv.last_callback_query_id = await product.sandbox.press_button(conv.user, conv.last.message_id, data)
-    await conv.collect_since(mark, f"forged {data!r}")
-    answer = conv.last_callback_answer
-    assert answer is not None
-    return answer
 
 
 async def redemptions(product: Product) -> list[RewardRedemption]:
@@ -126,9 +105,9 @@ async def test_not_enough_points_is_explained_and_not_offered(product: Product) 
     assert "You need 40 more points" in detail.text
     assert detail.button_labels == [EN("rewards/buttons/back")]
     # A Redeem or Yes button for it anyway (made up, or kept from when they had the points):
-    asked = await forge(product, conv, f"rwa:{reward.id}:1")
+    asked = await product.forge(conv, f"rwa:{reward.id}:1")
     assert asked.show_alert and asked.text == "You need 40 more points for this reward."
-    confirmed = await forge(product, conv, f"rwc:{reward.id}:250:AAAAAAAAAAAA")
+    confirmed = await product.forge(conv, f"rwc:{reward.id}:250:AAAAAAAAAAAA")
     assert confirmed.text == "You need 40 more points for this reward."
     assert await redemptions(product) == [] and await balance_of(product, member) == 210
 
@@ -158,15 +137,15 @@ async def test_forged_and_stale_buttons_write_nothing(product: Product) -> None:
     await conv.say("/rewards")
 
     gone = EN("rewards/refused", reason="inactive", short=0, tier=None)
-    assert (await forge(product, conv, "rwd:999999:1")).text == gone
-    assert (await forge(product, conv, f"rwd:{hidden.id}:1")).text == gone
-    assert (await forge(product, conv, f"rwc:{hidden.id}:100:AAAAAAAAAAAA")).text == gone
-    assert (await forge(product, conv, "rwc:999999:100:AAAAAAAAAAAA")).text == gone
-    assert (await forge(product, conv, "rwp:7")).text == EN("rewards/refused", reason="page", short=0, tier=None)
-    changed = await forge(product, conv, f"rwc:{reward.id}:1:AAAAAAAAAAAA")  # a price never shown
+    assert (await product.forge(conv, "rwd:999999:1")).text == gone
+    assert (await product.forge(conv, f"rwd:{hidden.id}:1")).text == gone
+    assert (await product.forge(conv, f"rwc:{hidden.id}:100:AAAAAAAAAAAA")).text == gone
+    assert (await product.forge(conv, "rwc:999999:100:AAAAAAAAAAAA")).text == gone
+    assert (await product.forge(conv, "rwp:7")).text == EN("rewards/refused", reason="page", short=0, tier=None)
+    changed = await product.forge(conv, f"rwc:{reward.id}:1:AAAAAAAAAAAA")  # a price never shown
     assert changed.text == EN("rewards/refused", reason="price_changed", short=0, tier=None)
     for unpackable in ("rwd:99999999999:1", "rwp:0", "rwc:1:250:short", "rwd:abc:1", "rws:-1"):
-        assert (await forge(product, conv, unpackable)).text == EN("fallback/stale_button")
+        assert (await product.forge(conv, unpackable)).text == EN("fallback/stale_button")
     assert await redemptions(product) == [] and await balance_of(product, member) == 1000
 
 
@@ -181,7 +160,7 @@ async def test_someone_elses_code_is_never_shown(product: Product) -> None:
     [alices] = await redemptions(product)
 
     await bob.say("/rewards")
-    refused = await forge(product, bob, f"rws:{alices.id}")
+    refused = await product.forge(bob, f"rws:{alices.id}")
     assert refused.text == EN("rewards/refused", reason="stale", short=0, tier=None)
     assert not any(alices.code in (m.text or m.caption or "") for m in bob.messages)
     [codes] = await bob.press(EN("rewards/buttons/my_codes"))
@@ -239,7 +218,7 @@ async def test_guests_are_asked_to_sign_up(product: Product) -> None:
     assert reply.text == EN("card/need_signup")
     # Every kind of rewards button, pressed by someone who is not a member.
     for data in ("rwp:1", "rwd:1:1", "rwa:1:1", view.RewardConfirm(reward_id=1, price=250, nonce="a" * 12).pack(), "rwm:1", "rws:1"):
-        answer = await forge(product, conv, data)
+        answer = await product.forge(conv, data)
         assert answer.text == EN("card/need_signup"), data
     async with product.uow_factory() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Member)) == 0

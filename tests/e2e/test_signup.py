@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-import zxingcpp
-from PIL import Image
 from sqlalchemy import func, select
 
 from bot.render import texts_for
@@ -15,6 +11,7 @@ from db.models import Member
 from loyalty.members import is_valid_member_number
 from tests.e2e.conftest import Product
 from tests.utils.members import next_phone, till_member
+from tests.utils.qr import decode_qr
 
 EN = texts_for("en")
 ZH = texts_for("zh_CN")
@@ -23,13 +20,6 @@ ZH = texts_for("zh_CN")
 async def members_in_db(product: Product) -> list[Member]:
     async with product.uow_factory() as uow:
         return list(await uow.session.scalars(select(Member).order_by(Member.id)))
-
-
-def decode_qr(message: SandboxMessage) -> str:
-    assert message.photo is not None, "expected a photo"
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(message.photo.data)))
-    assert len(results) == 1
-    return results[0].text
 
 
 async def sign_up(conv, *, phone: str, birthday: str = "1990-05-17", city: str = "Shanghai") -> list[SandboxMessage]:
