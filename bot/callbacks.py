@@ -33,3 +33,12 @@ class CouponCallback(CallbackData, prefix="coupon"):
     """Show this coupon's code and QR; the id is re-checked (the member's own, still usable)."""
 
     coupon_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class TopicCallback(CallbackData, prefix="topic"):
+    """Turn one topic of messages on or off in /settings. It carries the state wanted, not
+    "toggle": pressing an old settings message, or twice quickly, sets what its label offered
+    instead of flipping back. The topic is checked by loyalty.nudges.preferences."""
+
+    topic: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-z_]+$")]
+    on: bool

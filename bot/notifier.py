@@ -1,38 +1,80 @@
-"""Sends the notifications the rules wrote (points landed, tier changed) to members' chats.
+"""Sends the messages the rules wrote (points landed, a tier changed, nudges the sweeps owe) to
+members' chats.
 
 Runs in the bot's process, draining the `notifications` outbox: a purchase recorded by the API
-process, or while the bot was down, still reaches the member. A member who blocked the bot is
-marked unreachable and their message skipped; other failures are retried a few times.
+process, or while the bot was down, still reaches the member. Several bot processes may drain
+at once: each row is claimed with a conditional UPDATE (pending -> sending) before anything is
+done with it, so only one of them ever sends it.
+
+For each claimed row, loyalty.nudges.delivery decides: send, hold back (back to pending with
+`deliver_after`: quiet hours, the weekly cap) or drop (skipped: muted, stale, unreachable).
+Then a birthday's or win-back's gift coupon is issued and committed, the text is built (nothing
+left to say: skipped), and the message goes. A member who blocked the bot (403) is marked
+unreachable and skipped until they write again; flood control (429) waits and retries; other
+failures are retried a few times, then failed.
+
+A row left in `sending` for more than ten minutes belongs to a sender that crashed (a claim
+lasts one Telegram call). Whether Telegram delivered it is unknown, and the row is marked
+failed, not sent again: at most once. A duplicate costs more than a loss here: a second
+"+128 points" reads like points counted twice, a second nudge is the spam the weekly cap exists
+to prevent, and both are rare (a crash inside one HTTP call). What was lost is still in /points,
+/coupons and the gift coupon already issued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from aiogram import Bot
-from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import keyboards
 from bot.coupons_view import coupon_buttons
 from bot.render import Texts, region_of, texts_for
-from db.uow import UnitOfWorkFactory
+from bot.rewards_view import RewardsPage
+from db.models import Member, Notification
+from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty import geofence
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.members import set_chat_reachable
 from loyalty.notifications import message_context
+from loyalty.nudges.delivery import decide, prepare
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+ABANDONED_AFTER = timedelta(minutes=10)
+CRASHED = "unknown outcome after a crash"
+
+Outcome = Literal["sent", "skipped", "failed", "retry", "blocked"]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row this sender claimed, with what it needs to send it."""
+
+    notification: Notification
+    member: Member
+    claimed_at: datetime
+    context: dict[str, Any]
 
 
 class NotificationSender:
     def __init__(
-        self, bot: Bot, uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings, *, batch: int = 50
+        self,
+        bot: Bot,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        settings: Settings,
+        *,
+        batch: int = 50,
     ) -> None:
         self._bot = bot
         self._settings = settings
@@ -46,40 +88,120 @@ class NotificationSender:
         self._wake.set()
 
     async def drain_once(self) -> int:
-        """Send what is pending; returns how many messages went out."""
+        """Send what is due; returns how many messages went out."""
+        now = self._clock.now()
         async with self._uow_factory() as uow:
-            pending = await uow.notifications.pending(limit=self._batch)
-            await uow.release()
+            abandoned = await uow.notifications.fail_abandoned(
+                claimed_before=now - ABANDONED_AFTER, error=CRASHED
+            )
+            due = await uow.notifications.due(now=now, limit=self._batch)
+            await uow.commit()
+        if abandoned:
+            log.warning("%d notifications left sending by a crashed sender marked failed", abandoned)
         sent = 0
-        for notification, member in pending:
-            outcome, error = await self._deliver(notification, member)
-            async with self._uow_factory() as uow:
-                if outcome == "blocked":
-                    await set_chat_reachable(uow, self._clock, member.telegram_id or 0, reachable=False)
-                    outcome = "skipped"
-                status = outcome
-                if outcome == "retry":
-                    status = "failed" if notification.attempts + 1 >= MAX_ATTEMPTS else "pending"
-                await uow.notifications.mark(notification.id, status=status, at=self._clock.now(), error=error)
-                await uow.commit()
-            sent += outcome == "sent"
+        for notification_id in due:
+            sent += await self._handle(notification_id) == "sent"
         return sent
 
-    async def _deliver(self, notification, member) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
-        if member.telegram_id is None:
-            return "skipped", "member has no chat"
-        if member.chat_blocked_at is not None:
-            return "skipped", "member blocked the bot"
-        texts = texts_for(member.locale, region_of(member.city))
+    async def _handle(self, notification_id: int) -> Outcome | None:
+        """Claim one row and see it through; None when another sender had it or it was held."""
+        now = self._clock.now()
+        try:
+            claimed = await self._claim_and_prepare(notification_id, now)
+        except Exception as error:  # noqa: BLE001 - a database hiccup or a bad row: nothing went
+            log.exception("preparing notification %s failed", notification_id)
+            await self._retry_or_fail(notification_id, now, f"{type(error).__name__}: {error}")
+            return "retry"
+        if not isinstance(claimed, Claimed):
+            return claimed
+        outcome, error = await self._deliver(claimed)
         async with self._uow_factory() as uow:
-            context = await message_context(uow, notification, member, now=self._clock.now(), settings=self._settings)
-        if context is None:
-            return "skipped", "nothing left to say"
+            if outcome == "blocked":
+                chat = claimed.member.telegram_id or 0
+                await set_chat_reachable(uow, self._clock, chat, reachable=False)
+                outcome = "skipped"
+            if outcome == "retry":
+                await self._retry_or_fail_in(uow, claimed.notification, claimed.claimed_at, error)
+            else:
+                await uow.notifications.finish(
+                    notification_id, claimed_at=claimed.claimed_at, status=outcome, at=self._clock.now(),
+                    error=error,
+                )
+            await uow.commit()
+        return outcome
+
+    async def _claim_and_prepare(self, notification_id: int, now: datetime) -> Claimed | Outcome | None:
+        """The claimed row ready to send, or what became of it instead (None: not ours, or held)."""
+        async with self._uow_factory() as uow:
+            notification = await uow.notifications.claim(notification_id, now=now)
+            if notification is None:
+                return None
+            await uow.commit()  # the claim is visible to every other sender before anything else
+            # Held until this transaction ends: another sender deciding for the same member then
+            # counts this row (sending) towards the weekly cap.
+            member = await uow.lock_member(notification.member_id)
+            decision = await decide(uow, notification, member, now=now, settings=self._settings)
+            if decision.action == "defer":
+                assert decision.until is not None
+                await uow.notifications.hold(
+                    notification_id, claimed_at=now, until=decision.until, error=decision.reason
+                )
+                await uow.commit()
+                log.info("notification %s held until %s: %s", notification_id, decision.until, decision.reason)
+                return None
+            if decision.action == "drop":
+                return await self._skip(uow, notification_id, now, decision.reason)
+            context = await self._context(uow, notification, member, now)
+            if context is None:
+                return await self._skip(uow, notification_id, now, "nothing left to say")
+            await uow.release()  # no database lock is held across the Telegram call
+        return Claimed(notification, member, now, context)
+
+    async def _context(
+        self, uow: UnitOfWork, notification: Notification, member: Member, now: datetime
+    ) -> dict[str, Any] | None:
+        """The text's variables, after what must exist first: a message with nothing left to say
+        issues no gift; one whose gift was issued (or found) names it."""
+        settings = self._settings
+        context = await message_context(uow, notification, member, now=now, settings=settings)
+        if context is not None and await prepare(uow, notification, member, now=now, settings=settings):
+            context = await message_context(uow, notification, member, now=now, settings=settings)
+        return context
+
+    async def _skip(self, uow: UnitOfWork, notification_id: int, now: datetime, reason: str | None) -> Outcome:
+        await uow.notifications.finish(notification_id, claimed_at=now, status="skipped", at=now, error=reason)
+        await uow.commit()
+        return "skipped"
+
+    async def _retry_or_fail(self, notification_id: int, claimed_at: datetime, error: str) -> None:
+        async with self._uow_factory() as uow:
+            notification = await uow.notifications.get(notification_id)
+            if notification is not None and notification.status == "sending":
+                await self._retry_or_fail_in(uow, notification, claimed_at, error)
+                await uow.commit()
+
+    async def _retry_or_fail_in(
+        self, uow: UnitOfWork, notification: Notification, claimed_at: datetime, error: str | None
+    ) -> None:
+        """Back to the outbox for another try, or failed after MAX_ATTEMPTS."""
+        if notification.attempts + 1 >= MAX_ATTEMPTS:
+            await uow.notifications.finish(
+                notification.id, claimed_at=claimed_at, status="failed", at=self._clock.now(), error=error
+            )
+        else:
+            await uow.notifications.hold(
+                notification.id, claimed_at=claimed_at, until=None, error=error, attempted=True
+            )
+
+    async def _deliver(self, claimed: Claimed) -> tuple[Outcome, str | None]:
+        notification, member = claimed.notification, claimed.member
+        assert member.telegram_id is not None  # decide() drops messages to members without a chat
+        texts = texts_for(member.locale, region_of(member.city))
         try:
             await self._bot.send_message(
                 member.telegram_id,
-                texts(f"notifications/{notification.kind}", **context),
-                reply_markup=_markup(notification.kind, context, texts),
+                texts(f"notifications/{notification.kind}", **claimed.context),
+                reply_markup=_markup(notification.kind, claimed.context, texts),
             )
         except TelegramForbiddenError as error:
             return "blocked", str(error)
@@ -109,8 +231,21 @@ class NotificationSender:
                 pass
 
 
+# The gift coupon a greeting or an offer brings, by kind: its message gets a "show code" button.
+GIFTS = {"birthday": "gift", "anniversary": "gift", "win_back": "offer"}
+
+
 def _markup(kind: str, context: dict[str, Any], texts: Texts) -> InlineKeyboardMarkup | ReplyKeyboardMarkup:
     """Buttons that act on what the message is about; otherwise the main menu."""
     if kind == geofence.KIND:
         return coupon_buttons(texts, context["coupons"], store_id=context["store"]["id"])
+    if kind == "points_expiring":
+        builder = InlineKeyboardBuilder()
+        builder.button(text=texts("notifications/buttons/use_points"), callback_data=RewardsPage(page=1))
+        return builder.as_markup()
+    if kind == "coupon_expiring":
+        return coupon_buttons(texts, [context["coupon"]])
+    gift = context.get(GIFTS[kind]) if kind in GIFTS else None
+    if gift is not None:
+        return coupon_buttons(texts, [gift])
     return keyboards.main_menu(texts)

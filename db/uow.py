@@ -23,6 +23,7 @@ from db.repositories import (
     LedgerRepository,
     MemberRepository,
     NotificationRepository,
+    NudgeRepository,
     ProgramRepository,
     PurchaseRepository,
     RewardRepository,
@@ -39,6 +40,7 @@ class UnitOfWork:
     rewards: RewardRepository
     coupons: CouponRepository
     notifications: NotificationRepository
+    nudges: NudgeRepository
     idempotency: IdempotencyRepository
 
     def __init__(
@@ -64,6 +66,7 @@ class UnitOfWork:
         self.rewards = RewardRepository(self._session)
         self.coupons = CouponRepository(self._session)
         self.notifications = NotificationRepository(self._session)
+        self.nudges = NudgeRepository(self._session)
         self.idempotency = IdempotencyRepository(self._session)
         return self
 
@@ -95,9 +98,16 @@ class UnitOfWork:
 
     async def lock_member(self, member_id: int) -> Member:
         """Serialise every change to one member's points: a row lock on PostgreSQL (SQLite's
-        transactions already hold the database write lock) and a fresh read of the row."""
+        transactions already hold the database write lock) and a fresh read of the row.
+
+        FOR NO KEY UPDATE, not FOR UPDATE: rows that merely reference the member (a nudge being
+        written to the outbox takes KEY SHARE through its foreign key) do not wait for it, nor it
+        for them; two changes to the member still queue."""
         member = await self.session.scalar(
-            select(Member).where(Member.id == member_id).with_for_update().execution_options(populate_existing=True)
+            select(Member)
+            .where(Member.id == member_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
         )
         if member is None:
             raise LookupError(f"member {member_id} does not exist")

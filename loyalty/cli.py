@@ -65,6 +65,26 @@ def api(
     asyncio.run(_run(settings, with_bot=False, scheduler=False, migrate=migrate))
 
 
+SCHEDULER_HELP = (
+    "Run only the scheduler: the sweeps that expire points, review tiers and owe nudges, "
+    "migrating the database first.\n\n"
+    "Nudges found due (points about to expire, a coupon's last days, birthdays, anniversaries, "
+    "a tier at risk, lapsed members) are written to the database's outbox; the bot process "
+    "(`loyalty run` with BOT_TOKEN) sends them, so run one alongside. Several processes may run "
+    "the scheduler against one PostgreSQL database: a database lock lets one at a time run the "
+    "nudge sweeps. Sweeps every NUDGE_SWEEP_MINUTES; stops cleanly on SIGINT or SIGTERM."
+)
+
+
+# The help is one string so the terminal wraps its paragraphs, not the source's lines.
+@app.command(help=SCHEDULER_HELP)
+def scheduler(
+    migrate: Annotated[bool, typer.Option(help="Migrate the database before starting.")] = True,
+) -> None:
+    settings = _prepared_settings()
+    asyncio.run(_run(settings, with_bot=False, api=False, migrate=migrate))
+
+
 @app.command()
 def chat(
     name: Annotated[str, typer.Option(help="First name of the member you chat as.")] = "Alex",
@@ -191,7 +211,9 @@ def _with_uow(action):  # type: ignore[no-untyped-def]
         raise typer.Exit(1) from error
 
 
-async def _run(settings: Settings, *, with_bot: bool, scheduler: bool = True, migrate: bool = True) -> None:
+async def _run(
+    settings: Settings, *, with_bot: bool, api: bool = True, scheduler: bool = True, migrate: bool = True
+) -> None:
     import logging
 
     from bot.app import build_bot, build_dispatcher
@@ -208,7 +230,7 @@ async def _run(settings: Settings, *, with_bot: bool, scheduler: bool = True, mi
         elif with_bot:
             log.warning("BOT_TOKEN is not set: the bot is off; running the API and the scheduler")
         await run_until_stopped(
-            services=services, api=True, bot=bot, dispatcher=dispatcher, scheduler=scheduler
+            services=services, api=api, bot=bot, dispatcher=dispatcher, scheduler=scheduler
         )
 
 

@@ -2,13 +2,16 @@
 
 Jobs are sweeps over the project's own tables, never one job per member, and the scheduler uses
 APScheduler's in-memory job store: what must happen lives in the database, so nothing is lost
-when a run is missed during downtime; the next sweep catches up. Both sweeps are idempotent, so
-two processes running them at once waste work but change nothing twice.
+when a run is missed during downtime; the next sweep catches up. Every sweep is idempotent, so
+two processes running them at once waste work but change nothing twice; the nudge sweeps also
+take a database lock on PostgreSQL, so only one process runs them at a time
+(loyalty/nudges/sweeps.py).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -18,8 +21,13 @@ from db.uow import UnitOfWorkFactory
 from loyalty import ledger, tiers
 from loyalty.clock import Clock
 from loyalty.config import Settings
+from loyalty.nudges import sweeps
 
 log = logging.getLogger(__name__)
+
+# The first nudge sweep runs this soon after start (not at once: the rest of the process comes
+# up first), then every NUDGE_SWEEP_MINUTES.
+FIRST_NUDGE_SWEEP_AFTER = timedelta(seconds=2)
 
 
 def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock) -> AsyncIOScheduler:
@@ -36,8 +44,21 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
         report = await tiers.review_tiers(uow_factory, clock, settings)
         log.info("tier review: %s", report)
 
+    async def sweep_nudges() -> None:
+        report = await sweeps.run_sweeps(uow_factory, clock, settings)
+        log.info("nudge sweep: %s", report)
+
     scheduler.add_job(expire_points, IntervalTrigger(hours=1), id="expire_points", name="expire points")
     scheduler.add_job(
         review_member_tiers, CronTrigger(hour=3, minute=0), id="review_tiers", name="review tiers"
+    )
+    scheduler.add_job(
+        sweep_nudges,
+        IntervalTrigger(minutes=settings.nudge_sweep_minutes),
+        id="sweep_nudges",
+        name="sweep nudges",
+        coalesce=True,
+        max_instances=1,
+        next_run_time=datetime.now(settings.zone) + FIRST_NUDGE_SWEEP_AFTER,
     )
     return scheduler

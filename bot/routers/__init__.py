@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from bot.routers import card, chat_member, coupons, fallback, help, language, nearby, points, rewards, start
+from bot.routers import (
+    card,
+    chat_member,
+    coupons,
+    fallback,
+    help,
+    language,
+    nearby,
+    points,
+    rewards,
+    settings,
+    start,
+)
 
 
 def build_root_router() -> Router:
@@ -21,6 +33,7 @@ def build_root_router() -> Router:
         coupons.router(),
         nearby.router(),
         language.router(),
+        settings.router(),
         help.router(),
         chat_member.router(),
         fallback.router(),

@@ -7,6 +7,7 @@ from db.repositories.idempotency import IdempotencyRepository
 from db.repositories.ledger import LedgerRepository
 from db.repositories.members import MemberRepository
 from db.repositories.notifications import NotificationRepository
+from db.repositories.nudges import NudgeRepository
 from db.repositories.program import ProgramRepository
 from db.repositories.purchases import PurchaseRepository
 from db.repositories.rewards import RewardRepository
@@ -19,6 +20,7 @@ __all__ = [
     "LedgerRepository",
     "MemberRepository",
     "NotificationRepository",
+    "NudgeRepository",
     "ProgramRepository",
     "PurchaseRepository",
     "RewardRepository",

@@ -56,5 +56,5 @@ class MemberRepository:
     async def _one(self, statement: Select[tuple[Member]], lock: bool) -> Member | None:
         if lock:
             # The same lock as UnitOfWork.lock_member, taken by the lookup itself.
-            statement = statement.with_for_update().execution_options(populate_existing=True)
+            statement = statement.with_for_update(key_share=True).execution_options(populate_existing=True)
         return (await self._session.scalars(statement)).one_or_none()

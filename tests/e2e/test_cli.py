@@ -48,10 +48,12 @@ def loyalty(workdir: Path, *args: str, stdin: str | None = None, timeout: float 
 def test_help_explains_every_command(workdir: Path) -> None:
     result = loyalty(workdir, "--help")
     assert result.returncode == 0
-    for command in ("run", "api", "chat", "migrate", "apikey", "secret"):
+    for command in ("run", "api", "scheduler", "chat", "migrate", "apikey", "secret"):
         assert command in result.stdout
     sub = loyalty(workdir, "apikey", "--help")
     assert "create" in sub.stdout and "revoke" in sub.stdout
+    scheduler = loyalty(workdir, "scheduler", "--help")
+    assert scheduler.returncode == 0 and "the bot process" in scheduler.stdout
 
 
 def test_piped_chat_signs_up_a_member(workdir: Path) -> None:
@@ -151,4 +153,50 @@ def test_stores_import_is_all_or_nothing_with_a_summary(workdir: Path) -> None:
     with sqlite3.connect(workdir / "loyalty.sqlite3") as db:
         assert db.execute("SELECT actor, detail FROM audit_events WHERE action = 'store.import'").fetchall() == [
             ("cli", "2 created, 0 updated")
+        ]
+
+
+def test_scheduler_alone_sweeps_nudges_and_stops_cleanly(workdir: Path) -> None:
+    import sqlite3
+    import threading
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    assert loyalty(workdir, "migrate").returncode == 0
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    stamp = "2020-01-01 00:00:00.000000"
+    with sqlite3.connect(workdir / "loyalty.sqlite3") as db:
+        db.execute(
+            "INSERT INTO members (member_number, telegram_id, birthday, locale, enrolled_via, consent_version,"
+            " consented_at, points_balance, tier_id, tier_since, created_at, updated_at)"
+            " VALUES ('1000000001', 777, ?, 'en', 'chat', 'test', ?, 0,"
+            " (SELECT id FROM tiers WHERE rank = 0), ?, ?, ?)",
+            (today.replace(year=1990 if (today.month, today.day) != (2, 29) else 1992).isoformat(),
+             stamp, stamp, stamp, stamp),
+        )
+
+    process = subprocess.Popen(
+        [LOYALTY, "scheduler"], cwd=workdir, env=env_for(workdir),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any("nudge sweep:" in line for line in lines):
+            assert process.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "no nudge sweep logged:\n" + "".join(lines)
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        reader.join(timeout=5)
+    output = "".join(lines)
+    assert process.returncode == 0, output
+    assert "nudge sweep: 1 owed: points_expiring 0, coupon_expiring 0, birthday 1," in output
+    assert "API listening" not in output and "shutting down" in output
+    with sqlite3.connect(workdir / "loyalty.sqlite3") as db:
+        assert db.execute("SELECT kind, status, dedupe_key FROM notifications").fetchall() == [
+            ("birthday", "pending", f"birthday:1:{today.year}:")
         ]

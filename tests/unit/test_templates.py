@@ -10,6 +10,7 @@ from jinja2 import UndefinedError
 from bot.render import TEMPLATES_DIR, Texts, format_money, region_of, texts_for
 from bot.sandbox.formatting import parse_html, utf16_len
 from loyalty.config import SUPPORTED_LOCALES
+from loyalty.nudges.kinds import TOPICS
 from tests.utils.rewards import TEMPLATE_SAMPLE
 
 COUPON: dict[str, object] = {
@@ -67,6 +68,18 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "store": {"name": "<b>Al & Ex</b> café", "address": "1 Nanjing Rd", "distance": 8_300_000.0, "coupons": [COUPON], "id": 3},
     "radius": 3000,
     "open_now": False,
+    # nudges (loyalty/notifications.py) and /settings
+    "expires_on": date(2026, 12, 31),
+    "balance_buys": [{"name": "<b>Lamp</b>", "count": 1}],
+    "days_left": 3,
+    "gift": COUPON,
+    "years": 2,
+    "lose": ["Free delivery", "<i>Priority</i> service"],
+    "since": date(2026, 9, 1),
+    "offer": COUPON,
+    "topic": "points",
+    "on": True,
+    "topics": [{"topic": topic, "on": topic != "tier"} for topic in TOPICS],
 }
 
 
@@ -199,3 +212,42 @@ def test_regional_texts_do_not_leak_into_other_regions_or_keys() -> None:
     assert "members:" not in card["general"]
     assert shanghai("help", **SAMPLE) == general("help", **SAMPLE), "messages without a regional version are shared"
     assert shanghai.keys() == general.keys()
+
+
+def test_expiring_points_are_told_in_what_they_buy() -> None:
+    en = parse_html(texts_for("en")("notifications/points_expiring", **SAMPLE)).text
+    assert "Your 1,234,567 points expiring on Dec 31, 2026 are enough for 2 × Latte or 1 × <i>Mug</i>." in en
+    zh = parse_html(texts_for("zh_CN")("notifications/points_expiring", **SAMPLE)).text
+    assert "有效期至 2026年12月31日，足够兑换 2 份Latte或 1 份<i>Mug</i>" in zh
+    alone_too_few = {**SAMPLE, "buys": [], "points": 120}
+    en = parse_html(texts_for("en")("notifications/points_expiring", **alone_too_few)).text
+    assert "Your 120 points expiring on Dec 31, 2026 are part of your 1,460 — together enough for 1 × <b>Lamp</b>." in en
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize(
+    ("key", "missing"),
+    [
+        ("notifications/birthday", {"gift": None}),
+        ("notifications/anniversary", {"gift": None, "years": 1}),
+        ("notifications/win_back", {"offer": None, "since": None}),
+        ("notifications/points_expiring", {"buys": [], "balance_buys": []}),
+        ("notifications/tier_at_risk", {"keep_spend": None, "lose": []}),
+        ("notifications/tier_at_risk", {"keep_visits": None}),
+        ("notifications/coupon_expiring", {"days_left": 0}),
+        ("notifications/coupon_expiring", {"days_left": 1}),
+    ],
+)
+def test_nudges_read_well_without_their_optional_parts(locale: str, key: str, missing: dict[str, object]) -> None:
+    text = parse_html(texts_for(locale)(key, **{**SAMPLE, **missing})).text
+    assert text.strip() and "None" not in text
+    if "gift" in missing or "offer" in missing:
+        assert "🎁" not in text and "Welcome" not in text, "no gift, no gift line"
+
+
+def test_a_tier_at_risk_says_what_keeps_it_and_what_losing_it_costs() -> None:
+    en = parse_html(texts_for("en")("notifications/tier_at_risk", **SAMPLE)).text
+    assert "Spend CN¥800.00 more or make 2 more visits by Dec 31, 2026 to keep Gold — you'd lose:" in en
+    assert "• Free delivery" in en
+    zh = parse_html(texts_for("zh_CN")("notifications/tier_at_risk", **SAMPLE)).text
+    assert "请在 2026年12月31日 前再消费 ¥800.00或再到店 2 次，即可保留Gold，否则将失去：" in zh

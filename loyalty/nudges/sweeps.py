@@ -1,0 +1,253 @@
+"""The sweeps that find who is owed a nudge, run by the scheduler every NUDGE_SWEEP_MINUTES.
+
+Each kind is one set-based statement (db/repositories/nudges.py) that writes a pending
+`notifications` row per nudge due, keyed by its natural key (loyalty.nudges.kinds.dedupe_key):
+
+| kind            | subject                               | period              | stale after                      |
+| --------------- | ------------------------------------- | ------------------- | -------------------------------- |
+| points_expiring | last valid local day of the lots      | lead, "30d" / "7d"  | expiry minus the next lead       |
+| coupon_expiring | coupon id                             | COUPON_WARNING_DAYS | end of its last valid day        |
+| birthday        | the year celebrated                   | ""                  | end of the day after             |
+| anniversary     | the year celebrated                   | ""                  | end of the day after             |
+| tier_at_risk    | tier code                             | local date marked   | marked + TIER_GRACE_DAYS         |
+| win_back        | local date of the last purchase       | ""                  | now + 14 days                    |
+
+e.g. `points_expiring:42:2026-12-31:7d`: the 7-day warning about the points of member 42
+whose last day is 31 December. Dates are read in the program's time zone (TIMEZONE).
+
+Why this is exactly-once and safe to run late:
+- A sweep only chooses; the unique `dedupe_key` makes a second sweep, a restart or a second
+  process owe nothing already owed. A crash before the commit writes nothing and the next sweep
+  owes it again; after the commit the row waits in the outbox until the bot process sends it.
+- After downtime a sweep owes only what is still due now (the nearest expiry warning, today's
+  or yesterday's greetings, risks whose grace has not run out), never a backlog; `stale_after`
+  lets the sender drop a row whose moment passed while it waited.
+- Members without a chat, who blocked the bot, or who muted the kind's topic are owed nothing.
+
+Concurrency: each kind runs in its own transaction under the sweep lock. On PostgreSQL that is
+an advisory lock: a process that finds it held skips the rest of its sweep and says so (should
+another take it between two kinds of a run, the first stops and the other runs every kind; what
+was done already owes nothing again). On SQLite every write transaction holds the database's
+write lock, so two sweeps' statements never run at once, and the unique key makes the second
+owe nothing. A transaction per kind, not one for the whole sweep, because what a sweep holds
+stops purchases until it commits: on SQLite the write lock stops every one, on PostgreSQL the
+foreign key of each row written holds its member's row (KEY SHARE), which a purchase for that
+member waits for. So the longest wait is one kind's statement, and each kind's nudges reach the
+outbox as soon as it is done.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from time import perf_counter
+from zoneinfo import ZoneInfo
+
+from db.repositories.nudges import Anniversary, MonthDay, NudgeRepository
+from db.uow import UnitOfWorkFactory
+from loyalty.clock import Clock
+from loyalty.config import Settings
+
+log = logging.getLogger(__name__)
+
+# A lapsed member's invitation back has no moment of its own; two weeks unsent, it is dropped.
+WIN_BACK_STALE_AFTER = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one run owed per kind; `skipped`: another process held the sweep lock, so this run
+    stopped there (kinds not in `owed` were left to it); `failed`: kinds whose statement raised
+    (logged; the next run tries again)."""
+
+    owed: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
+    failed: tuple[str, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict)  # per kind run, lock wait included
+
+    @property
+    def total(self) -> int:
+        return sum(self.owed.values())
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{kind} {count}" for kind, count in self.owed.items()) or "nothing run"
+        notes = (" (skipped: another process is running the sweeps)" if self.skipped else "") + (
+            f" (failed: {', '.join(self.failed)})" if self.failed else ""
+        )
+        return f"{self.total} owed: {counts}{notes} in {sum(self.seconds.values()):.2f} s"
+
+
+Sweep = Callable[[NudgeRepository, datetime, Settings], Awaitable[int]]
+
+
+async def run_sweeps(uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings) -> SweepReport:
+    """Owe every nudge due at the clock's now, one kind per transaction under the sweep lock."""
+    now = clock.now()  # one moment for the whole run
+    owed: dict[str, int] = {}
+    failed: list[str] = []
+    seconds: dict[str, float] = {}
+    for kind, sweep in SWEEPS:
+        started = perf_counter()
+        try:
+            async with uow_factory() as uow:
+                if not await uow.nudges.try_lock_sweeps():
+                    log.info("another process is running the sweeps; this one stops")
+                    return SweepReport(owed, skipped=True, failed=tuple(failed), seconds=seconds)
+                owed[kind] = await sweep(uow.nudges, now, settings)
+                await uow.commit()
+        except Exception:
+            # One kind's failure must not keep the others from being owed.
+            log.exception("the %s sweep failed; the next sweep tries again", kind)
+            failed.append(kind)
+        seconds[kind] = perf_counter() - started
+    return SweepReport(owed, failed=tuple(failed), seconds=seconds)
+
+
+# --- the kinds -----------------------------------------------------------------------------------
+
+
+async def sweep_points_expiring(nudges: NudgeRepository, now: datetime, settings: Settings) -> int:
+    """For each warning lead L (EXPIRY_WARNING_DAYS, largest first) and the next smaller one S
+    (0 after the smallest): open lots expiring in (now + S days, now + L days], one nudge per
+    member and expiry instant with the points left in them, stale once only S days remain.
+    So every lot is in at most one window at a time, and after downtime only the nearest
+    warning is owed. Subject: the last valid day (lots expire at local midnight, so the local
+    date of the instant before); period: f"{L}d"."""
+    owed = 0
+    for lead, nearer in warning_leads(settings.expiry_warning_days):
+        owed += await nudges.owe_points_expiring(
+            now=now,
+            after=now + timedelta(days=nearer),
+            until=now + timedelta(days=lead),
+            lead_days=lead,
+            stale_before_expiry=timedelta(days=nearer),
+            zone=settings.zone,
+        )
+    return owed
+
+
+async def sweep_coupon_expiring(nudges: NudgeRepository, now: datetime, settings: Settings) -> int:
+    """Issued coupons whose last valid day is today up to COUPON_WARNING_DAYS ahead (program
+    zone): one warning per coupon, subject its id, period the warning lead (f"{N}d", so the
+    warning is not repeated as the days count down), stale at the end of its last day."""
+    zone = settings.zone
+    today = local_date(now, zone)
+    last_days = {
+        today + timedelta(days=n): start_of(today + timedelta(days=n + 1), zone)
+        for n in range(settings.coupon_warning_days + 1)
+    }
+    return await nudges.owe_coupon_expiring(now=now, last_days=last_days, period=f"{settings.coupon_warning_days}d")
+
+
+async def sweep_birthdays(nudges: NudgeRepository, now: datetime, settings: Settings) -> int:
+    """Members whose birthday is today or was yesterday (program zone; a 29 February birthday
+    is kept on 28 February in other years). Subject: the year celebrated; stale at the end of
+    the day after the birthday, so a sweep late by a day still greets, later ones do not."""
+    zone = settings.zone
+    days = [
+        MonthDay(month, day, celebrated.year, start_of(celebrated + timedelta(days=2), zone))
+        for celebrated in greeting_days(now, zone)
+        for month, day in birthdays_on(celebrated)
+    ]
+    return await nudges.owe_birthdays(now=now, days=days)
+
+
+async def sweep_anniversaries(nudges: NudgeRepository, now: datetime, settings: Settings) -> int:
+    """Members who joined N >= 1 years ago today or yesterday (local dates of `created_at`,
+    program zone; a 29 February join is kept on 28 February in other years). Subject: the year
+    celebrated; payload the years; stale at the end of the day after."""
+    first = await nudges.first_joined()
+    if first is None:
+        return 0
+    windows = anniversary_windows(now, settings.zone, first_year=local_date(first, settings.zone).year)
+    return await nudges.owe_anniversaries(now=now, windows=windows)
+
+
+async def sweep_tier_at_risk(nudges: NudgeRepository, now: datetime, settings: Settings) -> int:
+    """Members the daily tier review marked at risk (`tier_at_risk_since`) whose grace has not
+    run out. Subject: the tier's code; period: the local date they were marked, so a member at
+    risk again later is told again; stale when the grace ends (the step down happens then)."""
+    grace = timedelta(days=settings.tier_grace_days)
+    return await nudges.owe_tier_at_risk(now=now, since_after=now - grace, grace=grace, zone=settings.zone)
+
+
+async def sweep_win_back(nudges: NudgeRepository, now: datetime, settings: Settings) -> int:
+    """Members who bought at least once, last more than WIN_BACK_DAYS ago. Subject: the local
+    date of that last purchase, so they are asked back once per lapse; a purchase and a new
+    lapse ask again. Stale two weeks after it was owed."""
+    return await nudges.owe_win_back(
+        now=now,
+        lapsed_before=now - timedelta(days=settings.win_back_days),
+        stale_after=now + WIN_BACK_STALE_AFTER,
+        zone=settings.zone,
+    )
+
+
+SWEEPS: tuple[tuple[str, Sweep], ...] = (
+    ("points_expiring", sweep_points_expiring),
+    ("coupon_expiring", sweep_coupon_expiring),
+    ("birthday", sweep_birthdays),
+    ("anniversary", sweep_anniversaries),
+    ("tier_at_risk", sweep_tier_at_risk),
+    ("win_back", sweep_win_back),
+)
+
+
+# --- calendar rules ------------------------------------------------------------------------------
+
+
+def warning_leads(days: list[int]) -> list[tuple[int, int]]:
+    """(lead, next smaller lead or 0), largest first: [30, 7] -> [(30, 7), (7, 0)]."""
+    ordered = sorted(days, reverse=True)
+    return list(zip(ordered, [*ordered[1:], 0], strict=True))
+
+
+def local_date(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def start_of(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of `day` in `zone`, in UTC (where a DST jump skips midnight, fold=0
+    resolves it to the instant of the jump, still the first instant of the day)."""
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(timezone.utc)
+
+
+def greeting_days(now: datetime, zone: ZoneInfo) -> tuple[date, date]:
+    """Today and yesterday: the days whose birthdays and anniversaries are still greeted."""
+    today = local_date(now, zone)
+    return today, today - timedelta(days=1)
+
+
+def birthdays_on(day: date) -> list[tuple[int, int]]:
+    """The (month, day) birthdays celebrated on `day`: its own, and 29 February's on
+    28 February of a year without one."""
+    dates = [(day.month, day.day)]
+    if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+        dates.append((2, 29))
+    return dates
+
+
+def anniversary_windows(now: datetime, zone: ZoneInfo, *, first_year: int) -> list[Anniversary]:
+    """The join instants whose anniversary is today or yesterday, as one [start, end) window
+    per local day of joining and year (never the year celebrated itself: N >= 1)."""
+    windows = []
+    for celebrated in greeting_days(now, zone):
+        stale_after = start_of(celebrated + timedelta(days=2), zone)
+        for year in range(first_year, celebrated.year):
+            for month, day in birthdays_on(celebrated):
+                if (month, day) == (2, 29) and not calendar.isleap(year):
+                    continue
+                joined = date(year, month, day)
+                windows.append(
+                    Anniversary(
+                        start=start_of(joined, zone),
+                        end=start_of(joined + timedelta(days=1), zone),
+                        year=celebrated.year,
+                        years=celebrated.year - year,
+                        stale_after=stale_after,
+                    )
+                )
+    return windows
