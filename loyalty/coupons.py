@@ -140,10 +140,12 @@ async def issue_locked(
     source: str,
     issue_key: str | None = None,
     tiers: Sequence[Tier] | None = None,
+    per_member_limit: bool = True,
 ) -> Issued:
     """Issue one coupon of `template` to a member whose lock the caller holds. No commit.
     Refused (CouponUnavailable) when the template is inactive or over, the member's tier is too
-    low, the member has their limit, or the quantity is gone."""
+    low, the member has their limit (unless `per_member_limit` is False: a recurring gift,
+    limited by its issue key instead), or the quantity is gone."""
     if source not in SOURCES:
         raise ValueError(f"unknown coupon source {source!r}")
     if issue_key is not None:
@@ -165,7 +167,7 @@ async def issue_locked(
     rank = next((tier.rank for tier in tiers if tier.id == member.tier_id), 0)
     if rank < template.min_tier_rank:
         raise CouponUnavailable("the member's tier is too low for this coupon", reason="tier")
-    if await uow.coupons.count_for_member(template.id, member.id) >= template.per_member_limit:
+    if per_member_limit and await uow.coupons.count_for_member(template.id, member.id) >= template.per_member_limit:
         raise CouponUnavailable(
             f"the member already has {template.per_member_limit} of this coupon", reason="limit"
         )
@@ -290,8 +292,11 @@ async def issue_gift(
     candidates = [template for template in await uow.coupons.auto_templates(event) if template.min_tier_rank <= rank]
     for template in sorted(candidates, key=lambda template: (template.min_tier_rank, template.id), reverse=True):
         try:
+            # Once per occasion (the key), every year: the template's per-member limit, which
+            # defaults to 1, would otherwise end a member's birthday gifts after the first.
             return await issue_locked(
-                uow, member, template, now=now, zone=zone, source=event, issue_key=key, tiers=tiers
+                uow, member, template, now=now, zone=zone, source=event, issue_key=key, tiers=tiers,
+                per_member_limit=False,
             )
         except CouponUnavailable as refusal:
             log.info(

@@ -214,6 +214,7 @@ async def test_the_gift_is_the_best_template_for_the_tier_issued_once(uow_factor
         owned = await uow.coupons.for_member(member.id, limit=10)
     assert [(coupon.issue_key, template.code) for coupon, template in owned] == [(f"birthday:{member.id}:2026", "BDAY-GOLD")]
 
+
     # Another gold member: the gold gift is all given out, so the next best is theirs.
     other = await member_in(uow_factory, clock, None, telegram_id=799)
     await set_tier(uow_factory, other, "gold")
@@ -230,3 +231,24 @@ async def test_the_gift_is_the_best_template_for_the_tier_issued_once(uow_factor
         assert await prepare(uow, nudge(other, "win_back", now=clock.now()), fresh, now=clock.now(), settings=SETTINGS) is False
         assert await prepare(uow, nudge(other, "points_expiring", now=clock.now()), fresh, now=clock.now(),
                              settings=SETTINGS) is False
+
+
+async def test_a_gift_comes_every_year_though_the_template_allows_one_per_member(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    template = await make_template(uow_factory, clock, code="BDAY1", auto_issue="birthday", value=1000)
+    assert template.per_member_limit == 1
+    member = await member_in(uow_factory, clock, None)
+    codes = []
+    for year in ("2026", "2027", "2026"):
+        async with uow_factory() as uow:
+            issued = await issue_gift(uow, await uow.lock_member(member.id), event="birthday", subject=year,
+                                      now=clock.now(), zone=SETTINGS.zone)
+            await uow.commit()
+        assert issued is not None and issued.template.code == "BDAY1"
+        codes.append((issued.coupon.issue_key, issued.replayed))
+    assert codes == [
+        (f"birthday:{member.id}:2026", False), (f"birthday:{member.id}:2027", False), (f"birthday:{member.id}:2026", True)
+    ]
+    async with uow_factory() as uow:
+        assert len(await uow.coupons.for_member(member.id, limit=10)) == 2
