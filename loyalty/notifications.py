@@ -164,6 +164,24 @@ async def _tier_at_risk(
     }
 
 
+async def _near_upgrade(
+    uow: UnitOfWork, notification: Notification, member: Member, now: datetime, settings: Settings
+) -> Context | None:
+    """What the next tier still takes and what it gives. Nothing to say once the member got
+    there (or the ladder changed so that tier is no longer next)."""
+    progress = await tiers.tier_progress(uow, member, now=now, settings=settings)
+    target = progress.next_tier
+    if target is None or target.code != notification.payload["tier"] or not progress.spend_to_next_minor:
+        return None
+    return {
+        "tier": localized(target.names, member.locale),
+        "spend_to_next": progress.spend_to_next_minor,
+        "visits_to_next": progress.visits_to_next,
+        "currency": settings.currency,
+        "gains": _benefits(target, member.locale),
+    }
+
+
 async def _win_back(
     uow: UnitOfWork, notification: Notification, member: Member, now: datetime, settings: Settings
 ) -> Context | None:
@@ -195,6 +213,7 @@ _BUILDERS: dict[str, Builder] = {
     "anniversary": _greeting,
     "tier_at_risk": _tier_at_risk,
     "win_back": _win_back,
+    "near_upgrade": _near_upgrade,
 }
 
 

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from db.models import Coupon, Member, MemberMute, Notification, PointLot, Purchase, Tier, Timestamp
 
@@ -219,6 +220,45 @@ class NudgeRepository:
             )
             .join(Tier, Tier.id == Member.tier_id)
             .where(at_risk_since > since_after, at_risk_since <= now, *_reachable("tier"))
+        )
+        return await self._owe(query)
+
+    async def owe_near_upgrade(
+        self, *, now: datetime, window_start: datetime, share_pct: int, period: str, stale_after: datetime
+    ) -> int:
+        """Members whose net spend after `window_start` is at least `share_pct` % of the next
+        tier's minimum spend, but short of it. Subject: that tier's code; period: given (the
+        month), so a member is told at most once a month about one tier.
+
+        Net spend per member is one grouped pass over the window's purchases (the
+        ix_purchases_member_at index); the next tier is the lowest rank above the member's."""
+        spend = (
+            select(
+                Purchase.member_id,
+                func.sum(Purchase.amount_minor - Purchase.refunded_minor).label("spend"),
+            )
+            .where(Purchase.purchased_at > window_start, Purchase.purchased_at <= now)
+            .group_by(Purchase.member_id)
+            .subquery("window_spend")
+        )
+        current, target, above = aliased(Tier), aliased(Tier), aliased(Tier)
+        next_rank = select(func.min(above.rank)).where(above.rank > current.rank).scalar_subquery()
+        query = (
+            select(
+                Member.id,
+                *self._common("near_upgrade", Member.id, target.code, period, now),
+                self._json(tier=target.code),
+                literal(stale_after, Timestamp),
+            )
+            .join(spend, spend.c.member_id == Member.id)
+            .join(current, current.id == Member.tier_id)
+            .join(target, target.rank == next_rank)
+            .where(
+                target.min_spend_minor > 0,
+                spend.c.spend < target.min_spend_minor,
+                spend.c.spend * 100 >= target.min_spend_minor * share_pct,
+                *_reachable("tier"),
+            )
         )
         return await self._owe(query)
 

@@ -24,6 +24,7 @@ KINDS: dict[str, NudgeKind] = {
         NudgeKind("birthday", "greetings"),
         NudgeKind("anniversary", "greetings"),
         NudgeKind("tier_at_risk", "tier"),
+        NudgeKind("near_upgrade", "tier"),
         NudgeKind("win_back", "offers"),
     )
 }

@@ -11,6 +11,7 @@ Each kind is one set-based statement (db/repositories/nudges.py) that writes a p
 | anniversary     | the year celebrated                   | ""                  | end of the day after             |
 | tier_at_risk    | tier code                             | local date marked   | marked + TIER_GRACE_DAYS         |
 | win_back        | local date of the last purchase       | ""                  | now + 14 days                    |
+| near_upgrade    | the next tier's code                  | month, "2026-11"    | now + 3 days                     |
 
 e.g. `points_expiring:42:2026-12-31:7d`: the 7-day warning about the points of member 42
 whose last day is 31 December. Dates are read in the program's time zone (TIMEZONE).
@@ -50,11 +51,15 @@ from db.repositories.nudges import Anniversary, MonthDay, NudgeRepository
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock
 from loyalty.config import Settings
+from loyalty.tiers import window_start
 
 log = logging.getLogger(__name__)
 
 # A lapsed member's invitation back has no moment of its own; two weeks unsent, it is dropped.
 WIN_BACK_STALE_AFTER = timedelta(days=14)
+# "¥200 more to Gold" is worth saying once a member has spent this share of the way there.
+NEAR_UPGRADE_SHARE_PCT = 80
+NEAR_UPGRADE_STALE_AFTER = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,19 @@ async def sweep_win_back(nudges: NudgeRepository, now: datetime, settings: Setti
     )
 
 
+async def sweep_near_upgrade(nudges: NudgeRepository, now: datetime, settings: Settings) -> int:
+    """Members within reach of the next tier: net spend over the tier window at least
+    NEAR_UPGRADE_SHARE of its minimum. Once a month per tier; stale after three days (the
+    message is rebuilt when it goes, and says nothing once the member got there)."""
+    return await nudges.owe_near_upgrade(
+        now=now,
+        window_start=window_start(now, settings.tier_window_months),
+        share_pct=NEAR_UPGRADE_SHARE_PCT,
+        period=now.astimezone(settings.zone).strftime("%Y-%m"),
+        stale_after=now + NEAR_UPGRADE_STALE_AFTER,
+    )
+
+
 SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("points_expiring", sweep_points_expiring),
     ("coupon_expiring", sweep_coupon_expiring),
@@ -193,6 +211,7 @@ SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("anniversary", sweep_anniversaries),
     ("tier_at_risk", sweep_tier_at_risk),
     ("win_back", sweep_win_back),
+    ("near_upgrade", sweep_near_upgrade),
 )
 
 

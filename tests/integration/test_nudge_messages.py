@@ -147,3 +147,27 @@ async def test_a_win_back_has_nothing_to_say_once_the_member_is_back(uow_factory
 
     await bought("BACK-1", clock.now() - timedelta(hours=1))
     assert await context_of(uow_factory, clock, member, row) is None
+
+
+async def test_near_upgrade_says_what_is_left_and_nothing_once_the_member_got_there(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    member = await chat_member(uow_factory, clock, telegram_id=805)
+    await set_tier(uow_factory, member, "silver")
+    async with uow_factory() as uow:
+        gold = await uow.program.tier_by_code("gold")
+        assert gold is not None
+        uow.session.add(Purchase(member_id=member.id, order_id="NEAR-1", channel="online",
+                                 amount_minor=gold.min_spend_minor - 20_000, currency="CNY",
+                                 purchased_at=clock.now() - timedelta(days=3), points_earned=0, refunded_minor=0,
+                                 created_at=clock.now()))
+        await uow.commit()
+    row = nudge(member, "near_upgrade", now=clock.now(), tier="gold")
+    context = await context_of(uow_factory, clock, member, row)
+    assert context is not None
+    assert text(row.kind, context).startswith("🚀 Just CN¥200.00 more")
+    assert "Free delivery" in context["gains"]
+
+    assert await context_of(uow_factory, clock, member, nudge(member, "near_upgrade", now=clock.now(), tier="black")) is None
+    await set_tier(uow_factory, member, "gold")
+    assert await context_of(uow_factory, clock, member, row) is None, "got there"

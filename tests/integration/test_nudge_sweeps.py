@@ -561,3 +561,45 @@ async def test_a_failing_kind_does_not_stop_the_others(
     report = await run_sweeps(uow_factory, clock, settings)
     assert report.failed == ("broken",) and not report.skipped
     assert report.total == expected == len(await owed(uow_factory))
+
+
+# --- near_upgrade ----------------------------------------------------------------------------------
+
+
+async def test_near_upgrade_is_owed_within_reach_of_the_next_tier_once_a_month(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    now = clock.now()
+    async with uow_factory() as uow:
+        ladder = sorted(await uow.program.tiers(), key=lambda tier: tier.rank)
+    silver = ladder[1]
+    assert silver.min_spend_minor > 0
+
+    async def spent(amount: int, *, refunded: int = 0, days_ago: int = 10) -> int:
+        member = await add_member(uow_factory, clock)
+        async with uow_factory() as uow:
+            at = now - days_ago * DAY
+            uow.session.add(
+                Purchase(
+                    member_id=member, order_id=f"N-{next(_numbers)}", channel="online", amount_minor=amount,
+                    currency="CNY", purchased_at=at, points_earned=0, refunded_minor=refunded, created_at=at,
+                )
+            )
+            await uow.commit()
+        return member
+
+    needed = silver.min_spend_minor
+    close = await spent(needed * 80 // 100 + (1 if needed * 80 % 100 else 0))  # exactly 80 % of the way
+    await spent(needed * 80 // 100 - 1)  # just short of 80 %
+    await spent(needed, refunded=needed // 2)  # refunded back out of reach
+    await spent(needed - 1, days_ago=400)  # outside the tier window
+
+    assert (await sweep(uow_factory, clock, settings)).owed["near_upgrade"] == 1
+    [(key, row)] = [(key, row) for key, row in (await owed(uow_factory)).items() if row.kind == "near_upgrade"]
+    month = now.astimezone(ZONE).strftime("%Y-%m")
+    assert key == dedupe_key("near_upgrade", close, silver.code, month)
+    assert_fresh_row(row, "near_upgrade", close, now)
+    assert row.payload == {"tier": silver.code} and row.stale_after == now + 3 * DAY
+
+    clock.advance(DAY)
+    assert (await sweep(uow_factory, clock, settings)).owed["near_upgrade"] == 0, "once a month"

@@ -75,6 +75,7 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "gift": COUPON,
     "years": 2,
     "lose": ["Free delivery", "<i>Priority</i> service"],
+    "gains": ["Free delivery", "<i>Priority</i> service"],
     "since": date(2026, 9, 1),
     "offer": COUPON,
     "topic": "points",
@@ -251,3 +252,11 @@ def test_a_tier_at_risk_says_what_keeps_it_and_what_losing_it_costs() -> None:
     assert "• Free delivery" in en
     zh = parse_html(texts_for("zh_CN")("notifications/tier_at_risk", **SAMPLE)).text
     assert "请在 2026年12月31日 前再消费 ¥800.00或再到店 2 次，即可保留Gold，否则将失去：" in zh
+
+
+def test_near_upgrade_says_what_is_left_and_what_the_tier_gives() -> None:
+    en = parse_html(texts_for("en")("notifications/near_upgrade", **SAMPLE)).text
+    assert en.startswith("🚀 Just CN¥640.00 more (or 3 more visits) and you're Gold!")
+    assert "• Free delivery" in en
+    zh = parse_html(texts_for("zh_CN")("notifications/near_upgrade", **{**SAMPLE, "visits_to_next": None})).text
+    assert zh.startswith("🚀 再消费 ¥640.00即可升级为Gold！")
