@@ -191,7 +191,7 @@ async def _win_back(
     last = _instant(raw) if raw else None
     # The payload's time is cut to the second: the purchase it names lies within that second.
     if last is not None:
-        if await uow.notifications.purchased_since(member.id, last + PAYLOAD_PRECISION):
+        if await uow.purchases.purchased_since(member.id, last + PAYLOAD_PRECISION):
             return None
     return {
         "since": last.astimezone(member_zone(member, settings)).date() if last else None,

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import MemberMute, Notification, Purchase
+from db.models import MemberMute, Notification
 
 ERROR_MAX_LENGTH = 300
 
@@ -80,11 +80,7 @@ class NotificationRepository:
         already ended by someone else (recovered after looking crashed)."""
         result = await self._session.execute(
             update(Notification)
-            .where(
-                Notification.id == notification_id,
-                Notification.status == "sending",
-                Notification.claimed_at == claimed_at,
-            )
+            .where(*_still_claimed(notification_id, claimed_at))
             .values(
                 status=status,
                 sent_at=at if status == "sent" else None,
@@ -113,11 +109,7 @@ class NotificationRepository:
             values["attempts"] = Notification.attempts + 1
         result = await self._session.execute(
             update(Notification)
-            .where(
-                Notification.id == notification_id,
-                Notification.status == "sending",
-                Notification.claimed_at == claimed_at,
-            )
+            .where(*_still_claimed(notification_id, claimed_at))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -157,16 +149,6 @@ class NotificationRepository:
         if besides is not None:
             statement = statement.where(Notification.id != besides)
         return [moment for moment in await self._session.scalars(statement) if moment is not None]
-
-    async def purchased_since(self, member_id: int, since: datetime) -> bool:
-        """Whether the member bought anything at or after `since`: a win-back whose member came
-        back meanwhile has nothing left to say."""
-        statement = (
-            select(Purchase.id)
-            .where(Purchase.member_id == member_id, Purchase.purchased_at >= since)
-            .limit(1)
-        )
-        return (await self._session.scalar(statement)) is not None
 
     # --- what rules read and write ----------------------------------------------------------------
 
@@ -213,3 +195,12 @@ class NotificationRepository:
         await self._session.execute(
             delete(MemberMute).where(MemberMute.member_id == member_id, MemberMute.topic == topic)
         )
+
+
+def _still_claimed(notification_id: int, claimed_at: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The row is still in the claim this sender made (not ended, nor recovered by another)."""
+    return (
+        Notification.id == notification_id,
+        Notification.status == "sending",
+        Notification.claimed_at == claimed_at,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +29,16 @@ class PurchaseRepository:
     async def count_for_member(self, member_id: int) -> int:
         statement = select(func.count()).select_from(Purchase).where(Purchase.member_id == member_id)
         return int(await self._session.scalar(statement) or 0)
+
+    async def purchased_since(self, member_id: int, since: datetime) -> bool:
+        """Whether the member bought anything at or after `since`: a win-back whose member came
+        back meanwhile has nothing left to say."""
+        statement = (
+            select(Purchase.id)
+            .where(Purchase.member_id == member_id, Purchase.purchased_at >= since)
+            .limit(1)
+        )
+        return (await self._session.scalar(statement)) is not None
 
     async def earn_lot_ids(self, purchase_id: int) -> list[int]:
         """The lots this purchase's points went into, so a refund takes those back first."""
