@@ -224,6 +224,8 @@ class Purchase(Base):
         CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund_within_amount"),
         CheckConstraint("channel IN ('store', 'online')", name="known_channel"),
         Index("ix_purchases_member_at", "member_id", "purchased_at"),
+        # The purchases of a stretch of days, whoever made them: who lapsed (win-back).
+        Index("ix_purchases_purchased_at", "purchased_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -524,3 +526,4 @@ class MemberMute(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
     topic: Mapped[str] = mapped_column(String(16), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+

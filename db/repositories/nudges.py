@@ -263,16 +263,20 @@ class NudgeRepository:
         return await self._owe(query)
 
     async def owe_win_back(
-        self, *, now: datetime, lapsed_before: datetime, stale_after: datetime, zone: ZoneInfo
+        self, *, now: datetime, lapsed_after: datetime, lapsed_before: datetime, stale_after: datetime, zone: ZoneInfo
     ) -> int:
-        """Members whose last purchase was before `lapsed_before`. Subject: its local date.
+        """Members whose last purchase fell in [lapsed_after, lapsed_before). Subject: its local
+        date.
 
-        The last purchase per member is one pass over ix_purchases_member_at (member_id,
-        purchased_at), grouped: linear in purchases, never a query per member."""
+        Only the purchases of that stretch are read (ix_purchases_purchased_at), each buyer's
+        later purchases looked up by ix_purchases_member_at: the cost follows who lapsed
+        lately, not every purchase ever made."""
+        later = aliased(Purchase)
+        bought_since = exists().where(later.member_id == Purchase.member_id, later.purchased_at >= lapsed_before)
         last = (
             select(Purchase.member_id, func.max(Purchase.purchased_at).label("last_at"))
+            .where(Purchase.purchased_at >= lapsed_after, Purchase.purchased_at < lapsed_before, ~bought_since)
             .group_by(Purchase.member_id)
-            .having(func.max(Purchase.purchased_at) < lapsed_before)
             .subquery("last_purchase")
         )
         last_at = last.c.last_at

@@ -182,10 +182,17 @@ async def sweep_tier_at_risk(nudges: NudgeRepository, now: datetime, settings: S
 async def sweep_win_back(nudges: NudgeRepository, now: datetime, settings: Settings) -> int:
     """Members who bought at least once, last more than WIN_BACK_DAYS ago. Subject: the local
     date of that last purchase, so they are asked back once per lapse; a purchase and a new
-    lapse ask again. Stale two weeks after it was owed."""
+    lapse ask again. Stale two weeks after it was owed.
+
+    A lapse is owed while it is fresh: the last purchase at most two weeks (the staleness)
+    before the WIN_BACK_DAYS mark. Members who lapsed long before (the day the program starts
+    sending, or after a longer downtime) are not all asked back at once: their moment passed
+    like any stale nudge's."""
+    lapsed_before = now - timedelta(days=settings.win_back_days)
     return await nudges.owe_win_back(
         now=now,
-        lapsed_before=now - timedelta(days=settings.win_back_days),
+        lapsed_after=lapsed_before - WIN_BACK_STALE_AFTER,
+        lapsed_before=lapsed_before,
         stale_after=now + WIN_BACK_STALE_AFTER,
         zone=settings.zone,
     )

@@ -410,6 +410,8 @@ async def test_win_back_asks_lapsed_buyers_back_once_per_lapse(
     await add_purchase(uow_factory, recent, now - 300 * DAY)
     await add_purchase(uow_factory, recent, now - 5 * DAY)
     await add_member(uow_factory, clock)  # never bought anything
+    long_gone = await add_member(uow_factory, clock)
+    await add_purchase(uow_factory, long_gone, now - 75 * DAY)  # lapsed 15 days ago: moment passed
 
     assert (await sweep(uow_factory, clock, settings)).owed["win_back"] == 1
     [(key, row)] = (await owed(uow_factory)).items()
@@ -420,10 +422,14 @@ async def test_win_back_asks_lapsed_buyers_back_once_per_lapse(
 
     clock.advance(DAY)
     assert (await sweep(uow_factory, clock, settings)).owed["win_back"] == 1  # just_inside, now lapsed
+    clock.advance(13 * DAY)
+    assert (await sweep(uow_factory, clock, settings)).owed["win_back"] == 0  # a lapse is asked once
     await add_purchase(uow_factory, lapsed, clock.now())
     clock.advance(61 * DAY)
-    assert (await sweep(uow_factory, clock, settings)).owed["win_back"] == 2  # lapsed again; recent
-    assert dedupe_key("win_back", lapsed, "2026-11-25") in await owed(uow_factory)
+    assert (await sweep(uow_factory, clock, settings)).owed["win_back"] == 1  # lapsed again
+    keys = await owed(uow_factory)
+    assert dedupe_key("win_back", lapsed, "2026-12-08") in keys
+    assert dedupe_key("win_back", recent, "2026-11-19") not in keys  # its lapse began 20 days ago: missed
 
 
 # --- who is never nudged -----------------------------------------------------------------------------------
@@ -441,7 +447,7 @@ async def test_blocked_chatless_and_muted_members_are_owed_nothing_of_that_topic
         )
         await give_lot(uow_factory, member, 10, local(2026, 12, 1))
         await give_coupon(uow_factory, member, date(2026, 11, 25), at=now)
-        await add_purchase(uow_factory, member, now - 90 * DAY)
+        await add_purchase(uow_factory, member, now - 65 * DAY)
         return member
 
     everything = await due_for_everything()
@@ -478,7 +484,7 @@ async def _due_population(uow_factory: UnitOfWorkFactory, clock: FixedClock, mem
         await give_lot(uow_factory, member, 10, local(2026, 12, 1))
         await give_lot(uow_factory, member, 10, local(2026, 12, 15))
         await give_coupon(uow_factory, member, date(2026, 11, 26), at=now)
-        await add_purchase(uow_factory, member, now - 100 * DAY)
+        await add_purchase(uow_factory, member, now - 70 * DAY)
     return members * 7
 
 
