@@ -527,3 +527,110 @@ class MemberMute(Base):
     topic: Mapped[str] = mapped_column(String(16), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 
+
+class MemberTag(Base):
+    """A label the merchant put on a member (API), e.g. "vip" or "office-lunch": campaigns
+    choose audiences by it."""
+
+    __tablename__ = "member_tags"
+    __table_args__ = (Index("ix_member_tags_tag", "tag", "member_id"),)
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Staff(Base):
+    """A Telegram user who runs the program from the chat. Owners and marketers broadcast and
+    manage campaigns; only an owner acts on a campaign someone else started."""
+
+    __tablename__ = "staff"
+    __table_args__ = (CheckConstraint("role IN ('owner', 'marketer')", name="known_role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Campaign(Base):
+    """A message to a segment of members at a moment: one occurrence of a (possibly recurring)
+    broadcast. Its recipients are chosen when it starts (campaign_recipients)."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('scheduled', 'sending', 'paused', 'cancelled', 'done')", name="known_status"
+        ),
+        CheckConstraint("holdout_pct >= 0 AND holdout_pct <= 50", name="holdout_within_half"),
+        CheckConstraint("recurrence IS NULL OR recurrence IN ('monthly', 'quarterly')", name="known_recurrence"),
+        # Either one instant for everyone, or a local date and time read in each member's zone.
+        CheckConstraint(
+            "(send_at IS NOT NULL AND local_date IS NULL AND local_time IS NULL) OR "
+            "(send_at IS NULL AND local_date IS NOT NULL AND local_time IS NOT NULL)",
+            name="one_kind_of_send_time",
+        ),
+        Index("ix_campaigns_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    # {locale: text}: Jinja in a sandbox, with the member's own values (loyalty/campaigns/messages.py).
+    texts: Mapped[dict[str, str]] = mapped_column(JSON)
+    image_url: Mapped[str | None] = mapped_column(String(500))
+    coupon_template_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_templates.id"))
+    # [{"texts": {locale: label}, "url": "https://..."}]: link buttons under the message.
+    buttons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # loyalty.campaigns.audience.Audience as JSON: who it is for.
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON)
+    send_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    local_date: Mapped[date | None] = mapped_column(Date)
+    local_time: Mapped[str | None] = mapped_column(String(5))  # "10:00", in each member's zone
+    # The next occurrence is created when this one starts: same day of the month, a month or a
+    # quarter later.
+    recurrence: Mapped[str | None] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    holdout_pct: Mapped[int] = mapped_column(Integer, default=10)
+    # Chooses the hold-out group: the same seed always holds out the same members.
+    seed: Mapped[str] = mapped_column(String(32))
+    attribution_days: Mapped[int] = mapped_column(Integer, default=7)
+    created_by: Mapped[str] = mapped_column(String(80))  # "staff:<telegram id>" or "apikey:<id>"
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    audience_size: Mapped[int | None] = mapped_column(Integer)  # recipients chosen at the start
+    # The staff chat message that shows the progress while it sends, edited in place.
+    progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class CampaignRecipient(Base):
+    """One member of a campaign's audience: the outbox row the sender drains, and what became
+    of it (the report counts these)."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed', 'skipped', 'held_out', 'cancelled')",
+            name="known_status",
+        ),
+        # The sender's query: a campaign's pending rows that are due.
+        Index("ix_campaign_recipients_due", "campaign_id", "status", "deliver_after"),
+        Index("ix_campaign_recipients_member", "member_id"),
+    )
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Why it was skipped ("opted_out", "unreachable") or failed (the error).
+    reason: Mapped[str | None] = mapped_column(String(300))
+    # Not before this moment: the member's local send time, or the end of their quiet hours.
+    deliver_after: Mapped[datetime] = mapped_column(Timestamp)
+    # Held back by quiet hours at the send time (sent later, at their end).
+    deferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))

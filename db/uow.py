@@ -18,6 +18,8 @@ from db.program_cache import ProgramCache
 from db.repositories import (
     ApiKeyRepository,
     AuditLog,
+    CampaignOutboxRepository,
+    CampaignRepository,
     CouponRepository,
     IdempotencyRepository,
     LedgerRepository,
@@ -27,6 +29,7 @@ from db.repositories import (
     ProgramRepository,
     PurchaseRepository,
     RewardRepository,
+    StaffRepository,
 )
 
 
@@ -68,6 +71,9 @@ class UnitOfWork:
         self.notifications = NotificationRepository(self._session)
         self.nudges = NudgeRepository(self._session)
         self.idempotency = IdempotencyRepository(self._session)
+        self.campaigns = CampaignRepository(self._session)
+        self.campaign_outbox = CampaignOutboxRepository(self._session)
+        self.staff = StaffRepository(self._session)
         return self
 
     async def __aexit__(

@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     nudges_per_week: int = Field(default=3, ge=1, le=50)
     nudge_sweep_minutes: int = Field(default=15, ge=1, le=1440)
 
+    # Campaigns (loyalty/campaigns): broadcasts go out at most `broadcast_rate` messages a second
+    # in all (Telegram's free limit is 30; paid broadcasts allow up to 1,000) and one a second
+    # into any chat. A share of each audience (`campaign_holdout_pct` %, chosen at random but
+    # reproducibly) gets nothing, to measure what the campaign changed over
+    # `campaign_attribution_days` after it starts. A row a sender claimed and did not finish
+    # within `broadcast_lease_seconds` (the sender died) is sent again.
+    broadcast_rate: float = Field(default=30.0, gt=0, le=1000)
+    broadcast_per_chat_rate: float = Field(default=1.0, gt=0, le=30)
+    broadcast_lease_seconds: int = Field(default=60, ge=1, le=3600)
+    campaign_holdout_pct: int = Field(default=10, ge=0, le=50)
+    campaign_attribution_days: int = Field(default=7, ge=1, le=90)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

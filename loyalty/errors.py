@@ -177,3 +177,27 @@ class CouponNotUsable(Conflict):
     "not_yet_valid", "wrong_store", "below_minimum", "other_member"}."""
 
     code = "coupon_not_usable"
+
+
+class InvalidCampaign(InvalidInput):
+    """A campaign that cannot be sent as given. details: field (e.g. "texts.en", "audience",
+    "send_at") and problem, in words a merchant can act on."""
+
+    code = "invalid_campaign"
+
+
+class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
+
+
+class CampaignStateConflict(Conflict):
+    """Pause, resume or cancel asked of a campaign in a state that does not allow it.
+    details: reason = the campaign's status."""
+
+    code = "campaign_state"
+
+
+class StaffOnly(LoyaltyError):
+    """A staff action by someone who is not staff, or a marketer acting on another's campaign."""
+
+    code = "staff_only"

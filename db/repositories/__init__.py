@@ -2,6 +2,8 @@
 
 from db.repositories.apikeys import ApiKeyRepository
 from db.repositories.audit import AuditLog
+from db.repositories.campaign_outbox import CampaignOutboxRepository
+from db.repositories.campaigns import CampaignRepository
 from db.repositories.coupons import CouponRepository
 from db.repositories.idempotency import IdempotencyRepository
 from db.repositories.ledger import LedgerRepository
@@ -11,10 +13,13 @@ from db.repositories.nudges import NudgeRepository
 from db.repositories.program import ProgramRepository
 from db.repositories.purchases import PurchaseRepository
 from db.repositories.rewards import RewardRepository
+from db.repositories.staff import StaffRepository
 
 __all__ = [
     "ApiKeyRepository",
     "AuditLog",
+    "CampaignOutboxRepository",
+    "CampaignRepository",
     "CouponRepository",
     "IdempotencyRepository",
     "LedgerRepository",
@@ -24,4 +29,5 @@ __all__ = [
     "ProgramRepository",
     "PurchaseRepository",
     "RewardRepository",
+    "StaffRepository",
 ]

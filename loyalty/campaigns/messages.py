@@ -1,0 +1,94 @@
+"""What a campaign says to one member: the merchant's text, per locale, with the member's own
+values filled in.
+
+Merchants write the text, so it is a Jinja template run in a sandbox (no attribute access
+beyond plain values, no imports) with StrictUndefined: a misspelt variable is refused when the
+campaign is created, not discovered by a million members. The text is plain text: it is
+escaped as a whole, so a "<" in an offer never breaks the HTML the bot sends.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from functools import lru_cache
+
+from babel.numbers import format_decimal
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from loyalty.errors import InvalidCampaign
+from loyalty.i18n import localized
+
+# What a text may use: {{ points }} (the balance, formatted for the locale), {{ tier }} (the
+# tier's name in the member's language), {{ member_number }}.
+VARIABLES = ("points", "tier", "member_number")
+MAX_TEXT = 4096  # Telegram's limit for a message...
+MAX_CAPTION = 1024  # ...and for a photo's caption
+# What checking a text fills the variables with: long enough values that a text which fits
+# with them fits for (almost) every member.
+_SAMPLE_POINTS = 9_999_999
+_SAMPLE_TIER = {"en": "W" * 24}
+_SAMPLE_NUMBER = "M" * 16
+
+_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """The member a campaign message is rendered for."""
+
+    locale: str
+    points: int
+    tier_names: dict[str, str]
+    member_number: str
+
+
+def pick_text(texts: dict[str, str], locale: str, default_locale: str) -> str:
+    """The member's language, else the program's, else any the merchant wrote."""
+    return texts.get(locale) or texts.get(default_locale) or next(iter(texts.values()))
+
+
+def render(texts: dict[str, str], addressee: Addressee, *, default_locale: str) -> str:
+    """The message for `addressee`, escaped for parse_mode=HTML."""
+    template = _compiled(pick_text(texts, addressee.locale, default_locale))
+    text = template.render(
+        points=format_decimal(addressee.points, locale=addressee.locale),
+        tier=localized(addressee.tier_names, addressee.locale),
+        member_number=addressee.member_number,
+    )
+    return html.escape(text, quote=False)
+
+
+def check_texts(texts: dict[str, str], *, supported_locales: tuple[str, ...], with_image: bool) -> None:
+    """Refuse texts that cannot go out as written: no text, an unknown locale, a template error
+    or unknown variable, or too long for Telegram (a caption when there is an image)."""
+    if not texts:
+        raise InvalidCampaign("a campaign needs a text in at least one language", field="texts", problem="empty")
+    limit = MAX_CAPTION if with_image else MAX_TEXT
+    for locale, source in texts.items():
+        field = f"texts.{locale}"
+        if locale not in supported_locales:
+            raise InvalidCampaign(
+                f"unknown language {locale!r}; use one of {', '.join(supported_locales)}", field=field,
+                problem="unknown_locale",
+            )
+        if not source.strip():
+            raise InvalidCampaign("the text is empty", field=field, problem="empty")
+        sample = Addressee(locale, _SAMPLE_POINTS, _SAMPLE_TIER, _SAMPLE_NUMBER)
+        try:
+            rendered = render({locale: source}, sample, default_locale=locale)
+        except TemplateError as error:
+            raise InvalidCampaign(
+                f"the text cannot be filled in: {error.message}; it may use {', '.join(VARIABLES)}",
+                field=field, problem="template",
+            ) from error
+        if len(html.unescape(rendered)) > limit:
+            raise InvalidCampaign(
+                f"the text is longer than Telegram's {limit} characters", field=field, problem="too_long"
+            )
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str):  # type: ignore[no-untyped-def]  # jinja2.Template
+    return _environment.from_string(source)
