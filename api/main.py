@@ -45,6 +45,12 @@ OPENAPI_TAGS = [
     {"name": "tiers", "description": "Tiers with their qualification thresholds (spend or visits over the rolling window) and benefits."},
     {"name": "earning rules", "description": "What earns points: the base rate, time-boxed promotions, and bonuses for actions."},
     {"name": "stores", "description": "The merchant's stores, which purchases and redemptions name."},
+    {
+        "name": "campaigns",
+        "description": "Broadcasts to segments of members (tier, city, near a store, RFM, tags, ...) "
+        "at Telegram's limit: preview, create, pause, resume, cancel, follow the progress, and the "
+        "report comparing the targeted members with a random hold-out group.",
+    },
     {"name": "health", "description": "Liveness and database reachability; no API key needed."},
     {
         "name": "diagnostics",

@@ -42,3 +42,75 @@ class TopicCallback(CallbackData, prefix="topic"):
 
     topic: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-z_]+$")]
     on: bool
+
+
+# --- staff (bot/routers/staff) ------------------------------------------------------------------
+# Every staff payload starts with "sf_", so one refusal covers them all when a member presses one
+# (bot/routers/staff/__init__.py). Each is checked again when pressed: a forged tier, segment,
+# template or campaign id is refused and changes nothing.
+
+STAFF_PREFIX = "sf_"
+
+
+class SegmentKind(str, Enum):
+    all = "all"
+    tier = "tier"
+    rfm = "rfm"
+    birthday = "birthday"  # birthday this month, in the program's zone
+    coupon = "coupon"  # has an unused coupon
+
+
+class StaffSegmentCallback(CallbackData, prefix="sf_seg"):
+    """/broadcast step 1: who gets it. value: the tier code or RFM segment, else empty."""
+
+    kind: SegmentKind
+    value: Annotated[str, Field(max_length=32, pattern=r"^[A-Za-z0-9_-]*$")] = ""
+
+
+class StaffTextCallback(CallbackData, prefix="sf_txt"):
+    """/broadcast step 2: a ready text (templates/messages/<locale>/campaigns/<name>.j2)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=24, pattern=r"^[a-z_]+$")]
+
+
+class StaffCouponCallback(CallbackData, prefix="sf_cpn"):
+    """/broadcast step 3: attach this coupon template (0: none)."""
+
+    template_id: Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class StaffWhenCallback(CallbackData, prefix="sf_now"):
+    """/broadcast step 4: send as soon as it is confirmed (a time is typed instead)."""
+
+
+class BroadcastStep(str, Enum):
+    segment = "segment"
+    text = "text"
+    coupon = "coupon"
+    when = "when"
+
+
+class ReviewAction(str, Enum):
+    confirm = "confirm"
+    edit = "edit"
+    cancel = "cancel"
+
+
+class StaffReviewCallback(CallbackData, prefix="sf_rev"):
+    """/broadcast step 5: confirm, cancel, or edit one step (`step`) of what was chosen."""
+
+    action: ReviewAction
+    step: BroadcastStep | None = None
+
+
+class CampaignAction(str, Enum):
+    pause = "pause"
+    resume = "resume"
+    cancel = "cancel"
+
+
+class StaffCampaignCallback(CallbackData, prefix="sf_cmp"):
+    """/campaigns: pause, resume or cancel this campaign; the service checks the state and who may."""
+
+    action: CampaignAction
+    campaign_id: Annotated[int, Field(ge=1, le=2**31 - 1)]

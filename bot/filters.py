@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram.filters import Filter
-from aiogram.types import Message
+from aiogram.types import Message, TelegramObject, User
 
 from bot.render import texts_for
+from db.uow import UnitOfWork
+from loyalty import staff
 from loyalty.config import SUPPORTED_LOCALES
 
 
@@ -23,3 +27,18 @@ class ButtonText(Filter):
 
 def _fold(text: str) -> str:
     return " ".join(text.split()).casefold()
+
+
+class IsStaff(Filter):
+    """The update comes from a staff member (loyalty.staff); their role reaches the handler as
+    `staff_role`. Read from the database on every update, not cached: removing someone takes
+    their access away with their next tap."""
+
+    async def __call__(
+        self, event: TelegramObject, uow: UnitOfWork, event_from_user: User | None = None
+    ) -> bool | dict[str, Any]:
+        if event_from_user is None:
+            return False
+        role = await staff.role_of(uow, event_from_user.id)
+        await uow.release()  # a read: end it before the handler talks to Telegram
+        return {"staff_role": role} if role is not None else False

@@ -6,3 +6,13 @@ class SignUp(StatesGroup):
     phone = State()
     birthday = State()
     city = State()
+
+
+class Broadcast(StatesGroup):
+    """/broadcast, one step per state; what is chosen waits in FSM data until it is confirmed."""
+
+    segment = State()
+    text = State()
+    coupon = State()
+    when = State()
+    review = State()

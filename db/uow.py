@@ -18,6 +18,7 @@ from db.program_cache import ProgramCache
 from db.repositories import (
     ApiKeyRepository,
     AuditLog,
+    CampaignEffectRepository,
     CampaignOutboxRepository,
     CampaignRepository,
     CouponRepository,
@@ -57,7 +58,7 @@ class UnitOfWork:
         self._program_cache = program_cache or ProgramCache(ttl=0)
         self._session: AsyncSession | None = None
 
-    async def __aenter__(self) -> "UnitOfWork":
+    async def __aenter__(self) -> UnitOfWork:
         self._session = self._session_factory()
         self.members = MemberRepository(self._session, self._cipher)
         self.api_keys = ApiKeyRepository(self._session)
@@ -73,6 +74,7 @@ class UnitOfWork:
         self.idempotency = IdempotencyRepository(self._session)
         self.campaigns = CampaignRepository(self._session)
         self.campaign_outbox = CampaignOutboxRepository(self._session)
+        self.campaign_effect = CampaignEffectRepository(self._session)
         self.staff = StaffRepository(self._session)
         return self
 

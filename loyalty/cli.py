@@ -1,4 +1,5 @@
-"""The `loyalty` command: run the product, manage its database and API keys."""
+"""The `loyalty` command: run the product, manage its database, API keys, stores, staff and
+campaigns."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from loyalty.cli_campaigns import campaigns_app
+from loyalty.cli_staff import staff_app
 from loyalty.config import Settings
 
 app = typer.Typer(
@@ -26,6 +29,8 @@ apikey_app = typer.Typer(help="Create and revoke the API keys tills and shops au
 app.add_typer(apikey_app, name="apikey")
 stores_app = typer.Typer(help="Manage the merchant's stores.")
 app.add_typer(stores_app, name="stores")
+app.add_typer(staff_app, name="staff")
+app.add_typer(campaigns_app, name="campaigns")
 
 SANDBOX_TOKEN = "123456789:sandbox-token-for-local-chat"
 
@@ -50,8 +55,9 @@ def _prepared_settings(*, quiet: bool = False) -> Settings:
 def run() -> None:
     """Start the bot, the API and the scheduler in one process, migrating the database first.
 
-    The bot uses long polling with BOT_TOKEN against BOT_API_URL; without BOT_TOKEN it stays
-    off and only the API and the scheduler run."""
+    The bot uses long polling with BOT_TOKEN against BOT_API_URL and sends what the outboxes
+    hold (receipts, nudges, campaigns at BROADCAST_RATE); without BOT_TOKEN it stays off and
+    only the API and the scheduler run."""
     settings = _prepared_settings()
     asyncio.run(_run(settings, with_bot=True))
 
@@ -66,8 +72,8 @@ def api(
 
 
 SCHEDULER_HELP = (
-    "Run only the scheduler: the sweeps that expire points, review tiers and owe nudges, "
-    "migrating the database first.\n\n"
+    "Run only the scheduler: the sweeps that expire points, review tiers, owe nudges and start "
+    "campaigns whose time came, migrating the database first.\n\n"
     "Nudges found due (points about to expire, a coupon's last days, birthdays, anniversaries, "
     "a tier at risk, lapsed members) are written to the database's outbox; the bot process "
     "(`loyalty run` with BOT_TOKEN) sends them, so run one alongside. Several processes may run "
@@ -217,25 +223,29 @@ async def _run(
     import logging
 
     from bot.app import build_bot, build_dispatcher
+    from bot.broadcast import build_broadcast_bot
     from loyalty.runtime import open_services, run_until_stopped
 
     log = logging.getLogger("loyalty")
     async with open_services(settings, migrate=migrate) as services:
-        bot = dispatcher = None
+        bot = dispatcher = broadcast_bot = None
         if with_bot and settings.bot_enabled:
             assert settings.bot_token is not None
             bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_url)
+            broadcast_bot = build_broadcast_bot(settings.bot_token.get_secret_value(), settings.bot_api_url)
             dispatcher = build_dispatcher(settings=settings, uow_factory=services.uow_factory, clock=services.clock)
             log.info("bot polling %s", settings.bot_api_url)
         elif with_bot:
             log.warning("BOT_TOKEN is not set: the bot is off; running the API and the scheduler")
         await run_until_stopped(
-            services=services, api=api, bot=bot, dispatcher=dispatcher, scheduler=scheduler
+            services=services, api=api, bot=bot, dispatcher=dispatcher, scheduler=scheduler,
+            broadcast_bot=broadcast_bot,
         )
 
 
 async def _chat(settings: Settings, *, name: str, language: str, with_api: bool) -> None:
     from bot.app import build_bot, build_dispatcher
+    from bot.broadcast import build_broadcast_bot
     from bot.sandbox.limits import SandboxLimits
     from bot.sandbox.server import SandboxServer
     from bot.sandbox.terminal import run_terminal_chat
@@ -259,6 +269,7 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
             bot=bot,
             dispatcher=dispatcher,
             scheduler=True,
+            broadcast_bot=build_broadcast_bot(SANDBOX_TOKEN, sandbox.base_url),
             foreground=lambda: run_terminal_chat(sandbox, user),
         )
 

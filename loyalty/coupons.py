@@ -306,6 +306,77 @@ async def issue_gift(
     return None
 
 
+def campaign_issue_key(campaign_id: int, member_id: int) -> str:
+    """The issue key of a campaign's coupon: one per campaign and member."""
+    return f"campaign:{campaign_id}:{member_id}"
+
+
+async def issue_for_campaign(
+    uow: UnitOfWork,
+    template: CouponTemplate,
+    member_ids: Sequence[int],
+    *,
+    campaign_id: int,
+    now: datetime,
+    zone: ZoneInfo,
+) -> dict[int, int]:
+    """Issue a campaign's coupon to many members at once: {member id: coupon id}. The caller
+    commits.
+
+    Idempotent by issue key (campaign_issue_key): a member who already has this campaign's
+    coupon keeps it and gets no second one. The template's total quantity holds (taken in one
+    conditional UPDATE per batch); members past it, or every member when the template is
+    inactive or its validity has ended, get none, which is logged. The merchant chose the
+    audience, so neither the template's tier nor its per-member limit applies: a monthly
+    member day gives its coupon every month, once per occurrence."""
+    keys = {campaign_issue_key(campaign_id, member_id): member_id for member_id in member_ids}
+    issued = {keys[key]: coupon_id for key, coupon_id in (await uow.coupons.ids_by_issue_keys(list(keys))).items()}
+    wanted = [member_id for member_id in keys.values() if member_id not in issued]
+    if not wanted:
+        return issued
+    valid_from, valid_until = window_for(template, local_day(now, zone))
+    if not template.active or valid_until < valid_from:
+        log.warning(
+            "campaign %s: coupon %s is %s; %s members get none",
+            campaign_id, template.code, "inactive" if not template.active else "over", len(wanted),
+        )
+        return issued
+    granted = await uow.coupons.take_up_to(template.id, len(wanted))
+    if granted < len(wanted):
+        log.warning(
+            "campaign %s: coupon %s is all given out; %s members get none",
+            campaign_id, template.code, len(wanted) - granted,
+        )
+    wanted = wanted[:granted]
+    for _ in range(CODE_ATTEMPTS):
+        if not wanted:
+            return issued
+        await uow.coupons.add_many(
+            [
+                {
+                    "template_id": template.id,
+                    "member_id": member_id,
+                    "code": new_coupon_code(),
+                    "status": "issued",
+                    "source": "campaign",
+                    "issue_key": campaign_issue_key(campaign_id, member_id),
+                    "issued_at": now,
+                    "valid_from": valid_from,
+                    "valid_until": valid_until,
+                }
+                for member_id in wanted
+            ]
+        )
+        # A row skipped by the insert drew a code already taken (60 random bits: all but
+        # impossible); those members draw again.
+        found = await uow.coupons.ids_by_issue_keys([campaign_issue_key(campaign_id, m) for m in wanted])
+        issued.update((keys[key], coupon_id) for key, coupon_id in found.items())
+        wanted = [member_id for member_id in wanted if member_id not in issued]
+    if wanted:
+        raise RuntimeError(f"no unused coupon codes for {len(wanted)} members in {CODE_ATTEMPTS} tries")
+    return issued
+
+
 # --- a member's coupons ------------------------------------------------------------------------
 
 

@@ -179,6 +179,13 @@ class CouponNotUsable(Conflict):
     code = "coupon_not_usable"
 
 
+class InvalidTag(InvalidInput):
+    """A tag that is not 1-32 of a-z 0-9 - _, or too many of them. details: field ("tags" or
+    "tags.<index>")."""
+
+    code = "invalid_tag"
+
+
 class InvalidCampaign(InvalidInput):
     """A campaign that cannot be sent as given. details: field (e.g. "texts.en", "audience",
     "send_at") and problem, in words a merchant can act on."""

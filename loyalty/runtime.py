@@ -101,9 +101,14 @@ async def run_until_stopped(
     bot: Bot | None,
     dispatcher: Dispatcher | None,
     scheduler: bool,
+    broadcast_bot: Bot | None = None,
     foreground: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Run the chosen parts until SIGINT/SIGTERM (or until `foreground` returns)."""
+    """Run the chosen parts until SIGINT/SIGTERM (or until `foreground` returns).
+
+    With a bot, its process also drains the outboxes: nudges and receipts one by one, campaigns
+    through `broadcast_bot` (a Bot of its own, which meets flood control by slowing down
+    rather than by waiting per chat), and keeps staff's campaign progress messages current."""
     from loyalty.scheduler import build_scheduler
 
     stop = asyncio.Event()
@@ -131,6 +136,14 @@ async def run_until_stopped(
         )
         sender = NotificationSender(bot, services.uow_factory, services.clock, services.settings)
         tasks.append(asyncio.create_task(sender.run(), name="notifications"))
+        if broadcast_bot is not None:
+            from bot.broadcast import BroadcastEngine
+            from bot.campaign_progress import CampaignProgressWatcher
+
+            engine = BroadcastEngine(broadcast_bot, services.uow_factory, services.clock, services.settings)
+            progress = CampaignProgressWatcher(bot, services.uow_factory, services.clock, services.settings)
+            tasks.append(asyncio.create_task(engine.run(), name="campaigns"))
+            tasks.append(asyncio.create_task(progress.run(), name="campaign progress"))
     if foreground is not None:
         tasks.append(asyncio.create_task(_then_set(foreground, stop), name="foreground"))
     watcher = asyncio.create_task(stop.wait())
@@ -150,11 +163,16 @@ async def run_until_stopped(
             jobs.shutdown(wait=False)
         watcher.cancel()
         for task in tasks:
-            if task.get_name() == "notifications":
+            if task.get_name() in OUTBOX_TASKS:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if bot is not None:
-            await bot.session.close()
+        for each in (bot, broadcast_bot):
+            if each is not None:
+                await each.session.close()
+
+
+# Loops that run until cancelled (the others stop on their own when asked).
+OUTBOX_TASKS = ("notifications", "campaigns", "campaign progress")
 
 
 async def _then_set(foreground: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:

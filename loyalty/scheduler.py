@@ -5,7 +5,9 @@ APScheduler's in-memory job store: what must happen lives in the database, so no
 when a run is missed during downtime; the next sweep catches up. Every sweep is idempotent, so
 two processes running them at once waste work but change nothing twice; the nudge sweeps also
 take a database lock on PostgreSQL, so only one process runs them at a time
-(loyalty/nudges/sweeps.py).
+(loyalty/nudges/sweeps.py). Campaigns whose time came are started every minute: a campaign's
+start is claimed with a conditional UPDATE, so two schedulers start it once
+(loyalty/campaigns/service.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from db.uow import UnitOfWorkFactory
 from loyalty import ledger, tiers
+from loyalty.campaigns import service as campaigns
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.nudges import sweeps
@@ -48,6 +51,11 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
         report = await sweeps.run_sweeps(uow_factory, clock, settings)
         log.info("nudge sweep: %s", report)
 
+    async def start_campaigns() -> None:
+        started = await campaigns.start_due(uow_factory, clock, settings)
+        if started:
+            log.info("campaigns started: %s", ", ".join(map(str, started)))
+
     scheduler.add_job(expire_points, IntervalTrigger(hours=1), id="expire_points", name="expire points")
     scheduler.add_job(
         review_member_tiers, CronTrigger(hour=3, minute=0), id="review_tiers", name="review tiers"
@@ -59,6 +67,10 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
         name="sweep nudges",
         coalesce=True,
         max_instances=1,
+        next_run_time=datetime.now(settings.zone) + FIRST_NUDGE_SWEEP_AFTER,
+    )
+    scheduler.add_job(
+        start_campaigns, IntervalTrigger(minutes=1), id="start_campaigns", name="start campaigns",
         next_run_time=datetime.now(settings.zone) + FIRST_NUDGE_SWEEP_AFTER,
     )
     return scheduler

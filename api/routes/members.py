@@ -1,4 +1,5 @@
-"""Members at the till: look one up, list them, enrol a new one."""
+"""Members at the till: look one up, list them, enrol a new one; the tags the merchant puts on
+them for campaigns."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.errors import field_error, public_message
 from api.schemas import ErrorPublic, MemberCreate, MemberPublic, MembersPublic
 from api.schemas.common import check_member_number
+from api.schemas.members import MemberTagsPublic, MemberTagsUpdate
 from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.errors import InvalidPhone, MemberNotFound
@@ -25,6 +27,7 @@ from loyalty.members import (
     list_members,
 )
 from loyalty.profile import normalize_phone
+from loyalty.tags import member_tags, set_member_tags
 
 log = logging.getLogger(__name__)
 
@@ -178,3 +181,41 @@ async def enrol_member(
     )
     [public] = await _public(uow, [member])
     return public
+
+
+@router.get(
+    "/{member_number}/tags",
+    summary="A member's tags",
+    responses={status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"}},
+)
+async def get_member_tags(member_number: MemberNumber, uow: UowDep) -> MemberTagsPublic:
+    member = await find_member(uow, member_number=member_number)
+    return MemberTagsPublic(member_number=member.member_number, tags=await member_tags(uow, member))
+
+
+@router.put(
+    "/{member_number}/tags",
+    summary="Replace a member's tags",
+    description=(
+        "The list sent becomes the member's tags: tags not in it are removed. Sending the same "
+        "list again changes nothing. A change is audited under the API key's name. Campaigns "
+        "choose audiences by tag (`audience.tags`)."
+    ),
+    responses={
+        status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"},
+        status.HTTP_422_UNPROCESSABLE_CONTENT: {
+            "description": "A bad tag (`loc` ends with its index, `msg` quotes it) or too many; "
+            "nothing is written"
+        },
+    },
+)
+async def put_member_tags(
+    member_number: MemberNumber,
+    body: MemberTagsUpdate,
+    uow: UowDep,
+    clock: ClockDep,
+    api_key: ApiKeyDep,
+) -> MemberTagsPublic:
+    member = await find_member(uow, member_number=member_number)
+    tags = await set_member_tags(uow, clock, member, body.tags, actor=f"apikey:{api_key.name}")
+    return MemberTagsPublic(member_number=member.member_number, tags=tags)

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from db.models import Member
 from loyalty.profile import START_PAYLOAD, mask_phone
+from loyalty.tags import MAX_TAGS
 
 Locale = Literal["en", "zh_CN"]
 
@@ -82,7 +83,7 @@ class MemberPublic(BaseModel):
     chat_blocked: bool = Field(description="The member blocked the bot; messages cannot reach them.")
 
     @classmethod
-    def from_member(cls, member: Member, *, phone_e164: str | None, tier_code: str) -> "MemberPublic":
+    def from_member(cls, member: Member, *, phone_e164: str | None, tier_code: str) -> MemberPublic:
         return cls(
             tier=tier_code,
             member_number=member.member_number,
@@ -104,3 +105,27 @@ class MembersPublic(BaseModel):
     count: int = Field(description="How many members match, on all pages together.")
     page: int
     page_size: int
+
+
+class MemberTagsUpdate(BaseModel):
+    """A member's whole list of tags: the ones sent are kept, any other is removed."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"tags": ["vip", "office-lunch"]}]}
+    )
+
+    tags: list[str] = Field(
+        max_length=MAX_TAGS,
+        description=(
+            f"At most {MAX_TAGS} tags, each 1-32 of a-z 0-9 - _ (upper case is stored lower "
+            "case; repeats count once). An empty list removes every tag. One bad tag refuses "
+            "the whole list, naming it, and nothing changes."
+        ),
+    )
+
+
+class MemberTagsPublic(BaseModel):
+    member_number: str
+    tags: list[str] = Field(
+        description="Sorted; campaigns choose audiences by them.", examples=[["office-lunch", "vip"]]
+    )

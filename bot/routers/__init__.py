@@ -15,6 +15,7 @@ from bot.routers import (
     points,
     rewards,
     settings,
+    staff,
     start,
 )
 
@@ -34,6 +35,8 @@ def build_root_router() -> Router:
         nearby.router(),
         language.router(),
         settings.router(),
+        # Before help: /cancel in the middle of /broadcast belongs to the staff flow.
+        staff.router(),
         help.router(),
         chat_member.router(),
         fallback.router(),

@@ -2,6 +2,7 @@
 
 from db.repositories.apikeys import ApiKeyRepository
 from db.repositories.audit import AuditLog
+from db.repositories.campaign_effect import CampaignEffectRepository
 from db.repositories.campaign_outbox import CampaignOutboxRepository
 from db.repositories.campaigns import CampaignRepository
 from db.repositories.coupons import CouponRepository
@@ -18,6 +19,7 @@ from db.repositories.staff import StaffRepository
 __all__ = [
     "ApiKeyRepository",
     "AuditLog",
+    "CampaignEffectRepository",
     "CampaignOutboxRepository",
     "CampaignRepository",
     "CouponRepository",

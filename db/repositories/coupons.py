@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Coupon, CouponTemplate, Member
+
+# Rows (or keys) one statement carries at most: under every backend's bound-parameter limit.
+ROWS_PER_STATEMENT = 2_000
 
 
 class CouponRepository:
@@ -60,7 +65,53 @@ class CouponRepository:
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    async def take_up_to(self, template_id: int, wanted: int) -> int:
+        """Count up to `wanted` more issued, as many as the total quantity allows; how many.
+        The same conditional UPDATE as take_one, for a batch: when the whole batch does not
+        fit, it asks again for what is left, so concurrent batches never overshoot."""
+        asked = wanted
+        while asked > 0:
+            result = await self._session.execute(
+                update(CouponTemplate)
+                .where(
+                    CouponTemplate.id == template_id,
+                    (CouponTemplate.total_quantity.is_(None))
+                    | (CouponTemplate.issued_count + asked <= CouponTemplate.total_quantity),
+                )
+                .values(issued_count=CouponTemplate.issued_count + asked)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return asked
+            row = (
+                await self._session.execute(
+                    select(CouponTemplate.total_quantity, CouponTemplate.issued_count).where(
+                        CouponTemplate.id == template_id
+                    )
+                )
+            ).one()
+            asked = min(wanted, int(row[0] or 0) - int(row[1]))
+        return 0
+
     # --- coupons -----------------------------------------------------------------------------
+
+    async def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert coupons (dicts of the table's columns) in batches; a row whose code or issue
+        key is taken is skipped (the caller reads back what went in by issue key)."""
+        dialect = self._session.bind.dialect.name
+        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Coupon.__table__)
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            batch = list(rows[start : start + ROWS_PER_STATEMENT])
+            await self._session.execute(statement.on_conflict_do_nothing(), batch)
+
+    async def ids_by_issue_keys(self, issue_keys: Sequence[str]) -> dict[str, int]:
+        """{issue key: coupon id} of the coupons issued under these keys."""
+        found: dict[str, int] = {}
+        for start in range(0, len(issue_keys), ROWS_PER_STATEMENT):
+            chunk = list(issue_keys[start : start + ROWS_PER_STATEMENT])
+            rows = await self._session.execute(select(Coupon.issue_key, Coupon.id).where(Coupon.issue_key.in_(chunk)))
+            found.update((row[0], row[1]) for row in rows)
+        return found
 
     async def add(self, coupon: Coupon) -> bool:
         """Insert in a savepoint; False (nothing kept) when the code or issue key is taken."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.crypto import FieldCipher
-from db.models import Member
+from db.models import Member, MemberTag
 
 
 class MemberRepository:
@@ -52,6 +53,26 @@ class MemberRepository:
             select(Member).order_by(Member.id).offset(offset).limit(limit)
         )
         return rows.all(), int(total or 0)
+
+    async def tags_of(self, member_id: int) -> list[str]:
+        rows = await self._session.scalars(
+            select(MemberTag.tag).where(MemberTag.member_id == member_id).order_by(MemberTag.tag)
+        )
+        return list(rows)
+
+    async def replace_tags(self, member_id: int, tags: Sequence[str], *, at: datetime) -> None:
+        """Make the member's tags exactly `tags`; tags kept keep when they were first given."""
+        wanted = set(tags)
+        current = set(await self.tags_of(member_id))
+        gone = current - wanted
+        if gone:
+            await self._session.execute(
+                delete(MemberTag).where(MemberTag.member_id == member_id, MemberTag.tag.in_(gone))
+            )
+        self._session.add_all(
+            MemberTag(member_id=member_id, tag=tag, created_at=at) for tag in sorted(wanted - current)
+        )
+        await self._session.flush()
 
     async def _one(self, statement: Select[tuple[Member]], lock: bool) -> Member | None:
         if lock:

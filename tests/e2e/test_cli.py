@@ -48,10 +48,14 @@ def loyalty(workdir: Path, *args: str, stdin: str | None = None, timeout: float 
 def test_help_explains_every_command(workdir: Path) -> None:
     result = loyalty(workdir, "--help")
     assert result.returncode == 0
-    for command in ("run", "api", "scheduler", "chat", "migrate", "apikey", "secret"):
+    for command in ("run", "api", "scheduler", "chat", "migrate", "apikey", "secret", "staff", "campaigns"):
         assert command in result.stdout
     sub = loyalty(workdir, "apikey", "--help")
     assert "create" in sub.stdout and "revoke" in sub.stdout
+    staff = loyalty(workdir, "staff", "--help")
+    assert "add" in staff.stdout and "marketer" in staff.stdout
+    campaigns = loyalty(workdir, "campaigns", "--help")
+    assert "send" in campaigns.stdout
     scheduler = loyalty(workdir, "scheduler", "--help")
     assert scheduler.returncode == 0 and "the bot process" in scheduler.stdout
 

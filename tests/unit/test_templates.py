@@ -9,6 +9,7 @@ from jinja2 import UndefinedError
 
 from bot.render import TEMPLATES_DIR, Texts, format_money, region_of, texts_for
 from bot.sandbox.formatting import parse_html, utf16_len
+from loyalty.campaigns.rfm import RFM_SEGMENTS
 from loyalty.config import SUPPORTED_LOCALES
 from loyalty.nudges.kinds import TOPICS
 from tests.utils.rewards import TEMPLATE_SAMPLE
@@ -25,6 +26,14 @@ COUPON: dict[str, object] = {
     "valid_until": date(2026, 12, 1),
     "stores": ["<b>Al & Ex</b> café", "Bund", "Jing'an", "Xintiandi"],
     "cities": [],
+}
+
+# The measured effect of a campaign, as bot/campaign_progress.py hands it to staff/report.
+STAFF_EFFECT: dict[str, object] = {
+    "open": True, "until": "Dec 1, 2026, 12:00", "days": 7, "targeted_members": 11110, "holdout_members": 1235,
+    "targeted_conversion": "12.3%", "holdout_conversion": "9.1%", "lift": "+35.2%", "lift_low": "+10.1%",
+    "lift_high": "+65.4%", "revenue_minor": 123456700, "incremental_minor": 2345600, "coupons_used": 321,
+    "coupon_cost_minor": 642000, "roi": "+265.4%", "currency": "CNY",
 }
 
 # Sample values for every variable any template uses; member input is made hostile on purpose.
@@ -81,6 +90,39 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "topic": "points",
     "on": True,
     "topics": [{"topic": topic, "on": topic != "tier"} for topic in TOPICS],
+    # staff: /broadcast, /campaigns and the campaign progress message (bot/routers/staff)
+    "segment": {"kind": "tier", "value": "gold", "tier": "<b>Al & Ex</b> Gold", "month": date(2000, 12, 1)},
+    "size": 12345,
+    "problem": "template",
+    "detail": "pointz",
+    "has_templates": True,
+    "coupon_name": "<b>Welcome</b> & thanks",
+    "zone": "Asia/Shanghai",
+    "example": "2026-12-01",
+    "audience": {"total": 12345, "reachable": 12000, "opted_out": 300, "unreachable": 45},
+    "reach": 10800,
+    "holdout": 1235,
+    "when": {"kind": "local", "date": date(2026, 12, 8), "time": "10:00"},
+    "action": "pause",
+    "step": None,
+    "field": "texts.en",
+    "ready": "member_day",
+    "campaign_id": 12,
+    "status": "sending",
+    "campaigns": [
+        {"id": 12, "name": "<b>Al & Ex</b> day", "status": "sending", "sent": 1200, "total": 10800},
+        {"id": 11, "name": "Old", "status": "done", "sent": 90, "total": 90},
+    ],
+    "campaign": {"id": 12, "name": "<b>Al & Ex</b> day", "status": "sending"},
+    "starts": "Dec 8, 2026, 10:00",
+    "progress": {
+        "total": 12345, "to_send": 11110, "pending": 900, "sending": 30, "sent": 10000, "failed": 3,
+        "skipped": 345, "opted_out": 300, "unreachable": 45, "held_out": 1235, "cancelled": 0, "deferred": 40,
+    },
+    "percent": "91.6%",
+    "rate": "29.8",
+    "eta": "31 seconds",
+    "effect": STAFF_EFFECT,
 }
 
 
@@ -260,3 +302,41 @@ def test_near_upgrade_says_what_is_left_and_what_the_tier_gives() -> None:
     assert "• Free delivery" in en
     zh = parse_html(texts_for("zh_CN")("notifications/near_upgrade", **{**SAMPLE, "visits_to_next": None})).text
     assert zh.startswith("🚀 再消费 ¥640.00即可升级为Gold！")
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize(
+    ("key", "variant"),
+    [
+        ("staff/progress", {"campaign": {"id": 3, "name": "x", "status": "scheduled"}}),
+        ("staff/progress", {"campaign": {"id": 3, "name": "x", "status": "scheduled"}, "starts": None}),
+        ("staff/report", {"campaign": {"id": 3, "name": "x", "status": "done"}, "effect": None}),
+        ("staff/report", {"effect": {**STAFF_EFFECT, "lift": None, "roi": None, "incremental_minor": None}}),
+        ("staff/broadcast/summary", {"when": {"kind": "now"}, "coupon_name": None}),
+        ("staff/broadcast/summary", {"when": {"kind": "at", "at": "Dec 8, 2026, 10:00"}}),
+        ("staff/broadcast/text_invalid", {"detail": None}),
+        ("staff/broadcast/text_invalid", {"problem": "too_long"}),
+        ("staff/broadcast/time_invalid", {"problem": "past"}),
+        ("staff/broadcast/refused", {"field": "send_at"}),
+        ("staff/broadcast/ask_coupon", {"has_templates": False}),
+    ]
+    + [("staff/broadcast/segment_button", {"segment": {"kind": kind, "value": value, "tier": "", "month": None}})
+       for kind, value in [("all", ""), ("coupon", ""), *(("rfm", name) for name in RFM_SEGMENTS)]]
+    + [("staff/campaigns/conflict", {"status": status}) for status in ("scheduled", "paused", "cancelled", "done")],
+)
+def test_staff_texts_read_well_in_every_variant(locale: str, key: str, variant: dict[str, object]) -> None:
+    text = parse_html(texts_for(locale)(key, **{**SAMPLE, **variant})).text
+    assert text.strip() and "None" not in text
+
+
+def test_staff_texts_escape_names_and_show_placeholders_literally() -> None:
+    en = texts_for("en")
+    ask = parse_html(en("staff/broadcast/ask_text", **SAMPLE)).text
+    assert "{{ points }}" in ask and "{{ tier }}" in ask and "12,345 members" in ask
+    assert "{{ pointz }} is not a value" in parse_html(en("staff/broadcast/text_invalid", **SAMPLE)).text
+    report = parse_html(en("staff/report", **SAMPLE)).text
+    assert "<b>Al & Ex</b> day" in report, "a campaign name is text, never markup"
+    assert "CN¥1,234,567.00" in report and "+35.2% (95% interval +10.1% to +65.4%)" in report
+    birthday = {"kind": "birthday", "value": "", "month": date(2000, 12, 1)}
+    assert "Birthday in December" in en("staff/segment", segment=birthday)
+    assert "12月生日" in texts_for("zh_CN")("staff/segment", segment=birthday)

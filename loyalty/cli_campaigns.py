@@ -1,0 +1,192 @@
+"""`loyalty campaigns`: send a campaign from the terminal and see how recent campaigns went.
+
+`send` drives one campaign in the foreground with the same sender the bot process runs
+(bot.broadcast), so an operator can push a member-day announcement out and watch it go; it
+is safe next to a running bot: both claim rows, neither sends one twice. Interrupting it
+hands the rows it has not started back; rows in flight go again after the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from loyalty.config import Settings
+
+campaigns_app = typer.Typer(help="Send campaigns and see how they went.", no_args_is_help=True)
+console = Console(stderr=True)
+POLL_SECONDS = 1.0  # the progress bar's refresh from the database
+LONG_WAIT = 3_600.0  # a send waits at most this long at a time for rows due later (quiet hours)
+
+
+def _settings() -> Settings:
+    from loyalty.runtime import configure_logging, ensure_dev_secret
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        typer.secho(f"configuration error:\n{error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from error
+    configure_logging(settings.log_level, quiet=True)
+    return ensure_dev_secret(settings)
+
+
+@campaigns_app.command("send")
+def send(campaign_id: Annotated[int, typer.Argument(help="The campaign's id (see `loyalty campaigns list`).")]) -> None:
+    """Send a campaign now, in the foreground, with a progress bar (rate and time left).
+
+    A scheduled campaign whose time has come is started first (its recipients chosen, the
+    hold-out set aside). Sends at BROADCAST_RATE messages a second through BOT_TOKEN and
+    BOT_API_URL; waits for members whose quiet hours hold their message, unless interrupted."""
+    from loyalty.errors import LoyaltyError
+
+    settings = _settings()
+    if settings.bot_token is None:
+        typer.secho("BOT_TOKEN is not set: nothing can be sent.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    try:
+        asyncio.run(_send(settings, campaign_id))
+    except LoyaltyError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from error
+
+
+@campaigns_app.command("list")
+def list_(
+    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first.")] = 20,
+) -> None:
+    """Recent campaigns, newest first, with their status and what became of their messages."""
+    settings = _settings()
+    table = asyncio.run(_listing(settings, limit))
+    Console().print(table)
+
+
+async def _send(settings: Settings, campaign_id: int) -> None:
+    from bot.broadcast import BroadcastEngine, build_broadcast_bot
+    from loyalty.campaigns import service
+    from loyalty.runtime import open_services
+
+    assert settings.bot_token is not None
+    async with open_services(settings) as services:
+        factory, clock = services.uow_factory, services.clock
+        async with factory() as uow:
+            campaign = await service.get_campaign(uow, campaign_id)
+            if campaign.status == "scheduled":
+                due = service.due_at(campaign)
+                if due > clock.now():
+                    typer.secho(f"campaign {campaign_id} is scheduled for {due:%Y-%m-%d %H:%M %Z}; not due yet.",
+                                fg=typer.colors.YELLOW, err=True)
+                    raise typer.Exit(1)
+                await service.start(uow, clock, settings, campaign_id)
+                campaign = await service.get_campaign(uow, campaign_id)
+        if campaign.status != "sending":
+            typer.secho(f"campaign {campaign_id} is {campaign.status}: nothing to send.", fg=typer.colors.YELLOW, err=True)
+            raise typer.Exit(0 if campaign.status == "done" else 1)
+        bot = build_broadcast_bot(settings.bot_token.get_secret_value(), settings.bot_api_url)
+        engine = BroadcastEngine(bot, factory, clock, settings)
+        try:
+            with _bar() as bar:
+                task = bar.add_task(campaign.name, total=None, rate=0.0, eta="")
+                watcher = asyncio.create_task(_watch(factory, clock, campaign_id, bar, task))
+                try:
+                    await _send_until_done(engine, factory, clock, campaign_id)
+                finally:
+                    watcher.cancel()
+                await _show(factory, clock, campaign_id, bar, task)
+        finally:
+            await bot.session.close()
+        async with factory() as uow:
+            progress = await service.progress(uow, clock, campaign_id)
+    typer.echo(summary(progress))
+
+
+async def _send_until_done(engine, factory, clock, campaign_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Drain; while rows are held for later (quiet hours), wait for them and drain again."""
+    from loyalty.campaigns import service
+
+    while True:
+        await engine.drain(campaign_id)
+        async with factory() as uow:
+            progress = await service.progress(uow, clock, campaign_id)
+            if progress.status != "sending" or not progress.pending + progress.sending:
+                return
+            moment = await uow.campaign_outbox.next_due({campaign_id}, lease_seconds=engine.lease.total_seconds())
+        if moment is None:
+            return
+        wait = max(1.0, min(LONG_WAIT, (moment - clock.now()).total_seconds()))
+        console.print(f"{progress.pending:,} messages are held until {_local(moment)} (quiet hours); waiting.")
+        await asyncio.sleep(wait)
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.1f} msg/s"), TextColumn("{task.fields[eta]}"), TimeElapsedColumn(),
+        console=console,
+    )
+
+
+async def _watch(factory, clock, campaign_id: int, bar: Progress, task: TaskID) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        await _show(factory, clock, campaign_id, bar, task)
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def _show(factory, clock, campaign_id: int, bar: Progress, task: TaskID) -> None:  # type: ignore[no-untyped-def]
+    from loyalty.campaigns import service
+
+    async with factory() as uow:
+        progress = await service.progress(uow, clock, campaign_id)
+    eta = f"ETA {progress.eta_seconds:,.0f} s" if progress.eta_seconds is not None else ""
+    bar.update(task, total=progress.total - progress.held_out, completed=progress.done, rate=progress.rate, eta=eta)
+
+
+def summary(progress) -> str:  # type: ignore[no-untyped-def]
+    return (
+        f"campaign {progress.campaign_id} {progress.status}: {progress.sent:,} sent, {progress.failed:,} failed, "
+        f"{progress.skipped:,} skipped ({progress.opted_out:,} opted out, {progress.unreachable:,} unreachable), "
+        f"{progress.held_out:,} held out, {progress.cancelled:,} cancelled, {progress.pending + progress.sending:,} left"
+    )
+
+
+async def _listing(settings: Settings, limit: int) -> Table:
+    from loyalty.campaigns import service
+    from loyalty.runtime import open_services
+
+    table = Table("id", "name", "status", "when", "sent", "failed", "skipped", "held out", "left")
+    async with open_services(settings) as services, services.uow_factory() as uow:
+        for campaign in await service.list_campaigns(uow, limit=limit):
+            progress = await service.progress(uow, services.clock, campaign.id)
+            when = (
+                _local(campaign.send_at, settings) if campaign.send_at is not None
+                else f"{campaign.local_date} {campaign.local_time} local"
+            )
+            table.add_row(
+                str(campaign.id), campaign.name, campaign.status, when, f"{progress.sent:,}", f"{progress.failed:,}",
+                f"{progress.skipped:,}", f"{progress.held_out:,}", f"{progress.pending + progress.sending:,}",
+            )
+    return table
+
+
+def _local(moment: datetime, settings: Settings | None = None) -> str:
+    """In the program's zone."""
+    zone = (settings or _settings()).zone
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+
+if __name__ == "__main__":
+    campaigns_app()

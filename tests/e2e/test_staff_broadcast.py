@@ -1,0 +1,327 @@
+"""Staff in the chat, through aiogram and the sandbox: a staff member walks /broadcast from the
+segment (live sizes on the buttons) to a sent campaign whose progress message becomes the report;
+bad input at each step is answered and writes nothing; /campaigns pauses, resumes and cancels,
+refusing a marketer on someone else's campaign and a stale button; members see none of it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import pytest
+from aiogram import Bot
+from sqlalchemy import func, select, update
+
+from bot.broadcast import BroadcastEngine, build_broadcast_bot
+from bot.campaign_progress import CampaignProgressWatcher
+from bot.render import texts_for
+from bot.routers.staff.broadcast import Segment, segment_options
+from bot.sandbox import Conversation, SandboxMessage
+from db.models import Campaign, CampaignRecipient, Member
+from loyalty import staff
+from loyalty.campaigns import service
+from loyalty.campaigns.audience import Audience, audience_size
+from loyalty.config import Settings
+from tests.e2e.conftest import Product
+from tests.utils.coupons import give_coupon, make_template
+from tests.utils.members import chat_member
+
+EN = texts_for("en")
+ZH = texts_for("zh_CN")
+
+
+@pytest.fixture
+async def bot(product: Product) -> AsyncIterator[Bot]:
+    """A second connection to the sandbox, for the sender and the progress watcher."""
+    bot = build_broadcast_bot(product.sandbox.token, product.sandbox.base_url)
+    try:
+        yield bot
+    finally:
+        await bot.session.close()
+
+
+async def staff_chat(
+    product: Product, name: str = "Boss", *, role: str = "owner", language: str = "en"
+) -> Conversation:
+    user, conv = product.member(name, language=language)
+    async with product.uow_factory() as uow:
+        await staff.add(uow, product.clock, telegram_id=user.id, role=role, name=name)
+    return conv
+
+
+async def members_in_chat(product: Product, count: int) -> list[tuple[Conversation, Member]]:
+    found = []
+    for n in range(count):
+        user, conv = product.member(f"Member {n}")
+        found.append((conv, await chat_member(product.uow_factory, product.clock, telegram_id=user.id)))
+    return found
+
+
+async def campaigns(product: Product) -> list[Campaign]:
+    async with product.uow_factory() as uow:
+        return list(await uow.session.scalars(select(Campaign).order_by(Campaign.id)))
+
+
+async def recipient_count(product: Product) -> int:
+    async with product.uow_factory() as uow:
+        return int(await uow.session.scalar(select(func.count()).select_from(CampaignRecipient)) or 0)
+
+
+def one_with(replies: list[SandboxMessage], fragment: str) -> SandboxMessage:
+    found = [reply for reply in replies if fragment in (reply.text or "")]
+    assert len(found) == 1, (fragment, [reply.summary() for reply in replies])
+    return found[0]
+
+
+def commands_of(product: Product, scope: dict[str, object], language: str = "") -> list[str]:
+    key = (json.dumps(scope, sort_keys=True), language)
+    return [command["command"] for command in product.sandbox.state.commands.get(key, [])]
+
+
+async def test_a_staff_member_broadcasts_to_a_segment_and_watches_it_become_the_report(
+    product: Product, bot: Bot, settings: Settings
+) -> None:
+    boss = await staff_chat(product)
+    members = await members_in_chat(product, 4)
+    [(_, birthday_member), (_, coupon_member), *_] = members
+    async with product.uow_factory() as uow:  # a birthday this month (November, in Shanghai)
+        born = update(Member).where(Member.id == birthday_member.id).values(birthday=date(1990, 11, 30))
+        await uow.session.execute(born)
+        await uow.commit()
+    gift = await make_template(product.uow_factory, product.clock, code="MDAY", name="Member day gift")
+    await give_coupon(product.uow_factory, product.clock, coupon_member, gift)
+
+    # 1. The segments, each with its live size, as the audience rules count it.
+    [menu] = await boss.say("/broadcast")
+    assert menu.text == EN("staff/broadcast/choose_segment").replace("<b>", "").replace("</b>", "")
+    labels = menu.button_labels
+    assert labels[0] == "All members · 4"
+    assert "Birthday in November · 1" in labels and "Has an unused coupon · 1" in labels
+    async with product.uow_factory() as uow:
+        options = await segment_options(uow, product.clock, settings)
+        for segment, size in options:
+            expected = await audience_size(uow, segment.audience(), now=product.clock.now(), zone=settings.zone)
+            assert size == expected.total, segment
+    assert [label.rsplit(" · ", 1)[1] for label in labels] == [str(size) for _, size in options]
+    assert "broadcast" in commands_of(product, {"type": "chat", "chat_id": boss.user.id})
+
+    replies = await boss.press("All members · 4")
+    assert replies[0].message_id == menu.message_id and replies[0].buttons == [], "a step's buttons go once used"
+    asked = one_with(replies, "Now send the text")
+    assert asked.button_labels == ["🎉 Member day", "✨ New offer"]
+
+    # 2. A misspelt placeholder is explained and asked again; nothing is written.
+    [refusal] = await boss.say("Hello {{ pointz }}!")
+    assert "{{ pointz }} is not a value I can fill in" in refusal.text
+    [coupon_question] = await boss.say("Hi {{ tier }} member: {{ points }} points wait for you. Member day <today>!")
+    assert coupon_question.button_labels == ["🎟 Member day gift", "No coupon"]
+
+    # 3. A coupon template; 4. malformed and past times are refused, then Now.
+    when_question = (await boss.press("🎟 Member day gift"))[-1]
+    assert when_question.button_labels == ["🚀 Now"]
+    [malformed] = await boss.say("next tuesday")
+    assert "I can't read that time" in malformed.text
+    [past] = await boss.say("2026-11-24 08:00")
+    assert "That time has already passed in Asia/Shanghai" in past.text
+    [bad_date] = await boss.say("2026-02-30 10:00")
+    assert "I can't read that time" in bad_date.text
+    assert await campaigns(product) == [] and await recipient_count(product) == 0
+
+    # 5. The preview as a member gets it, with the coupon's button, and the summary.
+    replies = await boss.press("🚀 Now")
+    preview, summary = replies[-2], replies[-1]
+    assert preview.text.startswith("Hi ") and "member: 0 points wait for you. Member day <today>!" in preview.text
+    assert preview.button_labels == [EN("coupons/buttons/show", name="Member day gift")]
+    assert "All members, 4 members" in summary.text and "Coupon: Member day gift" in summary.text
+    assert "When: as soon as you confirm" in summary.text
+    assert summary.button_labels == ["✅ Confirm", "✏️ Edit", "✖️ Cancel"]
+    assert await campaigns(product) == []
+
+    # 6. Confirmed: created, started, and a progress message in the staff chat.
+    replies = await boss.press("✅ Confirm")
+    progress_message = replies[-1]
+    [campaign] = await campaigns(product)
+    assert campaign.status == "sending" and campaign.created_by == f"staff:{boss.user.id}"
+    assert campaign.progress_chat_id == boss.user.id and campaign.progress_message_id == progress_message.message_id
+    assert "sending" in progress_message.text and "0 sent of" in progress_message.text
+    assert (await product.forge(boss, "sf_rev:confirm:")).text == EN("staff/stale"), "a second confirm does nothing"
+    assert len(await campaigns(product)) == 1
+
+    await BroadcastEngine(bot, product.uow_factory, product.clock, settings).drain(campaign.id)
+    async with product.uow_factory() as uow:
+        rows = {row.member_id: row for row in await uow.session.scalars(select(CampaignRecipient))}
+    assert set(rows) == {member.id for _, member in members}
+    for conv, member in members:
+        got = product.sandbox.messages(conv.user.id)
+        if rows[member.id].status == "held_out":
+            assert got == []
+        else:
+            assert rows[member.id].status == "sent"
+            assert len(got) == 1 and got[0].text is not None and "wait for you" in got[0].text
+
+    watcher = CampaignProgressWatcher(bot, product.uow_factory, product.clock, settings)
+    assert await watcher.refresh_once() == 1
+    report = boss.chat.by_id[progress_message.message_id]
+    sent = sum(row.status == "sent" for row in rows.values())
+    assert report.text is not None and report.text.startswith("📊") and f"sent: {sent}" in report.text
+    assert "held out:" in report.text and "skipped: 0 (0 opted out, 0 unreachable)" in report.text
+    assert await watcher.refresh_once() == 0, "an unchanged report is not edited again"
+
+
+async def test_ready_texts_local_times_edit_and_cancel_write_nothing(product: Product, settings: Settings) -> None:
+    boss = await staff_chat(product, language="zh-hans")
+    await members_in_chat(product, 2)
+    [menu] = await boss.say("/broadcast")
+    assert menu.button_labels[0] == "全部会员 · 2"
+    await boss.press(0)
+    await boss.press("🎉 会员日")
+    await boss.press("不附带优惠券")
+    replies = await boss.say("10:00")  # the next 10:00 in each member's own zone
+    summary = replies[-1]
+    assert "2026年11月25日 每位会员当地时间 10:00" in summary.text
+    assert "It's member day" in replies[-2].text, "the preview is a member's message, in their language"
+
+    # Edit one step: only that one is asked again, then the summary comes back.
+    await boss.press("✏️ 修改")
+    segments = (await boss.press("👥 受众"))[-1]
+    assert segments.button_labels[0] == "全部会员 · 2"
+    replies = await boss.press("有未使用的优惠券 · 0")
+    assert "受众" in replies[-1].text and "有未使用的优惠券，共 0 名会员" in replies[-1].text
+
+    [bye] = await boss.say("/cancel")
+    assert bye.text == ZH("staff/broadcast/cancelled")
+    assert await campaigns(product) == []
+    [answer] = await boss.say("/cancel")
+    assert answer.text == ZH("fallback/nothing_to_cancel"), "the flow is over"
+
+    # A time in the program's zone, then the Cancel button.
+    await boss.say("/broadcast")
+    await boss.press(0)
+    await boss.say("Hi {{ member_number }}")
+    await boss.press("不附带优惠券")
+    replies = await boss.say("2026-12-08 10:00")
+    assert "2026年12月8日 10:00（Asia/Shanghai）" in replies[-1].text
+    cancelled = (await boss.press("✖️ 取消"))[-1]
+    assert cancelled.text == ZH("staff/broadcast/cancelled")
+    assert await campaigns(product) == [] and await recipient_count(product) == 0
+
+
+async def test_forged_staff_buttons_are_refused_in_the_flow(product: Product) -> None:
+    boss = await staff_chat(product)
+    await members_in_chat(product, 1)
+    await boss.say("/broadcast")
+    for data in ("sf_seg:tier:nosuchtier", "sf_seg:rfm:royalty", "sf_seg:all:x", "sf_seg:bogus:", "sf_txt:secret",
+                 "sf_cpn:999999", "sf_cmp:cancel:999999"):
+        answer = await product.forge(boss, data)
+        assert (answer.text, answer.show_alert) == (EN("staff/stale"), True), data
+    asked = (await boss.press("All members · 1"))[-1]
+    assert "Now send the text" in asked.text
+    assert (await product.forge(boss, "sf_txt:secret")).text == EN("staff/stale")
+    await boss.say("Hello")
+    assert (await product.forge(boss, "sf_cpn:999999")).text == EN("staff/stale")
+    inactive = await make_template(product.uow_factory, product.clock, code="OFF", active=False)
+    assert (await product.forge(boss, f"sf_cpn:{inactive.id}")).text == EN("staff/stale")
+    assert await campaigns(product) == []
+
+
+async def scheduled_campaign(
+    product: Product, settings: Settings, *, by: Conversation, role: str = "owner"
+) -> Campaign:
+    draft = service.CampaignDraft(
+        name="Member day", texts={"en": "Member day!"}, audience=Audience(),
+        send_at=product.clock.now() + timedelta(days=2),
+    )
+    async with product.uow_factory() as uow:
+        actor = service.Actor(f"staff:{by.user.id}", role)  # type: ignore[arg-type]
+        campaign = await service.create_campaign(uow, product.clock, settings, draft, actor=actor)
+        await uow.commit()
+        return campaign
+
+
+async def status_of(product: Product, campaign_id: int) -> str:
+    async with product.uow_factory() as uow:
+        return (await service.get_campaign(uow, campaign_id)).status
+
+
+async def test_campaigns_pause_resume_cancel_with_roles_and_stale_buttons(product: Product, settings: Settings) -> None:
+    owner = await staff_chat(product, "Owner")
+    marketer = await staff_chat(product, "Marketer", role="marketer")
+    await members_in_chat(product, 2)
+    campaign = await scheduled_campaign(product, settings, by=owner)
+
+    [listing] = await owner.say("/campaigns")
+    assert f"#{campaign.id} Member day" in listing.text and "scheduled · 0 / 0 sent" in listing.text
+    assert listing.button_labels == [f"⏸ #{campaign.id}", f"✖️ #{campaign.id}"]
+
+    # A marketer may not act on the owner's campaign.
+    await marketer.say("/campaigns")
+    await marketer.press(f"✖️ #{campaign.id}")
+    answer = marketer.last_callback_answer
+    assert answer is not None and (answer.text, answer.show_alert) == (EN("staff/campaigns/not_yours"), True)
+    assert await status_of(product, campaign.id) == "scheduled"
+
+    [redrawn] = await owner.press(f"⏸ #{campaign.id}")
+    assert owner.last_callback_answer is not None and owner.last_callback_answer.text == "Paused."
+    assert redrawn.message_id == listing.message_id and "paused" in redrawn.text
+    assert redrawn.button_labels == [f"▶️ #{campaign.id}", f"✖️ #{campaign.id}"]
+    assert await status_of(product, campaign.id) == "paused"
+
+    # The marketer's list still offers Pause: pressing it now says how things are, and changes nothing.
+    stale = await product.forge(owner, f"sf_cmp:pause:{campaign.id}")
+    assert (stale.text, stale.show_alert) == ("Nothing changed: the campaign is paused now.", True)
+    assert await status_of(product, campaign.id) == "paused"
+
+    await owner.press(f"▶️ #{campaign.id}")
+    assert await status_of(product, campaign.id) == "scheduled"
+    [after] = await owner.press(f"✖️ #{campaign.id}")
+    assert await status_of(product, campaign.id) == "cancelled"
+    assert after.buttons == [] and "cancelled" in after.text
+
+    # A marketer's own campaign is theirs to change.
+    own = await scheduled_campaign(product, settings, by=marketer, role="marketer")
+    await marketer.say("/campaigns")
+    await marketer.press(f"⏸ #{own.id}")
+    assert await status_of(product, own.id) == "paused"
+
+
+async def test_members_never_see_or_use_staff_commands(product: Product, settings: Settings) -> None:
+    owner = await staff_chat(product, "Owner")
+    [(member_conv, _)] = await members_in_chat(product, 1)
+    _, guest = product.member("Guest")
+    campaign = await scheduled_campaign(product, settings, by=owner)
+
+    default_menu = commands_of(product, {"type": "default"})
+    assert "broadcast" not in default_menu and "campaigns" not in default_menu
+    assert "broadcast" not in commands_of(product, {"type": "default"}, "zh")
+    for command in ("/broadcast", "/campaigns"):
+        [answer] = await member_conv.say(command)
+        assert answer.text == EN("fallback/member")
+        [answer] = await guest.say(command)
+        assert answer.text == EN("fallback/guest")
+
+    for data in (f"sf_cmp:cancel:{campaign.id}", f"sf_cmp:pause:{campaign.id}", "sf_seg:all:", "sf_rev:confirm:"):
+        refusal = await product.forge(member_conv, data)
+        assert (refusal.text, refusal.show_alert) == (EN("staff/refused"), True)
+    assert await status_of(product, campaign.id) == "scheduled"
+    assert len(await campaigns(product)) == 1
+
+    # Taking access away works at the next tap.
+    await owner.say("/campaigns")
+    async with product.uow_factory() as uow:
+        await staff.remove(uow, product.clock, owner.user.id)
+    refusal = await product.forge(owner, f"sf_cmp:cancel:{campaign.id}")
+    assert (refusal.text, refusal.show_alert) == (EN("staff/refused"), True)
+    [answer] = await owner.say("/broadcast")
+    assert answer.text == EN("fallback/guest")
+    assert await status_of(product, campaign.id) == "scheduled"
+
+
+def test_segments_become_audiences() -> None:
+    from bot.callbacks import SegmentKind
+
+    assert Segment(SegmentKind.all).audience() == Audience()
+    assert Segment(SegmentKind.tier, "gold").audience() == Audience(tiers=["gold"])
+    assert Segment(SegmentKind.rfm, "at_risk").audience() == Audience(rfm=["at_risk"])
+    assert Segment(SegmentKind.birthday, month=11).audience() == Audience(birthday_month=11)
+    assert Segment(SegmentKind.coupon).audience() == Audience(has_unused_coupon=True)

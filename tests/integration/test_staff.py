@@ -1,0 +1,123 @@
+"""Staff accounts: granting, changing and taking away a role (loyalty.staff), and the
+`loyalty staff` commands an operator runs, against the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner, Result
+
+from db.models import AuditEvent, Staff
+from db.uow import UnitOfWorkFactory
+from loyalty import staff
+from loyalty.cli_staff import staff_app
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.errors import InvalidInput, NotFound
+from tests.conftest import TEST_SECRET
+
+
+async def staff_rows(uow_factory: UnitOfWorkFactory) -> list[tuple[int, str, str]]:
+    async with uow_factory() as uow:
+        return [(row.telegram_id, row.role, row.name) for row in await staff.list_staff(uow)]
+
+
+async def test_add_changes_the_role_of_an_existing_member_and_remove_takes_access(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    async with uow_factory() as uow:
+        change = await staff.add(uow, clock, telegram_id=1001, role="marketer", name=" Mia ")
+    assert change.created and change.staff.name == "Mia"
+    async with uow_factory() as uow:
+        assert await staff.role_of(uow, 1001) == "marketer"
+        change = await staff.add(uow, clock, telegram_id=1001, role="owner", name=None)
+    assert not change.created and change.staff.name == "Mia", "the name stays unless given"
+    assert await staff_rows(uow_factory) == [(1001, "owner", "Mia")]
+
+    async with uow_factory() as uow:
+        await staff.remove(uow, clock, 1001)
+    async with uow_factory() as uow:
+        assert await staff.role_of(uow, 1001) is None
+        actions = list(await uow.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    assert actions == ["staff.add", "staff.update", "staff.remove"]
+
+
+@pytest.mark.parametrize(
+    ("telegram_id", "role", "name", "field"),
+    [(0, "owner", "A", "telegram_id"), (-5, "owner", "A", "telegram_id"), (1, "admin", "A", "role"),
+     (1, "owner", "  ", "name"), (1, "owner", "x" * 65, "name"), (1, "owner", None, "name")],
+)
+async def test_bad_input_is_refused_and_writes_nothing(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, telegram_id: int, role: str, name: str | None, field: str
+) -> None:
+    async with uow_factory() as uow:
+        with pytest.raises(InvalidInput) as refused:
+            await staff.add(uow, clock, telegram_id=telegram_id, role=role, name=name)
+    assert refused.value.details["field"] == field
+    assert await staff_rows(uow_factory) == []
+    async with uow_factory() as uow:
+        with pytest.raises(NotFound):
+            await staff.remove(uow, clock, 42)
+
+
+async def test_two_grants_at_once_leave_one_row(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> None:
+    async def grant(role: str) -> None:
+        async with uow_factory() as uow:
+            await staff.add(uow, clock, telegram_id=7, role=role, name="Sam")
+
+    await asyncio.gather(grant("owner"), grant("marketer"))
+    [(telegram_id, role, name)] = await staff_rows(uow_factory)
+    assert (telegram_id, name) == (7, "Sam") and role in ("owner", "marketer")
+
+
+def run(database_url: str, *args: str) -> Result:
+    env = {
+        "DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET, "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",  # error boxes unwrapped
+    }
+    return CliRunner().invoke(staff_app, list(args), env=env)
+
+
+async def test_the_cli_adds_lists_changes_and_removes_staff(
+    settings: Settings, uow_factory: UnitOfWorkFactory, tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # never read a developer's .env
+    url = settings.database_url
+
+    async def cli(*args: str) -> Result:
+        return await asyncio.to_thread(run, url, *args)
+
+    empty = await cli("list")
+    assert empty.exit_code == 0 and "No staff yet" in empty.output
+
+    added = await cli("add", "5550001", "--role", "marketer", "--name", "Mia Wong")
+    assert added.exit_code == 0, added.output
+    assert "Mia Wong (5550001) added as marketer." in added.output
+    changed = await cli("add", "5550001", "--role", "owner")
+    assert changed.exit_code == 0 and "Mia Wong (5550001) is now owner." in changed.output
+    listed = await cli("list")
+    assert "5550001\towner\tMia Wong\tsince " in listed.output
+
+    for args, message in (
+        (("add", "5550002", "--role", "admin", "--name", "X"), "'admin' is not one of"),
+        (("add", "5550002", "--role", "owner"), "a new staff member needs a name"),
+        (("add", "0", "--role", "owner", "--name", "X"), "greater than or equal to 1"),
+        (("add", "abc", "--role", "owner", "--name", "X"), "Invalid value for 'TELEGRAM_ID'"),
+        (("remove", "5550002"), "no staff member has Telegram id 5550002"),
+    ):
+        refused = await cli(*args)
+        assert refused.exit_code != 0 and message in refused.output, (args, refused.output)
+    async with uow_factory() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Staff)) == 1
+
+    removed = await cli("remove", "5550001")
+    assert removed.exit_code == 0 and "5550001 is no longer staff." in removed.output
+    assert await staff_rows(uow_factory) == []
+
+    helped = await cli("--help")
+    assert "Grant, change and take away staff access" in helped.output
+    for command in ("add", "list", "remove"):
+        assert command in helped.output
