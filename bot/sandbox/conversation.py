@@ -238,8 +238,8 @@ class Conversation:
                 f"{self.timeout}s (last bot messages: {recent}; {pending} update(s) not yet "
                 f"fetched by the bot — is it polling this sandbox?)"
             )
-        # Quiet period: the burst ends once the chat stays silent for `quiet` seconds and no
-        # Bot API request is still being handled.
+        # Quiet period: the burst ends once the chat stays silent for `quiet` seconds and the
+        # bot is not busy (a Bot API request, or an update it reports it is handling).
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.timeout
         while loop.time() < give_up:
@@ -249,8 +249,9 @@ class Conversation:
                 return last_seq() > seen
 
             if not await activity.wait_until(more, self.quiet):
-                if self.sandbox.requests_in_flight:
-                    # A slow request (a photo upload...) may still add to the burst.
+                if self.sandbox.busy:
+                    # A slow request (a photo upload...) or a handler between two requests
+                    # may still add to the burst.
                     await activity.wait_next(self.quiet)
                     continue
                 break

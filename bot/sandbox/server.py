@@ -13,12 +13,13 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -104,6 +105,7 @@ class SandboxServer:
         """Default quiet period of conversations: a burst of replies ends after this silence."""
         self._runner: web.AppRunner | None = None
         self._in_flight = 0
+        self._handling = 0
         self.app = self._build_app()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -377,6 +379,27 @@ class SandboxServer:
         return self._in_flight
 
     @property
+    def busy(self) -> bool:
+        """Whether the bot may still add to a burst of replies: a Bot API request is being
+        handled, or (when the bot reports it, see :meth:`handling`) an update is."""
+        return bool(self._in_flight or self._handling)
+
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[None]:
+        """``with sandbox.handling(): ...`` around the bot's handling of one update.
+
+        Telegram cannot see a bot think between two requests; a bot running in the same process
+        as its tests can say so (bot.sandbox.middleware.HandlingMiddleware), and a burst of
+        replies then does not end while a handler is still reading the database before its
+        next message."""
+        self._handling += 1
+        try:
+            yield
+        finally:
+            self._handling -= 1
+            self.state.activity.notify()
+
+    @property
     def waiting_polls(self) -> int:
         """How many getUpdates long polls are waiting right now (1 while a bot idles)."""
         return self._ctx.waiting_polls
@@ -413,7 +436,7 @@ class SandboxServer:
             if remaining <= 0:
                 raise TimeoutError(f"the bot was still busy after {timeout}s")
             quiet_now = not await self.state.activity.wait_next(min(quiet, remaining))
-            if quiet_now and not len(queue) and not self._in_flight:
+            if quiet_now and not len(queue) and not self.busy:
                 return
 
     def conversation(

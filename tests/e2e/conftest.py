@@ -16,6 +16,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from bot.app import build_bot, build_dispatcher
 from bot.notifier import NotificationSender
 from bot.sandbox import CallbackAnswer, Conversation, SandboxLimits, SandboxServer, SandboxUser
+from bot.sandbox.middleware import HandlingMiddleware
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
@@ -78,6 +79,7 @@ async def product(
         storage_gen = _storage()
         storage = await anext(storage_gen)
         dispatcher = build_dispatcher(settings=settings, uow_factory=uow_factory, clock=clock, storage=storage)
+        dispatcher.update.outer_middleware(HandlingMiddleware(sandbox))
         polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False))
         notifier = NotificationSender(bot, uow_factory, clock, settings)
         await sandbox.wait_for_poll()

@@ -3,6 +3,8 @@ keyboard, an echo, and a photo — the shapes the loyalty bot uses."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import (
@@ -19,6 +21,7 @@ from aiogram.types import (
 from tests.sandbox.conftest import png_bytes
 
 CARD_PNG = png_bytes(120, 120)
+SLOW_HANDLER_PAUSE = 0.3  # seconds between /slow's two replies: longer than a quiet period
 
 
 def demo_router() -> Router:
@@ -80,6 +83,13 @@ def demo_router() -> Router:
     @router.message(Command("photo"))
     async def photo(message: Message) -> None:
         await message.answer_photo(BufferedInputFile(CARD_PNG, "card.png"), caption="Your card")
+
+    @router.message(Command("slow"))
+    async def slow(message: Message) -> None:
+        # Two replies with a pause between them, as a handler that reads the database does.
+        await message.answer("Looking it up…")
+        await asyncio.sleep(SLOW_HANDLER_PAUSE)
+        await message.answer("Found it")
 
     @router.message(F.text == "My card")
     async def card(message: Message) -> None:

@@ -6,6 +6,7 @@ import pytest
 from aiogram import Bot
 
 from bot.sandbox import SandboxLimits, SandboxServer
+from bot.sandbox.middleware import HandlingMiddleware
 from tests.sandbox.conftest import polling
 from tests.sandbox.demo_bot import CARD_PNG, demo_router
 
@@ -80,6 +81,19 @@ async def test_wait_for_messages_uses_a_cursor(sandbox: SandboxServer, bot: Bot)
         assert [m.text for m in again][-1] == "echo: ping"
         await sandbox.wait_idle(quiet=0.05)
         assert sandbox.pending_updates == []
+
+
+async def test_a_burst_waits_for_a_handler_the_bot_reports_busy(sandbox: SandboxServer, bot: Bot) -> None:
+    sandbox.set_limits(SandboxLimits.without_rate_limits())
+    conv = sandbox.conversation(sandbox.add_user("Ann"))  # quiet period 0.05 s < the handler's pause
+    async with polling(bot, demo_router()):
+        # Unreported, the handler's pause looks like the end of the burst.
+        assert [m.text for m in await conv.say("/slow")] == ["Looking it up…"]
+        await sandbox.wait_for_messages(conv.user)
+    async with polling(bot, demo_router()) as dispatcher:
+        dispatcher.update.outer_middleware(HandlingMiddleware(sandbox))
+        assert [m.text for m in await conv.say("/slow")] == ["Looking it up…", "Found it"]
+        assert not sandbox.busy
 
 
 async def test_no_reply_times_out_with_a_diagnosis(sandbox: SandboxServer) -> None:
