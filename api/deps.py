@@ -36,6 +36,8 @@ MISSING_KEY = "missing API key: send the header 'Authorization: Bearer <key>'"
 MALFORMED_HEADER = "malformed Authorization header: expected 'Bearer <key>'"
 # Unknown and revoked keys get the same answer, so a caller learns nothing about which keys exist.
 INVALID_KEY = "invalid API key"
+# What an Idempotency-Key header may hold: a caller's order id, a UUID, "refund:123".
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 
 def get_settings(request: Request) -> Settings:

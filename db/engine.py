@@ -18,6 +18,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def on_postgres(session: AsyncSession) -> bool:
+    """Whether the session talks to PostgreSQL (where a repository may use what SQLite lacks:
+    SKIP LOCKED, arrays, ANALYZE)."""
+    bind = session.bind
+    return bind is not None and bind.dialect.name == "postgresql"
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         # SQLite runs one write transaction at a time. Within a process, one connection makes

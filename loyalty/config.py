@@ -68,11 +68,11 @@ class Settings(BaseSettings):
     nudges_per_week: int = Field(default=3, ge=1, le=50)
     nudge_sweep_minutes: int = Field(default=15, ge=1, le=1440)
 
-    # Campaigns (loyalty/campaigns): broadcasts go out at most `broadcast_rate` messages a second
-    # in all (Telegram's free limit is 30; paid broadcasts allow up to 1,000) and one a second
-    # into any chat. A share of each audience (`campaign_holdout_pct` %, chosen at random but
-    # reproducibly) gets nothing, to measure what the campaign changed over
-    # `campaign_attribution_days` after it starts. A row a sender claimed and did not finish
+    # Campaigns (loyalty/campaigns): broadcasts and nudges together go out at most
+    # `broadcast_rate` messages a second in all (Telegram's free limit is 30; paid broadcasts
+    # allow up to 1,000) and one a second into any chat. A share of each audience
+    # (`campaign_holdout_pct` %, chosen at random but reproducibly) gets nothing, to measure
+    # what the campaign changed over `campaign_attribution_days` after it starts. A row a sender claimed and did not finish
     # within `broadcast_lease_seconds` (the sender died) is sent again.
     broadcast_rate: float = Field(default=30.0, gt=0, le=1000)
     broadcast_per_chat_rate: float = Field(default=1.0, gt=0, le=30)
@@ -105,16 +105,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _enforce_real_secrets(self) -> "Settings":
+    def _enforce_real_secrets(self) -> Settings:
         # A production deployment must never run with a missing or placeholder key: it encrypts
         # members' phone numbers, so a guessable key is a data leak.
         key = self.secret_key.get_secret_value() if self.secret_key else ""
-        if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < 32:
-            if self.environment == "production":
-                raise ValueError(
-                    "SECRET_KEY must be set to a random value of at least 32 characters "
-                    "in production (generate one with `loyalty secret`)"
-                )
+        weak = key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < 32
+        if weak and self.environment == "production":
+            raise ValueError(
+                "SECRET_KEY must be set to a random value of at least 32 characters "
+                "in production (generate one with `loyalty secret`)"
+            )
         return self
 
     @cached_property

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api.deps import IDEMPOTENCY_KEY_PATTERN, ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.errors import field_error
 from api.schemas.campaigns import (
     AudienceSizePublic,
@@ -52,7 +52,7 @@ IdempotencyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Create safely on a retry: the same key and body get the campaign the first "
         "request created (`Idempotent-Replayed: true`); the same key with another body is a 409.",
     ),

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
-from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api.deps import IDEMPOTENCY_KEY_PATTERN, ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.schemas import (
     CouponIssue,
     CouponPublic,
@@ -57,7 +57,7 @@ IdempotencyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Issue safely on a retry: the same key gets the coupon the first request "
         "issued (`Idempotent-Replayed: true`); the same key for another member or template is a 409.",
     ),

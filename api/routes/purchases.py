@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 
-from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api.deps import IDEMPOTENCY_KEY_PATTERN, ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.schemas import ErrorPublic
 from api.schemas.common import MemberNumberStr
 from api.schemas.purchases import (
@@ -43,7 +43,7 @@ IdempotencyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Repeat a write safely: the same key and body get the first answer back. "
         "Defaults to the order id (purchases) or the refund id (refunds).",
     ),
@@ -172,7 +172,7 @@ async def create_adjustment(
     api_key: ApiKeyDep,
     idempotency_key: Annotated[
         str,
-        Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description="Required: an adjustment has no natural id"),
+        Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, description="Required: an adjustment has no natural id"),
     ],
 ) -> dict[str, Any]:
     key = _key(api_key, idempotency_key, idempotency_key, {"member": member_number, **body.model_dump(mode="json")})

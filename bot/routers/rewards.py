@@ -15,11 +15,11 @@ commit) would not guarantee.
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, or_f
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import rewards_view as view
+from bot.edits import edit_in_place
 from bot.filters import ButtonText
 from bot.render import Texts
 from db.models import Member
@@ -210,11 +210,8 @@ async def _refuse(query: CallbackQuery, uow: UnitOfWork, text: str) -> None:
 async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
     """Turn the pressed message into the next step, or send it anew if it cannot be edited."""
     if isinstance(query.message, Message) and query.message.text is not None:
-        try:
+        with edit_in_place():
             await query.message.edit_text(text, reply_markup=markup)
-        except TelegramBadRequest as error:
-            if "message is not modified" not in error.message:
-                raise
         return
     assert query.bot is not None
     await query.bot.send_message(query.from_user.id, text, reply_markup=markup)

@@ -11,12 +11,12 @@ refused as a stale button and writes nothing.
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import TopicCallback
+from bot.edits import edit_in_place
 from bot.render import Texts
 from db.models import Member
 from db.uow import UnitOfWork
@@ -76,13 +76,10 @@ async def set_topic(
         return
     await query.answer(texts("settings/toggled", topic=callback_data.topic, on=callback_data.on))
     if isinstance(query.message, Message):
-        try:
+        with edit_in_place():  # pressed again: the message already says this
             await query.message.edit_text(
                 settings_text(texts, muted), reply_markup=settings_keyboard(texts, muted)
             )
-        except TelegramBadRequest as error:  # pressed again: the message already says this
-            if "message is not modified" not in error.message:
-                raise
 
 
 def router() -> Router:

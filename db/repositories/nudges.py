@@ -42,6 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from db.engine import on_postgres
 from db.models import Coupon, Member, MemberMute, Notification, PointLot, Purchase, Tier, Timestamp
 
 # The key of the PostgreSQL advisory lock the sweeps run under: any fixed bigint no other part
@@ -96,7 +97,7 @@ class NudgeRepository:
 
     @property
     def _postgres(self) -> bool:
-        return self._session.bind.dialect.name == "postgresql"
+        return on_postgres(self._session)
 
     # --- the lock -----------------------------------------------------------------------------
 

@@ -8,12 +8,12 @@ answered with the campaign's state now and changes nothing."""
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import CampaignAction, StaffCampaignCallback
+from bot.edits import edit_in_place
 from bot.render import Texts
 from bot.routers.staff.menu import give_staff_menu
 from db.models import Campaign
@@ -124,11 +124,8 @@ async def _refresh(query: CallbackQuery, uow: UnitOfWork, clock: Clock, texts: T
     if not isinstance(query.message, Message):
         return
     text, keyboard = await listing(uow, clock, texts)
-    try:
+    with edit_in_place():
         await query.message.edit_text(text, reply_markup=keyboard)
-    except TelegramBadRequest as error:
-        if "message is not modified" not in error.message:
-            raise
 
 
 def router() -> Router:

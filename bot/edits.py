@@ -1,0 +1,26 @@
+"""Editing a message the bot sent. Telegram refuses an edit that would leave the message as it
+is ("message is not modified": a button pressed twice, a count that did not move); for the
+bot that edit has simply already happened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiogram.exceptions import TelegramBadRequest
+
+
+def unchanged(error: TelegramBadRequest) -> bool:
+    """Whether Telegram refused the edit only because it changed nothing."""
+    return "message is not modified" in error.message
+
+
+@contextmanager
+def edit_in_place() -> Iterator[None]:
+    """`with edit_in_place(): await message.edit_text(...)`: an edit that changes nothing is
+    no error; any other refusal still is."""
+    try:
+        yield
+    except TelegramBadRequest as error:
+        if not unchanged(error):
+            raise
