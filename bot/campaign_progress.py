@@ -27,6 +27,7 @@ from babel import Locale
 from babel.dates import format_date, format_time, format_timedelta
 from babel.numbers import format_decimal, format_percent
 
+from bot.edits import unchanged
 from bot.render import Texts, texts_for
 from db.models import Campaign
 from db.uow import UnitOfWork, UnitOfWorkFactory
@@ -38,8 +39,6 @@ from loyalty.members import member_for_chat
 
 log = logging.getLogger(__name__)
 
-WATCHED = 50  # the latest campaigns looked at; older ones finished long ago
-LIVE = ("scheduled", "sending", "paused")
 OVER = ("done", "cancelled")
 REPORT_EVERY = timedelta(minutes=10)  # while the attribution window is open
 
@@ -149,7 +148,7 @@ class CampaignProgressWatcher:
         """Edit every progress message whose text changed; how many were edited."""
         edited = 0
         async with self._uow_factory() as uow:
-            campaigns = [c for c in await service.list_campaigns(uow, limit=WATCHED) if self._watched(c)]
+            campaigns = [c for c in await service.followed_campaigns(uow, self._clock) if self._watched(c)]
             texts = {
                 c.id: await progress_text(uow, self._clock, self._settings, c.id, await self._texts_of(uow, c))
                 for c in campaigns
@@ -176,7 +175,7 @@ class CampaignProgressWatcher:
     def _watched(self, campaign: Campaign) -> bool:
         if campaign.progress_chat_id is None or campaign.progress_message_id is None:
             return False
-        if campaign.status in LIVE:
+        if campaign.status in service.LIVE_STATUSES:
             return True
         # Over: the report once, then again now and then while purchases may still count.
         last = self._reported_at.get(campaign.id)
@@ -196,7 +195,7 @@ class CampaignProgressWatcher:
                 text=text, chat_id=campaign.progress_chat_id, message_id=campaign.progress_message_id
             )
         except TelegramBadRequest as error:
-            if "message is not modified" in error.message:
+            if unchanged(error):
                 self._written[campaign.id] = text
                 return True
             log.warning("progress message of campaign %s cannot be edited: %s", campaign.id, error.message)

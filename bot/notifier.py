@@ -38,6 +38,7 @@ from bot import keyboards
 from bot.coupons_view import coupon_buttons
 from bot.render import Texts, region_of, texts_for
 from bot.rewards_view import RewardsPage
+from bot.throttle import Throttle
 from db.models import Member, Notification
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty import geofence
@@ -75,12 +76,15 @@ class NotificationSender:
         settings: Settings,
         *,
         batch: int = 50,
+        throttle: Throttle | None = None,
     ) -> None:
+        """`throttle`: the bot's send budget, shared with the campaign sender (None: none)."""
         self._bot = bot
         self._settings = settings
         self._uow_factory = uow_factory
         self._clock = clock
         self._batch = batch
+        self._throttle = throttle
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -108,7 +112,7 @@ class NotificationSender:
         now = self._clock.now()
         try:
             claimed = await self._claim_and_prepare(notification_id, now)
-        except Exception as error:  # noqa: BLE001 - a database hiccup or a bad row: nothing went
+        except Exception as error:
             log.exception("preparing notification %s failed", notification_id)
             await self._retry_or_fail(notification_id, now, f"{type(error).__name__}: {error}")
             return "retry"
@@ -197,6 +201,8 @@ class NotificationSender:
         notification, member = claimed.notification, claimed.member
         assert member.telegram_id is not None  # decide() drops messages to members without a chat
         texts = texts_for(member.locale, region_of(member.city))
+        if self._throttle is not None:
+            await self._throttle.acquire(member.telegram_id)
         try:
             await self._bot.send_message(
                 member.telegram_id,
@@ -206,6 +212,8 @@ class NotificationSender:
         except TelegramForbiddenError as error:
             return "blocked", str(error)
         except TelegramRetryAfter as error:
+            if self._throttle is not None:
+                self._throttle.pause(error.retry_after)
             await asyncio.sleep(error.retry_after)
             return "retry", str(error)
         except TelegramBadRequest as error:
@@ -222,7 +230,7 @@ class NotificationSender:
                 sent = await self.drain_once()
                 if sent:
                     log.info("sent %d notifications", sent)
-            except Exception:  # noqa: BLE001 - keep draining after a database hiccup
+            except Exception:
                 log.exception("notification drain failed")
             self._wake.clear()
             try:

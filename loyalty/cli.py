@@ -9,9 +9,9 @@ import sys
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from loyalty.cli_campaigns import campaigns_app
+from loyalty.cli_common import load_settings, prepared_settings, with_uow
 from loyalty.cli_staff import staff_app
 from loyalty.config import Settings
 
@@ -35,22 +35,6 @@ app.add_typer(campaigns_app, name="campaigns")
 SANDBOX_TOKEN = "123456789:sandbox-token-for-local-chat"
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        typer.secho(f"configuration error:\n{error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from error
-
-
-def _prepared_settings(*, quiet: bool = False) -> Settings:
-    from loyalty.runtime import configure_logging, ensure_dev_secret
-
-    settings = _settings()
-    configure_logging(settings.log_level, quiet=quiet)
-    return ensure_dev_secret(settings)
-
-
 @app.command()
 def run() -> None:
     """Start the bot, the API and the scheduler in one process, migrating the database first.
@@ -58,7 +42,7 @@ def run() -> None:
     The bot uses long polling with BOT_TOKEN against BOT_API_URL and sends what the outboxes
     hold (receipts, nudges, campaigns at BROADCAST_RATE); without BOT_TOKEN it stays off and
     only the API and the scheduler run."""
-    settings = _prepared_settings()
+    settings = prepared_settings()
     asyncio.run(_run(settings, with_bot=True))
 
 
@@ -67,7 +51,7 @@ def api(
     migrate: Annotated[bool, typer.Option(help="Migrate the database before serving.")] = True,
 ) -> None:
     """Serve only the REST API (for deployments that scale it apart from the bot)."""
-    settings = _prepared_settings()
+    settings = prepared_settings()
     asyncio.run(_run(settings, with_bot=False, scheduler=False, migrate=migrate))
 
 
@@ -87,7 +71,7 @@ SCHEDULER_HELP = (
 def scheduler(
     migrate: Annotated[bool, typer.Option(help="Migrate the database before starting.")] = True,
 ) -> None:
-    settings = _prepared_settings()
+    settings = prepared_settings()
     asyncio.run(_run(settings, with_bot=False, api=False, migrate=migrate))
 
 
@@ -103,7 +87,7 @@ def chat(
     No Telegram account or token is needed: the bot talks HTTP to a sandbox that behaves like
     Telegram. Type text to send it; `:help` lists how to press buttons, share a contact or a
     location. Works with piped input too: printf '/start\\n1\\n' | loyalty chat"""
-    settings = _prepared_settings(quiet=not verbose)
+    settings = prepared_settings(quiet=not verbose)
     asyncio.run(_chat(settings, name=name, language=language, with_api=with_api))
 
 
@@ -113,7 +97,7 @@ def migrate() -> None:
     from db.migrate import upgrade_database
     from loyalty.runtime import configure_logging
 
-    settings = _settings()
+    settings = load_settings()
     configure_logging(settings.log_level)
     asyncio.run(upgrade_database(settings.database_url))
 
@@ -129,7 +113,7 @@ def apikey_create(name: Annotated[str, typer.Argument(help="Who uses the key, e.
     """Create an API key. It is printed once; only its hash is stored."""
     from loyalty.apikeys import create_api_key
 
-    raw = _with_uow(lambda uow, clock: create_api_key(uow, clock, name))
+    raw = with_uow(lambda uow, clock: create_api_key(uow, clock, name))
     typer.echo(raw)
     typer.secho(
         f"API key {name!r} created. Store it now: it cannot be shown again.", fg=typer.colors.GREEN, err=True
@@ -141,7 +125,7 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="Name the key was cre
     """Revoke an API key at once; requests with it get 401 from then on."""
     from loyalty.apikeys import revoke_api_key
 
-    key = _with_uow(lambda uow, clock: revoke_api_key(uow, clock, name))
+    key = with_uow(lambda uow, clock: revoke_api_key(uow, clock, name))
     typer.secho(f"API key {key.name!r} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S %Z}.", err=True)
 
 
@@ -152,7 +136,7 @@ def apikey_list() -> None:
     async def listing(uow, clock):  # type: ignore[no-untyped-def]
         return list(await uow.api_keys.all())
 
-    for key in _with_uow(listing):
+    for key in with_uow(listing):
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
         typer.echo(f"{key.name}\t{key.prefix}…\t{state}\tcreated {key.created_at:%Y-%m-%d}")
 
@@ -178,7 +162,7 @@ def stores_import(
 
     text = file.read()
     rows = max(0, sum(1 for _ in csv.reader(text.splitlines())) - 1)
-    settings = _settings()
+    settings = load_settings()
 
     async def action(uow, clock):  # type: ignore[no-untyped-def]
         with typer.progressbar(length=rows, label="Importing stores", file=sys.stderr) as bar:
@@ -192,29 +176,11 @@ def stores_import(
                     typer.secho(f"row {row.row}, {row.field}: {row.message}", fg=typer.colors.RED, err=True)
                 raise
 
-    report = _with_uow(action)
+    report = with_uow(action)
     typer.secho(
         f"{report.total} stores imported: {report.created} created, {report.updated} updated.",
         fg=typer.colors.GREEN,
     )
-
-
-def _with_uow(action):  # type: ignore[no-untyped-def]
-    """Run one rule in one unit of work against the configured database, for admin commands."""
-    from loyalty.errors import LoyaltyError
-    from loyalty.runtime import open_services
-
-    settings = _prepared_settings(quiet=True)
-
-    async def go():  # type: ignore[no-untyped-def]
-        async with open_services(settings) as services, services.uow_factory() as uow:
-            return await action(uow, services.clock)
-
-    try:
-        return asyncio.run(go())
-    except LoyaltyError as error:
-        typer.secho(str(error), fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from error
 
 
 async def _run(
@@ -223,30 +189,31 @@ async def _run(
     import logging
 
     from bot.app import build_bot, build_dispatcher
-    from bot.broadcast import build_broadcast_bot
+    from bot.broadcast import BroadcastClient
     from loyalty.runtime import open_services, run_until_stopped
 
     log = logging.getLogger("loyalty")
     async with open_services(settings, migrate=migrate) as services:
-        bot = dispatcher = broadcast_bot = None
+        bot = dispatcher = broadcast_client = None
         if with_bot and settings.bot_enabled:
             assert settings.bot_token is not None
             bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_url)
-            broadcast_bot = build_broadcast_bot(settings.bot_token.get_secret_value(), settings.bot_api_url)
+            broadcast_client = BroadcastClient(settings.bot_token.get_secret_value(), settings.bot_api_url)
             dispatcher = build_dispatcher(settings=settings, uow_factory=services.uow_factory, clock=services.clock)
             log.info("bot polling %s", settings.bot_api_url)
         elif with_bot:
             log.warning("BOT_TOKEN is not set: the bot is off; running the API and the scheduler")
         await run_until_stopped(
             services=services, api=api, bot=bot, dispatcher=dispatcher, scheduler=scheduler,
-            broadcast_bot=broadcast_bot,
+            broadcast_client=broadcast_client,
         )
 
 
 async def _chat(settings: Settings, *, name: str, language: str, with_api: bool) -> None:
     from bot.app import build_bot, build_dispatcher
-    from bot.broadcast import build_broadcast_bot
+    from bot.broadcast import BroadcastClient
     from bot.sandbox.limits import SandboxLimits
+    from bot.sandbox.middleware import HandlingMiddleware
     from bot.sandbox.server import SandboxServer
     from bot.sandbox.terminal import run_terminal_chat
     from loyalty.runtime import open_services, run_until_stopped
@@ -256,6 +223,7 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
     async with SandboxServer(limits=SandboxLimits(per_chat_burst=30)) as sandbox, open_services(settings) as services:
         bot = build_bot(SANDBOX_TOKEN, sandbox.base_url)
         dispatcher = build_dispatcher(settings=settings, uow_factory=services.uow_factory, clock=services.clock)
+        dispatcher.update.outer_middleware(HandlingMiddleware(sandbox))
         user = sandbox.add_user(name, language_code=language)
         if with_api:
             print(
@@ -269,7 +237,7 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
             bot=bot,
             dispatcher=dispatcher,
             scheduler=True,
-            broadcast_bot=build_broadcast_bot(SANDBOX_TOKEN, sandbox.base_url),
+            broadcast_client=BroadcastClient(SANDBOX_TOKEN, sandbox.base_url),
             foreground=lambda: run_terminal_chat(sandbox, user),
         )
 

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,24 +24,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from loyalty.cli_common import prepared_settings
 from loyalty.config import Settings
 
 campaigns_app = typer.Typer(help="Send campaigns and see how they went.", no_args_is_help=True)
 console = Console(stderr=True)
 POLL_SECONDS = 1.0  # the progress bar's refresh from the database
 LONG_WAIT = 3_600.0  # a send waits at most this long at a time for rows due later (quiet hours)
-
-
-def _settings() -> Settings:
-    from loyalty.runtime import configure_logging, ensure_dev_secret
-
-    try:
-        settings = Settings()
-    except ValidationError as error:
-        typer.secho(f"configuration error:\n{error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from error
-    configure_logging(settings.log_level, quiet=True)
-    return ensure_dev_secret(settings)
 
 
 @campaigns_app.command("send")
@@ -54,7 +42,7 @@ def send(campaign_id: Annotated[int, typer.Argument(help="The campaign's id (see
     BOT_API_URL; waits for members whose quiet hours hold their message, unless interrupted."""
     from loyalty.errors import LoyaltyError
 
-    settings = _settings()
+    settings = prepared_settings(quiet=True)
     if settings.bot_token is None:
         typer.secho("BOT_TOKEN is not set: nothing can be sent.", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
@@ -70,15 +58,15 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first.")] = 20,
 ) -> None:
     """Recent campaigns, newest first, with their status and what became of their messages."""
-    settings = _settings()
+    settings = prepared_settings(quiet=True)
     table = asyncio.run(_listing(settings, limit))
     Console().print(table)
 
 
 async def _send(settings: Settings, campaign_id: int) -> None:
-    from bot.broadcast import BroadcastEngine, build_broadcast_bot
+    from bot.broadcast import BroadcastClient, BroadcastEngine
     from loyalty.campaigns import service
-    from loyalty.runtime import open_services
+    from loyalty.runtime import freeze_startup_heap, open_services
 
     assert settings.bot_token is not None
     async with open_services(settings) as services:
@@ -96,8 +84,9 @@ async def _send(settings: Settings, campaign_id: int) -> None:
         if campaign.status != "sending":
             typer.secho(f"campaign {campaign_id} is {campaign.status}: nothing to send.", fg=typer.colors.YELLOW, err=True)
             raise typer.Exit(0 if campaign.status == "done" else 1)
-        bot = build_broadcast_bot(settings.bot_token.get_secret_value(), settings.bot_api_url)
-        engine = BroadcastEngine(bot, factory, clock, settings)
+        client = BroadcastClient(settings.bot_token.get_secret_value(), settings.bot_api_url)
+        engine = BroadcastEngine(client, factory, clock, settings)
+        freeze_startup_heap()
         try:
             with _bar() as bar:
                 task = bar.add_task(campaign.name, total=None, rate=0.0, eta="")
@@ -108,7 +97,7 @@ async def _send(settings: Settings, campaign_id: int) -> None:
                     watcher.cancel()
                 await _show(factory, clock, campaign_id, bar, task)
         finally:
-            await bot.session.close()
+            await client.close()
         async with factory() as uow:
             progress = await service.progress(uow, clock, campaign_id)
     typer.echo(summary(progress))
@@ -184,7 +173,7 @@ async def _listing(settings: Settings, limit: int) -> Table:
 
 def _local(moment: datetime, settings: Settings | None = None) -> str:
     """In the program's zone."""
-    zone = (settings or _settings()).zone
+    zone = (settings or prepared_settings(quiet=True)).zone
     return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z}"
 
 

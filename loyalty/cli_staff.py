@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
-T = TypeVar("T")
+from loyalty.cli_common import load_settings, with_uow
 
 staff_app = typer.Typer(
     help=(
@@ -46,7 +45,7 @@ def add(
     """Make a Telegram user staff, or change the role (and name) of one who already is."""
     from loyalty import staff
 
-    change = _with_uow(
+    change = with_uow(
         lambda uow, clock: staff.add(uow, clock, telegram_id=telegram_id, role=role.value, name=name)
     )
     verb = "added as" if change.created else "is now"
@@ -58,7 +57,7 @@ def list_() -> None:
     """List staff: Telegram id, role, name, since when."""
     from loyalty import staff
 
-    rows = _with_uow(lambda uow, clock: staff.list_staff(uow))
+    rows = with_uow(lambda uow, clock: staff.list_staff(uow))
     if not rows:
         typer.echo("No staff yet: add someone with `loyalty staff add TELEGRAM_ID --role owner --name NAME`.", err=True)
         return
@@ -68,36 +67,41 @@ def list_() -> None:
 
 @staff_app.command("remove")
 def remove(telegram_id: TelegramId) -> None:
-    """Take staff access away; their staff commands stop working at once."""
+    """Take staff access away; their staff commands stop working at once, and their chat's
+    command menu goes back to the members' one."""
     from loyalty import staff
 
-    _with_uow(lambda uow, clock: staff.remove(uow, clock, telegram_id))
+    with_uow(lambda uow, clock: staff.remove(uow, clock, telegram_id))
     typer.secho(f"{telegram_id} is no longer staff.", fg=typer.colors.GREEN)
+    _reset_menu(telegram_id)
 
 
-def _with_uow(action: Callable[..., Awaitable[T]]) -> T:
-    """Run one rule in one unit of work against the configured database; refusals become a
-    red line and exit status 1."""
-    from pydantic import ValidationError
+def _reset_menu(telegram_id: int) -> None:
+    """Take the staff entries out of the chat's command menu. Access is already gone, so a
+    failure here only leaves entries that answer as for any member: it warns, it does not fail."""
+    from aiogram.exceptions import TelegramAPIError
+    from aiohttp import ClientError
 
-    from loyalty.config import Settings
-    from loyalty.errors import LoyaltyError
-    from loyalty.runtime import configure_logging, ensure_dev_secret, open_services
+    from bot.app import build_bot
+    from bot.routers.staff.menu import take_staff_menu
+
+    settings = load_settings()
+    if not settings.bot_enabled:
+        typer.echo("BOT_TOKEN is not set: their chat menu still lists the staff commands; they now get a member's answer.",
+                   err=True)
+        return
+    assert settings.bot_token is not None
+    token = settings.bot_token.get_secret_value()
+
+    async def go() -> None:
+        bot = build_bot(token, settings.bot_api_url)
+        try:
+            await take_staff_menu(bot, telegram_id)
+        finally:
+            await bot.session.close()
 
     try:
-        settings = Settings()
-    except ValidationError as error:
-        typer.secho(f"configuration error:\n{error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from error
-    configure_logging(settings.log_level, quiet=True)
-    settings = ensure_dev_secret(settings)
-
-    async def go() -> T:
-        async with open_services(settings) as services, services.uow_factory() as uow:
-            return await action(uow, services.clock)
-
-    try:
-        return asyncio.run(go())
-    except LoyaltyError as error:
-        typer.secho(str(error), fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from error
+        asyncio.run(go())
+    except (TelegramAPIError, ClientError, TimeoutError) as error:
+        typer.secho(f"their chat menu could not be reset ({error}); the staff commands no longer work there.",
+                    fg=typer.colors.YELLOW, err=True)

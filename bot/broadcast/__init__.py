@@ -1,6 +1,6 @@
 """The campaign sender: drains the campaign outbox at the highest rate Telegram allows."""
 
-from bot.broadcast.engine import BroadcastEngine, build_broadcast_bot
-from bot.broadcast.throttle import Throttle
+from bot.broadcast.client import BroadcastClient
+from bot.broadcast.engine import BroadcastEngine
 
-__all__ = ["BroadcastEngine", "Throttle", "build_broadcast_bot"]
+__all__ = ["BroadcastClient", "BroadcastEngine"]

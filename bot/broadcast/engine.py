@@ -19,9 +19,10 @@ at least once, and at most the rows in flight at a crash arrive twice. Campaign 
 notifications: a member missing the member-day announcement costs the merchant more than the
 rare second copy.
 
-The engine has a Bot of its own (build_broadcast_bot), without the bot's ordered-delivery
-middleware, which waits out a 429 inside the request: here a 429 slows every send down
-instead of holding one worker and its chat.
+The engine sends through a BroadcastClient of its own (JSON over aiohttp, not aiogram's Bot:
+see bot.broadcast.client), without the bot's ordered-delivery middleware, which waits out a
+429 inside the request: here a 429 slows every send down instead of holding one worker and
+its chat.
 """
 
 from __future__ import annotations
@@ -37,17 +38,10 @@ from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
 
-from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
-from bot.broadcast.throttle import Throttle
+from bot.broadcast.client import BadRequest, BroadcastClient, Forbidden, RetryAfter
 from bot.coupons_view import coupon_buttons
 from bot.render import texts_for
+from bot.throttle import Throttle
 from db.models import Campaign
 from db.repositories.campaign_outbox import Recipient
 from db.uow import UnitOfWorkFactory
@@ -64,7 +58,7 @@ MAX_ATTEMPTS = 5
 FLUSH_EVERY = 0.2  # seconds between writes of outcomes...
 FLUSH_ROWS = 100  # ...or sooner, once this many are waiting
 CLAIM_SECONDS = 1.0  # keep at least this many seconds of sending claimed, at most twice it
-MAX_CLAIM = 1_000  # rows per claim, at most
+MAX_CLAIM = 250  # rows per claim, at most: reading 1,000 at once held the loop long enough to bunch sends
 RECOVER_EVERY = 1.0  # seconds between looks for rows a dead sender left
 CAMPAIGNS_EVERY = 1.0  # seconds between looks for campaigns that started or were resumed
 PROGRESS_EVERY = 5.0  # seconds between progress lines
@@ -72,12 +66,6 @@ MAX_WAIT = 60.0  # a drain waits this long for rows due later (a retry, a dead s
 UNLIMITED_CONCURRENCY = 100  # sends in flight with no rate limit
 
 ProgressCallback = Callable[[service.Progress], Awaitable[None] | None]
-
-
-def build_broadcast_bot(token: str, api_url: str) -> Bot:
-    """A Bot for broadcasts: HTML texts, and no middleware that waits out a 429 on its own."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
-    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
 def default_concurrency(rate: float | None) -> int:
@@ -143,7 +131,7 @@ class Run:
 class BroadcastEngine:
     def __init__(
         self,
-        bot: Bot,
+        client: BroadcastClient,
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         settings: Settings,
@@ -153,18 +141,25 @@ class BroadcastEngine:
         lease: timedelta | None = None,
         concurrency: int | None = None,
         max_wait: float = MAX_WAIT,
+        throttle: Throttle | None = None,
     ) -> None:
-        """rate / per_chat_rate: messages a second (... = the settings', None = no limit)."""
-        self._bot = bot
+        """rate / per_chat_rate: messages a second (... = the settings', None = no limit);
+        `throttle`: the bot's shared budget instead (its rates are then the engine's)."""
+        self._client = client
         self._uow_factory = uow_factory
         self._clock = clock
         self._settings = settings
-        self.rate = settings.broadcast_rate if rate is ... else rate
-        self.per_chat_rate = settings.broadcast_per_chat_rate if per_chat_rate is ... else per_chat_rate
+        if throttle is None:
+            throttle = Throttle(
+                settings.broadcast_rate if rate is ... else rate,
+                settings.broadcast_per_chat_rate if per_chat_rate is ... else per_chat_rate,
+            )
+        self.throttle = throttle
+        self.rate = throttle.rate
+        self.per_chat_rate = throttle.per_chat_rate
         self.lease = lease or timedelta(seconds=settings.broadcast_lease_seconds)
         self.concurrency = concurrency or default_concurrency(self.rate)
         self.max_wait = max_wait
-        self.throttle = Throttle(self.rate, self.per_chat_rate)
         # Claimed rows must go out well within the lease, or a live sender's rows look abandoned.
         claim_seconds = min(CLAIM_SECONDS, self.lease.total_seconds() / 4)
         backlog = math.ceil(self.rate * claim_seconds) if self.rate is not None else 2 * self.concurrency
@@ -312,27 +307,23 @@ class BroadcastEngine:
             return
         content = run.contents[row.campaign_id]
         try:
-            text, markup = self._message(content, row)
+            text, keyboard = self._message(content, row)
         except Exception as error:  # noqa: BLE001 - a text that cannot be filled in for this member
             self._record_done(run, row, "failed", f"{type(error).__name__}: {error}", attempted=True)
             return
         await self.throttle.acquire(row.telegram_id)
         try:
-            if content.image_url:
-                await self._bot.send_photo(
-                    row.telegram_id, content.image_url, caption=text, parse_mode=ParseMode.HTML, reply_markup=markup
-                )
-            else:
-                await self._bot.send_message(row.telegram_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
-        except TelegramRetryAfter as error:
-            log.warning("Telegram asked to wait %s s (campaign %s)", error.retry_after, row.campaign_id)
-            self.throttle.pause(error.retry_after)
-            until = self._clock.now() + timedelta(seconds=error.retry_after)
+            await self._client.send(row.telegram_id, text, image_url=content.image_url, keyboard=keyboard)
+        except RetryAfter as error:
+            if not self.throttle.paused_for:  # one line per pause, not one per send it stopped
+                log.warning("Telegram asked to wait %s s (campaign %s)", error.seconds, row.campaign_id)
+            self.throttle.pause(error.seconds)
+            until = self._clock.now() + timedelta(seconds=error.seconds)
             self._record(run, row, back=(until, None, False))
-        except TelegramForbiddenError:
+        except Forbidden:
             run.outcomes.blocked_chats.append(row.telegram_id)
             self._record_done(run, row, "skipped", "unreachable")
-        except TelegramBadRequest as error:
+        except BadRequest as error:
             log.warning("campaign %s to member %s refused: %s", row.campaign_id, row.member_number, error)
             self._record_done(run, row, "failed", str(error), attempted=True)
         except Exception as error:  # noqa: BLE001 - network trouble, Telegram's 5xx: try again later
@@ -340,19 +331,22 @@ class BroadcastEngine:
         else:
             self._record(run, row, sent=True)
 
-    def _message(self, content: Content, row: Recipient) -> tuple[str, InlineKeyboardMarkup | None]:
+    def _message(self, content: Content, row: Recipient) -> tuple[str, list[list[dict[str, Any]]]]:
+        """The member's text, and the keyboard rows: the campaign's link buttons, then the
+        member's coupon (the same "show code" button the coupons chat shows)."""
         default_locale = self._settings.default_locale
         addressee = Addressee(row.locale, row.points, row.tier_names, row.member_number)
         text = render(content.texts, addressee, default_locale=default_locale)
-        rows: list[list[InlineKeyboardButton]] = [
-            [InlineKeyboardButton(text=pick_text(button["texts"], row.locale, default_locale), url=button["url"])]
+        rows: list[list[dict[str, Any]]] = [
+            [{"text": pick_text(button["texts"], row.locale, default_locale), "url": button["url"]}]
             for button in content.buttons
         ]
         if row.coupon_id is not None and row.coupon_names is not None:
             locale = row.locale if row.locale in SUPPORTED_LOCALES else default_locale
             coupon = {"id": row.coupon_id, "name": localized(row.coupon_names, locale)}
-            rows.extend(coupon_buttons(texts_for(locale), [coupon]).inline_keyboard)
-        return text, InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+            markup = coupon_buttons(texts_for(locale), [coupon])
+            rows.extend(markup.model_dump(mode="json", exclude_none=True)["inline_keyboard"])
+        return text, rows
 
     # --- outcomes -------------------------------------------------------------------------------
 

@@ -14,10 +14,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ARRAY, ColumnElement, Integer, and_, any_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
+from db.engine import on_postgres
 from db.models import Campaign, CampaignRecipient, Coupon, CouponTemplate, Member, MemberMute, Tier
 
 REASON_MAX_LENGTH = 300
@@ -53,8 +53,17 @@ class CampaignOutboxRepository:
 
     @property
     def _postgres(self) -> bool:
-        bind = self._session.bind
-        return bind is not None and bind.dialect.name == "postgresql"
+        return on_postgres(self._session)
+
+    def _member_among(self, member_ids: Collection[int]) -> ColumnElement[bool]:
+        """`member_id IN (...)`; on PostgreSQL `member_id = ANY(:array)`: one parameter whatever
+        the count, so one prepared statement for every batch size (an IN list is a statement
+        per size, crowding asyncpg's statement cache), and its plan matches each row against
+        the array once instead of against 250 parameters in turn (48 -> 16 ms a claim of 250
+        at 20,000 rows before the statistics were refreshed)."""
+        if self._postgres:
+            return CampaignRecipient.member_id == any_(bindparam(None, list(member_ids), type_=ARRAY(Integer)))
+        return CampaignRecipient.member_id.in_(list(member_ids))
 
     # --- claiming -------------------------------------------------------------------------------
 
@@ -63,38 +72,35 @@ class CampaignOutboxRepository:
         return list(await self._session.scalars(statement))
 
     async def claim(self, campaign_id: int, *, now: datetime, limit: int) -> list[Recipient]:
-        """Up to `limit` due rows of a sending campaign, pending -> sending in one conditional
-        UPDATE. On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED, so two senders claim
-        disjoint rows without waiting for each other; SQLite's write lock (BEGIN IMMEDIATE)
-        serialises claims. Rows of a paused or cancelled campaign are not claimed."""
-        # An alias, so the subquery is not correlated with the UPDATE's own table (that would
-        # apply its LIMIT per row, claiming everything).
-        row = aliased(CampaignRecipient)
+        """Up to `limit` due rows of a sending campaign, pending -> sending. On PostgreSQL the
+        rows are picked FOR UPDATE SKIP LOCKED, so two senders claim disjoint rows without
+        waiting for each other; SQLite's write lock (BEGIN IMMEDIATE) serialises claims. Rows of
+        a paused or cancelled campaign are not claimed."""
         due = (
-            select(row.member_id)
-            .join(Campaign, Campaign.id == row.campaign_id)
+            select(CampaignRecipient.member_id)
+            .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
             .where(
-                row.campaign_id == campaign_id,
-                row.status == "pending",
-                row.deliver_after <= now,
+                CampaignRecipient.campaign_id == campaign_id,
+                CampaignRecipient.status == "pending",
+                CampaignRecipient.deliver_after <= now,
                 Campaign.status == "sending",
             )
-            .order_by(row.deliver_after)
+            .order_by(CampaignRecipient.deliver_after)
             .limit(limit)
         )
         if self._postgres:
-            due = due.with_for_update(skip_locked=True, of=row)
-        # Picked once, as a materialised CTE: a subquery with SKIP LOCKED that PostgreSQL chose
-        # to run again (a semi-join's rescan) would skip the rows it just locked and pick more,
-        # claiming far beyond the limit.
-        picked = due.cte("picked")
-        if self._postgres:
-            picked = picked.prefix_with("MATERIALIZED")
+            due = due.with_for_update(skip_locked=True, of=CampaignRecipient)
+        picked = list(await self._session.scalars(due))
+        if not picked:
+            return []
+        # The picked ids go back as values, not as a subquery: PostgreSQL, misjudging a new
+        # campaign's rows (see CampaignRepository.refresh_recipient_statistics), joined such a
+        # subquery against every pending row, 0.8 s a claim of 250 at 20,000.
         claimed = await self._session.scalars(
             update(CampaignRecipient)
             .where(
                 CampaignRecipient.campaign_id == campaign_id,
-                CampaignRecipient.member_id.in_(select(picked.c.member_id)),
+                self._member_among(picked),
                 CampaignRecipient.status == "pending",
             )
             .values(status="sending", claimed_at=now)
@@ -127,7 +133,7 @@ class CampaignOutboxRepository:
             .outerjoin(Coupon, Coupon.id == CampaignRecipient.coupon_id)
             .outerjoin(CouponTemplate, CouponTemplate.id == Coupon.template_id)
             .outerjoin(MemberMute, and_(MemberMute.member_id == Member.id, MemberMute.topic == OFFERS_TOPIC))
-            .where(CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.member_id.in_(member_ids))
+            .where(CampaignRecipient.campaign_id == campaign_id, self._member_among(member_ids))
             .order_by(CampaignRecipient.deliver_after, CampaignRecipient.member_id)
         )
         return [
@@ -200,7 +206,7 @@ class CampaignOutboxRepository:
             update(CampaignRecipient)
             .where(
                 CampaignRecipient.campaign_id == campaign_id,
-                CampaignRecipient.member_id.in_(sorted(member_ids)),
+                self._member_among(sorted(member_ids)),
                 CampaignRecipient.status == "sending",
                 CampaignRecipient.claimed_at == claimed_at,
             )

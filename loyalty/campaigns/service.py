@@ -71,6 +71,7 @@ START_CHUNK = 5_000
 # The hold-out hash is read as a number 0..HOLDOUT_SCALE-1: hundredths of a percent.
 HOLDOUT_SCALE = 10_000
 RATE_WINDOW = timedelta(seconds=10)
+LIVE_STATUSES = ("scheduled", "sending", "paused")  # a campaign that may still send
 
 
 # --- what callers pass and get -------------------------------------------------------------------
@@ -223,6 +224,14 @@ async def list_campaigns(uow: UnitOfWork, *, limit: int = 20) -> list[Campaign]:
     return list(await uow.campaigns.latest(limit=limit))
 
 
+async def followed_campaigns(uow: UnitOfWork, clock: Clock) -> list[Campaign]:
+    """Campaigns whose progress message a staff chat follows and whose numbers may still move:
+    not over yet, or over but within the longest attribution window (the caller checks each
+    campaign's own)."""
+    started_after = clock.now() - timedelta(days=ATTRIBUTION_MAX_DAYS)
+    return list(await uow.campaigns.followed(live=LIVE_STATUSES, started_after=started_after))
+
+
 # --- pausing, resuming, cancelling ---------------------------------------------------------------
 
 
@@ -359,6 +368,9 @@ async def _start(uow: UnitOfWork, clock: Clock, settings: Settings, campaign_id:
     if campaign.recurrence:
         started.next_id = (await uow.campaigns.add(_next_occurrence(campaign, settings, now))).id
     await uow.commit()
+    if started.counts["pending"]:
+        await uow.campaigns.refresh_recipient_statistics()
+        await uow.commit()
     log.info("%s", _start_line(started))
     return started
 

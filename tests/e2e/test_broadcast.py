@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from aiogram import Bot
 from sqlalchemy import select
 
-from bot.broadcast import BroadcastEngine, build_broadcast_bot
+from bot.app import build_bot
+from bot.broadcast import BroadcastClient, BroadcastEngine
+from bot.notifier import NotificationSender
 from bot.sandbox import SandboxLimits, SandboxServer
+from bot.throttle import Throttle
 from db.models import Member
 from db.uow import UnitOfWorkFactory
 from loyalty.campaigns import service
@@ -21,6 +23,8 @@ from tests.conftest import START
 from tests.e2e.conftest import Product
 from tests.utils.broadcast import RunningClock, campaign, recipients, seed_campaign, statuses
 from tests.utils.coupons import make_template
+from tests.utils.members import chat_member
+from tests.utils.nudges import owe
 
 
 @pytest.fixture
@@ -28,17 +32,17 @@ def running_clock() -> RunningClock:
     return RunningClock(START)
 
 
-async def sandbox_with(limits: SandboxLimits) -> AsyncIterator[tuple[SandboxServer, Bot]]:
+async def sandbox_with(limits: SandboxLimits) -> AsyncIterator[tuple[SandboxServer, BroadcastClient]]:
     async with SandboxServer(limits=limits) as sandbox:
-        bot = build_broadcast_bot(sandbox.token, sandbox.base_url)
+        client = BroadcastClient(sandbox.token, sandbox.base_url)
         try:
-            yield sandbox, bot
+            yield sandbox, client
         finally:
-            await bot.session.close()
+            await client.close()
 
 
 @pytest.fixture
-async def telegram() -> AsyncIterator[tuple[SandboxServer, Bot]]:
+async def telegram() -> AsyncIterator[tuple[SandboxServer, BroadcastClient]]:
     """Telegram's real limits: 30 messages a second in all, 1 a second per chat (burst 3)."""
     async for pair in sandbox_with(SandboxLimits()):
         yield pair
@@ -56,15 +60,15 @@ def chats(sandbox: SandboxServer, count: int, *, prefix: str = "Member") -> list
 
 
 async def test_every_eligible_member_gets_one_message_at_telegrams_limits_and_the_holdout_none(
-    telegram: tuple[SandboxServer, Bot], uow_factory: UnitOfWorkFactory, settings: Settings,
+    telegram: tuple[SandboxServer, BroadcastClient], uow_factory: UnitOfWorkFactory, settings: Settings,
     running_clock: RunningClock, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sandbox, bot = telegram
+    sandbox, client = telegram
     seeded = await seed_campaign(
         uow_factory, running_clock, chats=chats(sandbox, 150), held_out=chats(sandbox, 15, prefix="Held"),
         locales=("en", "zh_CN"),
     )
-    engine = BroadcastEngine(bot, uow_factory, running_clock, settings)
+    engine = BroadcastEngine(client, uow_factory, running_clock, settings)
     caplog.set_level("INFO", logger="bot.broadcast.engine")
 
     started = asyncio.get_running_loop().time()
@@ -92,17 +96,45 @@ async def test_every_eligible_member_gets_one_message_at_telegrams_limits_and_th
     assert any(f"campaign {seeded.campaign_id}: 150 of 150 sent" in line for line in caplog.messages)
 
 
-async def test_a_member_who_blocked_the_bot_is_skipped_and_marked_unreachable(
-    telegram: tuple[SandboxServer, Bot], uow_factory: UnitOfWorkFactory, settings: Settings,
+async def test_nudges_and_a_campaign_share_one_budget_and_together_keep_telegrams_limit(
+    telegram: tuple[SandboxServer, BroadcastClient], uow_factory: UnitOfWorkFactory, settings: Settings,
     running_clock: RunningClock,
 ) -> None:
-    sandbox, bot = telegram
+    sandbox, client = telegram
+    nudged = []
+    for chat in chats(sandbox, 60, prefix="Nudged"):
+        member = await chat_member(uow_factory, running_clock, telegram_id=chat)
+        await owe(uow_factory, running_clock, member, "birthday", year=2026)
+        nudged.append(chat)
+    seeded = await seed_campaign(uow_factory, running_clock, chats=chats(sandbox, 90))
+    budget = Throttle(settings.broadcast_rate, settings.broadcast_per_chat_rate)
+    bot = build_bot(sandbox.token, sandbox.base_url)
+    try:
+        notifier = NotificationSender(bot, uow_factory, running_clock, settings, batch=100, throttle=budget)
+        engine = BroadcastEngine(client, uow_factory, running_clock, settings, throttle=budget)
+        nudges_sent, _ = await asyncio.gather(notifier.drain_once(), engine.drain(seeded.campaign_id))
+    finally:
+        await bot.session.close()
+
+    assert nudges_sent == 60
+    assert sandbox.stats.rate_limited == 0, "together they went faster than Telegram allows"
+    assert sandbox.stats.total_sends == 150
+    assert sandbox.stats.max_sends_in_window(1.0) <= 30 + 5
+    assert all("birthday" in received(sandbox, chat)[0].lower() for chat in nudged)
+    assert all(len(received(sandbox, chat)) == 1 for chat in [*nudged, *seeded.eligible.values()])
+
+
+async def test_a_member_who_blocked_the_bot_is_skipped_and_marked_unreachable(
+    telegram: tuple[SandboxServer, BroadcastClient], uow_factory: UnitOfWorkFactory, settings: Settings,
+    running_clock: RunningClock,
+) -> None:
+    sandbox, client = telegram
     ids = chats(sandbox, 4)
     await sandbox.block(ids[1])
     never_started = sandbox.add_user("Never started", started=False).id
     seeded = await seed_campaign(uow_factory, running_clock, chats=[*ids, never_started])
 
-    await BroadcastEngine(bot, uow_factory, running_clock, settings).drain(seeded.campaign_id)
+    await BroadcastEngine(client, uow_factory, running_clock, settings).drain(seeded.campaign_id)
 
     rows = {seeded.eligible[member_id]: row for member_id, row in (await recipients(uow_factory, seeded.campaign_id)).items()}
     assert {chat: (row.status, row.reason) for chat, row in rows.items()} == {
@@ -120,9 +152,9 @@ async def test_a_429_pauses_the_sender_and_the_same_rows_go_later(
 ) -> None:
     # Someone else (the bot's replies, another process) uses most of the budget: Telegram lets
     # only 10 a second through while the sender believes it has 30.
-    async for sandbox, bot in sandbox_with(SandboxLimits(global_rate=10, global_burst=5)):
+    async for sandbox, client in sandbox_with(SandboxLimits(global_rate=10, global_burst=5)):
         seeded = await seed_campaign(uow_factory, running_clock, chats=chats(sandbox, 40))
-        engine = BroadcastEngine(bot, uow_factory, running_clock, settings)
+        engine = BroadcastEngine(client, uow_factory, running_clock, settings)
         await engine.drain(seeded.campaign_id)
 
         assert sandbox.stats.rate_limited > 0, "no 429 was forced, so nothing was tested"
@@ -136,12 +168,12 @@ async def test_a_429_pauses_the_sender_and_the_same_rows_go_later(
 
 
 async def test_pause_stops_claiming_and_resume_finishes(
-    telegram: tuple[SandboxServer, Bot], uow_factory: UnitOfWorkFactory, settings: Settings,
+    telegram: tuple[SandboxServer, BroadcastClient], uow_factory: UnitOfWorkFactory, settings: Settings,
     running_clock: RunningClock,
 ) -> None:
-    sandbox, bot = telegram
+    sandbox, client = telegram
     seeded = await seed_campaign(uow_factory, running_clock, chats=chats(sandbox, 150))
-    engine = BroadcastEngine(bot, uow_factory, running_clock, settings)
+    engine = BroadcastEngine(client, uow_factory, running_clock, settings)
     sending = asyncio.create_task(engine.drain(seeded.campaign_id))
     await sandbox.state.activity.wait_until(lambda: sandbox.stats.total_sends >= 20, 10)
     async with uow_factory() as uow:
@@ -166,12 +198,12 @@ async def test_pause_stops_claiming_and_resume_finishes(
 
 
 async def test_cancel_leaves_the_rest_cancelled(
-    telegram: tuple[SandboxServer, Bot], uow_factory: UnitOfWorkFactory, settings: Settings,
+    telegram: tuple[SandboxServer, BroadcastClient], uow_factory: UnitOfWorkFactory, settings: Settings,
     running_clock: RunningClock,
 ) -> None:
-    sandbox, bot = telegram
+    sandbox, client = telegram
     seeded = await seed_campaign(uow_factory, running_clock, chats=chats(sandbox, 150))
-    sending = asyncio.create_task(BroadcastEngine(bot, uow_factory, running_clock, settings).drain(seeded.campaign_id))
+    sending = asyncio.create_task(BroadcastEngine(client, uow_factory, running_clock, settings).drain(seeded.campaign_id))
     await sandbox.state.activity.wait_until(lambda: sandbox.stats.total_sends >= 10, 10)
     async with uow_factory() as uow:
         await service.cancel(uow, running_clock, seeded.campaign_id, actor=OWNER)
@@ -189,9 +221,9 @@ async def test_cancel_leaves_the_rest_cancelled(
 async def test_two_senders_at_once_send_each_message_once(
     uow_factory: UnitOfWorkFactory, settings: Settings, running_clock: RunningClock,
 ) -> None:
-    async for sandbox, bot in sandbox_with(SandboxLimits.without_rate_limits()):
+    async for sandbox, client in sandbox_with(SandboxLimits.without_rate_limits()):
         seeded = await seed_campaign(uow_factory, running_clock, chats=chats(sandbox, 400))
-        engines = [BroadcastEngine(bot, uow_factory, running_clock, settings, rate=None, concurrency=20)
+        engines = [BroadcastEngine(client, uow_factory, running_clock, settings, rate=None, concurrency=20)
                    for _ in range(2)]
         await asyncio.gather(*(engine.drain(seeded.campaign_id) for engine in engines))
 
@@ -201,15 +233,15 @@ async def test_two_senders_at_once_send_each_message_once(
 
 
 async def test_a_row_left_sending_by_a_dead_sender_goes_again_after_the_lease(
-    telegram: tuple[SandboxServer, Bot], uow_factory: UnitOfWorkFactory, settings: Settings,
+    telegram: tuple[SandboxServer, BroadcastClient], uow_factory: UnitOfWorkFactory, settings: Settings,
     running_clock: RunningClock,
 ) -> None:
-    sandbox, bot = telegram
+    sandbox, client = telegram
     seeded = await seed_campaign(uow_factory, running_clock, chats=chats(sandbox, 3))
     async with uow_factory() as uow:  # a sender claims everything, then dies
         assert len(await uow.campaign_outbox.claim(seeded.campaign_id, now=running_clock.now(), limit=10)) == 3
         await uow.commit()
-    engine = BroadcastEngine(bot, uow_factory, running_clock, settings, lease=timedelta(seconds=1))
+    engine = BroadcastEngine(client, uow_factory, running_clock, settings, lease=timedelta(seconds=1))
 
     started = asyncio.get_running_loop().time()
     await engine.drain(seeded.campaign_id)
@@ -230,11 +262,11 @@ async def test_photo_links_and_the_coupon_button_in_the_members_language(
         image_url="https://example.com/member-day.jpg",
         buttons=[{"texts": {"en": "See the offers", "zh_CN": "查看优惠"}, "url": "https://example.com/offers"}],
     )
-    bot = build_broadcast_bot(sandbox.token, sandbox.base_url)
+    client = BroadcastClient(sandbox.token, sandbox.base_url)
     try:
-        await BroadcastEngine(bot, uow_factory, running_clock, settings).drain(seeded.campaign_id)
+        await BroadcastEngine(client, uow_factory, running_clock, settings).drain(seeded.campaign_id)
     finally:
-        await bot.session.close()
+        await client.close()
 
     ann_message, = sandbox.messages(ann)
     assert ann_message.method == "sendPhoto" and ann_message.photo is not None

@@ -13,7 +13,8 @@ import pytest
 from aiogram import Bot
 from sqlalchemy import func, select, update
 
-from bot.broadcast import BroadcastEngine, build_broadcast_bot
+from bot.app import build_bot
+from bot.broadcast import BroadcastClient, BroadcastEngine
 from bot.campaign_progress import CampaignProgressWatcher
 from bot.render import texts_for
 from bot.routers.staff.broadcast import Segment, segment_options
@@ -33,12 +34,22 @@ ZH = texts_for("zh_CN")
 
 @pytest.fixture
 async def bot(product: Product) -> AsyncIterator[Bot]:
-    """A second connection to the sandbox, for the sender and the progress watcher."""
-    bot = build_broadcast_bot(product.sandbox.token, product.sandbox.base_url)
+    """A second connection to the sandbox, for the progress watcher."""
+    bot = build_bot(product.sandbox.token, product.sandbox.base_url)
     try:
         yield bot
     finally:
         await bot.session.close()
+
+
+@pytest.fixture
+async def client(product: Product) -> AsyncIterator[BroadcastClient]:
+    """The campaign sender's connection to the sandbox."""
+    client = BroadcastClient(product.sandbox.token, product.sandbox.base_url)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 async def staff_chat(
@@ -80,7 +91,7 @@ def commands_of(product: Product, scope: dict[str, object], language: str = "") 
 
 
 async def test_a_staff_member_broadcasts_to_a_segment_and_watches_it_become_the_report(
-    product: Product, bot: Bot, settings: Settings
+    product: Product, bot: Bot, client: BroadcastClient, settings: Settings
 ) -> None:
     boss = await staff_chat(product)
     members = await members_in_chat(product, 4)
@@ -148,7 +159,7 @@ async def test_a_staff_member_broadcasts_to_a_segment_and_watches_it_become_the_
     assert (await product.forge(boss, "sf_rev:confirm:")).text == EN("staff/stale"), "a second confirm does nothing"
     assert len(await campaigns(product)) == 1
 
-    await BroadcastEngine(bot, product.uow_factory, product.clock, settings).drain(campaign.id)
+    await BroadcastEngine(client, product.uow_factory, product.clock, settings).drain(campaign.id)
     async with product.uow_factory() as uow:
         rows = {row.member_id: row for row in await uow.session.scalars(select(CampaignRecipient))}
     assert set(rows) == {member.id for _, member in members}

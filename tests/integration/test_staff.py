@@ -10,6 +10,9 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
+from bot.app import build_bot
+from bot.routers.staff.menu import give_staff_menu
+from bot.sandbox import SandboxServer
 from db.models import AuditEvent, Staff
 from db.uow import UnitOfWorkFactory
 from loyalty import staff
@@ -73,12 +76,38 @@ async def test_two_grants_at_once_leave_one_row(uow_factory: UnitOfWorkFactory, 
     assert (telegram_id, name) == (7, "Sam") and role in ("owner", "marketer")
 
 
-def run(database_url: str, *args: str) -> Result:
+def run(database_url: str, *args: str, env: dict[str, str] | None = None) -> Result:
     env = {
         "DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET, "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING",
         "COLUMNS": "200",  # error boxes unwrapped
+        **(env or {}),
     }
     return CliRunner().invoke(staff_app, list(args), env=env)
+
+
+async def test_removing_staff_takes_the_staff_commands_out_of_their_chat_menu(
+    settings: Settings, tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with SandboxServer() as sandbox:
+        mia = sandbox.add_user("Mia").id
+        bot = build_bot(sandbox.token, sandbox.base_url)
+        try:
+            await give_staff_menu(bot, mia)
+        finally:
+            await bot.session.close()
+        scope = {"type": "chat", "chat_id": mia}
+        menus = {language: sandbox.commands(scope=scope, language_code=language) for language in ("", "zh")}
+        assert all("broadcast" in [entry["command"] for entry in menu] for menu in menus.values())
+        env = {"BOT_TOKEN": sandbox.token, "BOT_API_URL": sandbox.base_url}
+        added = await asyncio.to_thread(run, settings.database_url, "add", str(mia), "--role", "owner", "--name", "Mia", env=env)
+        assert added.exit_code == 0, added.output
+
+        removed = await asyncio.to_thread(run, settings.database_url, "remove", str(mia), env=env)
+
+        assert removed.exit_code == 0 and f"{mia} is no longer staff." in removed.output, removed.output
+        assert "could not be reset" not in removed.output
+        assert all(sandbox.commands(scope=scope, language_code=language) == [] for language in ("", "zh"))
 
 
 async def test_the_cli_adds_lists_changes_and_removes_staff(
@@ -115,6 +144,7 @@ async def test_the_cli_adds_lists_changes_and_removes_staff(
 
     removed = await cli("remove", "5550001")
     assert removed.exit_code == 0 and "5550001 is no longer staff." in removed.output
+    assert "BOT_TOKEN is not set" in removed.output, "the menu was left as it was, and the operator is told"
     assert await staff_rows(uow_factory) == []
 
     helped = await cli("--help")

@@ -1,5 +1,10 @@
-"""How fast a broadcast may go: Telegram's global budget, one chat's budget, and a pause when
-Telegram says "too many requests" anyway.
+"""How fast the bot's own sends may go: Telegram's global budget, one chat's budget, and a
+pause when Telegram says "too many requests" anyway.
+
+One Throttle per bot process is shared by everything that sends unasked: campaigns and
+nudges (replies to a member's own message are not throttled here; the ordered-delivery
+middleware waits out their rare 429). Telegram counts every message of the bot against one
+budget, so two senders each keeping 30 msg/s would together be refused half the time.
 
 The global budget is a leaky bucket (aiolimiter) with a small burst: Telegram counts with a
 bucket of its own, and a sender that never bursts above a few messages leaves the rest of
@@ -9,9 +14,15 @@ chat may be written to next is remembered for as long as it matters (a second or
 memory follows the rate, not the audience. A member in two campaigns that send at once waits
 here, not in Telegram's 429.
 
-A 429 means another sender in the same bot (replies, nudges, a second process) used the
-budget too: the whole bucket stops for `retry_after`, as Telegram asks, and every worker
-waits it out before its next send.
+A 429 means something else used the budget too (replies, a second process): the whole
+bucket stops for `retry_after`, as Telegram asks, and every worker waits it out before its
+next send.
+
+After an idle spell the rate starts low and rises to the limit over RAMP_SECONDS. Sends
+leave evenly, but the first ones each open a connection, and connections are ready when they
+are ready: at 1,000 msg/s the first few dozen sends reached Telegram in one bunch, beyond
+its burst, and a 429 there stops the whole broadcast for a second. Rising linearly, the ramp
+costs half of RAMP_SECONDS once per broadcast.
 """
 
 from __future__ import annotations
@@ -21,10 +32,13 @@ import math
 
 from aiolimiter import AsyncLimiter
 
-# The burst the sender allows itself, at most: a tenth of a second of sends, within 1..10.
-# Telegram's own bucket (and the sandbox's, 30) is far deeper, which absorbs network jitter.
-MAX_BURST = 10
+# The burst the sender allows itself: a tenth of a second of sends, within 1..5. Telegram's
+# own bucket (the sandbox's: 30) is deeper; what it holds beyond ours absorbs the jitter
+# between our send and its receipt, which at 1,000 msg/s leaves 25 ms.
+MAX_BURST = 5
 PRUNE_EVERY = 1.0  # seconds between sweeps of chats whose wait is over
+RAMP_SECONDS = 0.5  # from idle to the full rate
+IDLE_SECONDS = 5.0  # no send for this long: connections may have closed, ramp again
 
 
 def burst_for(rate: float) -> int:
@@ -36,7 +50,14 @@ class Throttle:
 
     rate / per_chat_rate None: that limit is off."""
 
-    def __init__(self, rate: float | None, per_chat_rate: float | None) -> None:
+    def __init__(
+        self,
+        rate: float | None,
+        per_chat_rate: float | None,
+        *,
+        ramp_seconds: float = RAMP_SECONDS,
+        idle_seconds: float = IDLE_SECONDS,
+    ) -> None:
         self.rate = rate
         self.per_chat_rate = per_chat_rate
         self._limiter = (
@@ -47,6 +68,11 @@ class Throttle:
         self._chat_next: dict[int, float] = {}
         self._paused_until = 0.0
         self._pruned_at = 0.0
+        self._ramp_seconds = ramp_seconds
+        self._idle_seconds = idle_seconds
+        self._ramp_from = -math.inf  # loop time the current ramp began
+        self._ramp_sends = 0  # sends counted since then
+        self._last_send = -math.inf
 
     @property
     def paused_for(self) -> float:
@@ -72,6 +98,7 @@ class Throttle:
             self._chat_next[chat_id] = math.inf
             if self._limiter is not None:
                 try:
+                    await self._ramp()
                     await self._limiter.acquire()
                 except BaseException:
                     self._chat_next.pop(chat_id, None)  # cancelled: the chat is free again
@@ -82,6 +109,22 @@ class Throttle:
                 break
             # A 429 paused everything while this send waited for its turn: wait it out too.
         self._prune(now)
+
+    async def _ramp(self) -> None:
+        """Wait for this send's turn on the ramp: with the rate rising linearly from 0 to
+        `rate` over the ramp's T seconds, the n-th send is due sqrt(2 n T / rate) in."""
+        assert self.rate is not None
+        now = asyncio.get_running_loop().time()
+        if now - self._last_send > self._idle_seconds:
+            self._ramp_from, self._ramp_sends = now, 0
+        self._last_send = now
+        n = self._ramp_sends
+        self._ramp_sends += 1
+        if n >= self.rate * self._ramp_seconds / 2:  # the ramp is over
+            return
+        wait = self._ramp_from + math.sqrt(2 * n * self._ramp_seconds / self.rate) - now
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _prune(self, now: float) -> None:
         if now - self._pruned_at < PRUNE_EVERY:

@@ -1,0 +1,53 @@
+"""What every `loyalty` command needs: the settings, and one rule run in one unit of work.
+
+A configuration error is a red line and exit status 2; a refusal of the program's rules (a
+LoyaltyError) is a red line and exit status 1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from loyalty.config import Settings
+
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and .env, as they are."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        typer.secho(f"configuration error:\n{error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from error
+
+
+def prepared_settings(*, quiet: bool = False) -> Settings:
+    """The settings, with logging configured and a development secret made when none is set."""
+    from loyalty.runtime import configure_logging, ensure_dev_secret
+
+    settings = load_settings()
+    configure_logging(settings.log_level, quiet=quiet)
+    return ensure_dev_secret(settings)
+
+
+def with_uow(action: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run `action(uow, clock)` in one unit of work against the configured database."""
+    from loyalty.errors import LoyaltyError
+    from loyalty.runtime import open_services
+
+    settings = prepared_settings(quiet=True)
+
+    async def go() -> T:
+        async with open_services(settings) as services, services.uow_factory() as uow:
+            return await action(uow, services.clock)
+
+    try:
+        return asyncio.run(go())
+    except LoyaltyError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from error
