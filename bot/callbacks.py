@@ -88,6 +88,19 @@ class BroadcastStep(str, Enum):
     text = "text"
     coupon = "coupon"
     when = "when"
+    repeat = "repeat"  # never asked unless edited: a broadcast goes once by default
+
+
+class Repeat(str, Enum):
+    once = "once"
+    monthly = "monthly"
+    quarterly = "quarterly"
+
+
+class StaffRepeatCallback(CallbackData, prefix="sf_rep"):
+    """/broadcast, edited: send once, or again every month / quarter on the same day."""
+
+    every: Repeat
 
 
 class ReviewAction(str, Enum):

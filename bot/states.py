@@ -15,4 +15,5 @@ class Broadcast(StatesGroup):
     text = State()
     coupon = State()
     when = State()
+    repeat = State()
     review = State()

@@ -218,6 +218,48 @@ async def test_ready_texts_local_times_edit_and_cancel_write_nothing(product: Pr
     assert await campaigns(product) == [] and await recipient_count(product) == 0
 
 
+async def test_a_monthly_member_day_is_set_up_in_the_chat(product: Product, settings: Settings) -> None:
+    boss = await staff_chat(product)
+    await members_in_chat(product, 2)
+    await boss.say("/broadcast")
+    await boss.press(0)
+    await boss.press("🎉 Member day")
+    await boss.press("No coupon")
+    summary = (await boss.say("2026-12-08 10:00 local"))[-1]
+    assert "Repeats: no, only once" in summary.text, "a broadcast goes once unless told otherwise"
+
+    await boss.press("✏️ Edit")
+    asked = (await boss.press("🔁 Repeat"))[-1]
+    assert "again on day 8 of every month or quarter" in asked.text
+    assert asked.button_labels == ["1️⃣ Only once", "🔁 Every month, on day 8", "🔁 Every quarter, on day 8"]
+    summary = (await boss.press("🔁 Every month, on day 8"))[-1]
+    assert "Repeats: every month, on day 8" in summary.text
+
+    # Moved to the 30th, which February lacks: refused with the reason, nothing written.
+    await boss.press("✏️ Edit")
+    await boss.press("🕙 When")
+    replies = await boss.say("2026-12-30 10:00 local")
+    assert "which only a day from 1 to 28 can" in one_with(replies, "not created").text
+    assert await campaigns(product) == []
+    asked = (await boss.press("🔁 Repeat"))[-1]
+    assert asked.button_labels == ["1️⃣ Only once"] and "only on days 1–28" in asked.text
+    assert (await product.forge(boss, "sf_rep:monthly")).text == EN("staff/stale"), "the 30th cannot repeat"
+    assert await campaigns(product) == []
+
+    await boss.press("1️⃣ Only once")
+    await boss.press("✏️ Edit")
+    await boss.press("🕙 When")
+    await boss.say("2026-12-08 10:00 local")
+    await boss.press("✏️ Edit")
+    await boss.press("🔁 Repeat")
+    summary = (await boss.press("🔁 Every quarter, on day 8"))[-1]
+    assert "Repeats: every quarter, on day 8" in summary.text
+    await boss.press("✅ Confirm")
+    [campaign] = await campaigns(product)
+    assert (campaign.recurrence, campaign.local_date, campaign.local_time) == ("quarterly", date(2026, 12, 8), "10:00")
+    assert campaign.status == "scheduled"
+
+
 async def test_forged_staff_buttons_are_refused_in_the_flow(product: Product) -> None:
     boss = await staff_chat(product)
     await members_in_chat(product, 1)

@@ -103,6 +103,10 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "reach": 10800,
     "holdout": 1235,
     "when": {"kind": "local", "date": date(2026, 12, 8), "time": "10:00"},
+    "repeat": "monthly",
+    "every": "quarterly",
+    "day": 8,
+    "max_day": 28,
     "action": "pause",
     "step": None,
     "field": "texts.en",
@@ -318,8 +322,13 @@ def test_near_upgrade_says_what_is_left_and_what_the_tier_gives() -> None:
         ("staff/broadcast/text_invalid", {"problem": "too_long"}),
         ("staff/broadcast/time_invalid", {"problem": "past"}),
         ("staff/broadcast/refused", {"field": "send_at"}),
+        ("staff/broadcast/refused", {"field": "recurrence"}),
         ("staff/broadcast/ask_coupon", {"has_templates": False}),
+        ("staff/broadcast/summary", {"repeat": "once"}),
+        ("staff/broadcast/summary", {"repeat": "quarterly"}),
+        ("staff/broadcast/ask_repeat", {"day": 30}),
     ]
+    + [("staff/broadcast/repeat_button", {"every": every}) for every in ("once", "monthly")]
     + [("staff/broadcast/segment_button", {"segment": {"kind": kind, "value": value, "tier": "", "month": None}})
        for kind, value in [("all", ""), ("coupon", ""), *(("rfm", name) for name in RFM_SEGMENTS)]]
     + [("staff/campaigns/conflict", {"status": status}) for status in ("scheduled", "paused", "cancelled", "done")],

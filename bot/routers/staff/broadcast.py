@@ -4,6 +4,8 @@
 2. the text: their own (checked like any campaign text) or a ready one, in every language;
 3. a coupon template to attach, or none;
 4. when: now, at a time in the program's zone, or at a local time in each member's own zone;
+   it goes once, unless the summary's Edit > Repeat makes it a monthly or quarterly member day
+   on the same day of the month;
 5. a preview, sent to the staff member as a member would get it, and a summary to confirm,
    edit (one step) or cancel;
 6. confirmed: the campaign is created (loyalty.campaigns.service) and a progress message is
@@ -25,7 +27,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -36,13 +37,16 @@ from bot.callbacks import (
     BroadcastStep,
     ReviewAction,
     SegmentKind,
+    Repeat,
     StaffCouponCallback,
+    StaffRepeatCallback,
     StaffReviewCallback,
     StaffSegmentCallback,
     StaffTextCallback,
     StaffWhenCallback,
 )
 from bot.campaign_progress import moment_text, progress_text
+from bot.edits import edit_in_place
 from bot.render import TEMPLATES_DIR, Texts, plain, texts_for
 from bot.routers.staff.menu import give_staff_menu
 from bot.states import Broadcast
@@ -157,6 +161,7 @@ def draft_of(chosen: dict[str, Any], *, settings: Settings) -> service.CampaignD
     segment = Segment.from_data(chosen["segment"])
     audience = segment.audience()
     when = chosen["when"]
+    repeat = repeat_of(chosen)
     source = next(iter(chosen["texts"].values()))
     first_line = " ".join(source.split())[:NAME_TEXT_CHARS]
     name = f"{first_line} · {audience.describe()}"[:120]
@@ -168,7 +173,28 @@ def draft_of(chosen: dict[str, Any], *, settings: Settings) -> service.CampaignD
         send_at=datetime.fromisoformat(when["at"]) if when["kind"] == "at" else None,
         local_date=date.fromisoformat(when["date"]) if when["kind"] == "local" else None,
         local_time=time.fromisoformat(when["time"]) if when["kind"] == "local" else None,
+        recurrence=None if repeat is Repeat.once else repeat.value,
     )
+
+
+def repeat_of(chosen: dict[str, Any]) -> Repeat:
+    return Repeat(chosen.get("repeat", Repeat.once.value))
+
+
+def send_day(when: dict[str, str], *, now: datetime, zone: ZoneInfo) -> date:
+    """The day of the month it goes out on, in the program's zone: a repeat keeps that day."""
+    if when["kind"] == "at":
+        return datetime.fromisoformat(when["at"]).astimezone(zone).date()
+    if when["kind"] == "local":
+        return date.fromisoformat(when["date"])
+    return now.astimezone(zone).date()
+
+
+def repeats_offered(day: date) -> list[Repeat]:
+    """Once always; monthly and quarterly only on a day every month has."""
+    if day.day > service.RECURRING_MAX_DAY:
+        return [Repeat.once]
+    return list(Repeat)
 
 
 # --- the steps -----------------------------------------------------------------------------------
@@ -233,8 +259,39 @@ async def _ask_next(
             texts("staff/broadcast/ask_when", zone=settings.timezone, example=_example_day(clock, settings)),
             reply_markup=builder.as_markup(),
         )
+    elif "repeat" not in chosen:
+        await state.set_state(Broadcast.repeat)
+        day = send_day(chosen["when"], now=clock.now(), zone=settings.zone)
+        builder = InlineKeyboardBuilder()
+        for every in repeats_offered(day):
+            builder.button(
+                text=texts("staff/broadcast/repeat_button", every=every.value, day=day.day),
+                callback_data=StaffRepeatCallback(every=every),
+            )
+        builder.adjust(1)
+        await message.answer(
+            texts("staff/broadcast/ask_repeat", day=day.day, max_day=service.RECURRING_MAX_DAY),
+            reply_markup=builder.as_markup(),
+        )
     else:
         await _review(message, state, chosen, uow, texts, clock, settings, member)
+
+
+async def _chose_by_button(
+    query: CallbackQuery,
+    state: FSMContext,
+    choice: dict[str, Any],
+    uow: UnitOfWork,
+    texts: Texts,
+    clock: Clock,
+    settings: Settings,
+    member: Member | None,
+) -> None:
+    """A step answered with a button: keep the choice, take the step's buttons off, ask next."""
+    await query.answer()
+    chosen = await _chosen(state) | choice
+    await _close_keyboard(query)
+    await _ask_next(_message(query), state, chosen, uow, texts, clock, settings, member)
 
 
 async def segment_chosen(
@@ -251,11 +308,7 @@ async def segment_chosen(
     if segment is None:  # a tier or segment no button offered: forged, or a tier since removed
         await query.answer(texts("staff/stale"), show_alert=True)
         return
-    await query.answer()
-    chosen = await _chosen(state)
-    chosen["segment"] = segment.as_data()
-    await _close_keyboard(query)
-    await _ask_next(_message(query), state, chosen, uow, texts, clock, settings, member)
+    await _chose_by_button(query, state, {"segment": segment.as_data()}, uow, texts, clock, settings, member)
 
 
 async def ready_text_chosen(
@@ -271,13 +324,12 @@ async def ready_text_chosen(
     if callback_data.name not in READY_TEXTS:
         await query.answer(texts("staff/stale"), show_alert=True)
         return
-    await query.answer()
-    chosen = await _chosen(state)
     # Every language's version: each member reads the message in their own.
-    chosen["texts"] = {locale: ready_text(callback_data.name, locale) for locale in SUPPORTED_LOCALES}
-    chosen["ready"] = callback_data.name
-    await _close_keyboard(query)
-    await _ask_next(_message(query), state, chosen, uow, texts, clock, settings, member)
+    choice = {
+        "texts": {locale: ready_text(callback_data.name, locale) for locale in SUPPORTED_LOCALES},
+        "ready": callback_data.name,
+    }
+    await _chose_by_button(query, state, choice, uow, texts, clock, settings, member)
 
 
 def ready_text(name: str, locale: str) -> str:
@@ -336,11 +388,7 @@ async def coupon_chosen(
             await query.answer(texts("staff/stale"), show_alert=True)
             return
         coupon = {"id": template.id, "code": template.code, "name": template.names}
-    await query.answer()
-    chosen = await _chosen(state)
-    chosen["coupon"] = coupon
-    await _close_keyboard(query)
-    await _ask_next(_message(query), state, chosen, uow, texts, clock, settings, member)
+    await _chose_by_button(query, state, {"coupon": coupon}, uow, texts, clock, settings, member)
 
 
 async def send_now(
@@ -352,11 +400,32 @@ async def send_now(
     settings: Settings,
     member: Member | None,
 ) -> None:
-    await query.answer()
+    await _chose_by_button(query, state, _when_chosen(await _chosen(state), {"kind": "now"}), uow, texts, clock,
+                           settings, member)
+
+
+def _when_chosen(chosen: dict[str, Any], when: dict[str, str]) -> dict[str, Any]:
+    """The send time, and the repeat: once, unless one was chosen before (an edited time keeps
+    it; the review refuses it if the new day cannot repeat)."""
+    return {"when": when, "repeat": chosen.get("repeat", Repeat.once.value)}
+
+
+async def repeat_chosen(
+    query: CallbackQuery,
+    callback_data: StaffRepeatCallback,
+    state: FSMContext,
+    uow: UnitOfWork,
+    texts: Texts,
+    clock: Clock,
+    settings: Settings,
+    member: Member | None,
+) -> None:
     chosen = await _chosen(state)
-    chosen["when"] = {"kind": "now"}
-    await _close_keyboard(query)
-    await _ask_next(_message(query), state, chosen, uow, texts, clock, settings, member)
+    day = send_day(chosen["when"], now=clock.now(), zone=settings.zone)
+    if callback_data.every not in repeats_offered(day):  # forged: the 30th cannot repeat monthly
+        await query.answer(texts("staff/stale"), show_alert=True)
+        return
+    await _chose_by_button(query, state, {"repeat": callback_data.every.value}, uow, texts, clock, settings, member)
 
 
 async def time_typed(
@@ -382,7 +451,7 @@ async def time_typed(
         )
         return
     chosen = await _chosen(state)
-    chosen["when"] = when
+    chosen |= _when_chosen(chosen, when)
     await _ask_next(message, state, chosen, uow, texts, clock, settings, member)
 
 
@@ -417,6 +486,8 @@ async def _review(
             reach=round(preview.audience.reachable * (100 - settings.campaign_holdout_pct) / 100),
             coupon_name=localized(chosen["coupon"]["name"], texts.locale) if chosen["coupon"]["name"] else None,
             when=_when_view(chosen["when"], texts.locale, settings),
+            repeat=repeat_of(chosen).value,
+            day=send_day(chosen["when"], now=clock.now(), zone=settings.zone).day,
             zone=settings.timezone,
         ),
         reply_markup=_review_keyboard(texts),
@@ -657,11 +728,8 @@ def _message(query: CallbackQuery) -> Message:
 async def _close_keyboard(query: CallbackQuery) -> None:
     """Take the buttons off a step's message once it is answered, so it cannot be pressed again."""
     if isinstance(query.message, Message):
-        try:
+        with edit_in_place():
             await query.message.edit_reply_markup(reply_markup=None)
-        except TelegramBadRequest as error:
-            if "message is not modified" not in error.message:
-                raise
 
 
 def router() -> Router:
@@ -677,9 +745,11 @@ def router() -> Router:
     router.callback_query.register(coupon_chosen, Broadcast.coupon, StaffCouponCallback.filter())
     router.callback_query.register(send_now, Broadcast.when, StaffWhenCallback.filter())
     router.message.register(time_typed, Broadcast.when, F.text, NOT_COMMAND)
+    router.callback_query.register(repeat_chosen, Broadcast.repeat, StaffRepeatCallback.filter())
     router.callback_query.register(review_pressed, Broadcast.review, StaffReviewCallback.filter())
     for payload in (
-        StaffSegmentCallback, StaffTextCallback, StaffCouponCallback, StaffWhenCallback, StaffReviewCallback
+        StaffSegmentCallback, StaffTextCallback, StaffCouponCallback, StaffWhenCallback, StaffRepeatCallback,
+        StaffReviewCallback,
     ):
         router.callback_query.register(not_now, payload.filter())
     return router
