@@ -296,7 +296,10 @@ class DeliveryPublic(BaseModel):
 
 class WindowPublic(BaseModel):
     start: datetime | None = Field(description="When the campaign started; null: it never did.")
-    end: datetime | None = Field(description="start + attribution_days.")
+    end: datetime | None = Field(
+        description="start + attribution_days; for a recurring campaign, just before its next occurrence "
+        "started, if that came sooner (a purchase counts for one occurrence only)."
+    )
     measured_until: datetime | None = Field(description="The end, or now while the window is open.")
     open: bool = Field(description="Purchases may still come in: the figures will change.")
 

@@ -135,6 +135,18 @@ class CampaignRepository:
         )
         return (await self._session.scalars(statement)).all()
 
+    async def next_occurrence_start(self, campaign: Campaign) -> datetime | None:
+        """When the occurrence after `campaign` in its recurring series started; None when it
+        has not (or the campaign does not recur)."""
+        if campaign.started_at is None or not campaign.recurrence:
+            return None
+        series = campaign.parent_id or campaign.id
+        statement = select(func.min(Campaign.started_at)).where(
+            or_(Campaign.id == series, Campaign.parent_id == series),
+            Campaign.started_at > campaign.started_at,
+        )
+        return await self._session.scalar(statement)
+
     async def scheduled_before(self, moment: datetime) -> Sequence[Campaign]:
         """Scheduled campaigns with a send time up to `moment`, and every scheduled local-time
         campaign (the caller works out when those are due), oldest first."""

@@ -8,7 +8,9 @@ counting just the members reached would credit the campaign with the difference 
 members who can be reached and members who cannot.
 
 - Window: from the moment the campaign started to `attribution_days` later, cut at now while it
-  is still open. A campaign that never started has no window and measures nothing.
+  is still open. A campaign that never started has no window and measures nothing. An
+  occurrence of a recurring campaign ends where the next one starts, if that is sooner: a
+  purchase is credited to the latest member day before it, never to two.
 - Purchases count in the program's currency, net of what was refunded (whenever the refund
   came); a purchase refunded in full is no sale and makes nobody a buyer. Purchases in another
   currency are left out and counted, so the merchant sees what the figures do not cover.
@@ -38,6 +40,7 @@ from loyalty.config import Settings
 
 CONFIDENCE = 0.95
 _Z = NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2)  # 1.959963984540054
+_INSTANT = timedelta(microseconds=1)  # the finest step of a stored time
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class Report:
     campaign_id: int
     progress: Progress  # delivery: sent, failed, skipped by reason, deferred, held out, ...
     window_start: datetime | None  # when the campaign started; None: it never did
-    window_end: datetime | None  # start + attribution days (the window may still be open)
+    window_end: datetime | None  # start + attribution days, or just before the next occurrence
+    # of a recurring campaign started, if sooner (the window may still be open)
     currency: str
     targeted: GroupEffect
     holdout: GroupEffect
@@ -133,6 +137,9 @@ async def campaign_report(uow: UnitOfWork, clock: Clock, settings: Settings, cam
             roi=None,
         )
     end = start + timedelta(days=campaign.attribution_days)
+    next_start = await uow.campaigns.next_occurrence_start(campaign)
+    if next_start is not None and next_start <= end:
+        end = next_start - _INSTANT  # the window's ends are inclusive: the next one's start is its own
     until = min(end, now)
     sums = await uow.campaign_effect.purchases_by_group(campaign_id, start, until, settings.currency)
     redeemed = await uow.campaign_effect.coupons_used_by_group(campaign_id, start, until)

@@ -332,6 +332,38 @@ async def test_an_open_window_is_cut_at_now(
     assert later.targeted.buyers == 2
 
 
+async def test_an_occurrence_of_a_recurring_campaign_ends_where_the_next_one_starts(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    targeted, held_out = [await add_members(uow_factory, clock, n) for n in (4, 2)]
+    first_start, second_start = clock.now() - timedelta(days=20), clock.now() - timedelta(days=5)
+    first = await add_campaign(uow_factory, clock, started_at=first_start, attribution_days=30)
+    second = await add_campaign(uow_factory, clock, started_at=second_start, attribution_days=30)
+    one_off = await add_campaign(uow_factory, clock, started_at=first_start, attribution_days=30)
+    async with uow_factory() as uow:  # first and second: one monthly member day
+        for campaign_id, parent in ((first, None), (second, first)):
+            occurrence = await uow.session.get(Campaign, campaign_id)
+            assert occurrence is not None
+            occurrence.recurrence, occurrence.parent_id = "monthly", parent
+        await uow.commit()
+    for campaign_id in (first, second, one_off):
+        await add_recipients(uow_factory, campaign_id, targeted, "sent")
+        await add_recipients(uow_factory, campaign_id, held_out, "held_out")
+    await buy(uow_factory, targeted[0], first_start + timedelta(days=1), 1_000)
+    await buy(uow_factory, targeted[1], second_start, 1_000)  # the second member day's first moment
+    await buy(uow_factory, targeted[2], second_start + timedelta(days=1), 1_000)
+
+    earlier = await report_of(uow_factory, clock, settings, first)
+    assert earlier.window_end == second_start - timedelta(microseconds=1) and not earlier.window_open
+    assert (earlier.targeted.buyers, earlier.targeted.revenue_minor) == (1, 1_000)
+    later = await report_of(uow_factory, clock, settings, second)
+    assert later.window_end == second_start + timedelta(days=30) and later.window_open
+    assert (later.targeted.buyers, later.targeted.revenue_minor) == (2, 2_000)
+    alone = await report_of(uow_factory, clock, settings, one_off)
+    assert alone.window_end == first_start + timedelta(days=30), "a campaign that does not recur is not cut"
+    assert alone.targeted.buyers == 3
+
+
 @pytest.mark.parametrize(
     ("held_out_count", "held_out_buyers", "targeted_buyers"),
     [(5, 0, 2), (5, 2, 0), (0, 0, 2)],
