@@ -42,7 +42,8 @@ def add(
         str | None, typer.Option(help="Who this is, as shown in lists. Required for someone new.")
     ] = None,
 ) -> None:
-    """Make a Telegram user staff, or change the role (and name) of one who already is."""
+    """Make a Telegram user staff, or change the role (and name) of one who already is; their
+    chat's command menu gets /broadcast and /campaigns."""
     from loyalty import staff
 
     change = with_uow(
@@ -50,6 +51,7 @@ def add(
     )
     verb = "added as" if change.created else "is now"
     typer.secho(f"{change.staff.name} ({telegram_id}) {verb} {change.staff.role}.", fg=typer.colors.GREEN)
+    _update_menu(telegram_id, staff=True)
 
 
 @staff_app.command("list")
@@ -73,22 +75,26 @@ def remove(telegram_id: TelegramId) -> None:
 
     with_uow(lambda uow, clock: staff.remove(uow, clock, telegram_id))
     typer.secho(f"{telegram_id} is no longer staff.", fg=typer.colors.GREEN)
-    _reset_menu(telegram_id)
+    _update_menu(telegram_id, staff=False)
 
 
-def _reset_menu(telegram_id: int) -> None:
-    """Take the staff entries out of the chat's command menu. Access is already gone, so a
-    failure here only leaves entries that answer as for any member: it warns, it does not fail."""
+def _update_menu(telegram_id: int, *, staff: bool) -> None:
+    """Put the staff entries into the chat's command menu, or take them out. Access itself is
+    already granted or gone (the staff filter reads the database), so a failure here only
+    leaves the menu behind: it warns, it does not fail."""
     from aiogram.exceptions import TelegramAPIError
     from aiohttp import ClientError
 
     from bot.app import build_bot
-    from bot.routers.staff.menu import take_staff_menu
+    from bot.routers.staff.menu import give_staff_menu, take_staff_menu
 
+    if staff:
+        left = "their chat menu lists the staff commands once they first send /broadcast"
+    else:
+        left = "their chat menu still lists the staff commands; they now get a member's answer"
     settings = load_settings()
     if not settings.bot_enabled:
-        typer.echo("BOT_TOKEN is not set: their chat menu still lists the staff commands; they now get a member's answer.",
-                   err=True)
+        typer.echo(f"BOT_TOKEN is not set: {left}.", err=True)
         return
     assert settings.bot_token is not None
     token = settings.bot_token.get_secret_value()
@@ -96,12 +102,12 @@ def _reset_menu(telegram_id: int) -> None:
     async def go() -> None:
         bot = build_bot(token, settings.bot_api_url)
         try:
-            await take_staff_menu(bot, telegram_id)
+            await (give_staff_menu if staff else take_staff_menu)(bot, telegram_id)
         finally:
             await bot.session.close()
 
     try:
         asyncio.run(go())
     except (TelegramAPIError, ClientError, TimeoutError) as error:
-        typer.secho(f"their chat menu could not be reset ({error}); the staff commands no longer work there.",
-                    fg=typer.colors.YELLOW, err=True)
+        # "chat not found": they have not started the bot yet.
+        typer.secho(f"their chat menu could not be changed ({error}): {left}.", fg=typer.colors.YELLOW, err=True)

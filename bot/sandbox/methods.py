@@ -377,10 +377,18 @@ async def get_webhook_info(ctx: MethodContext, params: Params) -> Any:
     }
 
 
+_CHAT_SCOPES = frozenset({"chat", "chat_administrators", "chat_member"})
+
+
 def _commands_key(ctx: MethodContext, params: Params) -> tuple[str, str]:
     scope = params.json_value("scope") or {"type": "default"}
     if not isinstance(scope, dict) or not isinstance(scope.get("type"), str):
         raise ApiError.bad_request("can't parse BotCommandScope JSON object")
+    if scope["type"] in _CHAT_SCOPES:
+        # As Telegram: a menu for one chat needs a chat the bot knows (the member started it).
+        chat = ctx.state.chats.get(scope.get("chat_id"))  # type: ignore[arg-type]
+        if chat is None or not chat.user.started:
+            raise ApiError.bad_request(errors.CHAT_NOT_FOUND)
     language_code = params.string("language_code") or ""
     return json.dumps(scope, sort_keys=True), language_code
 

@@ -10,8 +10,6 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from bot.app import build_bot
-from bot.routers.staff.menu import give_staff_menu
 from bot.sandbox import SandboxServer
 from db.models import AuditEvent, Staff
 from db.uow import UnitOfWorkFactory
@@ -85,29 +83,35 @@ def run(database_url: str, *args: str, env: dict[str, str] | None = None) -> Res
     return CliRunner().invoke(staff_app, list(args), env=env)
 
 
-async def test_removing_staff_takes_the_staff_commands_out_of_their_chat_menu(
+async def test_adding_staff_puts_the_staff_commands_in_their_chat_menu_and_removing_takes_them_out(
     settings: Settings, tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     async with SandboxServer() as sandbox:
         mia = sandbox.add_user("Mia").id
-        bot = build_bot(sandbox.token, sandbox.base_url)
-        try:
-            await give_staff_menu(bot, mia)
-        finally:
-            await bot.session.close()
+        stranger = sandbox.add_user("Not started", started=False).id
         scope = {"type": "chat", "chat_id": mia}
-        menus = {language: sandbox.commands(scope=scope, language_code=language) for language in ("", "zh")}
-        assert all("broadcast" in [entry["command"] for entry in menu] for menu in menus.values())
+
+        def menus() -> list[list[str]]:
+            return [[entry["command"] for entry in sandbox.commands(scope=scope, language_code=language)]
+                    for language in ("", "zh")]
+
         env = {"BOT_TOKEN": sandbox.token, "BOT_API_URL": sandbox.base_url}
         added = await asyncio.to_thread(run, settings.database_url, "add", str(mia), "--role", "owner", "--name", "Mia", env=env)
-        assert added.exit_code == 0, added.output
+        assert added.exit_code == 0 and "could not be changed" not in added.output, added.output
+        assert all("broadcast" in menu and "campaigns" in menu and "points" in menu for menu in menus())
 
         removed = await asyncio.to_thread(run, settings.database_url, "remove", str(mia), env=env)
-
         assert removed.exit_code == 0 and f"{mia} is no longer staff." in removed.output, removed.output
-        assert "could not be reset" not in removed.output
-        assert all(sandbox.commands(scope=scope, language_code=language) == [] for language in ("", "zh"))
+        assert "could not be changed" not in removed.output
+        assert menus() == [[], []]
+
+        # Someone who has not started the bot yet is staff all the same; the menu comes later.
+        early = await asyncio.to_thread(
+            run, settings.database_url, "add", str(stranger), "--role", "marketer", "--name", "Sam", env=env
+        )
+        assert early.exit_code == 0 and "added as marketer" in early.output, early.output
+        assert "once they first send /broadcast" in early.output
 
 
 async def test_the_cli_adds_lists_changes_and_removes_staff(

@@ -11,6 +11,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
     BufferedInputFile,
     ForceReply,
     InlineKeyboardButton,
@@ -422,6 +423,14 @@ async def test_commands_menu_button_and_webhook(sandbox: SandboxServer, bot: Bot
         await bot.set_my_commands([BotCommand(command="no spaces", description="x")])
     assert await bot.delete_my_commands() is True
     assert await bot.get_my_commands() == []
+
+    # One chat's menu: only for a chat the bot knows, as Telegram.
+    assert await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=user.id))
+    assert [c["command"] for c in sandbox.commands(scope={"type": "chat", "chat_id": user.id})] == ["start", "card"]
+    stranger = sandbox.add_user("Never opened the bot", started=False)
+    for chat_id in (stranger.id, 987654321):
+        with pytest.raises(TelegramBadRequest, match="chat not found"):
+            await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=chat_id))
 
     assert await bot.set_chat_menu_button(chat_id=user.id, menu_button=MenuButtonCommands())
     assert sandbox.menu_button(user) == {"type": "commands"}
