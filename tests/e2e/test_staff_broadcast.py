@@ -258,6 +258,8 @@ async def test_a_monthly_member_day_is_set_up_in_the_chat(product: Product, sett
     [campaign] = await campaigns(product)
     assert (campaign.recurrence, campaign.local_date, campaign.local_time) == ("quarterly", date(2026, 12, 8), "10:00")
     assert campaign.status == "scheduled"
+    [listing] = await boss.say("/campaigns")
+    assert f"#{campaign.id}" in listing.text and "🔁 every quarter" in listing.text
 
 
 async def test_forged_staff_buttons_are_refused_in_the_flow(product: Product) -> None:

@@ -114,8 +114,9 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "campaign_id": 12,
     "status": "sending",
     "campaigns": [
-        {"id": 12, "name": "<b>Al & Ex</b> day", "status": "sending", "sent": 1200, "total": 10800},
-        {"id": 11, "name": "Old", "status": "done", "sent": 90, "total": 90},
+        {"id": 12, "name": "<b>Al & Ex</b> day", "status": "sending", "sent": 1200, "total": 10800,
+         "recurrence": "monthly"},
+        {"id": 11, "name": "Old", "status": "done", "sent": 90, "total": 90, "recurrence": None},
     ],
     "campaign": {"id": 12, "name": "<b>Al & Ex</b> day", "status": "sending"},
     "starts": "Dec 8, 2026, 10:00",
@@ -343,6 +344,9 @@ def test_staff_texts_escape_names_and_show_placeholders_literally() -> None:
     ask = parse_html(en("staff/broadcast/ask_text", **SAMPLE)).text
     assert "{{ points }}" in ask and "{{ tier }}" in ask and "12,345 members" in ask
     assert "{{ pointz }} is not a value" in parse_html(en("staff/broadcast/text_invalid", **SAMPLE)).text
+    listing = parse_html(en("staff/campaigns/list", **SAMPLE)).text
+    assert "1,200 / 10,800 sent · 🔁 every month" in listing and "90 / 90 sent\n" in listing + "\n"
+    assert "🔁 每月" in texts_for("zh_CN")("staff/campaigns/list", **SAMPLE)
     report = parse_html(en("staff/report", **SAMPLE)).text
     assert "<b>Al & Ex</b> day" in report, "a campaign name is text, never markup"
     assert "CN¥1,234,567.00" in report and "+35.2% (95% interval +10.1% to +65.4%)" in report

@@ -45,6 +45,7 @@ async def listing(uow: UnitOfWork, clock: Clock, texts: Texts) -> tuple[str, Inl
                 "status": campaign.status,
                 "sent": progress.sent,
                 "total": _to_send(campaign, progress),
+                "recurrence": campaign.recurrence,
             }
         )
     await uow.release()
