@@ -35,9 +35,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import (
     STAFF_PREFIX,
     BroadcastStep,
+    Repeat,
     ReviewAction,
     SegmentKind,
-    Repeat,
     StaffCouponCallback,
     StaffRepeatCallback,
     StaffReviewCallback,
@@ -400,8 +400,8 @@ async def send_now(
     settings: Settings,
     member: Member | None,
 ) -> None:
-    await _chose_by_button(query, state, _when_chosen(await _chosen(state), {"kind": "now"}), uow, texts, clock,
-                           settings, member)
+    choice = _when_chosen(await _chosen(state), {"kind": "now"})
+    await _chose_by_button(query, state, choice, uow, texts, clock, settings, member)
 
 
 def _when_chosen(chosen: dict[str, Any], when: dict[str, str]) -> dict[str, Any]:
