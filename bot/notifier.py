@@ -112,7 +112,7 @@ class NotificationSender:
         now = self._clock.now()
         try:
             claimed = await self._claim_and_prepare(notification_id, now)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a database hiccup or a bad row: nothing went
             log.exception("preparing notification %s failed", notification_id)
             await self._retry_or_fail(notification_id, now, f"{type(error).__name__}: {error}")
             return "retry"
@@ -230,7 +230,7 @@ class NotificationSender:
                 sent = await self.drain_once()
                 if sent:
                     log.info("sent %d notifications", sent)
-            except Exception:
+            except Exception:  # noqa: BLE001 - keep draining after a database hiccup
                 log.exception("notification drain failed")
             self._wake.clear()
             try:

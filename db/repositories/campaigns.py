@@ -204,8 +204,9 @@ class CampaignRepository:
         """Let PostgreSQL's planner see a campaign's rows, inserted moments before the sender
         claims them: without statistics it takes a new campaign for a handful of rows and plans
         the sender's lookups as scans of all of them (a claim of 250 at 20,000 rows: 35 ms
-        without, 12 ms with, and the gap grows with the audience). Autovacuum would analyse only once a tenth of the table changed. A sample,
-        so it costs about the same at any size; SQLite needs none."""
+        without, 12 ms with, and the gap grows with the audience). Autovacuum would analyse only
+        once a tenth of the table changed. A sample, so it costs about the same at any size;
+        SQLite needs none."""
         if on_postgres(self._session):
             await self._session.execute(text("ANALYZE campaign_recipients"))
 

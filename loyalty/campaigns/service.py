@@ -494,6 +494,12 @@ def _next_occurrence(campaign: Campaign, settings: Settings, now: datetime) -> C
     )
 
 
+def can_recur_on(day_of_month: int) -> bool:
+    """Whether a campaign on this day of the month may repeat monthly or quarterly: only on a
+    day every month has."""
+    return day_of_month <= RECURRING_MAX_DAY
+
+
 def _add_months(day: date, months: int) -> date:
     years, month_index = divmod(day.month - 1 + months, 12)
     year, month = day.year + years, month_index + 1
@@ -617,7 +623,7 @@ async def _validated(uow: UnitOfWork, settings: Settings, draft: CampaignDraft, 
             raise InvalidCampaign("recurrence is monthly or quarterly", field="recurrence", problem="unknown")
         # The day in the program's zone; send_at is set whenever local_date is not.
         day = local_date.day if local_date else send_at.astimezone(settings.zone).day  # type: ignore[union-attr]
-        if day > RECURRING_MAX_DAY:
+        if not can_recur_on(day):
             raise InvalidCampaign(
                 f"a recurring campaign is on a day every month has: 1-{RECURRING_MAX_DAY}", field="recurrence",
                 problem="day_of_month",

@@ -192,7 +192,7 @@ def send_day(when: dict[str, str], *, now: datetime, zone: ZoneInfo) -> date:
 
 def repeats_offered(day: date) -> list[Repeat]:
     """Once always; monthly and quarterly only on a day every month has."""
-    if day.day > service.RECURRING_MAX_DAY:
+    if not service.can_recur_on(day.day):
         return [Repeat.once]
     return list(Repeat)
 
