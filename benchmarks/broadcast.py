@@ -51,7 +51,7 @@ def serve_sandbox(port: int, users: int, global_rate: float | None, per_chat_rat
     message it keeps, would pause that loop for up to ~120 ms: requests that arrived evenly would
     then be stamped in one bunch and refused as a burst the sender never sent. Telegram does not
     pause so; the stand-in runs without the collector (it lives for one phase)."""
-    from bot.sandbox import SandboxLimits, SandboxServer
+    from sandbox import SandboxLimits, SandboxServer
 
     async def main() -> None:
         limits = SandboxLimits().with_rates(global_rate=global_rate, per_chat_rate=per_chat_rate)
@@ -175,7 +175,7 @@ async def drain(url: str, base_url: str, members: int, rate: float | None, *, tr
     from db.uow import UnitOfWorkFactory
     from loyalty.clock import SystemClock
     from loyalty.config import Settings
-    from loyalty.runtime import freeze_startup_heap
+    from entrypoints.runtime import freeze_startup_heap
 
     campaign_id = await new_campaign(url, members)
     engine = create_engine(url)

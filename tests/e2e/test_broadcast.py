@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.app import build_bot
 from bot.broadcast import BroadcastClient, BroadcastEngine
 from bot.notifier import NotificationSender
-from bot.sandbox import SandboxLimits, SandboxServer
+from sandbox import SandboxLimits, SandboxServer
 from bot.throttle import Throttle
 from db.models import Member
 from db.uow import UnitOfWorkFactory

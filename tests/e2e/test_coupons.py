@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from bot.render import texts_for
-from bot.sandbox import Conversation
+from sandbox import Conversation
 from db.models import Coupon, Member, Notification, Store
 from loyalty import coupons, earning
 from loyalty.earning import RuleSpec

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_bot
-from bot.sandbox import SandboxLimits, SandboxServer
+from sandbox import SandboxLimits, SandboxServer
 from db.models import Member
 from tests.e2e.conftest import Product
 from tests.utils.members import next_phone

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.app import build_bot
 from bot.notifier import NotificationSender
 from bot.render import texts_for
-from bot.sandbox import Conversation
+from sandbox import Conversation
 from db.crypto import FieldCipher
 from db.engine import create_engine, create_session_factory
 from db.models import Coupon, Member, MemberMute, Notification

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot import rewards_view as view
 from bot.render import texts_for
-from bot.sandbox import Conversation, SandboxUser
+from sandbox import Conversation, SandboxUser
 from db.models import Member, Reward, RewardRedemption
 from loyalty.ledger import check_consistency
 from tests.e2e.conftest import Product

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.render import texts_for
-from bot.sandbox import SandboxMessage
+from sandbox import SandboxMessage
 from db.models import Member
 from loyalty.members import is_valid_member_number
 from tests.e2e.conftest import Product

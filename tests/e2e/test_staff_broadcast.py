@@ -18,7 +18,7 @@ from bot.broadcast import BroadcastClient, BroadcastEngine
 from bot.campaign_progress import CampaignProgressWatcher
 from bot.render import texts_for
 from bot.routers.staff.broadcast import Segment, segment_options
-from bot.sandbox import Conversation, SandboxMessage
+from sandbox import Conversation, SandboxMessage
 from db.models import Campaign, CampaignRecipient, Member
 from loyalty import staff
 from loyalty.campaigns import service

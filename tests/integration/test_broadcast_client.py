@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from bot.broadcast.client import BadRequest, BroadcastClient, BroadcastError, Forbidden, RetryAfter
-from bot.sandbox import SandboxLimits, SandboxServer
+from sandbox import SandboxLimits, SandboxServer
 
 
 @asynccontextmanager

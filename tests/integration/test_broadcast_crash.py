@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.sandbox import SandboxLimits, SandboxServer
+from sandbox import SandboxLimits, SandboxServer
 from db.uow import UnitOfWorkFactory
-from loyalty.cli_campaigns import campaigns_app
+from entrypoints.cli.campaigns import campaigns_app
 from loyalty.clock import SystemClock
 from tests.conftest import TEST_SECRET
 from tests.utils.broadcast import campaign, seed_campaign, statuses
@@ -47,7 +47,7 @@ def sender_env(database_url: str, sandbox: SandboxServer) -> dict[str, str]:
 
 async def start_sender(campaign_id: int, env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "loyalty.cli_campaigns", "send", str(campaign_id),
+        sys.executable, "-m", "entrypoints.cli.campaigns", "send", str(campaign_id),
         env=env, cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 
 from bot.render import texts_for
-from bot.sandbox.formatting import parse_html
+from sandbox.formatting import parse_html
 from db.models import Coupon, Member, Notification, Purchase
 from db.uow import UnitOfWorkFactory
 from loyalty import ledger

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from bot.sandbox import SandboxServer
+from sandbox import SandboxServer
 from db.models import AuditEvent, Staff
 from db.uow import UnitOfWorkFactory
 from loyalty import staff
-from loyalty.cli_staff import staff_app
+from entrypoints.cli.staff import staff_app
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.errors import InvalidInput, NotFound

@@ -14,7 +14,7 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.sandbox import SandboxLimits, SandboxServer
+from sandbox import SandboxLimits, SandboxServer
 
 
 class FakeClock:

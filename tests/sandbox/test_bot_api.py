@@ -24,7 +24,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
-from bot.sandbox import BotIdentity, SandboxServer
+from sandbox import BotIdentity, SandboxServer
 from tests.sandbox.conftest import make_bot, png_bytes
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiogram import Bot
 
-from bot.sandbox import SandboxServer
+from sandbox import SandboxServer
 
 
 async def test_control_endpoints_mirror_the_python_api(sandbox: SandboxServer, bot: Bot) -> None:

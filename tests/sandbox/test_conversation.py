@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiogram import Bot
 
-from bot.sandbox import SandboxLimits, SandboxServer
-from bot.sandbox.middleware import HandlingMiddleware
+from sandbox import SandboxLimits, SandboxServer
+from sandbox.middleware import HandlingMiddleware
 from tests.sandbox.conftest import polling
 from tests.sandbox.demo_bot import CARD_PNG, demo_router
 
@@ -105,7 +105,7 @@ async def test_no_reply_times_out_with_a_diagnosis(sandbox: SandboxServer) -> No
 
 
 async def test_member_cannot_write_while_blocking_the_bot(sandbox: SandboxServer) -> None:
-    from bot.sandbox import SandboxError
+    from sandbox import SandboxError
 
     ann = sandbox.add_user("Ann")
     await sandbox.block(ann)

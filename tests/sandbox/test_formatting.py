@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.sandbox.formatting import (
+from sandbox.formatting import (
     EntityParseError,
     detect_entities,
     format_text,
@@ -16,7 +16,7 @@ from bot.sandbox.formatting import (
     render_ansi,
     utf16_len,
 )
-from bot.sandbox.media import image_size
+from sandbox.media import image_size
 from tests.sandbox.conftest import png_bytes
 
 

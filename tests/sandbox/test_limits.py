@@ -10,8 +10,8 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.types import BufferedInputFile
 
-from bot.sandbox import SandboxLimits, SandboxServer, TokenBucket
-from bot.sandbox.limits import RateLimiter, retry_after_seconds
+from sandbox import SandboxLimits, SandboxServer, TokenBucket
+from sandbox.limits import RateLimiter, retry_after_seconds
 from tests.sandbox.conftest import FakeClock, png_bytes
 
 

@@ -6,7 +6,7 @@ import io
 
 from aiogram import Bot
 
-from bot.sandbox import HELP, SandboxLimits, SandboxServer, run_terminal_chat
+from sandbox import HELP, SandboxLimits, SandboxServer, run_terminal_chat
 from tests.sandbox.conftest import polling
 from tests.sandbox.demo_bot import CARD_PNG, demo_router
 

@@ -11,7 +11,7 @@ from aiogram.exceptions import TelegramConflictError
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 
-from bot.sandbox import SandboxServer
+from sandbox import SandboxServer
 from tests.sandbox.conftest import make_bot, polling
 
 

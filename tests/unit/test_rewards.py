@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot import rewards_view as view
 from bot.render import texts_for
-from bot.sandbox.formatting import parse_html
+from sandbox.formatting import parse_html
 from db.models import Reward, Tier
 from loyalty import codes, rewards
 from loyalty.config import SUPPORTED_LOCALES

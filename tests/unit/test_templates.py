@@ -8,7 +8,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from bot.render import TEMPLATES_DIR, Texts, format_money, region_of, texts_for
-from bot.sandbox.formatting import parse_html, utf16_len
+from sandbox.formatting import parse_html, utf16_len
 from loyalty.campaigns.rfm import RFM_SEGMENTS
 from loyalty.config import SUPPORTED_LOCALES
 from loyalty.nudges.kinds import TOPICS

@@ -7,7 +7,7 @@ import io
 import zxingcpp
 from PIL import Image
 
-from bot.sandbox import SandboxMessage
+from sandbox import SandboxMessage
 
 
 def decode_qr(message: SandboxMessage) -> str:

@@ -15,12 +15,12 @@ import sys
 import threading
 from typing import IO, Any
 
-from bot.sandbox.conversation import Conversation
-from bot.sandbox.errors import SandboxError
-from bot.sandbox.formatting import render_ansi
-from bot.sandbox.keyboards import markup_kind, reply_buttons
-from bot.sandbox.server import SandboxServer
-from bot.sandbox.state import ChatEvent, SandboxMessage, SandboxUser
+from sandbox.conversation import Conversation
+from sandbox.errors import SandboxError
+from sandbox.formatting import render_ansi
+from sandbox.keyboards import markup_kind, reply_buttons
+from sandbox.server import SandboxServer
+from sandbox.state import ChatEvent, SandboxMessage, SandboxUser
 
 HELP = """\
 Type a message and press Enter to send it to the bot. Special input:

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from loyalty.cli_campaigns import campaigns_app
-from loyalty.cli_common import load_settings, prepared_settings, with_uow
-from loyalty.cli_staff import staff_app
+from entrypoints.cli.campaigns import campaigns_app
+from entrypoints.cli.common import load_settings, prepared_settings, with_uow
+from entrypoints.cli.staff import staff_app
 from loyalty.config import Settings
 
 app = typer.Typer(
@@ -95,7 +95,7 @@ def chat(
 def migrate() -> None:
     """Bring the database at DATABASE_URL to the newest schema."""
     from db.migrate import upgrade_database
-    from loyalty.runtime import configure_logging
+    from entrypoints.runtime import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_level)
@@ -190,7 +190,7 @@ async def _run(
 
     from bot.app import build_bot, build_dispatcher
     from bot.broadcast import BroadcastClient
-    from loyalty.runtime import open_services, run_until_stopped
+    from entrypoints.runtime import open_services, run_until_stopped
 
     log = logging.getLogger("loyalty")
     async with open_services(settings, migrate=migrate) as services:
@@ -212,11 +212,11 @@ async def _run(
 async def _chat(settings: Settings, *, name: str, language: str, with_api: bool) -> None:
     from bot.app import build_bot, build_dispatcher
     from bot.broadcast import BroadcastClient
-    from bot.sandbox.limits import SandboxLimits
-    from bot.sandbox.middleware import HandlingMiddleware
-    from bot.sandbox.server import SandboxServer
-    from bot.sandbox.terminal import run_terminal_chat
-    from loyalty.runtime import open_services, run_until_stopped
+    from sandbox.limits import SandboxLimits
+    from sandbox.middleware import HandlingMiddleware
+    from sandbox.server import SandboxServer
+    from sandbox.terminal import run_terminal_chat
+    from entrypoints.runtime import open_services, run_until_stopped
 
     # A person chats here, or a script pipes lines in far faster than anyone types: the sandbox
     # keeps Telegram's rates but allows a longer burst per chat (the tests cover strict limits).

@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from loyalty.cli_common import prepared_settings
+from entrypoints.cli.common import prepared_settings
 from loyalty.config import Settings
 
 campaigns_app = typer.Typer(help="Send campaigns and see how they went.", no_args_is_help=True)
@@ -66,7 +66,7 @@ def list_(
 async def _send(settings: Settings, campaign_id: int) -> None:
     from bot.broadcast import BroadcastClient, BroadcastEngine
     from loyalty.campaigns import service
-    from loyalty.runtime import freeze_startup_heap, open_services
+    from entrypoints.runtime import freeze_startup_heap, open_services
 
     assert settings.bot_token is not None
     async with open_services(settings) as services:
@@ -154,7 +154,7 @@ def summary(progress) -> str:  # type: ignore[no-untyped-def]
 
 async def _listing(settings: Settings, limit: int) -> Table:
     from loyalty.campaigns import service
-    from loyalty.runtime import open_services
+    from entrypoints.runtime import open_services
 
     table = Table("id", "name", "status", "when", "sent", "failed", "skipped", "held out", "left")
     async with open_services(settings) as services, services.uow_factory() as uow:

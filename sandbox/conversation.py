@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from bot.sandbox.keyboards import reply_buttons
-from bot.sandbox.state import CallbackAnswer, SandboxChat, SandboxMessage, SandboxUser
+from sandbox.keyboards import reply_buttons
+from sandbox.state import CallbackAnswer, SandboxChat, SandboxMessage, SandboxUser
 
 if TYPE_CHECKING:
-    from bot.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
 
 class Conversation:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.sandbox.errors import BUTTON_DATA_INVALID, ApiError
-from bot.sandbox.limits import SandboxLimits
+from sandbox.errors import BUTTON_DATA_INVALID, ApiError
+from sandbox.limits import SandboxLimits
 
 MARKUP_UNPARSABLE = "can't parse reply keyboard markup JSON object"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp.web_request import FileField
 
-from bot.sandbox.errors import ApiError
+from sandbox.errors import ApiError
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}

@@ -124,7 +124,7 @@ async def run_until_stopped(
     With a bot, its process also drains the outboxes: nudges and receipts one by one, campaigns
     through `broadcast_client` (a Bot API client of its own, which meets flood control by
     slowing down rather than by waiting per chat), and keeps staff's campaign progress messages current."""
-    from loyalty.scheduler import build_scheduler
+    from entrypoints.scheduler import build_scheduler
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -24,13 +24,13 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.conversation import Conversation
-from bot.sandbox.errors import ApiError, SandboxError
-from bot.sandbox.limits import Clock, SandboxLimits
-from bot.sandbox.members import MemberActions
-from bot.sandbox.methods import METHODS, MethodContext
-from bot.sandbox.params import Params
-from bot.sandbox.state import (
+from sandbox.conversation import Conversation
+from sandbox.errors import ApiError, SandboxError
+from sandbox.limits import Clock, SandboxLimits
+from sandbox.members import MemberActions
+from sandbox.methods import METHODS, MethodContext
+from sandbox.params import Params
+from sandbox.state import (
     BotIdentity,
     CallbackAnswer,
     SandboxMessage,
@@ -389,7 +389,7 @@ class SandboxServer:
         """``with sandbox.handling(): ...`` around the bot's handling of one update.
 
         Telegram cannot see a bot think between two requests; a bot running in the same process
-        as its tests can say so (bot.sandbox.middleware.HandlingMiddleware), and a burst of
+        as its tests can say so (sandbox.middleware.HandlingMiddleware), and a burst of
         replies then does not end while a handler is still reading the database before its
         next message."""
         self._handling += 1

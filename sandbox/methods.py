@@ -17,20 +17,20 @@ from typing import Any
 
 from aiohttp.web_request import FileField
 
-from bot.sandbox import errors
-from bot.sandbox.errors import ApiError
-from bot.sandbox.formatting import (
+from sandbox import errors
+from sandbox.errors import ApiError
+from sandbox.formatting import (
     PARSE_MODES,
     EntityParseError,
     FormattedText,
     format_text,
     normalize_parse_mode,
 )
-from bot.sandbox.keyboards import MARKUP_UNPARSABLE, markup_kind, validate_reply_markup
-from bot.sandbox.limits import Clock, RateLimiter, SandboxLimits, retry_after_seconds
-from bot.sandbox.media import StoredFile, image_size, photo_sizes
-from bot.sandbox.params import Params
-from bot.sandbox.state import (
+from sandbox.keyboards import MARKUP_UNPARSABLE, markup_kind, validate_reply_markup
+from sandbox.limits import Clock, RateLimiter, SandboxLimits, retry_after_seconds
+from sandbox.media import StoredFile, image_size, photo_sizes
+from sandbox.params import Params
+from sandbox.state import (
     CallbackAnswer,
     SandboxChat,
     SandboxMessage,

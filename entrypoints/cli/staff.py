@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from loyalty.cli_common import load_settings, with_uow
+from entrypoints.cli.common import load_settings, with_uow
 
 staff_app = typer.Typer(
     help=(

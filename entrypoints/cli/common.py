@@ -28,7 +28,7 @@ def load_settings() -> Settings:
 
 def prepared_settings(*, quiet: bool = False) -> Settings:
     """The settings, with logging configured and a development secret made when none is set."""
-    from loyalty.runtime import configure_logging, ensure_dev_secret
+    from entrypoints.runtime import configure_logging, ensure_dev_secret
 
     settings = load_settings()
     configure_logging(settings.log_level, quiet=quiet)
@@ -38,7 +38,7 @@ def prepared_settings(*, quiet: bool = False) -> Settings:
 def with_uow(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Run `action(uow, clock)` in one unit of work against the configured database."""
     from loyalty.errors import LoyaltyError
-    from loyalty.runtime import open_services
+    from entrypoints.runtime import open_services
 
     settings = prepared_settings(quiet=True)
 

@@ -14,7 +14,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 
 if TYPE_CHECKING:
-    from bot.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
 
 class HandlingMiddleware(BaseMiddleware):

@@ -4,11 +4,11 @@ See :class:`SandboxServer` for the control API and :func:`run_terminal_chat` for
 with the bot from a terminal.
 """
 
-from bot.sandbox.conversation import Conversation
-from bot.sandbox.errors import ApiError, SandboxError
-from bot.sandbox.limits import RateLimiter, SandboxLimits, TokenBucket
-from bot.sandbox.server import SandboxServer
-from bot.sandbox.state import (
+from sandbox.conversation import Conversation
+from sandbox.errors import ApiError, SandboxError
+from sandbox.limits import RateLimiter, SandboxLimits, TokenBucket
+from sandbox.server import SandboxServer
+from sandbox.state import (
     BotIdentity,
     CallbackAnswer,
     MessageVersion,
@@ -16,7 +16,7 @@ from bot.sandbox.state import (
     SandboxStats,
     SandboxUser,
 )
-from bot.sandbox.terminal import HELP, run_terminal_chat
+from sandbox.terminal import HELP, run_terminal_chat
 
 __all__ = [
     "HELP",

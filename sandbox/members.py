@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.sandbox.errors import SandboxError
-from bot.sandbox.formatting import detect_entities
-from bot.sandbox.media import StoredFile, new_file_id, new_file_unique_id
-from bot.sandbox.state import (
+from sandbox.errors import SandboxError
+from sandbox.formatting import detect_entities
+from sandbox.media import StoredFile, new_file_id, new_file_unique_id
+from sandbox.state import (
     CallbackQueryRecord,
     SandboxChat,
     SandboxMessage,
