@@ -130,7 +130,8 @@ class Settings(BaseSettings):
             )
         if weakness is not None and key:
             log.warning("SECRET_KEY %s: fine for development, refused in production", weakness)
-        if self.old_secret_keys is not None and not self.old_keys():
+        listed = self.old_secret_keys.get_secret_value().strip() if self.old_secret_keys else ""
+        if listed and not self.old_keys():
             raise ValueError("OLD_SECRET_KEYS lists no key: leave it unset, or list the old keys separated by commas")
         return self
 
