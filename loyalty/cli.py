@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +14,9 @@ from loyalty.cli_campaigns import campaigns_app
 from loyalty.cli_common import load_settings, prepared_settings, with_uow
 from loyalty.cli_staff import staff_app
 from loyalty.config import Settings
+
+if TYPE_CHECKING:
+    from loyalty.secret_keys import RotationReport
 
 app = typer.Typer(
     help=(
@@ -256,7 +259,7 @@ async def _run(
         )
 
 
-async def _rotate(settings: Settings, batch_size: int):  # type: ignore[no-untyped-def]
+async def _rotate(settings: Settings, batch_size: int) -> RotationReport:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -273,7 +276,8 @@ async def _rotate(settings: Settings, batch_size: int):  # type: ignore[no-untyp
             def line(batch: RotationProgress) -> None:
                 nonlocal read
                 read += batch.seen
-                print(f"secret rotate: {read:,} of {total:,} values read ({batch.column.name})", file=sys.stderr, flush=True)
+                print(f"secret rotate: {read:,} of {total:,} values read ({batch.column.name})",
+                      file=sys.stderr, flush=True)
 
             return await rotate_secret_key(services.uow_factory, services.clock, batch_size=batch_size, progress=line)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

@@ -70,7 +70,8 @@ async def check_secret_key(uow_factory: UnitOfWorkFactory, clock: Clock) -> None
         await uow.secret_keys.record(wanted, at=clock.now())
         await uow.commit()
     if recorded:
-        log.warning("SECRET_KEY is new to this database: recorded it; run `loyalty secret rotate` to move every value to it")
+        log.warning("SECRET_KEY is new to this database: recorded it beside the old; "
+                    "run `loyalty secret rotate` to move every value to it")
     else:
         log.info("recorded the SECRET_KEY this database is written with (its fingerprint, not the key)")
 

@@ -98,7 +98,8 @@ class SecretKeyRepository:
         await connection.execute(
             statement,
             [
-                {"row_id": each.id, "old_token": each.old_token, "new_token": each.new_token, "new_index": each.new_index}
+                {"row_id": each.id, "old_token": each.old_token, "new_token": each.new_token,
+                 "new_index": each.new_index}
                 for each in rewrites
             ],
         )
