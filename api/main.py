@@ -6,12 +6,18 @@ Build it with `create_app(settings)`; serve it with
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import NoReturn
 
 from fastapi import FastAPI
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 
 from api.errors import install_error_handlers
@@ -20,7 +26,8 @@ from db.crypto import FieldCipher
 from db.engine import create_engine, create_session_factory
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock, SystemClock
-from loyalty.config import Settings
+from loyalty.config import Settings, explain
+from loyalty.secret_keys import SecretKeyMismatch, check_secret_key
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +89,15 @@ def create_app(
             yield
             log.info("API stopped")
             return
-        cipher = FieldCipher(settings.require_secret_key())  # refuse to start without a key
+        cipher = FieldCipher(settings.require_secret_key(), settings.old_keys())  # refuse to start without a key
         engine = create_engine(settings.database_url)
-        app.state.uow_factory = UnitOfWorkFactory(create_session_factory(engine), cipher)
+        factory = UnitOfWorkFactory(create_session_factory(engine), cipher)
+        try:
+            await check_secret_key(factory, app.state.clock)  # or refuse a key the data was not written with
+        except BaseException:
+            await engine.dispose()
+            raise
+        app.state.uow_factory = factory
         log.info(
             "API started on %s",
             make_url(settings.database_url).render_as_string(hide_password=True),
@@ -114,9 +127,41 @@ def create_app(
 
 
 def app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory`: settings from the environment and `.env`."""
-    settings = Settings()
+    """Factory for `uvicorn --factory`: settings from the environment and `.env`.
+
+    A configuration error, or a SECRET_KEY the database was not written with, stops it with one
+    line on stderr and exit status 2, before uvicorn serves anything."""
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as error:
+        _refuse(*explain(error))
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        _check_secret_key_now(settings)
+    except SecretKeyMismatch as error:
+        _refuse(str(error))
     return create_app(settings)
+
+
+def _refuse(*lines: str) -> NoReturn:
+    for line in lines:
+        print(f"configuration error: {line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _check_secret_key_now(settings: Settings) -> None:
+    """Check the key before serving. uvicorn calls the factory inside its running event loop, and
+    a failing lifespan would print a traceback, so the check runs in a loop of its own."""
+
+    async def check() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            cipher = FieldCipher(settings.require_secret_key(), settings.old_keys())
+            await check_secret_key(UnitOfWorkFactory(create_session_factory(engine), cipher), SystemClock())
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        worker.submit(asyncio.run, check()).result()

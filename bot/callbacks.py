@@ -6,7 +6,22 @@ from enum import Enum
 from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, Message
 from pydantic import Field
+
+
+def on_its_message(query: CallbackQuery) -> bool:
+    """Whether the button pressed is one of the message's own. A modified client can send any
+    payload on any message; a handler that acts on the message it was pressed on (edits it into
+    the next step) must not act on another one. Telegram sends the message, keyboard included;
+    a message too old for that (InaccessibleMessage) cannot be checked, nor edited."""
+    message = query.message
+    if not isinstance(message, Message):
+        return True
+    markup = message.reply_markup
+    if markup is None:
+        return False
+    return any(button.callback_data == query.data for row in markup.inline_keyboard for button in row)
 
 
 class ConsentAnswer(str, Enum):

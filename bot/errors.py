@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 async def domain_error(event: ErrorEvent, texts: Texts | None = None, **_: Any) -> None:
     error = event.exception
     assert isinstance(error, LoyaltyError)
-    log.info("refused %s: %s", error.code, error)
+    # The code only: a refusal's message may quote what the member typed (a phone, a date).
+    log.info("refused %s", error.code)
     key = f"errors/{error.code}"
     await _tell(event, texts, key if texts and key in texts.keys() else "errors/internal")
 

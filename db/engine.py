@@ -26,6 +26,9 @@ def on_postgres(session: AsyncSession) -> bool:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # A database error's message carries the statement's parameters (phone indexes, birthdays,
+    # names) unless told not to, and such messages end up in logs.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         # SQLite runs one write transaction at a time. Within a process, one connection makes
         # transactions queue fairly on the pool (FIFO, no sleeping); across processes sharing

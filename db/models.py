@@ -634,3 +634,15 @@ class CampaignRecipient(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+
+
+class SecretKeyFingerprint(Base):
+    """A key the database's encrypted columns (db/encrypted_columns.py) are written with, as its
+    fingerprint (db.crypto.key_fingerprint), never the key. One row normally; two or more while
+    `loyalty secret rotate` moves values from old keys to the new one. A process whose keys do
+    not cover every row here cannot read everything and refuses to start."""
+
+    __tablename__ = "secret_key_fingerprints"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -30,6 +30,7 @@ from db.repositories import (
     ProgramRepository,
     PurchaseRepository,
     RewardRepository,
+    SecretKeyRepository,
     StaffRepository,
 )
 
@@ -76,6 +77,7 @@ class UnitOfWork:
         self.campaign_outbox = CampaignOutboxRepository(self._session)
         self.campaign_effect = CampaignEffectRepository(self._session)
         self.staff = StaffRepository(self._session)
+        self.secret_keys = SecretKeyRepository(self._session)
         return self
 
     async def __aexit__(
@@ -91,6 +93,11 @@ class UnitOfWork:
             await self._session.close()
         finally:
             self._session = None
+
+    @property
+    def cipher(self) -> FieldCipher:
+        """The keys this unit of work reads and writes personal fields with."""
+        return self._cipher
 
     @property
     def session(self) -> AsyncSession:

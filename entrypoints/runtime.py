@@ -14,6 +14,7 @@ from pathlib import Path
 
 import uvicorn
 from aiogram import Bot, Dispatcher
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.broadcast.client import BroadcastClient
@@ -23,6 +24,7 @@ from db.migrate import upgrade
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock, SystemClock
 from loyalty.config import Settings
+from loyalty.secret_keys import check_secret_key
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def ensure_dev_secret(settings: Settings, env_file: Path = Path(".env")) -> Sett
         handle.write(f"\n# Generated on first run for local development; keep it secret.\nSECRET_KEY={key}\n")
     env_file.chmod(0o600)
     log.warning("SECRET_KEY was not set: generated one into %s for local development", env_file)
-    return settings.model_copy(update={"secret_key": Settings(secret_key=key).secret_key})
+    return settings.model_copy(update={"secret_key": SecretStr(key)})
 
 
 def freeze_startup_heap() -> None:
@@ -77,12 +79,16 @@ class Services:
 
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
+    """The database and what uses it, for one process. Refuses (SecretKeyMismatch) when the
+    process's keys cannot read what the database holds: nothing is started then."""
     engine = create_engine(settings.database_url)
     try:
         if migrate:
             await upgrade(engine)
-        cipher = FieldCipher(settings.require_secret_key())
-        yield Services(settings, engine, UnitOfWorkFactory(create_session_factory(engine), cipher), SystemClock())
+        cipher = FieldCipher(settings.require_secret_key(), settings.old_keys())
+        services = Services(settings, engine, UnitOfWorkFactory(create_session_factory(engine), cipher), SystemClock())
+        await check_secret_key(services.uow_factory, services.clock)
+        yield services
     finally:
         await engine.dispose()
 

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import logging
+import math
+import re
 from datetime import time
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from zxcvbn import zxcvbn
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 PLACEHOLDER_SECRETS = {"changethis", "change-me", "secret", ""}
+# A key must take at least 2**100 guesses as zxcvbn estimates them: its pattern matching sees
+# through repeats, sequences, keyboard walks and dictionary words, and it credits random text
+# with about 3.3 bits a character, so any random key of 32 characters or more passes.
+SECRET_KEY_MIN_BITS = 100
+SECRET_KEY_MIN_LENGTH = 32
+# zxcvbn's time grows with the length (0.1 s at 128 characters); the first characters suffice.
+ESTIMATED_PREFIX = 128
 SUPPORTED_LOCALES = ("en", "zh_CN")
 
 log = logging.getLogger(__name__)
@@ -33,6 +43,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     secret_key: SecretStr | None = None
+    # Keys the data may still be encrypted with while `loyalty secret rotate` moves it to
+    # SECRET_KEY: read with, never written with. Comma-separated.
+    old_secret_keys: SecretStr | None = None
 
     program_name: str = "Loyalty Club"
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
@@ -106,15 +119,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _enforce_real_secrets(self) -> Settings:
-        # A production deployment must never run with a missing or placeholder key: it encrypts
-        # members' phone numbers, so a guessable key is a data leak.
+        # A production deployment must never run with a missing, placeholder or guessable key:
+        # it encrypts members' phone numbers, so a guessable key is a data leak. Elsewhere a
+        # weak key is a warning, so tests and first runs need no ceremony.
         key = self.secret_key.get_secret_value() if self.secret_key else ""
-        weak = key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < 32
-        if weak and self.environment == "production":
+        weakness = secret_key_weakness(key)
+        if weakness is not None and self.environment == "production":
             raise ValueError(
-                "SECRET_KEY must be set to a random value of at least 32 characters "
-                "in production (generate one with `loyalty secret`)"
+                f"SECRET_KEY {weakness}: production needs a random one (make one with `loyalty secret new`)"
             )
+        if weakness is not None and key:
+            log.warning("SECRET_KEY %s: fine for development, refused in production", weakness)
+        listed = self.old_secret_keys.get_secret_value().strip() if self.old_secret_keys else ""
+        if listed and not self.old_keys():
+            raise ValueError("OLD_SECRET_KEYS lists no key: leave it unset, or list the old keys separated by commas")
         return self
 
     @cached_property
@@ -127,5 +145,54 @@ class Settings(BaseSettings):
 
     def require_secret_key(self) -> str:
         if self.secret_key is None or not self.secret_key.get_secret_value():
-            raise RuntimeError("SECRET_KEY is not set; run `loyalty secret` to create one")
+            raise RuntimeError("SECRET_KEY is not set; run `loyalty secret new` to create one")
         return self.secret_key.get_secret_value()
+
+    def old_keys(self) -> list[str]:
+        """OLD_SECRET_KEYS as a list. Old keys are not checked for strength: moving away from a
+        weak key must stay possible."""
+        raw = self.old_secret_keys.get_secret_value() if self.old_secret_keys else ""
+        return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """Why `key` is too weak to protect members' data, or None."""
+    if not key.strip():
+        return "is not set"
+    if key.strip().lower() in PLACEHOLDER_SECRETS:
+        return "is a placeholder"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"is shorter than {SECRET_KEY_MIN_LENGTH} characters"
+    if estimated_bits(key) < SECRET_KEY_MIN_BITS:
+        return f"is too easy to guess (under {SECRET_KEY_MIN_BITS} bits: repeated, sequential or common text)"
+    return None
+
+
+@lru_cache(maxsize=16)
+def estimated_bits(key: str) -> float:
+    """log2 of the number of guesses zxcvbn estimates `key` takes (its first characters)."""
+    prefix = key[:ESTIMATED_PREFIX]
+    return float(zxcvbn(prefix, max_length=ESTIMATED_PREFIX)["guesses_log10"]) * math.log2(10)
+
+
+def environment_variable(field: str) -> str:
+    """The environment variable that sets a Settings field."""
+    return (str(Settings.model_config.get("env_prefix") or "") + field).upper()
+
+
+_FIELD_IN_SETTINGS_ERROR = re.compile(r'field "([A-Za-z0-9_]+)"')
+
+
+def explain(error: ValidationError | SettingsError) -> list[str]:
+    """A configuration error as short lines an operator can act on: each names the environment
+    variable and what is wrong with it, never the value it was given (it may be a secret)."""
+    if isinstance(error, SettingsError):
+        match = _FIELD_IN_SETTINGS_ERROR.search(str(error))
+        name = environment_variable(match.group(1)) if match else "a setting"
+        return [f"{name}: cannot be read (a list is written as JSON, e.g. [30, 7])"]
+    lines = []
+    for problem in error.errors(include_input=False, include_url=False, include_context=False):
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        location = problem["loc"]
+        lines.append(f"{environment_variable(str(location[0]))}: {message}" if location else message)
+    return lines

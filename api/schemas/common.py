@@ -19,6 +19,9 @@ class ErrorPublic(BaseModel):
 class HealthPublic(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]
+    # "mismatch": the database is now written with a key this process lacks; "unknown": the
+    # database could not be asked.
+    secret_key: Literal["ok", "mismatch", "unknown"]
 
 
 class OkPublic(BaseModel):

@@ -6,7 +6,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
-from bot.callbacks import LanguageCallback
+from bot.callbacks import LanguageCallback, on_its_message
+from bot.edits import edit_in_place
 from bot.filters import ButtonText
 from bot.middlewares import GUEST_LOCALE_KEY
 from bot.render import Texts, texts_for
@@ -28,7 +29,11 @@ async def language_chosen(
     state: FSMContext,
     uow: UnitOfWork,
     clock: Clock,
+    texts: Texts,
 ) -> None:
+    if not on_its_message(query):  # a language button on another message: it would strip its keyboard
+        await query.answer(texts("fallback/stale_button"), show_alert=True)
+        return
     if member is not None:
         await set_locale(uow, clock, member, callback_data.locale)
     else:
@@ -36,7 +41,8 @@ async def language_chosen(
     texts = texts_for(callback_data.locale)
     await query.answer()
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        with edit_in_place():  # pressed twice: the keyboard is already gone
+            await query.message.edit_reply_markup(reply_markup=None)
         # The menu's labels are in the old language: resend it along with the confirmation.
         await query.message.answer(
             texts("language/changed"),

@@ -15,7 +15,7 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import TopicCallback
+from bot.callbacks import TopicCallback, on_its_message
 from bot.edits import edit_in_place
 from bot.render import Texts
 from db.models import Member
@@ -65,6 +65,10 @@ async def set_topic(
     if member is None:
         await uow.rollback()
         await query.answer(texts("card/need_signup"), show_alert=True)
+        return
+    if not on_its_message(query):  # a settings button on another message: it would rewrite that one
+        await uow.rollback()
+        await query.answer(texts("fallback/stale_button"), show_alert=True)
         return
     try:
         muted = await preferences.set_muted(

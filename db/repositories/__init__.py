@@ -14,6 +14,7 @@ from db.repositories.nudges import NudgeRepository
 from db.repositories.program import ProgramRepository
 from db.repositories.purchases import PurchaseRepository
 from db.repositories.rewards import RewardRepository
+from db.repositories.secret_keys import SecretKeyRepository
 from db.repositories.staff import StaffRepository
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "ProgramRepository",
     "PurchaseRepository",
     "RewardRepository",
+    "SecretKeyRepository",
     "StaffRepository",
 ]

@@ -32,8 +32,10 @@ class MemberRepository:
         return await self._one(select(Member).where(Member.telegram_id == telegram_id), lock)
 
     async def by_phone(self, e164: str, *, lock: bool = False) -> Member | None:
-        index = self._cipher.blind_index(e164)
-        return await self._one(select(Member).where(Member.phone_index == index), lock)
+        # While keys rotate a member may still be indexed under an old key: look under each.
+        indexes = self._cipher.blind_indexes(e164)
+        where = Member.phone_index == indexes[0] if len(indexes) == 1 else Member.phone_index.in_(indexes)
+        return await self._one(select(Member).where(where), lock)
 
     async def number_taken(self, member_number: str) -> bool:
         return await self.by_number(member_number) is not None

@@ -1,7 +1,8 @@
 """What every `loyalty` command needs: the settings, and one rule run in one unit of work.
 
-A configuration error is a red line and exit status 2; a refusal of the program's rules (a
-LoyaltyError) is a red line and exit status 1."""
+A configuration error (a setting, or a SECRET_KEY the database was not written with) is a red
+line and exit status 2; a refusal of the program's rules (a LoyaltyError) is a red line and exit
+status 1."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from loyalty.config import Settings
+from loyalty.config import Settings, explain
 
 T = TypeVar("T")
 
@@ -21,9 +23,10 @@ def load_settings() -> Settings:
     """The settings from the environment and .env, as they are."""
     try:
         return Settings()
-    except ValidationError as error:
-        typer.secho(f"configuration error:\n{error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from error
+    except (ValidationError, SettingsError) as error:
+        for line in explain(error):
+            typer.secho(f"configuration error: {line}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
 
 
 def prepared_settings(*, quiet: bool = False) -> Settings:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +14,9 @@ from entrypoints.cli.campaigns import campaigns_app
 from entrypoints.cli.common import load_settings, prepared_settings, with_uow
 from entrypoints.cli.staff import staff_app
 from loyalty.config import Settings
+
+if TYPE_CHECKING:
+    from loyalty.secret_keys import RotationReport
 
 app = typer.Typer(
     help=(
@@ -31,6 +34,8 @@ stores_app = typer.Typer(help="Manage the merchant's stores.")
 app.add_typer(stores_app, name="stores")
 app.add_typer(staff_app, name="staff")
 app.add_typer(campaigns_app, name="campaigns")
+secret_app = typer.Typer(help="Make a new SECRET_KEY, or move the encrypted data to a new one.")
+app.add_typer(secret_app, name="secret")
 
 SANDBOX_TOKEN = "123456789:sandbox-token-for-local-chat"
 
@@ -102,10 +107,55 @@ def migrate() -> None:
     asyncio.run(upgrade_database(settings.database_url))
 
 
-@app.command()
-def secret() -> None:
-    """Print a new random SECRET_KEY to put in the environment."""
-    typer.echo(secrets.token_urlsafe(48))
+@secret_app.callback(invoke_without_command=True)
+def secret(ctx: typer.Context) -> None:
+    """Make a new SECRET_KEY, or move the encrypted data to a new one (`loyalty secret` alone
+    prints a new key, as `loyalty secret new` does)."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(_new_secret_key())
+
+
+@secret_app.command("new")
+def secret_new() -> None:
+    """Print a new random SECRET_KEY to put in the environment (384 random bits)."""
+    typer.echo(_new_secret_key())
+
+
+def _new_secret_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+SECRET_ROTATE_HELP = (
+    "Re-encrypt every encrypted value (phone numbers, ...) with SECRET_KEY, reading the old ones "
+    "with OLD_SECRET_KEYS, with a progress bar.\n\n"
+    "To change the key: set the new key as SECRET_KEY and the old one in OLD_SECRET_KEYS, restart "
+    "every process (bot, API, scheduler) with both, then run this. It works next to the running "
+    "program in batches of one transaction each; stopped at any moment (Ctrl-C, a kill), it is "
+    "simply run again. When it finishes, the database records SECRET_KEY as its only key and "
+    "OLD_SECRET_KEYS can leave the environment."
+)
+
+
+@secret_app.command("rotate", help=SECRET_ROTATE_HELP)
+def secret_rotate(
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Values re-encrypted per transaction.")] = 500,
+) -> None:
+    from loyalty.secret_keys import UnreadableValue
+
+    settings = prepared_settings(quiet=True)
+    try:
+        report = asyncio.run(_rotate(settings, batch_size))
+    except UnreadableValue as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.secho("Interrupted: run `loyalty secret rotate` again to finish.", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130) from None
+    typer.secho(
+        f"{report.rewritten:,} of {report.seen:,} encrypted values re-encrypted with SECRET_KEY; the database "
+        "now records it as its only key, so OLD_SECRET_KEYS can be removed.",
+        fg=typer.colors.GREEN,
+    )
 
 
 @apikey_app.command("create")
@@ -209,6 +259,36 @@ async def _run(
         )
 
 
+async def _rotate(settings: Settings, batch_size: int) -> RotationReport:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from entrypoints.runtime import open_services
+    from loyalty.secret_keys import RotationProgress, encrypted_value_count, rotate_secret_key
+
+    console = Console(stderr=True)
+    async with open_services(settings) as services:
+        total = await encrypted_value_count(services.uow_factory)
+        if not console.is_terminal:
+            # A log or a pipe: a plain line per batch instead of a bar.
+            read = 0
+
+            def line(batch: RotationProgress) -> None:
+                nonlocal read
+                read += batch.seen
+                print(f"secret rotate: {read:,} of {total:,} values read ({batch.column.name})",
+                      file=sys.stderr, flush=True)
+
+            return await rotate_secret_key(services.uow_factory, services.clock, batch_size=batch_size, progress=line)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("Re-encrypting", total=total)
+            return await rotate_secret_key(
+                services.uow_factory, services.clock, batch_size=batch_size,
+                progress=lambda batch: bar.advance(task, batch.seen),
+            )
+
+
 async def _chat(settings: Settings, *, name: str, language: str, with_api: bool) -> None:
     from bot.app import build_bot, build_dispatcher
     from bot.broadcast import BroadcastClient
@@ -242,5 +322,17 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
         )
 
 
+def main() -> None:
+    """The `loyalty` command. A SECRET_KEY the database was not written with stops any command
+    that opens the database with one line, wherever it is found."""
+    from loyalty.secret_keys import SecretKeyMismatch
+
+    try:
+        app()
+    except SecretKeyMismatch as error:
+        typer.secho(f"configuration error: {error}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -120,7 +120,7 @@ def test_apikey_lifecycle_against_the_running_api(workdir: Path) -> None:
 def test_production_refuses_a_missing_secret(workdir: Path) -> None:
     result = loyalty(workdir, "run", ENVIRONMENT="production")
     assert result.returncode == 2
-    assert "SECRET_KEY must be set" in result.stderr
+    assert result.stderr.startswith("configuration error: SECRET_KEY is not set")
     assert not (workdir / ".env").exists()
 
 

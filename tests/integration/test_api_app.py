@@ -36,7 +36,7 @@ async def unreachable_factory(tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory
 async def test_health_checks_the_database_without_a_key(api: RunningApi) -> None:
     response = await api.client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "secret_key": "ok"}
 
 
 async def test_health_is_503_when_the_database_is_unreachable(
@@ -46,7 +46,7 @@ async def test_health_is_503_when_the_database_is_unreachable(
     async with running_api(app) as api:
         response = await api.client.get("/health")
         assert response.status_code == 503
-        assert response.json() == {"status": "unavailable", "database": "unreachable"}
+        assert response.json() == {"status": "unavailable", "database": "unreachable", "secret_key": "unknown"}
 
         # Anything else that needs the database fails as JSON too, without internals.
         failed = await api.client.get("/api/v1/noop", headers=bearer("lk_whatever"))
@@ -131,7 +131,7 @@ async def test_without_a_factory_the_lifespan_opens_and_closes_its_own_database(
     async with running_api(app) as api:
         assert isinstance(app.state.uow_factory, UnitOfWorkFactory)
         health = await api.client.get("/health")
-        assert health.json() == {"status": "ok", "database": "ok"}
+        assert health.json() == {"status": "ok", "database": "ok", "secret_key": "ok"}
         noop = await api.client.get("/api/v1/noop", headers=bearer(key))
         assert noop.status_code == 200
         members = await api.client.get("/api/v1/members", headers=bearer(key))

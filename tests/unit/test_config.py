@@ -1,0 +1,75 @@
+"""Settings errors as an operator reads them, and the SECRET_KEY strength check."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import pytest
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from loyalty.config import Settings, explain, secret_key_weakness
+
+STRONG = secrets.token_urlsafe(48)
+WEAK_BUT_LONG = ["a" * 32, "abc" * 11, "abcabc" * 20, "0123456789abcdef" * 2, "password" * 5, "x" * 200]
+
+
+def load(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def problems(**values: object) -> list[str]:
+    with pytest.raises((ValidationError, SettingsError)) as caught:
+        load(**values)
+    return explain(caught.value)
+
+
+@pytest.mark.parametrize("key", WEAK_BUT_LONG)
+def test_production_refuses_long_but_guessable_keys(key: str) -> None:
+    [line] = problems(environment="production", secret_key=key)
+    assert line.startswith("SECRET_KEY ") and "loyalty secret new" in line
+    assert key[:4] not in line.replace("SECRET_KEY", ""), "no part of the key is echoed"
+
+
+@pytest.mark.parametrize("key", [STRONG, secrets.token_hex(16), secrets.token_urlsafe(24), secrets.token_hex(32)])
+def test_random_keys_of_32_characters_and_more_pass(key: str) -> None:
+    assert secret_key_weakness(key) is None
+    assert load(environment="production", secret_key=key).require_secret_key() == key
+
+
+def test_development_warns_about_a_weak_key_without_showing_it(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="loyalty.config"):
+        settings = load(environment="development", secret_key="ab" * 20)
+    assert settings.require_secret_key() == "ab" * 20
+    [record] = caplog.records
+    assert "SECRET_KEY is too easy to guess" in record.getMessage() and "abab" not in record.getMessage()
+
+
+def test_errors_name_the_environment_variable_not_the_field() -> None:
+    assert problems(timezone="Mars/Olympus_Mons") == ["TIMEZONE: unknown time zone 'Mars/Olympus_Mons'"]
+    [port] = problems(api_port=70000)
+    assert port.startswith("API_PORT: ") and "api_port" not in port
+    lines = problems(currency="yuan", log_level="LOUD", environment="staging")
+    assert sorted(line.split(":")[0] for line in lines) == ["CURRENCY", "ENVIRONMENT", "LOG_LEVEL"]
+    assert not any("validation error" in line or "input_value" in line or "pydantic" in line for line in lines)
+
+
+def test_a_secret_in_a_bad_setting_is_never_echoed() -> None:
+    key = "s3cr3t-" + "q" * 40
+    lines = problems(environment="production", secret_key=key, old_secret_keys=" , ")
+    assert all(key[:7] not in line and "qqqq" not in line for line in lines)
+
+
+def test_old_keys_are_a_comma_separated_list() -> None:
+    settings = load(secret_key=STRONG, old_secret_keys=" old-one , old-two,,")
+    assert settings.old_keys() == ["old-one", "old-two"]
+    assert "old-one" not in repr(settings)
+    assert problems(secret_key=STRONG, old_secret_keys=" , ") == [
+        "OLD_SECRET_KEYS lists no key: leave it unset, or list the old keys separated by commas"
+    ]
+
+
+def test_a_list_setting_that_is_not_json_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPIRY_WARNING_DAYS", "30 and 7")
+    assert problems() == ["EXPIRY_WARNING_DAYS: cannot be read (a list is written as JSON, e.g. [30, 7])"]
