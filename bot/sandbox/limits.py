@@ -45,6 +45,8 @@ class SandboxLimits:
     """Characters of answerCallbackQuery text."""
     max_photo_bytes: int | None = 10 * 1024 * 1024
     """Size of an uploaded photo."""
+    max_document_bytes: int | None = 50 * 1024 * 1024
+    """Size of a file a bot uploads (Telegram's limit for bots, 50 MB)."""
 
     @classmethod
     def without_rate_limits(cls) -> SandboxLimits:
