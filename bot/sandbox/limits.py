@@ -21,7 +21,7 @@ Clock = Callable[[], float]
 class SandboxLimits:
     """Every limit the sandbox enforces; ``None`` disables that limit.
 
-    Rate limits apply to the sending methods only (sendMessage, sendPhoto, sendLocation,
+    Rate limits apply to the sending methods only (sendMessage, sendPhoto, sendDocument, sendLocation,
     sendVenue). Edits, deletions, chat actions and callback answers are not rate limited:
     Telegram throttles those separately and far more loosely, and the project only needs the
     broadcast limits to be exact.
