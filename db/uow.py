@@ -27,6 +27,7 @@ from db.repositories import (
     MemberRepository,
     NotificationRepository,
     NudgeRepository,
+    PersonalDataRepository,
     ProgramRepository,
     PurchaseRepository,
     RewardRepository,
@@ -46,6 +47,7 @@ class UnitOfWork:
     notifications: NotificationRepository
     nudges: NudgeRepository
     idempotency: IdempotencyRepository
+    personal_data: PersonalDataRepository
 
     def __init__(
         self,
@@ -76,6 +78,7 @@ class UnitOfWork:
         self.campaign_outbox = CampaignOutboxRepository(self._session)
         self.campaign_effect = CampaignEffectRepository(self._session)
         self.staff = StaffRepository(self._session)
+        self.personal_data = PersonalDataRepository(self._session)
         return self
 
     async def __aexit__(

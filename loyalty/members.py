@@ -20,7 +20,7 @@ from loyalty import coupons
 from loyalty.bonuses import grant_event_bonus
 from loyalty.clock import Clock
 from loyalty.config import Settings
-from loyalty.errors import AlreadyRegistered, ConsentRequired, MemberNotFound, PhoneTaken
+from loyalty.errors import AlreadyRegistered, ConsentRequired, MemberErased, MemberNotFound, PhoneTaken
 from loyalty.profile import check_locale, clean_city, clean_start_payload, parse_birthday
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ async def set_birthday(uow: UnitOfWork, clock: Clock, settings: Settings, member
     now = clock.now()
     birthday = parse_birthday(raw, now.date())
     member = await uow.lock_member(member.id)
-    member.birthday = birthday
+    uow.members.set_birthday(member, birthday)
     member.updated_at = now
     await _bonus_if_profile_complete(uow, settings, member, now)
     await uow.commit()
@@ -217,7 +217,7 @@ async def set_city(uow: UnitOfWork, clock: Clock, settings: Settings, member: Me
 
 
 async def _bonus_if_profile_complete(uow: UnitOfWork, settings: Settings, member: Member, now: datetime) -> None:
-    if member.birthday is not None and member.city is not None:
+    if member.birthday_month is not None and member.city is not None:
         await grant_event_bonus(uow, settings, member, event="profile_complete", now=now, actor="chat")
 
 
@@ -259,8 +259,12 @@ async def find_member(
     phone_e164: str | None = None,
     telegram_id: int | None = None,
     lock: bool = False,
+    include_erased: bool = False,
 ) -> Member:
-    """`lock=True` also takes the member's lock (see UnitOfWork.lock_member) in the same query."""
+    """`lock=True` also takes the member's lock (see UnitOfWork.lock_member) in the same query.
+
+    A member whose data was erased is MemberErased (a phone or chat finds them no more), unless
+    `include_erased`: only erasure itself, which answers a repeat with its first outcome."""
     if member_number is not None:
         member = await uow.members.by_number(member_number, lock=lock)
     elif phone_e164 is not None:
@@ -271,6 +275,8 @@ async def find_member(
         raise ValueError("find_member needs one identifier")
     if member is None:
         raise MemberNotFound("no such member")
+    if member.erased_at is not None and not include_erased:
+        raise MemberErased("this member's data was erased")
     return member
 
 

@@ -305,7 +305,7 @@ async def _store_id(uow: UnitOfWork, channel: str, store_code: str | None) -> in
 
 
 def _is_birthday_month(member: Member, at: datetime, settings: Settings) -> bool:
-    return member.birthday is not None and member.birthday.month == at.astimezone(settings.zone).month
+    return member.birthday_month == at.astimezone(settings.zone).month
 
 
 @contextlib.asynccontextmanager

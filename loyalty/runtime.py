@@ -79,9 +79,9 @@ class Services:
 async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
     engine = create_engine(settings.database_url)
     try:
-        if migrate:
-            await upgrade(engine)
         cipher = FieldCipher(settings.require_secret_key())
+        if migrate:
+            await upgrade(engine, cipher=cipher)  # a revision may encrypt existing rows
         yield Services(settings, engine, UnitOfWorkFactory(create_session_factory(engine), cipher), SystemClock())
     finally:
         await engine.dispose()
