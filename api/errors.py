@@ -1,7 +1,8 @@
 """Domain errors (loyalty/errors.py) to HTTP answers. Every error body is JSON.
 
-- NotFound -> 404, Gone -> 410 (a member whose data was erased) and Conflict -> 409, as `{"detail": "...", "code": "..."}`, with `"reason"`
-  when the rule gave one (why a coupon or reward was refused: "expired", "used", ...).
+- NotFound -> 404, Gone -> 410 (a member whose data was erased) and Conflict -> 409, as
+  `{"detail": "...", "code": "..."}`, with `"reason"` when the rule gave one (why a coupon or
+  reward was refused: "expired", "used", ...).
 - InvalidInput (and subclasses) and ConsentRequired -> 422, in the shape of FastAPI's own
   validation errors: `{"detail": [{"loc": ["body", "phone"], "msg": "...", "type": "..."}]}`.
 - Request validation errors keep that shape but never echo the submitted input back: a body

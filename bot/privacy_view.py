@@ -57,7 +57,8 @@ def new_confirmation(member_number: str, now: datetime) -> tuple[EraseConfirm, d
 
 def confirmation_holds(pressed: EraseConfirm, kept: object, member_number: str, now: datetime) -> bool:
     """Whether the pressed button is the one shown last to this member, and recently."""
-    if not isinstance(kept, dict) or not all(isinstance(kept.get(k), str) for k in ("member_number", "nonce", "asked_at")):
+    fields = ("member_number", "nonce", "asked_at")
+    if not isinstance(kept, dict) or not all(isinstance(kept.get(field), str) for field in fields):
         return False
     asked_at = datetime.fromisoformat(kept["asked_at"])
     return (
@@ -81,7 +82,9 @@ def menu_keyboard(texts: Texts) -> InlineKeyboardMarkup:
 
 def ask_keyboard(texts: Texts) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.button(text=texts("privacy/buttons/continue"), callback_data=PrivacyCallback(action=PrivacyAction.erase_sure))
+    builder.button(
+        text=texts("privacy/buttons/continue"), callback_data=PrivacyCallback(action=PrivacyAction.erase_sure)
+    )
     builder.button(text=texts("privacy/buttons/keep"), callback_data=PrivacyCallback(action=PrivacyAction.keep))
     builder.adjust(1)
     return builder.as_markup()

@@ -62,7 +62,7 @@ class Losses:
 async def losses(uow: UnitOfWork, settings: Settings, member: Member, *, now: datetime) -> Losses:
     usable = await coupons.usable_coupons(uow, member, now=now, zone=member_zone(member, settings))
     tier = next(tier for tier in await uow.program.tiers() if tier.id == member.tier_id)
-    codes = [redemption for redemption, _ in await uow.personal_data.redemptions(member.id) if redemption.status == "issued"]
+    codes = [code for code, _ in await uow.personal_data.redemptions(member.id) if code.status == "issued"]
     return Losses(await ledger.available(uow, member.id, at=now), len(usable), len(codes), tier)
 
 

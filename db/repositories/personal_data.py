@@ -113,7 +113,9 @@ class PersonalDataRepository:
                 select(PurchaseLine).where(PurchaseLine.purchase_id.in_(ids)).order_by(PurchaseLine.id)
             )
         ).all()
-        refunds = (await self._session.scalars(select(Refund).where(Refund.purchase_id.in_(ids)).order_by(Refund.id))).all()
+        refunds = (
+            await self._session.scalars(select(Refund).where(Refund.purchase_id.in_(ids)).order_by(Refund.id))
+        ).all()
         return [
             PurchaseRecord(
                 purchase,

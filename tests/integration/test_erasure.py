@@ -37,36 +37,12 @@ from loyalty.config import Settings
 from loyalty.erasure import Erasure, erase_member, losses
 from loyalty.errors import MemberErased
 from loyalty.idempotency import IdempotencyKey
-from loyalty.members import Consent, find_member, member_for_chat, register_from_chat, set_birthday, set_city
+from loyalty.members import find_member, member_for_chat
 from loyalty.nudges.sweeps import run_sweeps
 from loyalty.purchases import MemberRef, PurchaseRequest, record_purchase
 from tests.utils.campaigns import draft
-from tests.utils.coupons import make_template
-from tests.utils.privacy import ALEX, lead_a_life, traces
+from tests.utils.privacy import ALEX, lived, sign_up, traces
 from tests.utils.rewards import give_points
-
-
-async def sign_up(uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings) -> Member:
-    """ALEX joins in the chat, as bot/routers/start.py does it, with a birthday and a city."""
-    async with uow_factory() as uow:
-        registration = await register_from_chat(
-            uow, clock, settings, telegram_id=ALEX.telegram_id, phone_e164=ALEX.phone, locale="en",
-            consent=Consent(version=settings.privacy_version, given_at=clock.now()),
-            start_payload=f"ref_{ALEX.username}",
-        )
-    member = registration.member
-    async with uow_factory() as uow:
-        await set_birthday(uow, clock, settings, member, ALEX.birthday.strftime("%d.%m.%Y"))
-    async with uow_factory() as uow:
-        await set_city(uow, clock, settings, member, ALEX.city)
-    return member
-
-
-async def lived(uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings) -> Member:
-    await make_template(uow_factory, clock, code="WELCOME", auto_issue="signup")
-    member = await sign_up(uow_factory, clock, settings)
-    await lead_a_life(uow_factory, clock, settings, member.member_number)
-    return member
 
 
 async def erase(uow_factory: UnitOfWorkFactory, clock: FixedClock, member: Member) -> Erasure:
@@ -124,7 +100,8 @@ async def test_erasure_keeps_the_accounts_and_forfeits_what_was_left(
     assert [(e.kind, e.points, e.balance_after, e.actor) for e in after[len(entries):]] == [  # type: ignore[attr-defined]
         ("forfeit", -balance, 0, "chat")
     ]
-    assert len(await rows(uow_factory, Purchase)) == len(purchases) and len(await rows(uow_factory, Refund)) == len(refunds)
+    assert len(await rows(uow_factory, Purchase)) == len(purchases)
+    assert len(await rows(uow_factory, Refund)) == len(refunds)
     coupons = Counter(c.status for c in await rows(uow_factory, Coupon, member_id=member.id))  # type: ignore[attr-defined]
     assert coupons == Counter({"void": 2, "used": 1}), "the used coupon stays used: its discount is in the accounts"
     assert [r.status for r in await rows(uow_factory, RewardRedemption, member_id=member.id)] == ["cancelled"]  # type: ignore[attr-defined]
@@ -182,7 +159,9 @@ async def test_purchases_racing_an_erasure_are_either_forfeited_or_refused(
             async with uow_factory() as uow:
                 await record_purchase(
                     uow, clock, settings,
-                    PurchaseRequest(MemberRef(member_number=member.member_number), f"RACE-{n}", "online", 10_000, "CNY"),
+                    PurchaseRequest(
+                        MemberRef(member_number=member.member_number), f"RACE-{n}", "online", 10_000, "CNY"
+                    ),
                     actor="apikey:till", idempotency=IdempotencyKey("apikey:1", f"RACE-{n}", str(n)),
                 )
             return "bought"
@@ -199,7 +178,9 @@ async def test_purchases_racing_an_erasure_are_either_forfeited_or_refused(
         await ledger.check_consistency(uow, member.id)
         erased = await uow.session.get(Member, member.id)
         assert erased is not None and erased.points_balance == 0
-        bought = await uow.session.scalar(select(func.count()).select_from(Purchase).where(Purchase.member_id == member.id))
+        bought = await uow.session.scalar(
+            select(func.count()).select_from(Purchase).where(Purchase.member_id == member.id)
+        )
     entries = await rows(uow_factory, LedgerEntry, member_id=member.id)
     assert bought == outcomes.count("bought")
     assert [e.kind for e in entries][-1] == "forfeit" or outcomes.count("bought") == 0  # type: ignore[attr-defined]
@@ -217,7 +198,8 @@ async def test_nothing_is_owed_to_an_erased_member_and_no_audience_counts_them(
         assert await member_for_chat(uow, ALEX.telegram_id) is None, "the same Telegram user is a guest now"
         size = await service.audience_size(uow, Audience(), now=clock.now(), zone=settings.zone)
         assert (size.total, size.unreachable) == (0, 0), "not even counted as unreachable"
-        campaign = await service.create_campaign(uow, clock, settings, draft(), actor=service.Actor("apikey:1", "owner"))
+        owner = service.Actor("apikey:1", "owner")
+        campaign = await service.create_campaign(uow, clock, settings, draft(), actor=owner)
         await uow.commit()
     async with uow_factory() as uow:
         await service.start(uow, clock, settings, campaign.id)

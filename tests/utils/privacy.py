@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, BigInteger, Integer, String, Text, select
 
-from db.models import Base
+from db.models import Base, Member
 from db.uow import UnitOfWorkFactory
 from loyalty import coupons, earning, geofence, rewards
 from loyalty.campaigns.audience import Audience
@@ -31,7 +31,7 @@ from loyalty.data_export import (
     MemberExport,
 )
 from loyalty.idempotency import IdempotencyKey, fingerprint
-from loyalty.members import find_member
+from loyalty.members import Consent, find_member, register_from_chat, set_birthday, set_city
 from loyalty.nudges import preferences
 from loyalty.nudges.sweeps import run_sweeps
 from loyalty.points import adjust_points
@@ -59,7 +59,9 @@ def sample_export(hostile: str = "<b>Al & Ex</b>") -> MemberExport:
             muted_topics=["offers", "points"], staff_role="marketer",
         ),
         points=[
-            ExportedLedgerEntry(at=_AT, kind="earn", points=128, balance_after=128, reason="order S1-1", by="apikey:till"),
+            ExportedLedgerEntry(
+                at=_AT, kind="earn", points=128, balance_after=128, reason="order S1-1", by="apikey:till"
+            ),
             ExportedLedgerEntry(at=_AT, kind="adjust", points=-20, balance_after=108, reason=hostile, by="apikey:till"),
             ExportedLedgerEntry(at=_AT, kind="forfeit", points=-108, balance_after=0, reason=None, by="chat"),
         ],
@@ -276,3 +278,27 @@ async def lead_a_life(uow_factory: UnitOfWorkFactory, clock: Clock, settings: Se
             uow, clock, settings, member_id=member.id, latitude=31.1150, longitude=121.0568
         )
     return Life(orders, "ZJJ1-R1", campaign_id, redeemed.redemption.code, (issued.code, near.code))
+
+
+async def sign_up(uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings) -> Member:
+    """ALEX joins in the chat, as bot/routers/start.py does it, with a birthday and a city."""
+    async with uow_factory() as uow:
+        registration = await register_from_chat(
+            uow, clock, settings, telegram_id=ALEX.telegram_id, phone_e164=ALEX.phone, locale="en",
+            consent=Consent(version=settings.privacy_version, given_at=clock.now()),
+            start_payload=f"ref_{ALEX.username}",
+        )
+    member = registration.member
+    async with uow_factory() as uow:
+        await set_birthday(uow, clock, settings, member, ALEX.birthday.strftime("%d.%m.%Y"))
+    async with uow_factory() as uow:
+        await set_city(uow, clock, settings, member, ALEX.city)
+    return member
+
+
+async def lived(uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings) -> Member:
+    """ALEX signed up (with a welcome coupon) and led a life."""
+    await make_template(uow_factory, clock, code="WELCOME", auto_issue="signup")
+    member = await sign_up(uow_factory, clock, settings)
+    await lead_a_life(uow_factory, clock, settings, member.member_number)
+    return member
