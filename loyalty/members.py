@@ -280,5 +280,43 @@ async def find_member(
     return member
 
 
-async def list_members(uow: UnitOfWork, *, page: int, page_size: int) -> tuple[Sequence[Member], int]:
-    return await uow.members.page(offset=(page - 1) * page_size, limit=page_size)
+# --- reads by staff and API keys, audited -------------------------------------------------------
+# Who read which member is part of the audit trail, as what they changed is: one event per read,
+# naming how the member was found but never the phone it was found by. Each read commits its event.
+
+
+async def read_member(uow: UnitOfWork, clock: Clock, member_number: str, *, actor: str) -> Member:
+    member = await find_member(uow, member_number=member_number)
+    uow.audit.record(at=clock.now(), actor=actor, action="member.read", member_id=member.id)
+    await uow.commit()
+    return member
+
+
+async def look_up_member(
+    uow: UnitOfWork, clock: Clock, *, actor: str, phone_e164: str | None = None, telegram_id: int | None = None
+) -> Member | None:
+    """The member with this phone or chat, or None; the lookup is audited either way."""
+    try:
+        member: Member | None = await find_member(uow, phone_e164=phone_e164, telegram_id=telegram_id)
+    except MemberNotFound:
+        member = None
+    by = "phone" if phone_e164 is not None else "telegram_id"
+    uow.audit.record(
+        at=clock.now(), actor=actor, action="member.lookup", member_id=member.id if member else None,
+        detail=f"by {by}" if member else f"by {by}, no match",
+    )
+    await uow.commit()
+    return member
+
+
+async def list_members(
+    uow: UnitOfWork, clock: Clock, *, page: int, page_size: int, actor: str
+) -> tuple[Sequence[Member], int]:
+    """A page of members (those not erased), oldest first; the event names the numbers read."""
+    rows, total = await uow.members.page(offset=(page - 1) * page_size, limit=page_size)
+    uow.audit.record(
+        at=clock.now(), actor=actor, action="member.list",
+        detail=f"page {page} of {page_size}: " + (" ".join(member.member_number for member in rows) or "none"),
+    )
+    await uow.commit()
+    return rows, total

@@ -21,12 +21,14 @@ from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.data_export import MemberExport, export_for_merchant
 from loyalty.erasure import erase_for_merchant
-from loyalty.errors import InvalidPhone, MemberNotFound
+from loyalty.errors import InvalidPhone
 from loyalty.members import (
     MEMBER_NUMBER_DIGITS,
     enrol_at_till,
     find_member,
     list_members,
+    look_up_member,
+    read_member,
 )
 from loyalty.profile import normalize_phone
 from loyalty.tags import member_tags, set_member_tags
@@ -105,28 +107,29 @@ async def _public(uow: UnitOfWork, members: Sequence[Member]) -> list[MemberPubl
         "Members whose data was erased are not listed.\n\n"
         "With `phone` or `telegram_id` (at most one): the same page shape holding the one "
         "matching member, or no rows (`count` 0) when nobody matches, so a lookup by phone "
-        "never answers 404 and the endpoint has one response model."
+        "never answers 404 and the endpoint has one response model.\n\n"
+        "Each read is audited under the API key's name: a page with the member numbers it held, "
+        "a lookup with how the member was found (never the phone itself)."
     ),
 )
 async def list_or_find_members(
     uow: UowDep,
+    clock: ClockDep,
+    api_key: ApiKeyDep,
     filters: MemberFilterDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> MembersPublic:
+    actor = f"apikey:{api_key.name}"
     if filters.given:
-        try:
-            matches = [
-                await find_member(
-                    uow, phone_e164=filters.phone_e164, telegram_id=filters.telegram_id
-                )
-            ]
-        except MemberNotFound:
-            matches = []
+        found = await look_up_member(
+            uow, clock, actor=actor, phone_e164=filters.phone_e164, telegram_id=filters.telegram_id
+        )
+        matches = [found] if found is not None else []
         start = (page - 1) * page_size
         rows, count = matches[start : start + page_size], len(matches)
     else:
-        rows, count = await list_members(uow, page=page, page_size=page_size)
+        rows, count = await list_members(uow, clock, page=page, page_size=page_size, actor=actor)
     return MembersPublic(
         data=await _public(uow, rows), count=count, page=page, page_size=page_size
     )
@@ -141,8 +144,10 @@ async def list_or_find_members(
         status.HTTP_410_GONE: MEMBER_ERASED,
     },
 )
-async def get_member(member_number: MemberNumber, uow: UowDep) -> MemberPublic:
-    [public] = await _public(uow, [await find_member(uow, member_number=member_number)])
+async def get_member(member_number: MemberNumber, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep) -> MemberPublic:
+    """Audited under the API key's name."""
+    member = await read_member(uow, clock, member_number, actor=f"apikey:{api_key.name}")
+    [public] = await _public(uow, [member])
     return public
 
 

@@ -14,6 +14,7 @@ from loyalty.config import Settings
 from loyalty.data_export import MemberExport
 from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
 from tests.utils.coupons import make_template
+from tests.utils.members import till_member
 from tests.utils.privacy import ALEX, lived, phone_needles, sign_up, traces
 
 
@@ -146,3 +147,25 @@ def test_the_openapi_document_describes_every_answer(settings: Settings) -> None
                          ("/api/v1/members/{member_number}/adjustments", "post"), ("/api/v1/coupons", "post"),
                          ("/api/v1/members/{member_number}/coupons", "get")]:
         assert "410" in paths[path][method]["responses"], (method, path)
+
+
+async def test_reads_of_members_are_audited_with_the_key_that_read_them(
+    api: RunningApi, auth: dict[str, str], uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    member = await sign_up(uow_factory, clock, settings)
+    other = await till_member(uow_factory, clock)
+    before = len(await audit_events(uow_factory))
+    assert (await api.client.get(f"/api/v1/members/{member.member_number}", headers=auth)).status_code == 200
+    for params in ({"phone": ALEX.phone}, {"phone": "+8613700000000"}, {"telegram_id": ALEX.telegram_id}):
+        assert (await api.client.get("/api/v1/members", params=params, headers=auth)).status_code == 200
+    assert (await api.client.get("/api/v1/members", params={"page_size": 5}, headers=auth)).status_code == 200
+    assert (await api.client.get("/api/v1/members/1234567897", headers=auth)).status_code == 404
+
+    events = (await audit_events(uow_factory))[before:]
+    assert [(e.actor, e.action, e.member_id, e.detail) for e in events] == [
+        ("apikey:privacy-desk", "member.read", member.id, None),
+        ("apikey:privacy-desk", "member.lookup", member.id, "by phone"),
+        ("apikey:privacy-desk", "member.lookup", None, "by phone, no match"),
+        ("apikey:privacy-desk", "member.lookup", member.id, "by telegram_id"),
+        ("apikey:privacy-desk", "member.list", None, f"page 1 of 5: {member.member_number} {other.member_number}"),
+    ]
