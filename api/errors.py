@@ -23,10 +23,10 @@ from fastapi.responses import JSONResponse
 from loyalty.errors import (
     Conflict,
     ConsentRequired,
+    Gone,
     InvalidBirthday,
     InvalidCity,
     InvalidInput,
-    Gone,
     InvalidPhone,
     LoyaltyError,
     NotFound,

@@ -5,6 +5,7 @@ sent to them again, a repeat changes nothing, and the same phone and chat can jo
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from datetime import timedelta
 
@@ -59,8 +60,9 @@ async def rows(uow_factory: UnitOfWorkFactory, model: type[Base], **where: objec
 
 
 async def test_an_erased_member_leaves_no_personal_data_in_any_table_or_column(
-    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)  # the program's logs at their default level
     member = await lived(uow_factory, clock, settings)
     before = {(trace.table, trace.column) for trace in await traces(uow_factory, ALEX.texts, [ALEX.telegram_id])}
     # The scan finds what a life leaves (so it would find it after, too): the chat, city, the
@@ -74,6 +76,9 @@ async def test_an_erased_member_leaves_no_personal_data_in_any_table_or_column(
 
     found = await traces(uow_factory, ALEX.texts, [ALEX.telegram_id])
     assert found == [], "\n".join(map(str, found))
+    assert f"member {member.member_number} erased by chat" in caplog.text
+    logged = [needle for needle in [*ALEX.texts, str(ALEX.telegram_id)] if needle.casefold() in caplog.text.casefold()]
+    assert logged == [], "the program's own logs never held them either"
 
 
 async def test_erasure_keeps_the_accounts_and_forfeits_what_was_left(
