@@ -9,7 +9,10 @@ import logging
 from collections import Counter
 from datetime import timedelta
 
+import hypothesis
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
 from sqlalchemy import ForeignKey, func, select
 
 from db.models import (
@@ -41,7 +44,9 @@ from loyalty.idempotency import IdempotencyKey
 from loyalty.members import find_member, member_for_chat
 from loyalty.nudges.sweeps import run_sweeps
 from loyalty.purchases import MemberRef, PurchaseRequest, record_purchase
+from tests.conftest import START
 from tests.utils.campaigns import draft
+from tests.utils.members import till_member
 from tests.utils.privacy import ALEX, lived, sign_up, traces
 from tests.utils.rewards import give_points
 
@@ -285,3 +290,50 @@ async def test_erased_at_is_refused_on_a_row_that_still_holds_personal_data(
         stored.erased_at = clock.now()
         with pytest.raises(Exception, match="(?i)check|constraint"):
             await uow.commit()
+
+
+# --- the forfeit, for any history -------------------------------------------------------------------
+
+lots = st.lists(
+    st.tuples(st.integers(min_value=1, max_value=500), st.integers(min_value=-60, max_value=400)),  # points, days left
+    max_size=8,
+)
+
+
+@hypothesis.settings(
+    max_examples=25,
+    deadline=None,
+    # One database for all examples: each makes its own member.
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(earned=lots, spent=st.integers(min_value=0, max_value=1_000))
+async def test_erasure_forfeits_exactly_the_points_still_usable_and_leaves_the_ledger_consistent(
+    uow_factory: UnitOfWorkFactory, earned: list[tuple[int, int]], spent: int
+) -> None:
+    """Lots that expired by the erasure expire as usual; what is still usable is forfeited, once;
+    afterwards the balance is 0 and the ledger's caches agree with its rows."""
+    clock = FixedClock(START)
+    member = await till_member(uow_factory, clock)
+    async with uow_factory() as uow:
+        locked = await uow.lock_member(member.id)
+        for points, days in earned:  # earned a year ago, expiring `days` after START
+            await ledger.credit(
+                uow, locked, points=points, kind="earn", at=START - timedelta(days=365),
+                expires_at=START + timedelta(days=days), actor="test",
+            )
+        taken = min(spent, sum(points for points, days in earned))
+        if taken:  # spent back then, soonest-expiring first
+            await ledger.debit(uow, locked, points=taken, kind="redeem", at=START - timedelta(days=365), actor="test")
+        usable = await ledger.available(uow, member.id, at=START)
+        await uow.commit()
+
+    outcome = await erase(uow_factory, clock, member)
+    again = await erase(uow_factory, clock, member)
+
+    assert outcome.points_forfeited == usable and again == outcome
+    async with uow_factory() as uow:
+        await ledger.check_consistency(uow, member.id)
+        erased = await uow.session.get(Member, member.id)
+        assert erased is not None and erased.points_balance == 0
+        forfeits = [e.points for e in await uow.personal_data.ledger(member.id) if e.kind == "forfeit"]
+    assert forfeits == ([-usable] if usable else [])
