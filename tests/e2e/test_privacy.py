@@ -9,9 +9,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.app import build_bot
 from bot.render import texts_for
+from bot.routers.staff.menu import give_staff_menu
 from bot.sandbox import SandboxMessage
 from db.models import Member, Notification
+from loyalty import staff
 from loyalty.config import Settings
 from loyalty.data_export import MemberExport
 from loyalty.idempotency import IdempotencyKey
@@ -193,3 +196,32 @@ async def test_a_guest_has_nothing_to_export_or_delete(product: Product) -> None
     await conv.say("/start")
     assert (await product.forge(conv, "pv:export")).text == EN("card/need_signup")
     assert await members(product) == []
+
+
+async def test_a_staff_member_who_deletes_their_membership_loses_the_role_and_its_menu(product: Product) -> None:
+    user, conv = product.member("Boss")
+    await sign_up(conv, phone=next_phone())
+    async with product.uow_factory() as uow:
+        await staff.add(uow, product.clock, telegram_id=user.id, role="owner", name="Boss")
+    bot = build_bot(product.sandbox.token, product.sandbox.base_url)
+    try:
+        await give_staff_menu(bot, user.id)
+    finally:
+        await bot.session.close()
+    scope = {"type": "chat", "chat_id": user.id}
+
+    def menu() -> list[str]:
+        return [entry["command"] for entry in product.sandbox.commands(scope=scope)]
+
+    assert "broadcast" in menu()
+
+    await conv.say("/privacy")
+    await conv.press(EN("privacy/buttons/erase"))
+    await conv.press(EN("privacy/buttons/continue"))
+    await conv.press(EN("privacy/buttons/confirm"))
+
+    async with product.uow_factory() as uow:
+        assert await staff.role_of(uow, user.id) is None
+    assert menu() == [], "back to the members' menu"
+    [answer] = await conv.say("/broadcast")
+    assert answer.text == EN("fallback/guest")
