@@ -409,6 +409,9 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+    # The member the request was about (a purchase, an adjustment...): erasing them deletes the
+    # answer, and with it the request's fingerprint, a hash of a body that may hold their phone.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
 
 
 class Notification(Base):

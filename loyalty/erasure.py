@@ -7,8 +7,8 @@ One rule for every front end. Under the member's lock, in one transaction:
   coupons are voided and their unused reward codes cancelled;
 - every copy of personal data goes (`PersonalDataRepository.erase_rows`: unsent messages and
   campaign rows cancelled, message payloads emptied, tags and muted topics deleted, free text
-  about them in the ledger and the audit trail set to NULL, answers kept under their scopes
-  deleted, a staff role of their Telegram account removed);
+  about them in the ledger and the audit trail set to NULL, the answers kept to repeat requests
+  about them deleted, a staff role of their Telegram account removed);
 - their own row keeps only what the merchant's accounts need (number, dates, language, how they
   enrolled, the consent they gave): no phone or its index, so the number can join again as a
   new member; no chat, so nothing is ever sent there again and the same Telegram user who comes
@@ -93,7 +93,8 @@ async def erase_member(
             at=now, actor=actor, action="member.erase", member_id=member.id,
             detail=f"{forfeited} points forfeited, {erased.coupons_voided} coupons voided",
         )
-    remember(uow, key, StoredAnswer(200, _body(outcome)), at=now)
+    # Not linked to the member: this answer must outlive their erasure, and names nothing of theirs.
+    remember(uow, key, StoredAnswer(200, _body(outcome)), at=now, member_id=None)
     await uow.commit()
     log.info("member %s erased by %s (%d points forfeited)", member.member_number, actor, forfeited)
     return outcome, False

@@ -185,7 +185,7 @@ async def record_purchase(
         applied=list(earned.applied),
     )
     answer = StoredAnswer(201, asdict(outcome))
-    remember(uow, idempotency, answer, at=now)
+    remember(uow, idempotency, answer, at=now, member_id=member.id)
     async with _conflict_as(uow, duplicate):
         await uow.commit()
     log.info(
@@ -271,7 +271,7 @@ async def record_refund(
         refunded_total_minor=purchase.refunded_minor,
     )
     answer = StoredAnswer(201, asdict(outcome))
-    remember(uow, idempotency, answer, at=now)
+    remember(uow, idempotency, answer, at=now, member_id=member.id)
     async with _conflict_as(uow, DuplicateRefund(f"refund {request.refund_id!r} was recorded concurrently")):
         await uow.commit()
     if shortfall:

@@ -52,6 +52,7 @@ MEMBER_TABLES: dict[str, str] = {
     "member_mutes": "deleted",
     "member_tags": "deleted",
     "audit_events": "kept; every detail about the member set to NULL",
+    "idempotency_records": "answers to requests about the member deleted (also those under their scopes)",
 }
 # Rows that name a member without a foreign key: by Telegram id (staff, a campaign's progress
 # message), by scope (idempotency answers: "member:<id>", "bonus:<id>", "chat:<Telegram id>").
@@ -228,7 +229,11 @@ class PersonalDataRepository:
         await self._session.execute(
             update(AuditEvent).where(or_(*mentions), AuditEvent.detail.is_not(None)).values(detail=None)
         )
-        await self._session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope.in_(scopes)))
+        await self._session.execute(
+            delete(IdempotencyRecord).where(
+                or_(IdempotencyRecord.member_id == member_id, IdempotencyRecord.scope.in_(scopes))
+            )
+        )
         return Erased(coupons, codes, messages, campaign_messages)
 
     async def _count(self, statement: Any) -> int:

@@ -21,6 +21,7 @@ from db.models import (
     Campaign,
     CampaignRecipient,
     Coupon,
+    IdempotencyRecord,
     LedgerEntry,
     Member,
     MemberMute,
@@ -123,6 +124,11 @@ async def test_erasure_keeps_the_accounts_and_forfeits_what_was_left(
     assert await rows(uow_factory, MemberMute, member_id=member.id) == []
     events = await rows(uow_factory, AuditEvent, member_id=member.id)
     assert events and all(e.detail is None for e in events), "the audit rows stay, their details go"  # type: ignore[attr-defined]
+    # The answers to requests about them go: a purchase found by phone keeps a hash of that body.
+    kept = await rows(uow_factory, IdempotencyRecord)
+    assert [(r.scope, r.member_id) for r in kept if r.scope != "apikey:1:campaigns"] == [  # type: ignore[attr-defined]
+        ("erasure", None)
+    ]
 
 
 async def test_erasing_again_answers_the_same_and_writes_nothing(

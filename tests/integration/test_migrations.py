@@ -89,6 +89,15 @@ async def test_0012_encrypts_the_birthdays_it_finds_and_refuses_without_the_key(
             ),
             {"at": START},
         )
+        for scope, response in [("apikey:1", '{"member_number": "1000000001", "points_earned": 5}'),
+                                ("bonus:2", '{"points": 0}'), ("apikey:1:campaigns", '{"id": 7}')]:
+            await connection.execute(
+                text(
+                    "INSERT INTO idempotency_records (scope, key, request_hash, status_code, response, created_at) "
+                    "VALUES (:scope, :scope, 'h', 201, :response, :at)"
+                ),
+                {"scope": scope, "response": response, "at": START},
+            )
         # Rows that point to members with ON DELETE actions: rebuilding `members` must keep them.
         await connection.execute(text("INSERT INTO member_tags VALUES (1, 'vip', :at)"), {"at": START})
         await connection.execute(
@@ -111,6 +120,9 @@ async def test_0012_encrypts_the_birthdays_it_finds_and_refuses_without_the_key(
     assert [(row[0], row[1], row[2], row[3] is None) for row in stored] == [(1, 5, 17, False), (2, None, None, True)]
     assert cipher.decrypt(stored[0][3]) == "1990-05-17"
     assert actors == ["chat"], "no Telegram id left in the ledger's actors"
+    async with engine.connect() as connection:
+        linked = (await connection.execute(text("SELECT scope, member_id FROM idempotency_records ORDER BY id"))).all()
+    assert [tuple(row) for row in linked] == [("apikey:1", 1), ("bonus:2", 2), ("apikey:1:campaigns", None)]
     async with engine.connect() as connection:
         assert list(await connection.scalars(text("SELECT tag FROM member_tags WHERE member_id = 1"))) == ["vip"]
         assert list(await connection.scalars(text("SELECT member_id FROM audit_events"))) == [1]

@@ -18,6 +18,10 @@ refuses to migrate rather than lose them.
 Rewards redeemed in the chat were recorded with the actor `chat:<Telegram id>`, which erasure
 could not remove from the append-only ledger later; they become `chat`, like every other action
 a member takes in the chat.
+
+`idempotency_records.member_id` links a kept answer to the member the request was about, so
+erasing them deletes it (its fingerprint hashes a body that may hold their phone); the answers
+kept so far are linked here from the member number they name or the scope they were kept under.
 """
 
 from __future__ import annotations
@@ -83,6 +87,14 @@ def upgrade() -> None:
         batch_op.create_check_constraint(op.f('ck_ledger_entries_known_kind'), f"kind IN ({KINDS}, 'forfeit')")
     op.execute("UPDATE ledger_entries SET actor = 'chat' WHERE actor LIKE 'chat:%'")
 
+    with op.batch_alter_table('idempotency_records', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('member_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_idempotency_records_member_id'), ['member_id'], unique=False)
+        batch_op.create_foreign_key(
+            batch_op.f('fk_idempotency_records_member_id_members'), 'members', ['member_id'], ['id']
+        )
+    _link_answers_to_members()
+
 
 def _encrypt_birthdays() -> None:
     bind = op.get_bind()
@@ -109,6 +121,31 @@ def _encrypt_birthdays() -> None:
         )
 
 
+def _link_answers_to_members() -> None:
+    """The answers kept so far, linked to the member they are about: purchases, refunds and
+    adjustments name the member number in the answer, bonuses and chat redemptions in the scope."""
+    if op.get_bind().dialect.name == 'postgresql':
+        number = "response->>'member_number'"
+        after_colon = "split_part(scope, ':', 2)"
+    else:
+        number = "json_extract(response, '$.member_number')"
+        after_colon = "substr(scope, instr(scope, ':') + 1)"
+    op.execute(
+        "UPDATE idempotency_records SET member_id = "
+        f"(SELECT members.id FROM members WHERE members.member_number = {number}) WHERE {number} IS NOT NULL"
+    )
+    op.execute(
+        "UPDATE idempotency_records SET member_id = "
+        f"(SELECT members.id FROM members WHERE CAST(members.id AS TEXT) = {after_colon}) "
+        "WHERE scope LIKE 'bonus:%' OR scope LIKE 'member:%'"
+    )
+    op.execute(
+        "UPDATE idempotency_records SET member_id = "
+        f"(SELECT members.id FROM members WHERE CAST(members.telegram_id AS TEXT) = {after_colon}) "
+        "WHERE scope LIKE 'chat:%'"
+    )
+
+
 def downgrade() -> None:
     bind = op.get_bind()
     forfeits = bind.scalar(sa.text("SELECT count(*) FROM ledger_entries WHERE kind = 'forfeit'"))
@@ -117,6 +154,11 @@ def downgrade() -> None:
             f"cannot downgrade below 0012: {forfeits} ledger entries record points forfeited at an "
             "erasure, which the older schema has no kind for"
         )
+    with op.batch_alter_table('idempotency_records', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_idempotency_records_member_id_members'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_idempotency_records_member_id'))
+        batch_op.drop_column('member_id')
+
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_ledger_entries_known_kind'), type_='check')
         batch_op.create_check_constraint(op.f('ck_ledger_entries_known_kind'), f"kind IN ({KINDS})")
