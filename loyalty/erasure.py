@@ -5,10 +5,10 @@ may be kept that needed it.
 One rule for every front end. Under the member's lock, in one transaction:
 - what is left of their points is forfeited with a ledger entry (`forfeit`), their unused
   coupons are voided and their unused reward codes cancelled;
-- every copy of personal data goes (`PersonalDataRepository.erase_rows`: unsent messages and
-  campaign rows cancelled, message payloads emptied, tags and muted topics deleted, free text
-  about them in the ledger and the audit trail set to NULL, the answers kept to repeat requests
-  about them deleted, a staff role of their Telegram account removed);
+- every copy of personal data goes (`PersonalDataRepository.erase_rows`): the messages written
+  to them, unsent ones with the rest; their tags and muted topics; free text about them in the
+  ledger and the audit trail (set to NULL: those rows stay); the answers kept to repeat requests
+  about them; a staff role of their Telegram account. Unsent campaign rows are cancelled;
 - their own row keeps only what the merchant's accounts need (number, dates, language, how they
   enrolled, the consent they gave): no phone or its index, so the number can join again as a
   new member; no chat, so nothing is ever sent there again and the same Telegram user who comes

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -47,7 +47,7 @@ MEMBER_TABLES: dict[str, str] = {
     "purchases": "kept for the accounts",
     "reward_redemptions": "kept; unused codes cancelled",
     "coupons": "kept for the accounts; unused ones voided",
-    "notifications": "kept as counts; unsent ones skipped, every payload emptied",
+    "notifications": "deleted: what each said, and when (a greeting on their birthday), unsent ones never go",
     "campaign_recipients": "kept for the campaign reports; unsent ones cancelled",
     "member_mutes": "deleted",
     "member_tags": "deleted",
@@ -61,9 +61,6 @@ UNLINKED_TABLES: dict[str, str] = {
     "campaigns": "a progress message in the member's chat forgotten",
     "idempotency_records": "answers kept under the member's scopes deleted",
 }
-
-ERASED_NOTE = "member erased"  # why an unsent notification was skipped
-
 
 @dataclass(frozen=True)
 class PurchaseRecord:
@@ -85,7 +82,7 @@ class Erased:
 
     coupons_voided: int
     codes_cancelled: int
-    messages_cancelled: int
+    messages_cancelled: int  # unsent, deleted
     campaign_messages_cancelled: int
 
 
@@ -186,17 +183,11 @@ class PersonalDataRepository:
             .where(RewardRedemption.member_id == member_id, RewardRedemption.status == "issued")
             .values(status="cancelled")
         )
-        messages = await self._count(
-            update(Notification)
-            .where(Notification.member_id == member_id, Notification.status.in_(("pending", "sending")))
-            .values(status="skipped", last_error=ERASED_NOTE, claimed_at=None)
-        )
-        # Sent ones too: a payload holds what the message said (an order, a coupon, a place).
-        await self._session.execute(
-            update(Notification)
-            .where(Notification.member_id == member_id)
-            .values(payload={}, last_error=ERASED_NOTE)
-        )
+        unsent = Notification.member_id == member_id, Notification.status.in_(("pending", "sending"))
+        messages = int(await self._session.scalar(select(func.count()).where(*unsent)) or 0)
+        # Sent ones too: a payload holds what the message said (an order, a coupon, a place), and a
+        # birthday greeting's date says when the birthday is. A sender holding one finds it gone.
+        await self._session.execute(delete(Notification).where(Notification.member_id == member_id))
         campaign_messages = await self._count(
             update(CampaignRecipient)
             .where(CampaignRecipient.member_id == member_id, CampaignRecipient.status.in_(("pending", "sending")))
