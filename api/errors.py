@@ -1,7 +1,8 @@
 """Domain errors (loyalty/errors.py) to HTTP answers. Every error body is JSON.
 
-- NotFound -> 404 and Conflict -> 409, as `{"detail": "...", "code": "..."}`, with `"reason"`
-  when the rule gave one (why a coupon or reward was refused: "expired", "used", ...).
+- NotFound -> 404, Gone -> 410 (a member whose data was erased) and Conflict -> 409, as
+  `{"detail": "...", "code": "..."}`, with `"reason"` when the rule gave one (why a coupon or
+  reward was refused: "expired", "used", ...).
 - InvalidInput (and subclasses) and ConsentRequired -> 422, in the shape of FastAPI's own
   validation errors: `{"detail": [{"loc": ["body", "phone"], "msg": "...", "type": "..."}]}`.
 - Request validation errors keep that shape but never echo the submitted input back: a body
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse
 from loyalty.errors import (
     Conflict,
     ConsentRequired,
+    Gone,
     InvalidBirthday,
     InvalidCity,
     InvalidInput,
@@ -144,6 +146,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StoreImportRejected, _store_import_rejected)
     app.add_exception_handler(ConsentRequired, _consent_required)
     app.add_exception_handler(NotFound, _plain(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(Gone, _plain(status.HTTP_410_GONE))
     app.add_exception_handler(Conflict, _plain(status.HTTP_409_CONFLICT))
     app.add_exception_handler(LoyaltyError, _plain(status.HTTP_400_BAD_REQUEST))
     app.add_exception_handler(Exception, _unhandled)

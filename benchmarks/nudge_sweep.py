@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks.common import parser, postgres_server_url, report, scratch_database
+from db.crypto import FieldCipher
 
 SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 10_000, 50_000)
@@ -62,7 +63,8 @@ class Batch:
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "members": (
-        "id", "member_number", "telegram_id", "birthday", "locale", "enrolled_via", "consent_version",
+        "id", "member_number", "telegram_id", "birthday_month", "birthday_day", "birthday_encrypted", "locale",
+        "enrolled_via", "consent_version",
         "consented_at", "points_balance", "tier_id", "tier_since", "tier_at_risk_since", "chat_blocked_at",
         "created_at", "updated_at",
     ),
@@ -88,6 +90,8 @@ def month_start(months_ahead: int) -> datetime:
 
 
 EXPIRIES = [month_start(k) for k in range(1, 13)]
+# Birthdays are stored as the program stores them: month and day, the date encrypted.
+CIPHER = FieldCipher(SECRET)
 
 
 def members_batch(first: int, last: int, tier_ids: Sequence[int]) -> Batch:
@@ -116,7 +120,9 @@ def members_batch(first: int, last: int, tier_ids: Sequence[int]) -> Batch:
             rows["point_lots"].append((lot_id, member_id, lot_id, earned, rng.choice(EXPIRIES), points, remaining))
         rows["members"].append(
             (
-                member_id, f"B{member_id:09d}", 10_000_000_000 + member_id if chat else None, birthday, "en",
+                member_id, f"B{member_id:09d}", 10_000_000_000 + member_id if chat else None,
+                birthday and birthday.month, birthday and birthday.day,
+                birthday and CIPHER.encrypt(birthday.isoformat()), "en",
                 "chat", "bench", created, balance, tier_ids[rank], created, at_risk, blocked, created, created,
             )
         )
@@ -258,7 +264,6 @@ async def _grow(writer: Writer, have: int, want: int, tier_ids: Sequence[int], p
 async def _sweep(url: str) -> tuple[float, Any, float]:
     """One full sweep on the prepared state, then the same sweep again (everything already
     owed: what every later run in steady state costs at most)."""
-    from db.crypto import FieldCipher
     from db.engine import create_engine, create_session_factory
     from db.uow import UnitOfWorkFactory
     from loyalty.clock import FixedClock

@@ -76,7 +76,7 @@ def region_of(city: str | None) -> str | None:
     return _regions().get(city.strip().casefold()) if city else None
 
 
-def _environment(locale: str, region: str | None) -> Environment:
+def _environment(locale: str, region: str | None, *, html: bool = True) -> Environment:
     # A region's own version of a template, when the merchant wrote one, wins over the general
     # one; includes resolve the same way, so a region can change one fragment of a message.
     loaders: list[BaseLoader] = [FileSystemLoader(TEMPLATES_DIR / locale)]
@@ -85,7 +85,7 @@ def _environment(locale: str, region: str | None) -> Environment:
     env = Environment(
         loader=ChoiceLoader(loaders),
         undefined=StrictUndefined,
-        autoescape=select_autoescape(default=True, default_for_string=True),
+        autoescape=select_autoescape(default=html, default_for_string=html),
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -108,9 +108,17 @@ class Texts:
         self.locale = locale
         self.region = region
         self._env = _environment(locale, region)
+        self._plain_env: Environment | None = None
 
     def __call__(self, key: str, /, **context: object) -> str:
         return self._env.get_template(f"{key}.j2").render(**context).strip()
+
+    def plain_text(self, key: str, /, **context: object) -> str:
+        """A text that is not a message but a file the member downloads (their data export):
+        the same template and filters, without HTML escaping, so "Fish & Chips" stays as it is."""
+        if self._plain_env is None:
+            self._plain_env = _environment(self.locale, self.region, html=False)
+        return self._plain_env.get_template(f"{key}.j2").render(**context).strip() + "\n"
 
     def keys(self) -> list[str]:
         """The message keys; regional versions are not keys of their own."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alembic import command
@@ -10,8 +12,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from db.crypto import FieldCipher
 from db.engine import create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,15 +41,48 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(read)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+@contextlib.asynccontextmanager
+async def _migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction to change the schema in.
+
+    SQLite alters most things by rebuilding the table (Alembic's batch mode): a new table, the
+    rows copied, the old one dropped. With foreign keys on, dropping the old `members` would
+    first delete its rows, cascading to every row that points to them. So, as SQLite's own
+    procedure for schema changes says: foreign keys off outside the transaction, and checked
+    before it commits."""
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            await _pragma(connection, "PRAGMA foreign_keys=OFF")
+        try:
+            async with connection.begin():
+                yield connection
+                if sqlite and (broken := (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()):
+                    raise RuntimeError(f"the migration left rows pointing to nothing: {broken[:5]}")
+        finally:
+            if sqlite:
+                await _pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+async def _pragma(connection: AsyncConnection, statement: str) -> None:
+    # On the driver's connection: through SQLAlchemy it would begin a transaction first, inside
+    # which SQLite ignores this pragma.
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.execute(statement)  # type: ignore[union-attr]
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head", *, cipher: FieldCipher | None = None) -> None:
+    """`cipher`: the program's field encryption, for revisions that encrypt existing rows
+    (0011: birthdays). Without it such a revision refuses to run on a database that has them."""
     before = await current_revision(engine)
 
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
+        config.attributes["cipher"] = cipher
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
+    async with _migrating(engine) as connection:
         await connection.run_sync(run)
     after = await current_revision(engine)
     if before != after:
@@ -55,19 +91,20 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         log.info("database schema is current (%s)", after)
 
 
-async def downgrade(engine: AsyncEngine, revision: str) -> None:
+async def downgrade(engine: AsyncEngine, revision: str, *, cipher: FieldCipher | None = None) -> None:
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
+        config.attributes["cipher"] = cipher
         command.downgrade(config, revision)
 
-    async with engine.begin() as connection:
+    async with _migrating(engine) as connection:
         await connection.run_sync(run)
 
 
-async def upgrade_database(url: str) -> None:
+async def upgrade_database(url: str, *, cipher: FieldCipher | None = None) -> None:
     engine = create_engine(url)
     try:
-        await upgrade(engine)
+        await upgrade(engine, cipher=cipher)
     finally:
         await engine.dispose()

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -79,6 +80,21 @@ class Member(Base):
             postgresql_where=text("telegram_id IS NOT NULL AND chat_blocked_at IS NULL"),
             sqlite_where=text("telegram_id IS NOT NULL AND chat_blocked_at IS NULL"),
         ),
+        # The birthday sweep reads the members born on a month and day.
+        Index("ix_members_birthday", "birthday_month", "birthday_day"),
+        CheckConstraint(
+            "(birthday_month IS NULL AND birthday_day IS NULL) OR "
+            "(birthday_month BETWEEN 1 AND 12 AND birthday_day BETWEEN 1 AND 31)",
+            name="birthday_month_day",
+        ),
+        # An erased member's row keeps only what the merchant's accounts need (loyalty/erasure.py);
+        # the database refuses anything personal on it.
+        CheckConstraint(
+            "erased_at IS NULL OR (telegram_id IS NULL AND phone_index IS NULL AND phone_encrypted IS NULL"
+            " AND birthday_month IS NULL AND birthday_day IS NULL AND birthday_encrypted IS NULL"
+            " AND city IS NULL AND start_payload IS NULL AND timezone IS NULL AND points_balance = 0)",
+            name="erased_row_empty",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -87,7 +103,11 @@ class Member(Base):
     telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     phone_index: Mapped[str | None] = mapped_column(String(64), unique=True)
     phone_encrypted: Mapped[str | None] = mapped_column(Text)
-    birthday: Mapped[date | None] = mapped_column(Date)
+    # The birthday: month and day in plain for the birthday sweep and audiences, the full date
+    # only encrypted (db/repositories/members.py).
+    birthday_month: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_day: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_encrypted: Mapped[str | None] = mapped_column(Text)
     city: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(8))
     enrolled_via: Mapped[str] = mapped_column(String(16))
@@ -106,6 +126,9 @@ class Member(Base):
     # Where the member was last seen (the zone of the store nearest a shared location); None:
     # never shared one, the program's zone applies. Quiet hours are kept in this zone.
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # When the member's personal data was erased (their own wish, or the merchant's on their
+    # behalf); the row stays, anonymous, for the ledger and purchases that point to it.
+    erased_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class ApiKey(Base):
@@ -314,8 +337,9 @@ class LedgerEntry(Base):
     __table_args__ = (
         CheckConstraint("points <> 0", name="points_not_zero"),
         CheckConstraint("balance_after >= 0", name="balance_not_negative"),
+        # forfeit: the points left when a member's data was erased (loyalty/erasure.py).
         CheckConstraint(
-            "kind IN ('earn', 'bonus', 'redeem', 'expire', 'adjust', 'clawback', 'reversal')",
+            "kind IN ('earn', 'bonus', 'redeem', 'expire', 'adjust', 'clawback', 'reversal', 'forfeit')",
             name="known_kind",
         ),
         Index("ix_ledger_entries_member_id", "member_id", "id"),
@@ -385,6 +409,9 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+    # The member the request was about (a purchase, an adjustment...): erasing them deletes the
+    # answer, and with it the request's fingerprint, a hash of a body that may hold their phone.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
 
 
 class Notification(Base):

@@ -27,6 +27,7 @@ from db.repositories import (
     MemberRepository,
     NotificationRepository,
     NudgeRepository,
+    PersonalDataRepository,
     ProgramRepository,
     PurchaseRepository,
     RewardRepository,
@@ -47,6 +48,7 @@ class UnitOfWork:
     notifications: NotificationRepository
     nudges: NudgeRepository
     idempotency: IdempotencyRepository
+    personal_data: PersonalDataRepository
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class UnitOfWork:
         self.campaign_effect = CampaignEffectRepository(self._session)
         self.staff = StaffRepository(self._session)
         self.secret_keys = SecretKeyRepository(self._session)
+        self.personal_data = PersonalDataRepository(self._session)
         return self
 
     async def __aexit__(

@@ -83,9 +83,10 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
     process's keys cannot read what the database holds: nothing is started then."""
     engine = create_engine(settings.database_url)
     try:
-        if migrate:
-            await upgrade(engine)
         cipher = FieldCipher(settings.require_secret_key(), settings.old_keys())
+        if migrate:
+            # A revision may encrypt existing rows; it checks the key against the database first.
+            await upgrade(engine, cipher=cipher)
         services = Services(settings, engine, UnitOfWorkFactory(create_session_factory(engine), cipher), SystemClock())
         await check_secret_key(services.uow_factory, services.clock)
         yield services

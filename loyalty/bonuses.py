@@ -41,5 +41,5 @@ async def grant_event_bonus(
         log.info("member %s got %d bonus points for %s", member.member_number, points, event)
     # Remembered even when no rule paid out, so a rule created later does not pay members
     # retroactively for something they did before it existed.
-    remember(uow, key, StoredAnswer(200, {"points": points}), at=now)
+    remember(uow, key, StoredAnswer(200, {"points": points}), at=now, member_id=member.id)
     return points

@@ -41,6 +41,18 @@ class MemberNotFound(NotFound):
     code = "member_not_found"
 
 
+class Gone(LoyaltyError):
+    """It existed and was removed for good."""
+
+    code = "gone"
+
+
+class MemberErased(Gone):
+    """The member's personal data was erased; the number stays only in the merchant's accounts."""
+
+    code = "member_erased"
+
+
 class Conflict(LoyaltyError):
     code = "conflict"
 

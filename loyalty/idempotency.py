@@ -49,7 +49,11 @@ async def previous_answer(uow: UnitOfWork, key: IdempotencyKey) -> StoredAnswer 
     return StoredAnswer(record.status_code, record.response)
 
 
-def remember(uow: UnitOfWork, key: IdempotencyKey, answer: StoredAnswer, *, at: datetime) -> None:
+def remember(
+    uow: UnitOfWork, key: IdempotencyKey, answer: StoredAnswer, *, at: datetime, member_id: int | None
+) -> None:
+    """`member_id`: the member the request was about, if any; erasing them deletes the answer
+    (loyalty/erasure.py), whose fingerprint hashes a body that may hold their phone."""
     uow.idempotency.add(
         IdempotencyRecord(
             scope=key.scope,
@@ -58,5 +62,6 @@ def remember(uow: UnitOfWork, key: IdempotencyKey, answer: StoredAnswer, *, at: 
             status_code=answer.status_code,
             response=answer.body,
             created_at=at,
+            member_id=member_id,
         )
     )

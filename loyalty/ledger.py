@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 CREDIT_KINDS = frozenset({"earn", "bonus", "adjust", "reversal"})
 # "expire" is written only by expire_member: expiry takes what is due, not an amount FIFO.
-DEBIT_KINDS = frozenset({"redeem", "adjust", "clawback"})
+# "forfeit": what is left when the member's data is erased (loyalty/erasure.py).
+DEBIT_KINDS = frozenset({"redeem", "adjust", "clawback", "forfeit"})
 MAX_EXPIRY_MONTHS = 120
 EXPIRY_ACTOR = "expiry"
 

@@ -20,7 +20,7 @@ from loyalty import coupons
 from loyalty.bonuses import grant_event_bonus
 from loyalty.clock import Clock
 from loyalty.config import Settings
-from loyalty.errors import AlreadyRegistered, ConsentRequired, MemberNotFound, PhoneTaken
+from loyalty.errors import AlreadyRegistered, ConsentRequired, MemberErased, MemberNotFound, PhoneTaken
 from loyalty.profile import check_locale, clean_city, clean_start_payload, parse_birthday
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ async def set_birthday(uow: UnitOfWork, clock: Clock, settings: Settings, member
     now = clock.now()
     birthday = parse_birthday(raw, now.date())
     member = await uow.lock_member(member.id)
-    member.birthday = birthday
+    uow.members.set_birthday(member, birthday)
     member.updated_at = now
     await _bonus_if_profile_complete(uow, settings, member, now)
     await uow.commit()
@@ -217,7 +217,7 @@ async def set_city(uow: UnitOfWork, clock: Clock, settings: Settings, member: Me
 
 
 async def _bonus_if_profile_complete(uow: UnitOfWork, settings: Settings, member: Member, now: datetime) -> None:
-    if member.birthday is not None and member.city is not None:
+    if member.birthday_month is not None and member.city is not None:
         await grant_event_bonus(uow, settings, member, event="profile_complete", now=now, actor="chat")
 
 
@@ -259,8 +259,12 @@ async def find_member(
     phone_e164: str | None = None,
     telegram_id: int | None = None,
     lock: bool = False,
+    include_erased: bool = False,
 ) -> Member:
-    """`lock=True` also takes the member's lock (see UnitOfWork.lock_member) in the same query."""
+    """`lock=True` also takes the member's lock (see UnitOfWork.lock_member) in the same query.
+
+    A member whose data was erased is MemberErased (a phone or chat finds them no more), unless
+    `include_erased`: only erasure itself, which answers a repeat with its first outcome."""
     if member_number is not None:
         member = await uow.members.by_number(member_number, lock=lock)
     elif phone_e164 is not None:
@@ -271,8 +275,48 @@ async def find_member(
         raise ValueError("find_member needs one identifier")
     if member is None:
         raise MemberNotFound("no such member")
+    if member.erased_at is not None and not include_erased:
+        raise MemberErased("this member's data was erased")
     return member
 
 
-async def list_members(uow: UnitOfWork, *, page: int, page_size: int) -> tuple[Sequence[Member], int]:
-    return await uow.members.page(offset=(page - 1) * page_size, limit=page_size)
+# --- reads by staff and API keys, audited -------------------------------------------------------
+# Who read which member is part of the audit trail, as what they changed is: one event per read,
+# naming how the member was found but never the phone it was found by. Each read commits its event.
+
+
+async def read_member(uow: UnitOfWork, clock: Clock, member_number: str, *, actor: str) -> Member:
+    member = await find_member(uow, member_number=member_number)
+    uow.audit.record(at=clock.now(), actor=actor, action="member.read", member_id=member.id)
+    await uow.commit()
+    return member
+
+
+async def look_up_member(
+    uow: UnitOfWork, clock: Clock, *, actor: str, phone_e164: str | None = None, telegram_id: int | None = None
+) -> Member | None:
+    """The member with this phone or chat, or None; the lookup is audited either way."""
+    try:
+        member: Member | None = await find_member(uow, phone_e164=phone_e164, telegram_id=telegram_id)
+    except MemberNotFound:
+        member = None
+    by = "phone" if phone_e164 is not None else "telegram_id"
+    uow.audit.record(
+        at=clock.now(), actor=actor, action="member.lookup", member_id=member.id if member else None,
+        detail=f"by {by}" if member else f"by {by}, no match",
+    )
+    await uow.commit()
+    return member
+
+
+async def list_members(
+    uow: UnitOfWork, clock: Clock, *, page: int, page_size: int, actor: str
+) -> tuple[Sequence[Member], int]:
+    """A page of members (those not erased), oldest first; the event names the numbers read."""
+    rows, total = await uow.members.page(offset=(page - 1) * page_size, limit=page_size)
+    uow.audit.record(
+        at=clock.now(), actor=actor, action="member.list",
+        detail=f"page {page} of {page_size}: " + (" ".join(member.member_number for member in rows) or "none"),
+    )
+    await uow.commit()
+    return rows, total

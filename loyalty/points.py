@@ -81,7 +81,7 @@ async def adjust_points(
         await ledger.debit(uow, member, points=-points, kind="adjust", at=now, actor=actor, reason=reason)
     uow.audit.record(at=now, actor=actor, action="points.adjust", member_id=member.id, detail=f"{points:+d}: {reason}")
     answer = StoredAnswer(201, asdict(AdjustmentOutcome(member.member_number, points, member.points_balance)))
-    remember(uow, idempotency, answer, at=now)
+    remember(uow, idempotency, answer, at=now, member_id=member.id)
     await uow.commit()
     log.info("member %s adjusted by %+d points by %s", member.member_number, points, actor)
     return answer, False

@@ -185,7 +185,7 @@ async def record_purchase(
         applied=list(earned.applied),
     )
     answer = StoredAnswer(201, asdict(outcome))
-    remember(uow, idempotency, answer, at=now)
+    remember(uow, idempotency, answer, at=now, member_id=member.id)
     async with _conflict_as(uow, duplicate):
         await uow.commit()
     log.info(
@@ -271,7 +271,7 @@ async def record_refund(
         refunded_total_minor=purchase.refunded_minor,
     )
     answer = StoredAnswer(201, asdict(outcome))
-    remember(uow, idempotency, answer, at=now)
+    remember(uow, idempotency, answer, at=now, member_id=member.id)
     async with _conflict_as(uow, DuplicateRefund(f"refund {request.refund_id!r} was recorded concurrently")):
         await uow.commit()
     if shortfall:
@@ -305,7 +305,7 @@ async def _store_id(uow: UnitOfWork, channel: str, store_code: str | None) -> in
 
 
 def _is_birthday_month(member: Member, at: datetime, settings: Settings) -> bool:
-    return member.birthday is not None and member.birthday.month == at.astimezone(settings.zone).month
+    return member.birthday_month == at.astimezone(settings.zone).month
 
 
 @contextlib.asynccontextmanager

@@ -271,7 +271,7 @@ async def redeem_once(
     redemption = await _redeem_locked(
         uow, member, reward_id, now=now, actor=actor, expected_price=expected_price
     )
-    remember(uow, key, StoredAnswer(201, {"redemption_id": redemption.id}), at=now)
+    remember(uow, key, StoredAnswer(201, {"redemption_id": redemption.id}), at=now, member_id=member.id)
     await uow.commit()
     return Redeemed(redemption, replayed=False, balance=member.points_balance)
 

@@ -21,7 +21,7 @@ Clock = Callable[[], float]
 class SandboxLimits:
     """Every limit the sandbox enforces; ``None`` disables that limit.
 
-    Rate limits apply to the sending methods only (sendMessage, sendPhoto, sendLocation,
+    Rate limits apply to the sending methods only (sendMessage, sendPhoto, sendDocument, sendLocation,
     sendVenue). Edits, deletions, chat actions and callback answers are not rate limited:
     Telegram throttles those separately and far more loosely, and the project only needs the
     broadcast limits to be exact.
@@ -45,6 +45,8 @@ class SandboxLimits:
     """Characters of answerCallbackQuery text."""
     max_photo_bytes: int | None = 10 * 1024 * 1024
     """Size of an uploaded photo."""
+    max_document_bytes: int | None = 50 * 1024 * 1024
+    """Size of a file a bot uploads (Telegram's limit for bots, 50 MB)."""
 
     @classmethod
     def without_rate_limits(cls) -> SandboxLimits:

@@ -84,7 +84,7 @@ class StoredFile:
     reuses the photo exactly as Telegram does.
     """
 
-    kind: str  # "photo" | "sticker"
+    kind: str  # "photo" | "sticker" | "document"
     file_id: str
     file_unique_id: str
     data: bytes | None
@@ -93,10 +93,23 @@ class StoredFile:
     file_path: str
     url: str | None = None
     sizes: list[dict[str, Any]] = field(default_factory=list)
+    file_name: str | None = None  # documents: as uploaded
+    mime_type: str | None = None  # documents: from the file name, as Telegram guesses it
 
     @property
     def size(self) -> int | None:
         return None if self.data is None else len(self.data)
+
+    def document_json(self) -> dict[str, Any]:
+        """Telegram's Document object, as a Message carries it."""
+        result: dict[str, Any] = {"file_id": self.file_id, "file_unique_id": self.file_unique_id}
+        if self.file_name is not None:
+            result["file_name"] = self.file_name
+        if self.mime_type is not None:
+            result["mime_type"] = self.mime_type
+        if self.data is not None:
+            result["file_size"] = len(self.data)
+        return result
 
     def file_json(self) -> dict[str, Any]:
         """Telegram's File object, as getFile returns it."""

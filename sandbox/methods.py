@@ -10,9 +10,11 @@ request leaves no trace except in the stats.
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from aiohttp.web_request import FileField
@@ -28,7 +30,7 @@ from sandbox.formatting import (
 )
 from sandbox.keyboards import MARKUP_UNPARSABLE, markup_kind, validate_reply_markup
 from sandbox.limits import Clock, RateLimiter, SandboxLimits, retry_after_seconds
-from sandbox.media import StoredFile, image_size, photo_sizes
+from sandbox.media import StoredFile, image_size, new_file_id, new_file_unique_id, photo_sizes
 from sandbox.params import Params
 from sandbox.state import (
     CallbackAnswer,
@@ -595,6 +597,67 @@ async def send_photo(ctx: MethodContext, params: Params) -> Any:
     return ctx.commit_send(chat, message)
 
 
+def _document(ctx: MethodContext, params: Params) -> StoredFile | tuple[bytes, str] | str:
+    """An existing document (file_id), a fresh upload (bytes, file name) or a URL."""
+    value = params.file("document")
+    if value is None:
+        raise ApiError.bad_request("there is no document in the request")
+    if isinstance(value, FileField):
+        data = value.file.read()
+        max_bytes = ctx.limits.max_document_bytes
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ApiError(413, "Request Entity Too Large")
+        if not data:
+            raise ApiError.bad_request("file must be non-empty")
+        return data, value.filename or "file"
+    if value.startswith(("http://", "https://")):
+        return value
+    stored = ctx.state.files.get(value)
+    if stored is None:
+        raise ApiError.bad_request(errors.WRONG_FILE_ID)
+    if stored.kind != "document":
+        raise ApiError.bad_request("type of file mismatch")
+    return stored
+
+
+@method("sendDocument")
+async def send_document(ctx: MethodContext, params: Params) -> Any:
+    chat = ctx.chat(params)
+    source = _document(ctx, params)
+    caption, parse_mode = _caption(ctx, params)
+    markup = _reply_markup(ctx, params)
+    reply_to = _reply_to(chat, params)
+    ctx.rate_limit(chat)
+    if isinstance(source, StoredFile):
+        stored = source
+    else:
+        # Registered only now: a refused request must not leave a usable file_id behind.
+        data, name = (None, source.rsplit("/", 1)[-1] or "file") if isinstance(source, str) else source
+        stored = StoredFile(
+            kind="document",
+            file_id=new_file_id("BQACAgIAAxkBAAI"),
+            file_unique_id=new_file_unique_id(),
+            data=data,
+            width=0,
+            height=0,
+            file_path=f"documents/file_{len(ctx.state.files_by_path)}{PurePosixPath(name).suffix}",
+            url=source if isinstance(source, str) else None,
+            file_name=name,
+            mime_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+        )
+        ctx.state.register_file(stored)
+    message = ctx.new_bot_message(chat, "sendDocument", params)
+    message.document = stored
+    if caption is not None:
+        message.caption = caption.text
+        message.caption_entities = caption.entities
+        message.raw_caption = params.string("caption")
+    message.parse_mode = parse_mode
+    message.reply_markup = markup
+    message.reply_to = reply_to
+    return ctx.commit_send(chat, message)
+
+
 def _extension(data: bytes | None) -> str:
     if data is None:
         return "jpg"
@@ -688,7 +751,7 @@ async def edit_message_text(ctx: MethodContext, params: Params) -> Any:
 @method("editMessageCaption")
 async def edit_message_caption(ctx: MethodContext, params: Params) -> Any:
     chat, message = _editable(ctx, params)
-    if message.photo is None:
+    if message.photo is None and message.document is None:
         raise ApiError.bad_request("there is no caption in the message to edit")
     caption, parse_mode = _caption(ctx, params)
     markup = _edit_markup(ctx, params)

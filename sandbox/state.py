@@ -184,6 +184,7 @@ class SandboxMessage:
     reply_markup: dict[str, Any] | None = None
     reply_to: SandboxMessage | None = None
     photo: StoredFile | None = None
+    document: StoredFile | None = None
     location: dict[str, Any] | None = None
     venue: dict[str, Any] | None = None
     contact: dict[str, Any] | None = None
@@ -210,6 +211,10 @@ class SandboxMessage:
     @property
     def photo_bytes(self) -> bytes | None:
         return None if self.photo is None else self.photo.data
+
+    @property
+    def document_bytes(self) -> bytes | None:
+        return None if self.document is None else self.document.data
 
     @property
     def inline_keyboard(self) -> list[list[dict[str, Any]]]:
@@ -255,6 +260,8 @@ class SandboxMessage:
         """One line for error messages: ``#3 'Welcome…' [Agree|Decline]``."""
         if self.photo is not None:
             body = f"[photo] {self.caption or ''}"
+        elif self.document is not None:
+            body = f"[document {self.document.file_name or ''}] {self.caption or ''}"
         elif self.venue is not None:
             body = f"[venue] {self.venue.get('title')}"
         elif self.location is not None:
@@ -289,6 +296,8 @@ class SandboxMessage:
                 result["entities"] = self.entities
         if self.photo is not None:
             result["photo"] = self.photo.sizes
+        if self.document is not None:
+            result["document"] = self.document.document_json()
         if self.sticker is not None:
             result["sticker"] = self.sticker
         if self.contact is not None:

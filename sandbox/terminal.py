@@ -160,6 +160,11 @@ class _TerminalChat:
             label = f"[photo: {size} bytes]" if size is not None else "[photo]"
             caption = self._styled(message.caption or "", message.caption_entities)
             parts.append(f"{label} {caption}".rstrip())
+        elif message.document is not None:
+            document = message.document
+            size = f", {document.size} bytes" if document.size is not None else ""
+            caption = self._styled(message.caption or "", message.caption_entities)
+            parts.append(f"[file: {document.file_name}{size}] {caption}".rstrip())
         elif message.venue is not None:
             venue = message.venue
             where = venue["location"]

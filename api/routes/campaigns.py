@@ -181,7 +181,9 @@ async def create_campaign(
     if key is None:
         await uow.commit()
         return answer
-    remember(uow, key, StoredAnswer(status.HTTP_201_CREATED, answer.model_dump(mode="json")), at=clock.now())
+    remember(
+        uow, key, StoredAnswer(status.HTTP_201_CREATED, answer.model_dump(mode="json")), at=clock.now(), member_id=None
+    )
     try:
         await uow.commit()
     except IntegrityError:

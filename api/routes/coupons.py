@@ -28,7 +28,7 @@ from api.schemas import (
     RedeemedPublic,
     RefusalPublic,
 )
-from api.schemas.common import MemberNumberStr
+from api.schemas.common import MEMBER_ERASED, MemberNumberStr
 from db.models import ApiKey
 from loyalty import coupons
 from loyalty.members import find_member
@@ -170,6 +170,7 @@ async def update_template(
     responses={
         status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such member or template"},
         status.HTTP_409_CONFLICT: {"model": RefusalPublic, "description": "Cannot be issued; `reason` says why"},
+        status.HTTP_410_GONE: MEMBER_ERASED,
         status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
     },
 )
@@ -198,7 +199,10 @@ async def issue_coupon(
     "/members/{member_number}/coupons",
     summary="A member's coupons, newest first",
     description=f"Every coupon of the member, used ones included: the newest {MAX_LISTED}.",
-    responses={status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such member"}},
+    responses={
+        status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such member"},
+        status.HTTP_410_GONE: MEMBER_ERASED,
+    },
 )
 async def member_coupons(member_number: MemberNumberStr, uow: UowDep) -> CouponsPublic:
     member = await find_member(uow, member_number=member_number)

@@ -1,11 +1,11 @@
 """Members at the till: look one up, list them, enrol a new one; the tags the merchant puts on
-them for campaigns."""
+them for campaigns; a member's data requests (export, erasure)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -15,16 +15,20 @@ from pydantic import AfterValidator
 from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.errors import field_error, public_message
 from api.schemas import ErrorPublic, MemberCreate, MemberPublic, MembersPublic
-from api.schemas.common import check_member_number
-from api.schemas.members import MemberTagsPublic, MemberTagsUpdate
+from api.schemas.common import MEMBER_ERASED, check_member_number
+from api.schemas.members import ErasurePublic, MemberTagsPublic, MemberTagsUpdate
 from db.models import Member
 from db.uow import UnitOfWork
-from loyalty.errors import InvalidPhone, MemberNotFound
+from loyalty.data_export import MemberExport, export_for_merchant
+from loyalty.erasure import erase_for_merchant
+from loyalty.errors import InvalidPhone
 from loyalty.members import (
     MEMBER_NUMBER_DIGITS,
     enrol_at_till,
     find_member,
     list_members,
+    look_up_member,
+    read_member,
 )
 from loyalty.profile import normalize_phone
 from loyalty.tags import member_tags, set_member_tags
@@ -99,31 +103,33 @@ async def _public(uow: UnitOfWork, members: Sequence[Member]) -> list[MemberPubl
     "",
     summary="List members, or find one by phone or Telegram id",
     description=(
-        "Without a filter: all members, oldest first, a page at a time; `count` is the total.\n\n"
+        "Without a filter: all members, oldest first, a page at a time; `count` is the total. "
+        "Members whose data was erased are not listed.\n\n"
         "With `phone` or `telegram_id` (at most one): the same page shape holding the one "
         "matching member, or no rows (`count` 0) when nobody matches, so a lookup by phone "
-        "never answers 404 and the endpoint has one response model."
+        "never answers 404 and the endpoint has one response model.\n\n"
+        "Each read is audited under the API key's name: a page with the member numbers it held, "
+        "a lookup with how the member was found (never the phone itself)."
     ),
 )
 async def list_or_find_members(
     uow: UowDep,
+    clock: ClockDep,
+    api_key: ApiKeyDep,
     filters: MemberFilterDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> MembersPublic:
+    actor = f"apikey:{api_key.name}"
     if filters.given:
-        try:
-            matches = [
-                await find_member(
-                    uow, phone_e164=filters.phone_e164, telegram_id=filters.telegram_id
-                )
-            ]
-        except MemberNotFound:
-            matches = []
+        found = await look_up_member(
+            uow, clock, actor=actor, phone_e164=filters.phone_e164, telegram_id=filters.telegram_id
+        )
+        matches = [found] if found is not None else []
         start = (page - 1) * page_size
         rows, count = matches[start : start + page_size], len(matches)
     else:
-        rows, count = await list_members(uow, page=page, page_size=page_size)
+        rows, count = await list_members(uow, clock, page=page, page_size=page_size, actor=actor)
     return MembersPublic(
         data=await _public(uow, rows), count=count, page=page, page_size=page_size
     )
@@ -133,10 +139,15 @@ async def list_or_find_members(
     "/{member_number}",
     name="get_member",
     summary="Get a member by member number",
-    responses={status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"}},
+    responses={
+        status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"},
+        status.HTTP_410_GONE: MEMBER_ERASED,
+    },
 )
-async def get_member(member_number: MemberNumber, uow: UowDep) -> MemberPublic:
-    [public] = await _public(uow, [await find_member(uow, member_number=member_number)])
+async def get_member(member_number: MemberNumber, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep) -> MemberPublic:
+    """Audited under the API key's name."""
+    member = await read_member(uow, clock, member_number, actor=f"apikey:{api_key.name}")
+    [public] = await _public(uow, [member])
     return public
 
 
@@ -186,7 +197,10 @@ async def enrol_member(
 @router.get(
     "/{member_number}/tags",
     summary="A member's tags",
-    responses={status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"}},
+    responses={
+        status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"},
+        status.HTTP_410_GONE: MEMBER_ERASED,
+    },
 )
 async def get_member_tags(member_number: MemberNumber, uow: UowDep) -> MemberTagsPublic:
     member = await find_member(uow, member_number=member_number)
@@ -203,6 +217,7 @@ async def get_member_tags(member_number: MemberNumber, uow: UowDep) -> MemberTag
     ),
     responses={
         status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"},
+        status.HTTP_410_GONE: MEMBER_ERASED,
         status.HTTP_422_UNPROCESSABLE_CONTENT: {
             "description": "A bad tag (`loc` ends with its index, `msg` quotes it) or too many; "
             "nothing is written"
@@ -219,3 +234,52 @@ async def put_member_tags(
     member = await find_member(uow, member_number=member_number)
     tags = await set_member_tags(uow, clock, member, body.tags, actor=f"apikey:{api_key.name}")
     return MemberTagsPublic(member_number=member.member_number, tags=tags)
+
+
+# --- the member's data requests -------------------------------------------------------------------
+
+
+@router.get(
+    "/{member_number}/export",
+    summary="Everything stored about a member",
+    description=(
+        "A member's answer to their own data request: profile (the phone and birthday in full), "
+        "every ledger entry, purchase, coupon, reward code, message and campaign, and what staff "
+        "and API keys did to their membership. Names are in the member's language and times in "
+        "their time zone. Each export is audited under the API key's name. The member gets the "
+        "same in the chat (/privacy), as a readable file and this JSON."
+    ),
+    responses={
+        status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"},
+        status.HTTP_410_GONE: MEMBER_ERASED,
+    },
+)
+async def export_member_data(
+    member_number: MemberNumber, uow: UowDep, clock: ClockDep, settings: SettingsDep, api_key: ApiKeyDep
+) -> MemberExport:
+    return await export_for_merchant(uow, clock, settings, member_number, actor=f"apikey:{api_key.name}")
+
+
+@router.post(
+    "/{member_number}/erase",
+    summary="Erase a member's personal data, for good",
+    description=(
+        "The member's right to erasure (or their withdrawn consent), carried out: phone, chat, "
+        "birthday, city and every copy of them are removed; the points left are forfeited with a "
+        "`forfeit` ledger entry, unused coupons voided and unused reward codes cancelled; nothing "
+        "is sent to the member again. Purchases, refunds and the ledger stay, linked to the "
+        "anonymous member number, for the accounts. The same phone can join again as a new "
+        "member.\n\n"
+        "Idempotent: erasing an erased member answers 200 with the first erasure's outcome "
+        "(`Idempotent-Replayed: true`) and changes nothing. The erasure is audited under the API "
+        "key's name. From then on the number answers 410 everywhere else."
+    ),
+    responses={status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"}},
+)
+async def erase_member_data(
+    member_number: MemberNumber, response: Response, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep
+) -> ErasurePublic:
+    outcome, replayed = await erase_for_merchant(uow, clock, member_number, actor=f"apikey:{api_key.name}")
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return ErasurePublic(**asdict(outcome))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Response, status
 
 from api.deps import IDEMPOTENCY_KEY_PATTERN, ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.schemas import ErrorPublic
-from api.schemas.common import MemberNumberStr
+from api.schemas.common import MEMBER_ERASED, MemberNumberStr
 from api.schemas.purchases import (
     AdjustmentCreate,
     ExpiringPublic,
@@ -52,6 +52,8 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorPublic, "description": "Unknown member or order"},
     409: {"model": ErrorPublic, "description": "Idempotency key reused for another request, or a duplicate"},
 }
+# Writes that find the member by number.
+MEMBER_WRITE_ERRORS: dict[int | str, dict[str, Any]] = WRITE_ERRORS | {410: MEMBER_ERASED}
 
 
 def _key(api_key: ApiKey, header: str | None, default: str, body: dict[str, Any]) -> IdempotencyKey:
@@ -70,7 +72,7 @@ def _respond(response: Response, answer: StoredAnswer, replayed: bool) -> dict[s
     status_code=status.HTTP_201_CREATED,
     response_model=PurchasePublic,
     summary="Record a purchase and credit its points",
-    responses=WRITE_ERRORS,
+    responses=MEMBER_WRITE_ERRORS,
 )
 async def create_purchase(
     body: PurchaseCreate,
@@ -130,7 +132,12 @@ async def create_refund(
     return _respond(response, answer, replayed)
 
 
-@points.get("/points", response_model=PointsPublic, summary="A member's points, expiry and tier progress")
+@points.get(
+    "/points",
+    response_model=PointsPublic,
+    summary="A member's points, expiry and tier progress",
+    responses={404: {"model": ErrorPublic, "description": "No such member"}, 410: MEMBER_ERASED},
+)
 async def get_points(member_number: MemberNumberStr, uow: UowDep, clock: ClockDep, settings: SettingsDep) -> PointsPublic:
     member = await find_member(uow, member_number=member_number)
     summary = await points_summary(uow, member, now=clock.now(), settings=settings)
@@ -160,7 +167,7 @@ async def get_points(member_number: MemberNumberStr, uow: UowDep, clock: ClockDe
     "/adjustments",
     status_code=status.HTTP_201_CREATED,
     summary="Add or remove points by hand (audited)",
-    responses=WRITE_ERRORS,
+    responses=MEMBER_WRITE_ERRORS,
 )
 async def create_adjustment(
     member_number: MemberNumberStr,

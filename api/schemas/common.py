@@ -16,6 +16,14 @@ class ErrorPublic(BaseModel):
     code: str | None = None
 
 
+# The answer of every route that finds a member by number, once that member's data was erased.
+MEMBER_ERASED: dict[str, object] = {
+    "model": ErrorPublic,
+    "description": "The member's personal data was erased (`code`: `member_erased`); the number "
+    "stays only in the accounts, and nothing more can be read or written for it",
+}
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]

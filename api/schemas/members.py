@@ -93,7 +93,7 @@ class MemberPublic(BaseModel):
             points_balance=member.points_balance,
             locale=member.locale,  # type: ignore[arg-type]
             city=member.city,
-            has_birthday=member.birthday is not None,
+            has_birthday=member.birthday_month is not None,
             enrolled_via=member.enrolled_via,  # type: ignore[arg-type]
             created_at=member.created_at,
             chat_blocked=member.chat_blocked_at is not None,
@@ -129,3 +129,13 @@ class MemberTagsPublic(BaseModel):
     tags: list[str] = Field(
         description="Sorted; campaigns choose audiences by them.", examples=[["office-lunch", "vip"]]
     )
+
+
+class ErasurePublic(BaseModel):
+    """What erasing a member did. Erasing again answers the same, and changes nothing."""
+
+    member_number: str
+    erased_at: datetime
+    points_forfeited: int = Field(description="Points the member had left, forfeited with a `forfeit` ledger entry.")
+    coupons_voided: int = Field(description="Unused coupons, now void.")
+    reward_codes_cancelled: int = Field(description="Reward codes not yet used at a till, now cancelled.")

@@ -13,6 +13,7 @@ from bot.routers import (
     language,
     nearby,
     points,
+    privacy,
     rewards,
     settings,
     staff,
@@ -35,6 +36,7 @@ def build_root_router() -> Router:
         nearby.router(),
         language.router(),
         settings.router(),
+        privacy.router(),
         # Before help: /cancel in the middle of /broadcast belongs to the staff flow.
         staff.router(),
         help.router(),

@@ -6,7 +6,7 @@ callback alert and writes nothing. Each handler ends its transaction (`release`,
 after a refusal) before talking to Telegram, so slow I/O never holds a database lock.
 
 A double tap on "Yes, redeem" must not redeem twice: the confirmation button carries a one-time
-nonce, and `redeem_once` records it as an idempotency key (scope `chat:<telegram id>`) in the
+nonce, and `redeem_once` records it as an idempotency key (scope `member:<member id>`) in the
 same transaction as the redemption. The record is as durable as the redemption itself, survives
 a bot restart and works across bot processes, which FSM data (memory, or Redis written after the
 commit) would not guarantee.
@@ -113,9 +113,10 @@ async def confirm_redeem(
     uow: UnitOfWork,
     clock: Clock,
 ) -> None:
-    chat = f"chat:{query.from_user.id}"
+    # Scoped by the membership, not the Telegram id: the ledger and the idempotency answers
+    # keep no chat id that erasing the member would have to find (loyalty/erasure.py).
     key = IdempotencyKey(
-        scope=chat,
+        scope=f"member:{member.id}",
         key=f"redeem:{callback_data.nonce}",
         fingerprint=fingerprint({"reward_id": callback_data.reward_id, "price": callback_data.price}),
     )
@@ -125,7 +126,7 @@ async def confirm_redeem(
             clock,
             member_id=member.id,
             reward_id=callback_data.reward_id,
-            actor=chat,
+            actor="chat",
             key=key,
             expected_price=callback_data.price,
         )

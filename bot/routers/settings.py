@@ -3,6 +3,7 @@
 turns the message into its new state in place.
 
 Receipts of what the member did (points earned, a new tier) are not listed: they always come.
+The last button opens the member's data (bot/routers/privacy.py): export or delete.
 A button carries the topic and the state wanted, never trust: the topic is checked again by
 loyalty.nudges.preferences, and anything else (an unknown topic, another payload shape) is
 refused as a stale button and writes nothing.
@@ -17,6 +18,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import TopicCallback, on_its_message
 from bot.edits import edit_in_place
+from bot.privacy_view import open_button
 from bot.render import Texts
 from db.models import Member
 from db.uow import UnitOfWork
@@ -39,6 +41,7 @@ def settings_keyboard(texts: Texts, muted: frozenset[str]) -> InlineKeyboardMark
             text=texts("settings/buttons/toggle", topic=topic, on=on),
             callback_data=TopicCallback(topic=topic, on=not on),
         )
+    open_button(texts, builder)  # the member's data: export or delete (bot/routers/privacy.py)
     builder.adjust(1)
     return builder.as_markup()
 

@@ -11,6 +11,7 @@ from db.repositories.ledger import LedgerRepository
 from db.repositories.members import MemberRepository
 from db.repositories.notifications import NotificationRepository
 from db.repositories.nudges import NudgeRepository
+from db.repositories.personal_data import PersonalDataRepository
 from db.repositories.program import ProgramRepository
 from db.repositories.purchases import PurchaseRepository
 from db.repositories.rewards import RewardRepository
@@ -29,6 +30,7 @@ __all__ = [
     "MemberRepository",
     "NotificationRepository",
     "NudgeRepository",
+    "PersonalDataRepository",
     "ProgramRepository",
     "PurchaseRepository",
     "RewardRepository",

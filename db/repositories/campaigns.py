@@ -24,7 +24,6 @@ from sqlalchemy import (
     and_,
     case,
     exists,
-    extract,
     func,
     insert,
     literal,
@@ -281,7 +280,8 @@ class CampaignRepository:
         return [SampleMember(row[0], row[1], int(row[2]), dict(row[3])) for row in rows]
 
     def _conditions(self, members: MemberFilter) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
+        # Erased members are nobody's audience (they have no chat either: not even "unreachable").
+        conditions: list[ColumnElement[bool]] = [Member.erased_at.is_(None)]
         if members.tier_ids:
             conditions.append(Member.tier_id.in_(members.tier_ids))
         if members.cities:
@@ -315,13 +315,13 @@ class CampaignRepository:
             )
             conditions.append(~exists().where(Purchase.member_id == Member.id, Purchase.purchased_at >= before))
         if members.birthday_month is not None:
-            conditions.append(extract("month", Member.birthday) == members.birthday_month)
+            conditions.append(Member.birthday_month == members.birthday_month)
         if members.has_unused_coupon is not None:
             unused = exists().where(
                 Coupon.member_id == Member.id, Coupon.status == "issued", Coupon.valid_until >= members.today
             )
             conditions.append(unused if members.has_unused_coupon else ~unused)
-        return conditions  # none: every member
+        return conditions
 
     # --- RFM ----------------------------------------------------------------------------------------
 

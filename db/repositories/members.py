@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,10 +49,38 @@ class MemberRepository:
             return None
         return self._cipher.decrypt(member.phone_encrypted)
 
+    def set_birthday(self, member: Member, born: date | None) -> None:
+        """Month and day in plain, for the birthday sweep and audiences; the full date (the
+        year tells the age) only encrypted, and without a blind index: nothing looks it up."""
+        member.birthday_month = born.month if born else None
+        member.birthday_day = born.day if born else None
+        member.birthday_encrypted = self._cipher.encrypt(born.isoformat()) if born else None
+
+    def birthday_of(self, member: Member) -> date | None:
+        if member.birthday_encrypted is None:
+            return None
+        return date.fromisoformat(self._cipher.decrypt(member.birthday_encrypted))
+
+    def forget_personal_fields(self, member: Member) -> None:
+        """Every personal field of the row, gone for good (loyalty/erasure.py): the phone and its
+        index (so the number can join again), the chat, the birthday, the city, where they came
+        from and where they were last seen."""
+        member.phone_index = None
+        member.phone_encrypted = None
+        member.telegram_id = None
+        self.set_birthday(member, None)
+        member.city = None
+        member.start_payload = None
+        member.timezone = None
+        member.chat_blocked_at = None
+        member.tier_at_risk_since = None
+
     async def page(self, *, offset: int, limit: int) -> tuple[Sequence[Member], int]:
-        total = await self._session.scalar(select(func.count()).select_from(Member))
+        """Members whose data was not erased, oldest first."""
+        current = Member.erased_at.is_(None)
+        total = await self._session.scalar(select(func.count()).select_from(Member).where(current))
         rows = await self._session.scalars(
-            select(Member).order_by(Member.id).offset(offset).limit(limit)
+            select(Member).where(current).order_by(Member.id).offset(offset).limit(limit)
         )
         return rows.all(), int(total or 0)
 

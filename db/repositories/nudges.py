@@ -30,7 +30,6 @@ from sqlalchemy import (
     case,
     cast,
     exists,
-    extract,
     func,
     literal,
     literal_column,
@@ -182,12 +181,13 @@ class NudgeRepository:
 
     async def owe_birthdays(self, *, now: datetime, days: Sequence[MonthDay]) -> int:
         """Members whose birthday falls on one of `days`. Subject: the year celebrated."""
-        month, day = extract("month", Member.birthday), extract("day", Member.birthday)
+        month, day = Member.birthday_month, Member.birthday_day
         matches = [
             Match(and_(month == item.month, day == item.day), str(item.year), item.year, item.stale_after)
             for item in days
         ]
-        return await self._owe_matches("birthday", "greetings", "year", matches, now, Member.birthday.is_not(None))
+        # The matches' (month, day) pairs are what ix_members_birthday is sought by.
+        return await self._owe_matches("birthday", "greetings", "year", matches, now, None)
 
     async def owe_anniversaries(self, *, now: datetime, windows: Sequence[Anniversary]) -> int:
         """Members who joined inside one of `windows`. Subject: the year celebrated."""

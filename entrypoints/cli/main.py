@@ -99,12 +99,16 @@ def chat(
 @app.command()
 def migrate() -> None:
     """Bring the database at DATABASE_URL to the newest schema."""
+    from db.crypto import FieldCipher
     from db.migrate import upgrade_database
     from entrypoints.runtime import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    asyncio.run(upgrade_database(settings.database_url))
+    # With the key, a revision can encrypt what it finds (0011: birthdays); without it, such a
+    # revision refuses to run on a database that has something to encrypt.
+    key = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    asyncio.run(upgrade_database(settings.database_url, cipher=FieldCipher(key) if key else None))
 
 
 @secret_app.callback(invoke_without_command=True)

@@ -170,13 +170,13 @@ def test_scheduler_alone_sweeps_nudges_and_stops_cleanly(workdir: Path) -> None:
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     stamp = "2020-01-01 00:00:00.000000"
     with sqlite3.connect(workdir / "loyalty.sqlite3") as db:
+        # Born today: the sweep reads the month and day (the full date is only kept encrypted).
         db.execute(
-            "INSERT INTO members (member_number, telegram_id, birthday, locale, enrolled_via, consent_version,"
-            " consented_at, points_balance, tier_id, tier_since, created_at, updated_at)"
-            " VALUES ('1000000001', 777, ?, 'en', 'chat', 'test', ?, 0,"
+            "INSERT INTO members (member_number, telegram_id, birthday_month, birthday_day, locale, enrolled_via,"
+            " consent_version, consented_at, points_balance, tier_id, tier_since, created_at, updated_at)"
+            " VALUES ('1000000001', 777, ?, ?, 'en', 'chat', 'test', ?, 0,"
             " (SELECT id FROM tiers WHERE rank = 0), ?, ?, ?)",
-            (today.replace(year=1990 if (today.month, today.day) != (2, 29) else 1992).isoformat(),
-             stamp, stamp, stamp, stamp),
+            (today.month, today.day, stamp, stamp, stamp, stamp),
         )
 
     process = subprocess.Popen(

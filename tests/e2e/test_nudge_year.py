@@ -53,7 +53,7 @@ async def test_a_year_of_nudges_is_sent_once_outside_quiet_hours_and_under_the_c
     async with factory() as uow:
         for n, member in enumerate(members):
             birthday = date(1990, 1, 1) + timedelta(days=rng.randrange(365))
-            await uow.session.execute(update(Member).where(Member.id == member.id).values(birthday=birthday))
+            uow.members.set_birthday(await uow.lock_member(member.id), birthday)
         # One member mutes points reminders, one blocked the bot.
         uow.session.add(MemberMute(member_id=members[0].id, topic="points", created_at=clock.now()))
         await uow.session.execute(

@@ -198,7 +198,7 @@ async def test_settings_toggle_topics_in_place_and_refuse_forged_buttons(product
         "Points about to expire", "Coupons ending and offers nearby", "Keeping your tier",
         "Birthday and anniversary greetings", "Offers when we miss you",
     ]
-    assert listing.button_labels == [f"✅ {label}" for label in labels]
+    assert listing.button_labels == [f"✅ {label}" for label in labels] + [EN("privacy/buttons/open")]
 
     [edited] = await conv.press("✅ Keeping your tier")
     assert edited.message_id == listing.message_id, "the message changes in place"

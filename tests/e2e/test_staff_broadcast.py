@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 from aiogram import Bot
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from bot.app import build_bot
 from bot.broadcast import BroadcastClient, BroadcastEngine
@@ -97,8 +97,7 @@ async def test_a_staff_member_broadcasts_to_a_segment_and_watches_it_become_the_
     members = await members_in_chat(product, 4)
     [(_, birthday_member), (_, coupon_member), *_] = members
     async with product.uow_factory() as uow:  # a birthday this month (November, in Shanghai)
-        born = update(Member).where(Member.id == birthday_member.id).values(birthday=date(1990, 11, 30))
-        await uow.session.execute(born)
+        uow.members.set_birthday(await uow.lock_member(birthday_member.id), date(1990, 11, 30))
         await uow.commit()
     gift = await make_template(product.uow_factory, product.clock, code="MDAY", name="Member day gift")
     await give_coupon(product.uow_factory, product.clock, coupon_member, gift)

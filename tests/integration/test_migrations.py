@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.crypto import FieldCipher
 from db.engine import create_engine
 from db.migrate import current_revision, downgrade, head_revision, upgrade
 from db.models import Base
+from tests.conftest import START, TEST_SECRET, _admin
 
 
 def _differences(connection: Connection) -> list[object]:
@@ -41,3 +47,87 @@ async def test_migrations_unwind_and_rebuild(tmp_path: Path) -> None:
         assert differences == []
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def empty_database(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A database with no schema at all, on the backend the tests run on."""
+    if not database_url.startswith("postgresql"):
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}")
+        yield engine
+        await engine.dispose()
+        return
+    scratch = f"loyalty_migration_{secrets.token_hex(4)}"
+    await _admin(database_url, f'CREATE DATABASE "{scratch}"')
+    engine = create_engine(make_url(database_url).set(database=scratch).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        await _admin(database_url, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+
+
+async def test_0011_encrypts_the_birthdays_it_finds_and_refuses_without_the_key(empty_database: AsyncEngine) -> None:
+    engine = empty_database
+    cipher = FieldCipher(TEST_SECRET)
+    await upgrade(engine, "0007")
+    async with engine.begin() as connection:
+        tier = await connection.scalar(text("SELECT id FROM tiers WHERE rank = 0"))
+        for n, born in enumerate([date(1990, 5, 17), None], start=1):
+            await connection.execute(
+                text(
+                    "INSERT INTO members (id, member_number, telegram_id, birthday, locale, enrolled_via, "
+                    "consent_version, consented_at, points_balance, tier_id, tier_since, created_at, updated_at) "
+                    "VALUES (:id, :number, :chat, :born, 'en', 'chat', 'v1', :at, 0, :tier, :at, :at, :at)"
+                ),
+                {"id": n, "number": f"100000000{n}", "chat": 5000 + n, "born": born, "tier": tier, "at": START},
+            )
+        await connection.execute(
+            text(
+                "INSERT INTO ledger_entries (member_id, at, kind, points, balance_after, actor) "
+                "VALUES (1, :at, 'redeem', -10, 0, 'chat:5001')"
+            ),
+            {"at": START},
+        )
+        for scope, response in [("apikey:1", '{"member_number": "1000000001", "points_earned": 5}'),
+                                ("bonus:2", '{"points": 0}'), ("apikey:1:campaigns", '{"id": 7}')]:
+            await connection.execute(
+                text(
+                    "INSERT INTO idempotency_records (scope, key, request_hash, status_code, response, created_at) "
+                    "VALUES (:scope, :scope, 'h', 201, :response, :at)"
+                ),
+                {"scope": scope, "response": response, "at": START},
+            )
+        # Rows that point to members with ON DELETE actions: rebuilding `members` must keep them.
+        await connection.execute(text("INSERT INTO member_tags VALUES (1, 'vip', :at)"), {"at": START})
+        await connection.execute(
+            text("INSERT INTO audit_events (at, actor, action, member_id) VALUES (:at, 'cli', 'member.enrol', 1)"),
+            {"at": START},
+        )
+
+    with pytest.raises(RuntimeError, match="must encrypt 1 birthdays and has no SECRET_KEY"):
+        await upgrade(engine)
+    assert await current_revision(engine) == "0007", "a refused migration leaves the schema as it was"
+
+    await upgrade(engine, cipher=cipher)
+    async with engine.connect() as connection:
+        stored = (
+            await connection.execute(
+                text("SELECT id, birthday_month, birthday_day, birthday_encrypted FROM members ORDER BY id")
+            )
+        ).all()
+        actors = list(await connection.scalars(text("SELECT actor FROM ledger_entries")))
+    assert [(row[0], row[1], row[2], row[3] is None) for row in stored] == [(1, 5, 17, False), (2, None, None, True)]
+    assert cipher.decrypt(stored[0][3]) == "1990-05-17"
+    assert actors == ["chat"], "no Telegram id left in the ledger's actors"
+    async with engine.connect() as connection:
+        linked = (await connection.execute(text("SELECT scope, member_id FROM idempotency_records ORDER BY id"))).all()
+    assert [tuple(row) for row in linked] == [("apikey:1", 1), ("bonus:2", 2), ("apikey:1:campaigns", None)]
+    async with engine.connect() as connection:
+        assert list(await connection.scalars(text("SELECT tag FROM member_tags WHERE member_id = 1"))) == ["vip"]
+        assert list(await connection.scalars(text("SELECT member_id FROM audit_events"))) == [1]
+
+    await downgrade(engine, "0007", cipher=cipher)
+    async with engine.connect() as connection:
+        birthdays = list(await connection.scalars(text("SELECT birthday FROM members ORDER BY id")))
+    assert [str(born) if born else None for born in birthdays] == ["1990-05-17", None]

@@ -66,6 +66,8 @@ async def add_member(
             created_at=now,
             updated_at=now,
         )
+        born = fields.pop("birthday", None)
+        uow.members.set_birthday(member, born)  # month and day in plain, the date encrypted
         for name, value in fields.items():
             setattr(member, name, value)
         uow.session.add(member)

@@ -1,5 +1,5 @@
 """A tiny bot for the conversation and terminal tests: welcome + terms buttons, a contact
-keyboard, an echo, and a photo — the shapes the loyalty bot uses."""
+keyboard, an echo, a photo and a file — the shapes the loyalty bot uses."""
 
 from __future__ import annotations
 
@@ -83,6 +83,10 @@ def demo_router() -> Router:
     @router.message(Command("photo"))
     async def photo(message: Message) -> None:
         await message.answer_photo(BufferedInputFile(CARD_PNG, "card.png"), caption="Your card")
+
+    @router.message(Command("file"))
+    async def file(message: Message) -> None:
+        await message.answer_document(BufferedInputFile(b"points: 42\n", "data.txt"), caption="Your data")
 
     @router.message(Command("slow"))
     async def slow(message: Message) -> None:

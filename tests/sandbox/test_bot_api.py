@@ -7,7 +7,7 @@ import json
 import aiohttp
 import pytest
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge, TelegramForbiddenError
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
@@ -24,7 +24,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
-from sandbox import BotIdentity, SandboxServer
+from sandbox import BotIdentity, SandboxLimits, SandboxServer
 from tests.sandbox.conftest import make_bot, png_bytes
 
 
@@ -286,6 +286,55 @@ async def test_send_photo_refusals(sandbox: SandboxServer, bot: Bot) -> None:
         user.id, BufferedInputFile(png_bytes(2, 2), "x.png"), caption="c" * 1024
     )
     assert ok.caption == "c" * 1024
+
+
+async def test_send_document_upload_is_stored_named_and_reusable(sandbox: SandboxServer, bot: Bot) -> None:
+    user = sandbox.add_user("Ann")
+    data = "你好, Ann\n".encode()
+    sent = await bot.send_document(
+        user.id, BufferedInputFile(data, "export-42.txt"), caption="<b>Your</b> data", parse_mode="HTML"
+    )
+    assert sent.document is not None
+    assert (sent.document.file_name, sent.document.mime_type, sent.document.file_size) == (
+        "export-42.txt", "text/plain", len(data)
+    )
+    assert sent.caption == "Your data" and sent.caption_entities
+    stored = sandbox.message(user, sent.message_id)
+    assert stored.document_bytes == data and stored.method == "sendDocument"
+    downloaded = await bot.download(sent.document.file_id)
+    assert downloaded is not None and downloaded.read() == data
+    again = await bot.send_document(user.id, sent.document.file_id)
+    assert again.document is not None and again.document.file_id == sent.document.file_id
+    await bot.edit_message_caption(chat_id=user.id, message_id=sent.message_id, caption="renamed")
+    assert sandbox.message(user, sent.message_id).caption == "renamed"
+
+
+async def test_send_document_refusals(sandbox: SandboxServer, bot: Bot) -> None:
+    user = sandbox.add_user("Ann")
+    with pytest.raises(TelegramBadRequest, match="file must be non-empty"):
+        await bot.send_document(user.id, BufferedInputFile(b"", "empty.txt"))
+    with pytest.raises(TelegramBadRequest, match="wrong file identifier"):
+        await bot.send_document(user.id, "BQACnonexistent")
+    photo = await bot.send_photo(user.id, BufferedInputFile(png_bytes(2, 2), "p.png"))
+    assert photo.photo is not None
+    with pytest.raises(TelegramBadRequest, match="type of file mismatch"):
+        await bot.send_document(user.id, photo.photo[-1].file_id)
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_document(user.id, BufferedInputFile(b"x", "x.txt"), caption="c" * 1025)
+    assert [m.method for m in sandbox.messages(user)] == ["sendPhoto"], "refused documents leave no message"
+
+
+async def test_a_document_over_the_bots_upload_limit_is_refused() -> None:
+    async with SandboxServer(limits=SandboxLimits(max_document_bytes=10)) as small:
+        user = small.add_user("Ann")
+        sender = make_bot(small)
+        try:
+            with pytest.raises(TelegramEntityTooLarge):
+                await sender.send_document(user.id, BufferedInputFile(b"x" * 11, "big.bin"))
+            ok = await sender.send_document(user.id, BufferedInputFile(b"x" * 10, "ok.bin"))
+        finally:
+            await sender.session.close()
+    assert ok.document is not None and ok.document.mime_type == "application/octet-stream"
 
 
 async def test_edits_apply_to_the_stored_message(sandbox: SandboxServer, bot: Bot) -> None:

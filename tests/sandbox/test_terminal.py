@@ -40,6 +40,7 @@ async def test_scripted_chat_prints_messages_buttons_and_keyboards(
             ":location 31.2304 121.4737",
             ":sticker",
             "/photo",
+            "/file",
             ":help",
             "hello",
         ]
@@ -68,6 +69,7 @@ async def test_scripted_chat_prints_messages_buttons_and_keyboards(
     ]
     assert after("> :sticker")[0] == "bot: Nice sticker"
     assert after("> /photo")[0] == f"bot: [photo: {len(CARD_PNG)} bytes] Your card"
+    assert after("> /file")[0] == "bot: [file: data.txt, 11 bytes] Your data"
     assert HELP in out
     assert lines[-1] == "bot: echo: hello"  # EOF ends the chat after the last reply
     assert "\x1b[" not in out  # not a TTY: no ANSI styles

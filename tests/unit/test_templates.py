@@ -12,6 +12,7 @@ from sandbox.formatting import parse_html, utf16_len
 from loyalty.campaigns.rfm import RFM_SEGMENTS
 from loyalty.config import SUPPORTED_LOCALES
 from loyalty.nudges.kinds import TOPICS
+from tests.utils.privacy import sample_export
 from tests.utils.rewards import TEMPLATE_SAMPLE
 
 COUPON: dict[str, object] = {
@@ -128,6 +129,9 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "rate": "29.8",
     "eta": "31 seconds",
     "effect": STAFF_EFFECT,
+    # /privacy (bot/routers/privacy.py)
+    "code_count": 1,
+    "export": sample_export(),
 }
 
 
@@ -353,3 +357,26 @@ def test_staff_texts_escape_names_and_show_placeholders_literally() -> None:
     birthday = {"kind": "birthday", "value": "", "month": date(2000, 12, 1)}
     assert "Birthday in December" in en("staff/segment", segment=birthday)
     assert "12月生日" in texts_for("zh_CN")("staff/segment", segment=birthday)
+
+
+@pytest.mark.parametrize(
+    ("locale", "birthday", "heading"),
+    [("en", "May 17, 1990", "PURCHASES (2)"), ("zh_CN", "1990年5月17日", "消费记录（2 笔）")],
+)
+def test_the_data_export_is_a_plain_text_file_in_the_members_language(locale: str, birthday: str, heading: str) -> None:
+    text = texts_for(locale).plain_text("privacy/export_file", export=sample_export(hostile="Fish & <Chips>"))
+    assert "Fish & <Chips>" in text and "&amp;" not in text and "&lt;" not in text, "a file, not HTML"
+    for expected in ("+8613800000123", "7345678901", "4260185626", "CP-7KQ4-M9XD-2HPA", "RW-7KQ4", "R-1", "W-9"):
+        assert expected in text
+    assert birthday in text and heading in text
+    assert text.endswith("\n") and not text.endswith("\n\n")
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_the_last_deletion_question_names_every_loss_and_only_real_ones(locale: str) -> None:
+    texts = texts_for(locale)
+    everything = texts("privacy/erase_final", points=1460, coupon_count=2, code_count=1, tier="Gold")
+    nothing = texts("privacy/erase_final", points=0, coupon_count=0, code_count=0, tier="Gold")
+    assert "1,460" in everything and "<b>2</b>" in everything and "<b>1</b>" in everything and "Gold" in everything
+    assert "<b>0</b>" in nothing and "Gold" in nothing
+    assert len(nothing.splitlines()) == len(everything.splitlines()) - 1, "no line for reward codes they do not have"

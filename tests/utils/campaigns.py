@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from db.crypto import FieldCipher
 from db.models import Campaign, CampaignRecipient, Coupon, Member, MemberMute, MemberTag, Purchase
 from db.uow import UnitOfWorkFactory
 from loyalty.campaigns import service
@@ -18,6 +19,7 @@ from loyalty.campaigns.audience import Audience
 from loyalty.campaigns.service import Actor, CampaignDraft
 from loyalty.clock import Clock
 from loyalty.config import Settings
+from tests.conftest import TEST_SECRET
 
 OWNER = Actor("apikey:1", "owner")
 MARKETER = Actor("staff:5001", "marketer")
@@ -43,6 +45,13 @@ def member_row(now: datetime, tier_id: int, *, chat: bool = True, **fields: Any)
         "created_at": now,
         "updated_at": now,
     }
+    born = fields.pop("birthday", None)
+    if born is not None:  # stored as the program stores it (db/repositories/members.py)
+        row |= {
+            "birthday_month": born.month,
+            "birthday_day": born.day,
+            "birthday_encrypted": FieldCipher(TEST_SECRET).encrypt(born.isoformat()),
+        }
     row.update(fields)
     return row
 

@@ -1,6 +1,6 @@
 """secret key fingerprints
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0007
 Create Date: 2026-11-27
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
+revision = '0010'
 down_revision = '0007'
 branch_labels = None
 depends_on = None
