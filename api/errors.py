@@ -5,7 +5,9 @@
 - InvalidInput (and subclasses) and ConsentRequired -> 422, in the shape of FastAPI's own
   validation errors: `{"detail": [{"loc": ["body", "phone"], "msg": "...", "type": "..."}]}`.
 - Request validation errors keep that shape but never echo the submitted input back: a body
-  with a missing field would otherwise return the whole body, phone number included.
+  with a missing field would otherwise return the whole body, phone number included. A text
+  with a control character (loyalty/text.py's patterns) is reported as `control_character`,
+  naming the character, as the rules report it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from loyalty import text
 from loyalty.errors import (
     Conflict,
     ConsentRequired,
@@ -112,13 +115,25 @@ def _plain(status_code: int) -> Callable[[Request, Exception], Awaitable[JSONRes
     return handler
 
 
+_TEXT_PATTERNS = {text.SINGLE_LINE_PATTERN: False, text.MULTI_LINE_PATTERN: True}  # -> multiline
+
+
+def _public_error(error: dict[str, Any]) -> dict[str, Any]:
+    ctx = error.get("ctx") or {}
+    multiline = _TEXT_PATTERNS.get(ctx.get("pattern")) if error["type"] == "string_pattern_mismatch" else None
+    character = text.control_character(error.get("input", ""), multiline=multiline) if multiline is not None else None
+    if multiline is not None and character is not None:
+        return field_error(error["loc"], text.refusal(character, multiline=multiline), "control_character") | {
+            "ctx": {"character": text.describe(character)}
+        }
+    return field_error(error["loc"], error["msg"], error["type"]) | (
+        {"ctx": jsonable_encoder(error["ctx"])} if "ctx" in error else {}
+    )
+
+
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        field_error(error["loc"], error["msg"], error["type"])
-        | ({"ctx": jsonable_encoder(error["ctx"])} if "ctx" in error else {})
-        for error in exc.errors()
-    ]
+    errors = [_public_error(error) for error in exc.errors()]
     log.info(
         "422 on %s %s: %s",
         request.method,

@@ -766,7 +766,8 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
             )
         elif name == "descriptions":
             clean[name] = texts_by_locale(
-                value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH
+                value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH,
+                multiline=True,
             )
         elif name == "min_spend_minor":
             clean[name] = whole_number(value, name, low=0, high=MAX_MONEY_MINOR)

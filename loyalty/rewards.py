@@ -538,7 +538,8 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
             )
         elif name == "descriptions":
             clean["descriptions"] = texts_by_locale(
-                value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH
+                value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH,
+                multiline=True,
             )
         elif name == "points_price":
             clean[name] = whole_number(value, name, low=1, high=MAX_POINTS_PRICE)
