@@ -34,11 +34,13 @@ from loyalty.errors import (
     CouponTemplateExists,
     CouponTemplateNotFound,
     CouponUnavailable,
+    IdempotencyConflict,
     InvalidCurrency,
     InvalidInput,
     UnknownStore,
 )
 from loyalty.i18n import localized
+from loyalty.idempotency import fingerprint
 from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.rewards import tier_for_rank
 from loyalty.stores import CITY_MAX_LENGTH
@@ -480,22 +482,30 @@ async def redeem(
     if found is None:
         raise CouponNotFound("no coupon with this code")
     coupon, template, owner = found
+    # What makes a repeat a replay: the same order, amount and store. The code is compared as
+    # stored (a retry may type it in another case, without dashes); the member card is only a
+    # check (a card that is not the owner's is refused below), so a retry without it is the same.
+    request_hash = fingerprint({
+        "code": coupon.code, "store": store.code, "order_id": request.order_id, "amount_minor": request.amount_minor,
+        "currency": request.currency,
+    })
     if request.member_number is not None and request.member_number != owner.member_number:
         raise CouponNotUsable("this coupon belongs to another member", reason="other_member")
     if template.kind == "points_multiplier":
         # The points go to the owner's ledger: take their lock before the coupon's row, as
         # every other points change does, so the two never wait on each other in reverse.
         owner = await uow.lock_member(owner.id)
-    replay = _replay(coupon, template, owner, store, request)
+    replay = _replay(coupon, template, owner, store, request, request_hash)
     if replay is not None:
         return replay
     _check_usable(coupon, template, store, request, now)
     discount = discount_for(template, request.amount_minor)
     bonus = await _bonus_points(uow, template, request.amount_minor, now=now)
+    ledger.check_room(owner, bonus, input_field="amount_minor")  # the coupon row records them too
     if not await uow.coupons.mark_used(
         coupon.id, at=now, store_id=store.id, order_id=request.order_id,
         discount_minor=discount if template.kind != "points_multiplier" else None,
-        bonus_points=bonus if template.kind == "points_multiplier" else None,
+        bonus_points=bonus if template.kind == "points_multiplier" else None, request_hash=request_hash,
     ):
         # Another till won the race a moment ago: its answer if it was this order, else "used".
         # Nothing is written yet, so no rollback: one would expire the loaded store, template
@@ -503,7 +513,7 @@ async def redeem(
         # waited for the winner's commit, and this read (a new snapshot) sees its row.
         found = await uow.coupons.by_code(coupon.code)
         assert found is not None
-        replay = _replay(found[0], template, owner, store, request)
+        replay = _replay(found[0], template, owner, store, request, request_hash)
         if replay is not None:
             return replay
         raise CouponNotUsable("this coupon was already used", reason="used")
@@ -524,14 +534,24 @@ async def redeem(
 
 
 def _replay(
-    coupon: Coupon, template: CouponTemplate, owner: Member, store: Store, request: RedeemRequest
+    coupon: Coupon, template: CouponTemplate, owner: Member, store: Store, request: RedeemRequest, request_hash: str
 ) -> Redeemed | None:
-    if coupon.status == "used" and coupon.used_order_id == request.order_id and coupon.used_store_id == store.id:
-        return Redeemed(
-            coupon, template, owner.member_number, store.code,
-            discount_minor=coupon.discount_minor or 0, bonus_points=coupon.bonus_points or 0, replayed=True,
+    """The first answer again when this order already redeemed the coupon with this request;
+    a conflict when the same order comes with another amount, store or member (as purchases
+    refuse a reused idempotency key), never the first answer to a different question."""
+    if coupon.status != "used" or coupon.used_order_id != request.order_id:
+        return None
+    if coupon.used_request_hash is None:  # used before requests were fingerprinted: as then
+        if coupon.used_store_id != store.id:
+            return None
+    elif coupon.used_request_hash != request_hash:
+        raise IdempotencyConflict(
+            "this order already redeemed this coupon with another amount, store or member", reason="key_reused"
         )
-    return None
+    return Redeemed(
+        coupon, template, owner.member_number, store.code,
+        discount_minor=coupon.discount_minor or 0, bonus_points=coupon.bonus_points or 0, replayed=True,
+    )
 
 
 def _check_usable(

@@ -127,6 +127,8 @@ async def record_purchase(
         tier=tier,
         birthday_month=_is_birthday_month(member, purchased_at, settings),
     )
+    # Before anything is written: the purchase row records these points too.
+    ledger.check_room(member, earned.total, input_field="amount_minor")
     duplicate = DuplicateOrder(f"order {request.order_id!r} was already recorded with another idempotency key")
     async with _conflict_as(uow, duplicate):
         purchase = await uow.purchases.add(
@@ -151,11 +153,13 @@ async def record_purchase(
     if earned.total > 0:
         await ledger.credit(
             uow, member, points=earned.total, kind="earn", at=now, expires_at=expires_at,
-            actor=actor, purchase_id=purchase.id, reason=f"order {request.order_id}",
+            actor=actor, purchase_id=purchase.id, reason=f"order {request.order_id}", input_field="amount_minor",
         )
     bonus = 0
     if rules.bonus("first_purchase") and await uow.purchases.count_for_member(member.id) == 1:
-        bonus = await grant_event_bonus(uow, settings, member, event="first_purchase", now=now, actor=actor)
+        bonus = await grant_event_bonus(
+            uow, settings, member, event="first_purchase", now=now, actor=actor, input_field="amount_minor"
+        )
     # A till clock a little ahead still counts the purchase inside the qualifying window.
     change = await tiers.upgrade_if_qualified(
         uow, member, now=max(now, purchased_at), months=settings.tier_window_months, zone=settings.zone,
