@@ -44,6 +44,12 @@ class Settings(BaseSettings):
 
     # Points earned in a month expire at the end of the month this many months later.
     points_expiry_months: int = Field(default=12, ge=1, le=120)
+    # How late a till may post a purchase (its `purchased_at`): a till that was offline uploads
+    # its sales when it is back, and a shop closed over a holiday week (Golden Week, New Year)
+    # posts up to a week late. Older sales take a manual adjustment; without a bound, a purchase
+    # dated into a birthday month or an old promotion earns its multiplier. Ahead of the
+    # server's clock, only 5 minutes of drift are accepted.
+    purchase_backdate_days: int = Field(default=7, ge=0, le=90)
     # Tiers are earned on spend and visits over this rolling window...
     tier_window_months: int = Field(default=12, ge=1, le=60)
     # ...and a member who no longer qualifies keeps the tier this long before stepping down one.

@@ -105,8 +105,7 @@ async def record_purchase(
     now = clock.now()
     _check_money(request.amount_minor, request.currency, settings)
     purchased_at = request.purchased_at or now
-    if purchased_at > now + CLOCK_SKEW_ALLOWED:
-        raise InvalidInput("purchased_at is in the future", field="purchased_at")
+    _check_purchased_at(purchased_at, now, settings)
     earning.check_lines(request.amount_minor, request.lines)
     member = await find_member(
         uow, member_number=request.member.member_number, phone_e164=request.member.phone_e164, lock=True
@@ -284,6 +283,21 @@ async def record_refund(
             request.refund_id, member.member_number, shortfall, owed,
         )
     return answer, False
+
+
+def _check_purchased_at(purchased_at: datetime, now: datetime, settings: Settings) -> None:
+    if purchased_at > now + CLOCK_SKEW_ALLOWED:
+        minutes = int(CLOCK_SKEW_ALLOWED.total_seconds() // 60)
+        raise InvalidInput(
+            f"purchased_at is more than {minutes} minutes ahead of the server's clock", field="purchased_at"
+        )
+    days = settings.purchase_backdate_days
+    if purchased_at < now - timedelta(days=days):
+        span = f"{days} day{'' if days == 1 else 's'}"
+        raise InvalidInput(
+            f"purchased_at is more than {span} ago: a purchase may be posted at most {span} late",
+            field="purchased_at",
+        )
 
 
 def _check_money(amount_minor: int, currency: str, settings: Settings) -> None:
