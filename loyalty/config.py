@@ -30,6 +30,11 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
+    # The largest request body the API reads, in bytes: a text/csv body (a store import; 8 MiB
+    # is some 40,000 stores) and any other (JSON; the largest, a campaign, is a few kilobytes).
+    # A larger one is a 413 before it is read.
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_csv_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     log_level: str = "INFO"
 
     secret_key: SecretStr | None = None

@@ -24,6 +24,14 @@ class ErrorPublic(BaseModel):
     code: str | None = None
 
 
+# Any request can be refused for its body's size, before it is read (api/request_limits.py).
+BODY_TOO_LARGE = {
+    "model": ErrorPublic,
+    "description": "The body is larger than the API takes (1 MiB of JSON, 8 MiB of CSV by default); "
+    "`code` is `body_too_large`",
+}
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]
