@@ -220,3 +220,54 @@ async def test_a_control_character_in_a_csv_cell_refuses_the_import_naming_row_a
     assert [error["loc"] for error in errors] == [["body", 3, "name"], ["body", 4, "city"], ["body", 5, "address"]]
     assert all("control character" in error["msg"] for error in errors), errors
     assert await every_row(uow_factory) == before
+
+
+# Strings the API reads whose schema has no pattern, and who checks them instead.
+UNPATTERNED = {
+    "GET /api/v1/members query:phone": "parsed as a phone number; anything else is a 422",
+    "GET /api/v1/members/{member_number} path:member_number": "10 digits with a check digit",
+    "GET /api/v1/members/{member_number}/tags path:member_number": "10 digits with a check digit",
+    "PUT /api/v1/members/{member_number}/tags path:member_number": "10 digits with a check digit",
+    "GET /api/v1/redemptions/{code} path:code": "normalised as a code; anything else is a 404",
+    "POST /api/v1/redemptions/{code}/use path:code": "normalised as a code; anything else is a 404",
+    "GET /api/v1/coupons/{code} path:code": "normalised as a code; anything else is a 404",
+    "POST /api/v1/stores/import body(text/csv)": "every cell is checked by loyalty.stores",
+}
+
+
+def unpatterned_strings(document: dict[str, Any]) -> list[str]:
+    """Where the operations take a string whose schema allows any character."""
+    components = document["components"]["schemas"]
+    found: list[str] = []
+
+    def walk(schema: dict[str, Any], where: str) -> None:
+        if "$ref" in schema:
+            walk(components[schema["$ref"].rsplit("/", 1)[-1]], where)
+            return
+        for alternative in schema.get("anyOf", []) + schema.get("allOf", []):
+            walk(alternative, where)
+        if schema.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(schema):
+            found.append(where)
+        for name, property_ in schema.get("properties", {}).items():
+            walk(property_, f"{where}.{name}")
+        for extra in (schema.get("additionalProperties"), schema.get("items"), schema.get("propertyNames")):
+            if isinstance(extra, dict):
+                walk(extra, f"{where}[]")
+        for value in schema.get("patternProperties", {}).values():
+            walk(value, f"{where}[]")
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                walk(parameter["schema"], f"{method.upper()} {path} {parameter['in']}:{parameter['name']}")
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                walk(content["schema"], f"{method.upper()} {path} body({media})")
+    return found
+
+
+async def test_every_string_the_api_reads_is_held_to_the_rule(api: RunningApi) -> None:
+    """A new text field typed plain `str` would let control characters through: each string in
+    the OpenAPI document has a pattern (SingleLine, MultiLine or its own), or is checked by the
+    handler that reads it."""
+    document = (await api.client.get("/openapi.json")).json()
+    assert sorted(unpatterned_strings(document)) == sorted(UNPATTERNED)
