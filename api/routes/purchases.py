@@ -130,7 +130,12 @@ async def create_refund(
     return _respond(response, answer, replayed)
 
 
-@points.get("/points", response_model=PointsPublic, summary="A member's points, expiry and tier progress")
+@points.get(
+    "/points",
+    response_model=PointsPublic,
+    summary="A member's points, expiry and tier progress",
+    responses={404: {"model": ErrorPublic, "description": "No such member"}},
+)
 async def get_points(member_number: MemberNumberStr, uow: UowDep, clock: ClockDep, settings: SettingsDep) -> PointsPublic:
     member = await find_member(uow, member_number=member_number)
     summary = await points_summary(uow, member, now=clock.now(), settings=settings)
