@@ -469,7 +469,7 @@ async def redeem(
     if not ORDER_ID.match(request.order_id):
         raise InvalidInput("an order id is 1-64 printable characters without spaces", field="order_id")
     if not 0 < request.amount_minor <= MAX_MONEY_MINOR:
-        raise InvalidInput("the order amount must be positive", field="amount_minor")
+        raise InvalidInput(f"the order amount is 1 to {MAX_MONEY_MINOR:,} minor units", field="amount_minor")
     if request.currency != settings.currency:
         raise InvalidCurrency(
             f"this program runs in {settings.currency}; {request.currency} is not accepted", field="currency"
@@ -482,7 +482,7 @@ async def redeem(
     if found is None:
         raise CouponNotFound("no coupon with this code")
     coupon, template, owner = found
-    # What makes a repeat a replay: the same order, amount and store. The code is compared as
+    # What makes a repeat of a store's order a replay: the same amount. The code is compared as
     # stored (a retry may type it in another case, without dashes); the member card is only a
     # check (a card that is not the owner's is refused below), so a retry without it is the same.
     request_hash = fingerprint({
@@ -536,18 +536,15 @@ async def redeem(
 def _replay(
     coupon: Coupon, template: CouponTemplate, owner: Member, store: Store, request: RedeemRequest, request_hash: str
 ) -> Redeemed | None:
-    """The first answer again when this order already redeemed the coupon with this request;
-    a conflict when the same order comes with another amount, store or member (as purchases
-    refuse a reused idempotency key), never the first answer to a different question."""
-    if coupon.status != "used" or coupon.used_order_id != request.order_id:
+    """The first answer again when this store's order already redeemed the coupon with this
+    request; a conflict when the same order comes with another amount (as purchases refuse a
+    reused idempotency key), never the first answer to a different question. Another store's
+    order of the same id is another order: the coupon is used."""
+    if coupon.status != "used" or coupon.used_order_id != request.order_id or coupon.used_store_id != store.id:
         return None
-    if coupon.used_request_hash is None:  # used before requests were fingerprinted: as then
-        if coupon.used_store_id != store.id:
-            return None
-    elif coupon.used_request_hash != request_hash:
-        raise IdempotencyConflict(
-            "this order already redeemed this coupon with another amount, store or member", reason="key_reused"
-        )
+    # None: used before requests were fingerprinted, when the order alone made a replay.
+    if coupon.used_request_hash is not None and coupon.used_request_hash != request_hash:
+        raise IdempotencyConflict("this order already redeemed this coupon with another amount", reason="key_reused")
     return Redeemed(
         coupon, template, owner.member_number, store.code,
         discount_minor=coupon.discount_minor or 0, bonus_points=coupon.bonus_points or 0, replayed=True,

@@ -221,8 +221,8 @@ async def get_coupon(code: CouponCode, uow: UowDep) -> CouponPublic:
     description=(
         "Once per coupon: two tills redeeming one code at once get one success and one 409 "
         "`used`. The same order redeeming it again with the same body gets the first answer back, "
-        "with `replayed: true` and `Idempotent-Replayed: true`; with another amount, store or member "
-        "it is a 409 `key_reused`. Every refusal writes nothing."
+        "with `replayed: true` and `Idempotent-Replayed: true`; with another amount it is a 409 "
+        "`key_reused`. Every refusal writes nothing."
     ),
     responses={
         status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No coupon with this code"},

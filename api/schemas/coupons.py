@@ -42,7 +42,7 @@ class RefusalPublic(ErrorPublic):
     reason: str = Field(
         description="Issuing: inactive, ended, sold_out, tier, limit, key_reused. Redeeming: "
         "used, void, expired, not_yet_valid, wrong_store, below_minimum, other_member, key_reused "
-        "(this order already redeemed the coupon with another amount, store or member)."
+        "(this order already redeemed the coupon with another amount)."
     )
 
 

@@ -510,6 +510,8 @@ async def test_the_same_order_with_another_body_is_409_not_the_first_answer(
         assert other.status_code == 422, other.text
     elif "member" in changes:  # the card shown is not the coupon's owner
         assert other.status_code == 409 and other.json()["reason"] == "other_member", other.text
+    elif "store" in changes:  # another store's order of that id is another order
+        assert other.status_code == 409 and other.json()["reason"] == "used", other.text
     else:
         assert other.status_code == 409, other.text
         assert other.json() | {"detail": ""} == {"detail": "", "code": "idempotency_conflict", "reason": "key_reused"}
