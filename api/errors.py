@@ -29,7 +29,6 @@ from starlette.exceptions import HTTPException
 
 from api import request_limits
 from api.response_headers import SECURITY_HEADERS
-
 from loyalty import text
 from loyalty.errors import (
     Conflict,
@@ -124,18 +123,27 @@ def _plain(status_code: int) -> Callable[[Request, Exception], Awaitable[JSONRes
     return handler
 
 
-_TEXT_PATTERNS = {text.SINGLE_LINE_PATTERN: False, text.MULTI_LINE_PATTERN: True}  # -> multiline
+# The patterns of loyalty.text.SingleLine and MultiLine, and whether each is the multi-line one.
+_TEXT_PATTERNS = {text.SINGLE_LINE_PATTERN: False, text.MULTI_LINE_PATTERN: True}
+
+
+def _control_character(error: dict[str, Any]) -> dict[str, Any] | None:
+    """A text pattern's mismatch said as the rules say it: the control character it found."""
+    if error["type"] != "string_pattern_mismatch":
+        return None
+    multiline = _TEXT_PATTERNS.get(error.get("ctx", {}).get("pattern"))
+    if multiline is None:
+        return None
+    character = text.control_character(error["input"], multiline=multiline)
+    if character is None:
+        return None
+    refusal = text.refusal(character, multiline=multiline)
+    return field_error(error["loc"], refusal, "control_character") | {"ctx": {"character": text.describe(character)}}
 
 
 def _public_error(error: dict[str, Any]) -> dict[str, Any]:
-    ctx = error.get("ctx") or {}
-    multiline = _TEXT_PATTERNS.get(ctx.get("pattern")) if error["type"] == "string_pattern_mismatch" else None
-    character = text.control_character(error.get("input", ""), multiline=multiline) if multiline is not None else None
-    if multiline is not None and character is not None:
-        return field_error(error["loc"], text.refusal(character, multiline=multiline), "control_character") | {
-            "ctx": {"character": text.describe(character)}
-        }
-    return field_error(error["loc"], error["msg"], error["type"]) | (
+    """A validation error without the input it was about."""
+    return _control_character(error) or field_error(error["loc"], error["msg"], error["type"]) | (
         {"ctx": jsonable_encoder(error["ctx"])} if "ctx" in error else {}
     )
 

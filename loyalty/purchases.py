@@ -105,7 +105,6 @@ async def record_purchase(
     now = clock.now()
     _check_money(request.amount_minor, request.currency, settings)
     purchased_at = request.purchased_at or now
-    _check_purchased_at(purchased_at, now, settings)
     earning.check_lines(request.amount_minor, request.lines)
     member = await find_member(
         uow, member_number=request.member.member_number, phone_e164=request.member.phone_e164, lock=True
@@ -113,7 +112,9 @@ async def record_purchase(
     replay = await previous_answer(uow, idempotency)
     if replay is not None:
         return replay, True
-    # After the replay check: a retry gets its first answer even if the store closed since.
+    # After the replay check: a retry gets its first answer even if the store closed since, or
+    # the purchase has since become too old to post.
+    _check_purchased_at(purchased_at, now, settings)
     store_id = await _store_id(uow, request.channel, request.store_code)
 
     ladder = await uow.program.ladder()

@@ -351,3 +351,15 @@ async def test_the_limit_is_a_setting(settings, uow_factory, clock, auth, store,
     assert response.json()["detail"][0]["msg"] == (
         "purchased_at is more than 1 day ago: a purchase may be posted at most 1 day late"
     )
+
+
+async def test_a_retry_replays_even_once_the_purchase_is_too_old_to_post(
+    api, auth, store, member_number, uow_factory, clock
+) -> None:
+    body = purchase(member_number, purchased_at=(clock.now() - timedelta(days=6)).isoformat())
+    first = await api.client.post("/api/v1/purchases", json=body, headers=auth)
+    assert first.status_code == 201, first.text
+    clock.advance(timedelta(days=2))
+    again = await api.client.post("/api/v1/purchases", json=body, headers=auth)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
