@@ -6,7 +6,13 @@
 - InvalidInput (and subclasses) and ConsentRequired -> 422, in the shape of FastAPI's own
   validation errors: `{"detail": [{"loc": ["body", "phone"], "msg": "...", "type": "..."}]}`.
 - Request validation errors keep that shape but never echo the submitted input back: a body
-  with a missing field would otherwise return the whole body, phone number included.
+  with a missing field would otherwise return the whole body, phone number included. A text
+  with a control character (loyalty/text.py's patterns) is reported as `control_character`,
+  naming the character, as the rules report it.
+- A body that cannot be read as JSON at all (not UTF-8, nested too deeply) is a 422
+  `json_invalid` like malformed JSON, never FastAPI's bare 400.
+- A body over its limit (api/request_limits.py) is a 413 `{"detail", "code": "body_too_large"}`.
+- Every error carries the headers of api/response_headers.py, the 500 too.
 """
 
 from __future__ import annotations
@@ -17,9 +23,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
+from api import request_limits
+from api.response_headers import SECURITY_HEADERS
+from loyalty import text
 from loyalty.errors import (
     Conflict,
     ConsentRequired,
@@ -114,13 +125,34 @@ def _plain(status_code: int) -> Callable[[Request, Exception], Awaitable[JSONRes
     return handler
 
 
+# The patterns of loyalty.text.SingleLine and MultiLine, and whether each is the multi-line one.
+_TEXT_PATTERNS = {text.SINGLE_LINE_PATTERN: False, text.MULTI_LINE_PATTERN: True}
+
+
+def _control_character(error: dict[str, Any]) -> dict[str, Any] | None:
+    """A text pattern's mismatch said as the rules say it: the control character it found."""
+    if error["type"] != "string_pattern_mismatch":
+        return None
+    multiline = _TEXT_PATTERNS.get(error.get("ctx", {}).get("pattern"))
+    if multiline is None:
+        return None
+    character = text.control_character(error["input"], multiline=multiline)
+    if character is None:
+        return None
+    refusal = text.refusal(character, multiline=multiline)
+    return field_error(error["loc"], refusal, "control_character") | {"ctx": {"character": text.describe(character)}}
+
+
+def _public_error(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error without the input it was about."""
+    return _control_character(error) or field_error(error["loc"], error["msg"], error["type"]) | (
+        {"ctx": jsonable_encoder(error["ctx"])} if "ctx" in error else {}
+    )
+
+
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        field_error(error["loc"], error["msg"], error["type"])
-        | ({"ctx": jsonable_encoder(error["ctx"])} if "ctx" in error else {})
-        for error in exc.errors()
-    ]
+    errors = [_public_error(error) for error in exc.errors()]
     log.info(
         "422 on %s %s: %s",
         request.method,
@@ -130,17 +162,45 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     return validation_response(errors)
 
 
+# Why FastAPI could not read a body as JSON (it answers 400 "There was an error parsing the
+# body" with the cause chained), in words for the 422.
+_UNREADABLE_BODY: tuple[tuple[type[Exception], str], ...] = (
+    (UnicodeDecodeError, "the body is not UTF-8 text"),
+    (RecursionError, "the JSON is nested too deeply"),
+)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == status.HTTP_400_BAD_REQUEST:
+        for cause, msg in _UNREADABLE_BODY:
+            if isinstance(exc.__cause__, cause):
+                log.info("422 on %s %s: %s", request.method, request.url.path, msg)
+                return validation_response([field_error(["body"], msg, "json_invalid")])
+    return await http_exception_handler(request, exc)
+
+
+async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, request_limits.BodyTooLarge)
+    log.info("413 on %s %s: body over %d bytes", request.method, request.url.path, exc.limit)
+    return request_limits.too_large(exc.limit, exc.media)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    # The server logs the traceback; the caller gets JSON without internals.
+    # The server logs the traceback; the caller gets JSON without internals. Sent outside every
+    # middleware, so it carries the security headers itself.
     log.error("500 on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return JSONResponse(
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
         content={"detail": "internal server error", "code": "internal_error"},
+        headers=SECURITY_HEADERS,
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     # Starlette picks the handler of the nearest class in the exception's MRO.
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(request_limits.BodyTooLarge, _body_too_large)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(InvalidInput, _invalid_input)
     app.add_exception_handler(StoreImportRejected, _store_import_rejected)

@@ -21,6 +21,8 @@ from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 
 from api.errors import install_error_handlers
+from api.request_limits import RequestBodyLimit
+from api.response_headers import SecurityHeaders
 from api.routes import api_v1, health
 from db.crypto import FieldCipher
 from db.engine import create_engine, create_session_factory
@@ -40,7 +42,11 @@ use the bot. Every route under `/api/v1` needs an API key sent as `Authorization
 
 Personal data is minimised: answers carry a masked phone number, never the number itself.
 Errors are JSON: `{"detail": "...", "code": "..."}`, or for invalid input a list of
-`{"loc", "msg", "type"}` naming the field, as in FastAPI's own validation errors.
+`{"loc", "msg", "type"}` naming the field, as in FastAPI's own validation errors (a body that is
+not JSON, or not UTF-8, is such a 422 with `type` `json_invalid`). Texts hold no control
+characters (`control_character`; line breaks only in messages and descriptions). A request body
+is at most 1 MiB, a CSV import 8 MiB (the program's settings): a larger one is a 413 before it is
+read. Answers are never to be cached (`Cache-Control: no-store`).
 """
 
 OPENAPI_TAGS = [
@@ -121,6 +127,11 @@ def create_app(
     if uow_factory is not None:
         app.state.uow_factory = uow_factory
     install_error_handlers(app)
+    # The last added runs first: every answer gets the headers, the limit's 413 included.
+    app.add_middleware(
+        RequestBodyLimit, json_limit=settings.max_json_body_bytes, csv_limit=settings.max_csv_body_bytes
+    )
+    app.add_middleware(SecurityHeaders)
     app.include_router(health.router)
     app.include_router(api_v1)
     return app

@@ -65,6 +65,14 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 Timestamp = UtcDateTime()
 
+# Points, and balances of them, are 64-bit: a 32-bit column overflows at 2,147,483,647, a few
+# large purchases for one member. (loyalty.ledger.MAX_BALANCE keeps every balance far inside 64
+# bits.) SQLite's INTEGER already stores up to 8 bytes whatever the declared type, so there the
+# columns keep their INTEGER declaration: migration 0008 changes them on PostgreSQL only, since
+# on SQLite a change of type rebuilds each table, and dropping a parent table under enforced
+# foreign keys fires its ON DELETE actions (purchase lines, tags and mutes would be lost).
+Points = BigInteger().with_variant(Integer(), "sqlite")
+
 
 class Member(Base):
     __tablename__ = "members"
@@ -114,7 +122,7 @@ class Member(Base):
     start_payload: Mapped[str | None] = mapped_column(String(64))
     consent_version: Mapped[str] = mapped_column(String(32))
     consented_at: Mapped[datetime] = mapped_column(Timestamp)
-    points_balance: Mapped[int] = mapped_column(Integer, default=0)
+    points_balance: Mapped[int] = mapped_column(Points, default=0)
     tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"), index=True)
     tier_since: Mapped[datetime] = mapped_column(Timestamp)
     # Set when a scheduled review finds the member below their tier; cleared when they qualify
@@ -201,7 +209,7 @@ class EarningRule(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
     kind: Mapped[str] = mapped_column(String(16))
-    points: Mapped[int | None] = mapped_column(Integer)  # base: per `per_amount_minor`; bonus: granted
+    points: Mapped[int | None] = mapped_column(Points)  # base: per `per_amount_minor`; bonus: granted
     per_amount_minor: Mapped[int | None] = mapped_column(BigInteger)  # base only
     multiplier_pct: Mapped[int | None] = mapped_column(Integer)  # promotion only
     category: Mapped[str | None] = mapped_column(String(64))  # promotion on one product category
@@ -259,7 +267,7 @@ class Purchase(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     purchased_at: Mapped[datetime] = mapped_column(Timestamp)
-    points_earned: Mapped[int] = mapped_column(Integer, default=0)
+    points_earned: Mapped[int] = mapped_column(Points, default=0)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 
@@ -287,10 +295,10 @@ class Refund(Base):
     purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
     refund_id: Mapped[str] = mapped_column(String(64), unique=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
-    points_clawed_back: Mapped[int] = mapped_column(Integer)
+    points_clawed_back: Mapped[int] = mapped_column(Points)
     # Points the refund should have taken back but the member had already spent: recorded, so
     # the merchant sees the loss, never silently dropped and never a negative balance.
-    shortfall_points: Mapped[int] = mapped_column(Integer, default=0)
+    shortfall_points: Mapped[int] = mapped_column(Points, default=0)
     refunded_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
@@ -306,7 +314,7 @@ class Reward(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     names: Mapped[dict[str, str]] = mapped_column(JSON)
     descriptions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    points_price: Mapped[int] = mapped_column(Integer)
+    points_price: Mapped[int] = mapped_column(Points)
     cash_value_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     stock: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
@@ -325,7 +333,7 @@ class RewardRedemption(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"))
     code: Mapped[str] = mapped_column(String(24), unique=True)  # shown at the till; unguessable
-    points: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Points)
     status: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(Timestamp)
     used_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -349,8 +357,8 @@ class LedgerEntry(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     at: Mapped[datetime] = mapped_column(Timestamp)
     kind: Mapped[str] = mapped_column(String(16))
-    points: Mapped[int] = mapped_column(Integer)  # signed
-    balance_after: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Points)  # signed
+    balance_after: Mapped[int] = mapped_column(Points)
     purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"))
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
     redemption_id: Mapped[int | None] = mapped_column(ForeignKey("reward_redemptions.id"))
@@ -380,8 +388,8 @@ class PointLot(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
     earned_at: Mapped[datetime] = mapped_column(Timestamp)
     expires_at: Mapped[datetime] = mapped_column(Timestamp)
-    points: Mapped[int] = mapped_column(Integer)
-    remaining: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Points)
+    remaining: Mapped[int] = mapped_column(Points)
 
 
 class LotDebit(Base):
@@ -393,7 +401,7 @@ class LotDebit(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("point_lots.id"), index=True)
-    points: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Points)
 
 
 class IdempotencyRecord(Base):
@@ -536,9 +544,13 @@ class Coupon(Base):
     used_at: Mapped[datetime | None] = mapped_column(Timestamp)
     used_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
     used_order_id: Mapped[str | None] = mapped_column(String(64))
+    # Fingerprint of the redeeming request (loyalty.idempotency.fingerprint): the same order sent
+    # again with another body (amount, store, member) is a conflict, not a replay. None on
+    # coupons used before it was recorded.
+    used_request_hash: Mapped[str | None] = mapped_column(String(64))
     # What using it was worth: money off the order, or the points it added.
     discount_minor: Mapped[int | None] = mapped_column(BigInteger)
-    bonus_points: Mapped[int | None] = mapped_column(Integer)
+    bonus_points: Mapped[int | None] = mapped_column(Points)
 
 
 class MemberMute(Base):

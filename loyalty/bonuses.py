@@ -22,10 +22,18 @@ EVENTS = ("signup", "first_purchase", "profile_complete")
 
 
 async def grant_event_bonus(
-    uow: UnitOfWork, settings: Settings, member: Member, *, event: str, now: datetime, actor: str
+    uow: UnitOfWork,
+    settings: Settings,
+    member: Member,
+    *,
+    event: str,
+    now: datetime,
+    actor: str,
+    input_field: str | None = None,
 ) -> int:
     """Credit the active bonus rule for `event` once; returns the points granted (0 if none).
-    The caller holds the member's lock and commits."""
+    The caller holds the member's lock and commits. `input_field`: the request's field to name
+    should the bonus take the member past the most points a member may hold."""
     if event not in EVENTS:
         raise ValueError(f"unknown bonus event {event!r}")
     key = IdempotencyKey(scope=f"bonus:{member.id}", key=event, fingerprint=event)
@@ -36,6 +44,7 @@ async def grant_event_bonus(
     if points:
         await ledger.credit(
             uow, member, points=points, kind="bonus", at=now, actor=actor, reason=rule.name if rule else event,
+            input_field=input_field,
             expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
         )
         log.info("member %s got %d bonus points for %s", member.member_number, points, event)

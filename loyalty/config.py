@@ -40,6 +40,11 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
+    # The largest request body the API reads, in bytes: a text/csv body (a store import; 8 MiB
+    # is some 40,000 stores) and any other (JSON; the largest, a campaign, is a few kilobytes).
+    # A larger one is a 413 before it is read.
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_csv_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     log_level: str = "INFO"
 
     secret_key: SecretStr | None = None
@@ -57,6 +62,12 @@ class Settings(BaseSettings):
 
     # Points earned in a month expire at the end of the month this many months later.
     points_expiry_months: int = Field(default=12, ge=1, le=120)
+    # How late a till may post a purchase (its `purchased_at`): a till that was offline uploads
+    # its sales when it is back, and a shop closed over a holiday week (Golden Week, New Year)
+    # posts up to a week late. Older sales take a manual adjustment; without a bound, a purchase
+    # dated into a birthday month or an old promotion earns its multiplier. Ahead of the
+    # server's clock, only 5 minutes of drift are accepted.
+    purchase_backdate_days: int = Field(default=7, ge=0, le=90)
     # Tiers are earned on spend and visits over this rolling window...
     tier_window_months: int = Field(default=12, ge=1, le=60)
     # ...and a member who no longer qualifies keeps the tier this long before stepping down one.

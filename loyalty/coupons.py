@@ -34,11 +34,13 @@ from loyalty.errors import (
     CouponTemplateExists,
     CouponTemplateNotFound,
     CouponUnavailable,
+    IdempotencyConflict,
     InvalidCurrency,
     InvalidInput,
     UnknownStore,
 )
 from loyalty.i18n import localized
+from loyalty.idempotency import fingerprint
 from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.rewards import tier_for_rank
 from loyalty.stores import CITY_MAX_LENGTH
@@ -467,7 +469,7 @@ async def redeem(
     if not ORDER_ID.match(request.order_id):
         raise InvalidInput("an order id is 1-64 printable characters without spaces", field="order_id")
     if not 0 < request.amount_minor <= MAX_MONEY_MINOR:
-        raise InvalidInput("the order amount must be positive", field="amount_minor")
+        raise InvalidInput(f"the order amount is 1 to {MAX_MONEY_MINOR:,} minor units", field="amount_minor")
     if request.currency != settings.currency:
         raise InvalidCurrency(
             f"this program runs in {settings.currency}; {request.currency} is not accepted", field="currency"
@@ -480,22 +482,30 @@ async def redeem(
     if found is None:
         raise CouponNotFound("no coupon with this code")
     coupon, template, owner = found
+    # What makes a repeat of a store's order a replay: the same amount. The code is compared as
+    # stored (a retry may type it in another case, without dashes); the member card is only a
+    # check (a card that is not the owner's is refused below), so a retry without it is the same.
+    request_hash = fingerprint({
+        "code": coupon.code, "store": store.code, "order_id": request.order_id, "amount_minor": request.amount_minor,
+        "currency": request.currency,
+    })
     if request.member_number is not None and request.member_number != owner.member_number:
         raise CouponNotUsable("this coupon belongs to another member", reason="other_member")
     if template.kind == "points_multiplier":
         # The points go to the owner's ledger: take their lock before the coupon's row, as
         # every other points change does, so the two never wait on each other in reverse.
         owner = await uow.lock_member(owner.id)
-    replay = _replay(coupon, template, owner, store, request)
+    replay = _replay(coupon, template, owner, store, request, request_hash)
     if replay is not None:
         return replay
     _check_usable(coupon, template, store, request, now)
     discount = discount_for(template, request.amount_minor)
     bonus = await _bonus_points(uow, template, request.amount_minor, now=now)
+    ledger.check_room(owner, bonus, input_field="amount_minor")  # the coupon row records them too
     if not await uow.coupons.mark_used(
         coupon.id, at=now, store_id=store.id, order_id=request.order_id,
         discount_minor=discount if template.kind != "points_multiplier" else None,
-        bonus_points=bonus if template.kind == "points_multiplier" else None,
+        bonus_points=bonus if template.kind == "points_multiplier" else None, request_hash=request_hash,
     ):
         # Another till won the race a moment ago: its answer if it was this order, else "used".
         # Nothing is written yet, so no rollback: one would expire the loaded store, template
@@ -503,7 +513,7 @@ async def redeem(
         # waited for the winner's commit, and this read (a new snapshot) sees its row.
         found = await uow.coupons.by_code(coupon.code)
         assert found is not None
-        replay = _replay(found[0], template, owner, store, request)
+        replay = _replay(found[0], template, owner, store, request, request_hash)
         if replay is not None:
             return replay
         raise CouponNotUsable("this coupon was already used", reason="used")
@@ -524,14 +534,21 @@ async def redeem(
 
 
 def _replay(
-    coupon: Coupon, template: CouponTemplate, owner: Member, store: Store, request: RedeemRequest
+    coupon: Coupon, template: CouponTemplate, owner: Member, store: Store, request: RedeemRequest, request_hash: str
 ) -> Redeemed | None:
-    if coupon.status == "used" and coupon.used_order_id == request.order_id and coupon.used_store_id == store.id:
-        return Redeemed(
-            coupon, template, owner.member_number, store.code,
-            discount_minor=coupon.discount_minor or 0, bonus_points=coupon.bonus_points or 0, replayed=True,
-        )
-    return None
+    """The first answer again when this store's order already redeemed the coupon with this
+    request; a conflict when the same order comes with another amount (as purchases refuse a
+    reused idempotency key), never the first answer to a different question. Another store's
+    order of the same id is another order: the coupon is used."""
+    if coupon.status != "used" or coupon.used_order_id != request.order_id or coupon.used_store_id != store.id:
+        return None
+    # None: used before requests were fingerprinted, when the order alone made a replay.
+    if coupon.used_request_hash is not None and coupon.used_request_hash != request_hash:
+        raise IdempotencyConflict("this order already redeemed this coupon with another amount", reason="key_reused")
+    return Redeemed(
+        coupon, template, owner.member_number, store.code,
+        discount_minor=coupon.discount_minor or 0, bonus_points=coupon.bonus_points or 0, replayed=True,
+    )
 
 
 def _check_usable(
@@ -766,7 +783,8 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
             )
         elif name == "descriptions":
             clean[name] = texts_by_locale(
-                value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH
+                value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH,
+                multiline=True,
             )
         elif name == "min_spend_minor":
             clean[name] = whole_number(value, name, low=0, high=MAX_MONEY_MINOR)

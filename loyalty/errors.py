@@ -29,6 +29,19 @@ class InvalidCity(InvalidInput):
     code = "invalid_city"
 
 
+class ControlCharacter(InvalidInput):
+    """A text with a NUL byte or another control character (loyalty/text.py). details: field."""
+
+    code = "control_character"
+
+
+class PointsLimitExceeded(InvalidInput):
+    """A credit that would take a member's points past what a member may hold
+    (loyalty.ledger.MAX_BALANCE). details: field, the request's field that caused it."""
+
+    code = "points_limit_exceeded"
+
+
 class ConsentRequired(LoyaltyError):
     code = "consent_required"
 

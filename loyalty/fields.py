@@ -9,11 +9,15 @@ from typing import Any
 from db.uow import UnitOfWork
 from loyalty.config import SUPPORTED_LOCALES
 from loyalty.errors import InvalidInput
+from loyalty.text import check_text
 
 
-def texts_by_locale(value: Any, *, field_name: str, required: Sequence[str], max_length: int) -> dict[str, str]:
+def texts_by_locale(
+    value: Any, *, field_name: str, required: Sequence[str], max_length: int, multiline: bool = False
+) -> dict[str, str]:
     """{"en": ..., "zh_CN": ...}: supported locales only, those in `required` present, each text
-    1-`max_length` characters once stripped."""
+    1-`max_length` characters once stripped, without control characters (line breaks allowed in
+    a `multiline` text)."""
     if not isinstance(value, Mapping):
         raise InvalidInput(f"{field_name} maps a locale to a text", field=field_name)
     unknown = set(value) - set(SUPPORTED_LOCALES)
@@ -30,7 +34,7 @@ def texts_by_locale(value: Any, *, field_name: str, required: Sequence[str], max
         stripped = text.strip() if isinstance(text, str) else ""
         if not stripped or len(stripped) > max_length:
             raise InvalidInput(f"{field_name}.{locale} must be 1-{max_length} characters", field=field_name)
-        texts[locale] = stripped
+        texts[locale] = check_text(stripped, f"{field_name}.{locale}", multiline=multiline)
     return texts
 
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from db.models import LedgerEntry, LotDebit, Member, PointLot
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty.clock import Clock
-from loyalty.errors import InsufficientPoints, LedgerInconsistent
+from loyalty.errors import InsufficientPoints, LedgerInconsistent, PointsLimitExceeded
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,12 @@ CREDIT_KINDS = frozenset({"earn", "bonus", "adjust", "reversal"})
 # "forfeit": what is left when the member's data is erased (loyalty/erasure.py).
 DEBIT_KINDS = frozenset({"redeem", "adjust", "clawback", "forfeit"})
 MAX_EXPIRY_MONTHS = 120
+# The most points a member may hold, so also the largest entry, lot or debit: a credit that would
+# go past it is refused. A hundred billion: a member earning a point per fen on ¥10,000,000 a
+# year would need a thousand years. It keeps every sum far inside a signed 64-bit integer (the
+# columns, SQLite's SUM, PostgreSQL's BIGINT arithmetic): 90 million members all at the limit
+# still add up to less than 2**63.
+MAX_BALANCE = 10**11
 EXPIRY_ACTOR = "expiry"
 
 
@@ -74,10 +80,14 @@ async def credit(
     refund_id: int | None = None,
     redemption_id: int | None = None,
     reason: str | None = None,
+    input_field: str | None = None,
 ) -> LedgerEntry:
-    """Add points as one entry and one lot expiring at `expires_at`."""
+    """Add points as one entry and one lot expiring at `expires_at`. Points that would take the
+    balance past MAX_BALANCE are refused (PointsLimitExceeded naming `input_field`, the
+    request's field that asked for them)."""
     _require_member_in(uow, member)
     _require_points(points)
+    check_room(member, points, input_field=input_field)
     if kind not in CREDIT_KINDS:
         raise ValueError(f"credit kind must be one of {sorted(CREDIT_KINDS)}, not {kind!r}")
     _require_aware(at, "at")
@@ -109,6 +119,16 @@ async def credit(
     )
     await uow.ledger.flush()
     return entry
+
+
+def check_room(member: Member, points: int, *, input_field: str | None = None) -> None:
+    """PointsLimitExceeded unless the member can take `points` more without passing MAX_BALANCE.
+    For the rules that must refuse before they write anything that records the points."""
+    if points > MAX_BALANCE - member.points_balance:
+        raise PointsLimitExceeded(
+            f"that would take the member's points past {MAX_BALANCE:,}, the most a member may hold",
+            field=input_field,
+        )
 
 
 async def debit(

@@ -74,7 +74,7 @@ async def adjust_points(
         return replay, True
     if points > 0:
         await ledger.credit(
-            uow, member, points=points, kind="adjust", at=now, actor=actor, reason=reason,
+            uow, member, points=points, kind="adjust", at=now, actor=actor, reason=reason, input_field="points",
             expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
         )
     else:

@@ -105,8 +105,6 @@ async def record_purchase(
     now = clock.now()
     _check_money(request.amount_minor, request.currency, settings)
     purchased_at = request.purchased_at or now
-    if purchased_at > now + CLOCK_SKEW_ALLOWED:
-        raise InvalidInput("purchased_at is in the future", field="purchased_at")
     earning.check_lines(request.amount_minor, request.lines)
     member = await find_member(
         uow, member_number=request.member.member_number, phone_e164=request.member.phone_e164, lock=True
@@ -114,7 +112,9 @@ async def record_purchase(
     replay = await previous_answer(uow, idempotency)
     if replay is not None:
         return replay, True
-    # After the replay check: a retry gets its first answer even if the store closed since.
+    # After the replay check: a retry gets its first answer even if the store closed since, or
+    # the purchase has since become too old to post.
+    _check_purchased_at(purchased_at, now, settings)
     store_id = await _store_id(uow, request.channel, request.store_code)
 
     ladder = await uow.program.ladder()
@@ -127,6 +127,8 @@ async def record_purchase(
         tier=tier,
         birthday_month=_is_birthday_month(member, purchased_at, settings),
     )
+    # Before anything is written: the purchase row records these points too.
+    ledger.check_room(member, earned.total, input_field="amount_minor")
     duplicate = DuplicateOrder(f"order {request.order_id!r} was already recorded with another idempotency key")
     async with _conflict_as(uow, duplicate):
         purchase = await uow.purchases.add(
@@ -151,11 +153,13 @@ async def record_purchase(
     if earned.total > 0:
         await ledger.credit(
             uow, member, points=earned.total, kind="earn", at=now, expires_at=expires_at,
-            actor=actor, purchase_id=purchase.id, reason=f"order {request.order_id}",
+            actor=actor, purchase_id=purchase.id, reason=f"order {request.order_id}", input_field="amount_minor",
         )
     bonus = 0
     if rules.bonus("first_purchase") and await uow.purchases.count_for_member(member.id) == 1:
-        bonus = await grant_event_bonus(uow, settings, member, event="first_purchase", now=now, actor=actor)
+        bonus = await grant_event_bonus(
+            uow, settings, member, event="first_purchase", now=now, actor=actor, input_field="amount_minor"
+        )
     # A till clock a little ahead still counts the purchase inside the qualifying window.
     change = await tiers.upgrade_if_qualified(
         uow, member, now=max(now, purchased_at), months=settings.tier_window_months, zone=settings.zone,
@@ -280,6 +284,21 @@ async def record_refund(
             request.refund_id, member.member_number, shortfall, owed,
         )
     return answer, False
+
+
+def _check_purchased_at(purchased_at: datetime, now: datetime, settings: Settings) -> None:
+    if purchased_at > now + CLOCK_SKEW_ALLOWED:
+        minutes = int(CLOCK_SKEW_ALLOWED.total_seconds() // 60)
+        raise InvalidInput(
+            f"purchased_at is more than {minutes} minutes ahead of the server's clock", field="purchased_at"
+        )
+    days = settings.purchase_backdate_days
+    if purchased_at < now - timedelta(days=days):
+        span = f"{days} day{'' if days == 1 else 's'}"
+        raise InvalidInput(
+            f"purchased_at is more than {span} ago: a purchase may be posted at most {span} late",
+            field="purchased_at",
+        )
 
 
 def _check_money(amount_minor: int, currency: str, settings: Settings) -> None:

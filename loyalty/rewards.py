@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 REWARD_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 NAME_MAX_LENGTH = 80
 DESCRIPTION_MAX_LENGTH = 1000
-MAX_POINTS_PRICE = 2**31 - 1  # the column is an INTEGER
+MAX_POINTS_PRICE = ledger.MAX_BALANCE  # dearer than any member can ever afford: a typo
 MAX_CASH_VALUE_MINOR = 10**11
 MAX_STOCK = 2**31 - 1
 
@@ -538,7 +538,8 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
             )
         elif name == "descriptions":
             clean["descriptions"] = texts_by_locale(
-                value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH
+                value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH,
+                multiline=True,
             )
         elif name == "points_price":
             clean[name] = whole_number(value, name, low=1, high=MAX_POINTS_PRICE)

@@ -15,6 +15,7 @@ from db.models import Staff
 from db.uow import UnitOfWork
 from loyalty.clock import Clock
 from loyalty.errors import InvalidInput, NotFound
+from loyalty.text import check_text
 
 Role = Literal["owner", "marketer"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -36,6 +37,8 @@ def _check(telegram_id: int, role: str, name: str | None) -> None:
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}", field="role")
     if name is not None and not 1 <= len(name.strip()) <= MAX_NAME:
         raise InvalidInput(f"a name is 1 to {MAX_NAME} characters", field="name")
+    if name is not None:
+        check_text(name, "name")
 
 
 async def add(

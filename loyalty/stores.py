@@ -49,6 +49,7 @@ from db.uow import IntegrityError, UnitOfWork
 from loyalty import geo
 from loyalty.clock import Clock
 from loyalty.errors import InvalidInput, StoreExists, StoreImportRejected, StoreNotFound
+from loyalty.text import check_text
 
 STORE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 NAME_MAX_LENGTH = 120
@@ -89,6 +90,12 @@ def check_timezone(name: str) -> str:
 def _clean(spec: StoreSpec, default_timezone: str) -> StoreSpec:
     if not STORE_CODE.match(spec.code):
         raise InvalidInput("a store code is 1-32 of A-Z, a-z, 0-9, _ and -", field="code")
+    # The same rule as the API's schemas, for the CSV import and the command line. An address
+    # is one line too: it is shown as a venue's address in the chat.
+    for name in ("name", "city", "timezone", "address"):
+        value = getattr(spec, name)
+        if value is not None:
+            check_text(value, name)
     name = spec.name.strip()
     if not name or len(name) > NAME_MAX_LENGTH:
         raise InvalidInput(f"a store name is 1-{NAME_MAX_LENGTH} characters", field="name")

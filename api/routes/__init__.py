@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, status
 from api.deps import require_api_key
 from api.routes import campaigns, coupons, diagnostics, health, members, program, purchases, rewards
 from api.schemas import ErrorPublic
+from api.schemas.common import BODY_TOO_LARGE
 
 API_V1_PREFIX = "/api/v1"
 
@@ -18,7 +19,8 @@ api_v1 = APIRouter(
         status.HTTP_401_UNAUTHORIZED: {
             "model": ErrorPublic,
             "description": "Missing, malformed, unknown or revoked API key",
-        }
+        },
+        status.HTTP_413_CONTENT_TOO_LARGE: BODY_TOO_LARGE,
     },
 )
 api_v1.include_router(members.router)

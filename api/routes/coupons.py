@@ -68,7 +68,7 @@ _INVALID = {"description": "Invalid input; `loc` names the field"}
 _REFUSED = {
     "model": RefusalPublic,
     "description": "Refused; `reason` says why: expired, not_yet_valid, used, void, wrong_store, "
-    "below_minimum or other_member. Nothing is written.",
+    "below_minimum, other_member or key_reused. Nothing is written.",
 }
 
 
@@ -224,8 +224,9 @@ async def get_coupon(code: CouponCode, uow: UowDep) -> CouponPublic:
     summary="Redeem a coupon against an order",
     description=(
         "Once per coupon: two tills redeeming one code at once get one success and one 409 "
-        "`used`. The same order redeeming it again gets the first answer back, with "
-        "`replayed: true` and `Idempotent-Replayed: true`. Every refusal writes nothing."
+        "`used`. The same order redeeming it again with the same body gets the first answer back, "
+        "with `replayed: true` and `Idempotent-Replayed: true`; with another amount it is a 409 "
+        "`key_reused`. Every refusal writes nothing."
     ),
     responses={
         status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No coupon with this code"},

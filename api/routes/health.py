@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response, status
 
 from api.deps import UowFactoryDep
 from api.schemas import HealthPublic
+from api.schemas.common import BODY_TOO_LARGE
 from db.uow import UnitOfWorkFactory
 from loyalty.secret_keys import secret_key_status
 
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 DATABASE_TIMEOUT_SECONDS = 3.0
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses={status.HTTP_413_CONTENT_TOO_LARGE: BODY_TOO_LARGE})
 
 
 async def database_check(factory: UnitOfWorkFactory) -> Literal["ok", "mismatch"] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.schemas import (
@@ -233,9 +234,6 @@ async def nearest_stores(
     return NearbyStoresPublic(data=rows, count=len(rows))
 
 
-MAX_IMPORT_BYTES = 32 * 1024 * 1024
-
-
 @stores_router.post(
     "/import",
     summary="Create or update stores from CSV, all or nothing",
@@ -269,13 +267,11 @@ async def import_stores(
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "text/csv":
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the stores as text/csv")
-    body = await request.body()
-    if len(body) > MAX_IMPORT_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "at most 32 MiB per import")
+    body = await request.body()  # at most MAX_CSV_BODY_BYTES: api/request_limits.py
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the CSV is not UTF-8") from exc
+        raise RequestValidationError([{"loc": ("body",), "msg": "the CSV is not UTF-8 text", "type": "csv_invalid"}]) from exc
     report = await stores.import_stores(
         uow, clock, text, default_timezone=settings.timezone, actor=_actor(api_key)
     )

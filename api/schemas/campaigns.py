@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.schemas.common import LocalisedNames, LocalisedTexts, SingleLine
 from db.models import Campaign
 from loyalty.campaigns.audience import Audience
 from loyalty.campaigns.messages import VARIABLES
@@ -21,7 +22,6 @@ from loyalty.campaigns.report import GroupEffect, Report
 from loyalty.campaigns.service import Progress
 from loyalty.config import SUPPORTED_LOCALES
 
-LocalisedTexts = dict[str, str]
 Day = date  # a field below is called `date`
 CampaignStatus = Literal["scheduled", "sending", "paused", "cancelled", "done"]
 
@@ -64,8 +64,8 @@ class Money(BaseModel):
 class ButtonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    texts: LocalisedTexts = Field(description="The button's label per locale.", examples=[{"en": "Our menu"}])
-    url: str = Field(description="An https:// link opened by the button.", examples=["https://shop.example.com/menu"])
+    texts: LocalisedNames = Field(description="The button's label per locale.", examples=[{"en": "Our menu"}])
+    url: SingleLine = Field(description="An https:// link opened by the button.", examples=["https://shop.example.com/menu"])
 
 
 class LocalSendTime(BaseModel):
@@ -86,13 +86,13 @@ class CampaignCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
-    name: str = Field(min_length=1, max_length=120, description="For the merchant's lists; members never see it.")
+    name: SingleLine = Field(min_length=1, max_length=120, description="For the merchant's lists; members never see it.")
     texts: LocalisedTexts = Field(description=_TEXTS)
     audience: Audience = Field(description=_AUDIENCE)
-    image_url: str | None = Field(
+    image_url: SingleLine | None = Field(
         default=None, description="An https:// image sent with the text (which then becomes its caption)."
     )
-    coupon_template: str | None = Field(
+    coupon_template: SingleLine | None = Field(
         default=None,
         description="Code of a coupon template: every member the message goes to gets a coupon of it.",
     )
@@ -121,7 +121,7 @@ class CampaignCreate(BaseModel):
 
 
 class ButtonPublic(BaseModel):
-    texts: LocalisedTexts
+    texts: dict[str, str]
     url: str
 
 
@@ -174,7 +174,7 @@ class CampaignPublic(BaseModel):
         description="scheduled → sending → done; paused and back; cancelled. A campaign with "
         "nothing to send goes straight to done."
     )
-    texts: LocalisedTexts
+    texts: dict[str, str]
     audience: Audience
     audience_description: str = Field(description="The audience in words, e.g. `tier gold · RFM at_risk`.")
     image_url: str | None

@@ -9,6 +9,14 @@ from pydantic import AfterValidator, BaseModel
 from pydantic_core import PydanticCustomError
 
 from loyalty.members import MEMBER_NUMBER_DIGITS, is_valid_member_number
+from loyalty.text import MultiLine, SingleLine
+
+
+# Every free text the API accepts is a SingleLine (a name, a code, a reason, an address...) or a
+# MultiLine (a message or a description members read as paragraphs): loyalty/text.py.
+# {"en": ..., "zh_CN": ...}: names per locale, and texts per locale that may break lines.
+LocalisedNames = dict[SingleLine, SingleLine]
+LocalisedTexts = dict[SingleLine, MultiLine]
 
 
 class ErrorPublic(BaseModel):
@@ -21,6 +29,14 @@ MEMBER_ERASED: dict[str, object] = {
     "model": ErrorPublic,
     "description": "The member's personal data was erased (`code`: `member_erased`); the number "
     "stays only in the accounts, and nothing more can be read or written for it",
+}
+
+
+# Any request can be refused for its body's size, before it is read (api/request_limits.py).
+BODY_TOO_LARGE = {
+    "model": ErrorPublic,
+    "description": "The body is larger than the API takes (1 MiB of JSON, 8 MiB of CSV by default); "
+    "`code` is `body_too_large`",
 }
 
 
@@ -56,4 +72,4 @@ def check_member_number(number: str) -> str:
     return number
 
 
-MemberNumberStr = Annotated[str, AfterValidator(check_member_number)]
+MemberNumberStr = Annotated[SingleLine, AfterValidator(check_member_number)]

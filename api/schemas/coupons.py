@@ -13,11 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from api.schemas.common import ErrorPublic, MemberNumberStr
+from api.schemas.common import ErrorPublic, LocalisedNames, LocalisedTexts, MemberNumberStr, SingleLine
 from loyalty import coupons
 from loyalty.coupons import CouponDetails, TemplateDefinition
-
-LocalisedTexts = dict[str, str]
 
 _KIND = (
     "`percent_off` (value: 1-100 percent), `amount_off` (value: minor units off), `free_item` "
@@ -43,21 +41,22 @@ class RefusalPublic(ErrorPublic):
 
     reason: str = Field(
         description="Issuing: inactive, ended, sold_out, tier, limit, key_reused. Redeeming: "
-        "used, void, expired, not_yet_valid, wrong_store, below_minimum, other_member."
+        "used, void, expired, not_yet_valid, wrong_store, below_minimum, other_member, key_reused "
+        "(this order already redeemed the coupon with another amount)."
     )
 
 
 class CouponTemplateCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
-    code: str = Field(description="1-32 of A-Z a-z 0-9 _ -, unique; how the API names the template.")
-    names: LocalisedTexts = Field(description="Per locale; `en` and `zh_CN` are required, 1-80 characters.")
+    code: SingleLine = Field(description="1-32 of A-Z a-z 0-9 _ -, unique; how the API names the template.")
+    names: LocalisedNames = Field(description="Per locale; `en` and `zh_CN` are required, 1-80 characters.")
     descriptions: LocalisedTexts = Field(
         default_factory=dict, description="Per locale, optional, up to 1000 characters."
     )
-    kind: str = Field(description=_KIND)
+    kind: SingleLine = Field(description=_KIND)
     value: int = Field(description="What the coupon gives; its meaning depends on `kind`. Never changes.")
-    currency: str | None = Field(
+    currency: SingleLine | None = Field(
         default=None, description="Must be the program's currency (the default); any other is refused."
     )
     min_spend_minor: int = Field(default=0, description="The smallest order it applies to, in minor units.")
@@ -70,15 +69,15 @@ class CouponTemplateCreate(BaseModel):
             "`valid_until` too, the earlier end wins; at least one of the two is required."
         ),
     )
-    stores: list[str] = Field(default_factory=list, description="Codes of the stores it is valid at.")
-    cities: list[str] = Field(
+    stores: list[SingleLine] = Field(default_factory=list, description="Codes of the stores it is valid at.")
+    cities: list[SingleLine] = Field(
         default_factory=list,
         description="Cities whose stores accept it (any case). With neither stores nor cities: everywhere.",
     )
-    min_tier: str | None = Field(default=None, description="Code of the lowest tier that may be given it.")
+    min_tier: SingleLine | None = Field(default=None, description="Code of the lowest tier that may be given it.")
     per_member_limit: int = Field(default=1, description="How many of it one member may ever be given.")
     total_quantity: int | None = Field(default=None, description="How many may be issued; null for unlimited.")
-    auto_issue: str | None = Field(
+    auto_issue: SingleLine | None = Field(
         default=None,
         description=(
             f"Issued by itself on an event, one of {', '.join(coupons.AUTO_ISSUE)}: `signup`: "
@@ -98,15 +97,15 @@ class CouponTemplateUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"total_quantity": 500, "valid_until": "2026-12-31"}]}
     )
 
-    names: LocalisedTexts | None = Field(default=None, description="Replaces all names (en and zh_CN required).")
+    names: LocalisedNames | None = Field(default=None, description="Replaces all names (en and zh_CN required).")
     descriptions: LocalisedTexts | None = Field(default=None, description="Replaces all descriptions.")
     min_spend_minor: int | None = None
     valid_from: date | None = None
     valid_until: date | None = None
     valid_days: int | None = None
-    stores: list[str] | None = Field(default=None, description="Replaces the store list.")
-    cities: list[str] | None = Field(default=None, description="Replaces the city list.")
-    min_tier: str | None = Field(default=None, description="A tier code, or null for everyone.")
+    stores: list[SingleLine] | None = Field(default=None, description="Replaces the store list.")
+    cities: list[SingleLine] | None = Field(default=None, description="Replaces the city list.")
+    min_tier: SingleLine | None = Field(default=None, description="A tier code, or null for everyone.")
     per_member_limit: int | None = None
     total_quantity: int | None = Field(
         default=None, description="Null for unlimited; never below the number already issued."
@@ -116,8 +115,8 @@ class CouponTemplateUpdate(BaseModel):
 
 class CouponTemplatePublic(BaseModel):
     code: str
-    names: LocalisedTexts
-    descriptions: LocalisedTexts
+    names: dict[str, str]
+    descriptions: dict[str, str]
     kind: str = Field(description=_KIND)
     value: int
     currency: str
@@ -173,7 +172,7 @@ class CouponIssue(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"template": "WELCOME10", "member": "4260185626"}]}
     )
 
-    template: str = Field(description="The coupon template's code.")
+    template: SingleLine = Field(description="The coupon template's code.")
     member: MemberNumberStr = Field(description="The member's number.")
 
 
@@ -184,7 +183,7 @@ class CouponPublic(BaseModel):
         "`valid_from`/`valid_until` in the redeeming store's time zone."
     )
     template: str = Field(description="The coupon template's code.")
-    names: LocalisedTexts = Field(description="The template's names.")
+    names: dict[str, str] = Field(description="The template's names.")
     kind: str = Field(description=_KIND)
     value: int
     currency: str
@@ -247,11 +246,11 @@ class CouponRedeem(BaseModel):
         },
     )
 
-    code: str = Field(description="The code the member shows, in any case, with or without dashes.")
-    store: str = Field(description="Code of the store redeeming it; its time zone decides the day.")
-    order_id: str = Field(description="The till's order id, 1-64 printable characters without spaces.")
+    code: SingleLine = Field(description="The code the member shows, in any case, with or without dashes.")
+    store: SingleLine = Field(description="Code of the store redeeming it; its time zone decides the day.")
+    order_id: SingleLine = Field(description="The till's order id, 1-64 printable characters without spaces.")
     amount_minor: StrictInt = Field(description="The order's amount before the coupon, in minor units.")
-    currency: str = Field(description="The program's currency.", examples=["CNY"])
+    currency: SingleLine = Field(description="The program's currency.", examples=["CNY"])
     member: MemberNumberStr | None = Field(
         default=None, description="The member card shown with it, if any: the coupon must be theirs."
     )

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 
+from api.schemas.common import SingleLine
 from db.models import Member
 from loyalty.profile import START_PAYLOAD, mask_phone
 from loyalty.tags import MAX_TAGS
@@ -33,7 +34,7 @@ class MemberCreate(BaseModel):
         },
     )
 
-    phone: str = Field(
+    phone: SingleLine = Field(
         description=(
             "The member's phone number, international (+86 …) or in the program's region; "
             "spaces and dashes are fine. One phone is one member."
@@ -42,7 +43,7 @@ class MemberCreate(BaseModel):
     consent: StrictBool = Field(
         description="The member agreed to the privacy terms. Must be the JSON value `true`."
     )
-    consent_version: str | None = Field(
+    consent_version: SingleLine | None = Field(
         default=None,
         min_length=1,
         max_length=32,
@@ -114,7 +115,7 @@ class MemberTagsUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"tags": ["vip", "office-lunch"]}]}
     )
 
-    tags: list[str] = Field(
+    tags: list[SingleLine] = Field(
         max_length=MAX_TAGS,
         description=(
             f"At most {MAX_TAGS} tags, each 1-32 of a-z 0-9 - _ (upper case is stored lower "

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from api.schemas.common import SingleLine
 from api.schemas.members import Locale
 from loyalty import earning, geo, stores, tiers
 
@@ -20,9 +21,9 @@ MINOR_UNITS = "integer minor units of the program's currency (12800 is ¥128.00)
 # --- tiers ---------------------------------------------------------------------------------------
 
 MultiplierPct = Annotated[StrictInt, Field(ge=earning.PCT, le=earning.MAX_MULTIPLIER_PCT)]
-Benefit = Annotated[str, Field(min_length=1, max_length=tiers.BENEFIT_MAX_LENGTH)]
+Benefit = Annotated[SingleLine, Field(min_length=1, max_length=tiers.BENEFIT_MAX_LENGTH)]
 Benefits = Annotated[list[Benefit], Field(max_length=tiers.MAX_BENEFITS)]
-TierName = Annotated[str, Field(min_length=1, max_length=tiers.NAME_MAX_LENGTH)]
+TierName = Annotated[SingleLine, Field(min_length=1, max_length=tiers.NAME_MAX_LENGTH)]
 
 
 class TierNames(BaseModel):
@@ -129,10 +130,10 @@ class TiersPublic(BaseModel):
 
 RuleKind = Literal["base", "promotion", "bonus"]
 BonusEvent = Literal["signup", "first_purchase", "profile_complete"]
-RuleName = Annotated[str, Field(min_length=1, max_length=earning.NAME_MAX_LENGTH)]
+RuleName = Annotated[SingleLine, Field(min_length=1, max_length=earning.NAME_MAX_LENGTH)]
 RulePoints = Annotated[StrictInt, Field(gt=0, le=earning.MAX_RULE_POINTS)]
 PerAmountMinor = Annotated[StrictInt, Field(gt=0, le=earning.MAX_PER_AMOUNT_MINOR)]
-Category = Annotated[str, Field(min_length=1, max_length=earning.CATEGORY_MAX_LENGTH)]
+Category = Annotated[SingleLine, Field(min_length=1, max_length=earning.CATEGORY_MAX_LENGTH)]
 
 _FIELD_DOCS = {
     "points": "base: points per `per_amount_minor` spent; bonus: points granted. Not for promotions.",
@@ -282,14 +283,14 @@ class StoreCreate(BaseModel):
     )
 
     code: StoreCode
-    name: str = Field(min_length=1, max_length=stores.NAME_MAX_LENGTH)
-    city: str | None = Field(default=None, min_length=1, max_length=stores.CITY_MAX_LENGTH)
-    timezone: str | None = Field(
+    name: SingleLine = Field(min_length=1, max_length=stores.NAME_MAX_LENGTH)
+    city: SingleLine | None = Field(default=None, min_length=1, max_length=stores.CITY_MAX_LENGTH)
+    timezone: SingleLine | None = Field(
         default=None,
         max_length=64,
         description="IANA time zone, e.g. Asia/Shanghai; defaults to the program's.",
     )
-    address: str | None = Field(default=None, min_length=1, max_length=stores.ADDRESS_MAX_LENGTH)
+    address: SingleLine | None = Field(default=None, min_length=1, max_length=stores.ADDRESS_MAX_LENGTH)
     latitude: Latitude | None = Field(default=None, description="With `longitude`, or neither.")
     longitude: Longitude | None = None
     opening_hours: OpeningHours | None = None

@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from api.schemas.common import MemberNumberStr
+from api.schemas.common import MemberNumberStr, SingleLine
 from loyalty.purchases import MAX_AMOUNT_MINOR
 
 _KNOWN_CURRENCIES = frozenset(list_currencies())
@@ -44,8 +44,8 @@ AmountMinor = Annotated[
 class LineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sku: str = Field(min_length=1, max_length=64)
-    category: str | None = Field(default=None, min_length=1, max_length=64)
+    sku: SingleLine = Field(min_length=1, max_length=64)
+    category: SingleLine | None = Field(default=None, min_length=1, max_length=64)
     quantity: StrictInt = Field(default=1, gt=0, le=100_000)
     amount_minor: StrictInt = Field(ge=0, le=MAX_AMOUNT_MINOR, description="The line's total, minor units")
 
@@ -56,7 +56,7 @@ class MemberIdentity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     member_number: MemberNumberStr | None = None
-    phone: str | None = Field(default=None, min_length=3, max_length=32)
+    phone: SingleLine | None = Field(default=None, min_length=3, max_length=32)
     qr: MemberNumberStr | None = Field(default=None, description="The member card QR's content")
 
     @model_validator(mode="after")
@@ -133,7 +133,7 @@ class AdjustmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     points: StrictInt = Field(ge=-10_000_000, le=10_000_000, description="Signed; not zero")
-    reason: str = Field(min_length=3, max_length=200)
+    reason: SingleLine = Field(min_length=3, max_length=200)
 
     @model_validator(mode="after")
     def _not_zero(self) -> "AdjustmentCreate":

@@ -12,9 +12,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
+from api.schemas.common import LocalisedNames, LocalisedTexts, SingleLine
 from loyalty.rewards import RedemptionDetails, RewardDefinition
-
-LocalisedTexts = dict[str, str]
 
 _EXAMPLE = {
     "code": "LATTE",
@@ -32,18 +31,18 @@ _EXAMPLE = {
 class RewardCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
-    code: str = Field(description="1-32 of A-Z a-z 0-9 _ -, unique; how the API names the reward.")
-    names: LocalisedTexts = Field(description="Per locale; `en` and `zh_CN` are required, 1-80 characters.")
+    code: SingleLine = Field(description="1-32 of A-Z a-z 0-9 _ -, unique; how the API names the reward.")
+    names: LocalisedNames = Field(description="Per locale; `en` and `zh_CN` are required, 1-80 characters.")
     descriptions: LocalisedTexts = Field(
         default_factory=dict, description="Per locale, optional, up to 1000 characters."
     )
     points_price: int = Field(description="Points a member pays; at least 1.")
     cash_value_minor: int = Field(description="What the reward is worth, in minor units; 0 or more.")
-    currency: str | None = Field(
+    currency: SingleLine | None = Field(
         default=None, description="Must be the program's currency (the default); any other is refused."
     )
     stock: int | None = Field(default=None, description="Units left; null for unlimited.")
-    min_tier: str | None = Field(default=None, description="Code of the lowest tier that may redeem it.")
+    min_tier: SingleLine | None = Field(default=None, description="Code of the lowest tier that may redeem it.")
     active_from: AwareDatetime | None = Field(default=None, description="On offer from (included).")
     active_until: AwareDatetime | None = Field(
         default=None, description="On offer until (excluded); after `active_from`."
@@ -58,13 +57,13 @@ class RewardUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"stock": 20, "points_price": 300}]}
     )
 
-    names: LocalisedTexts | None = Field(default=None, description="Replaces all names (en and zh_CN required).")
+    names: LocalisedNames | None = Field(default=None, description="Replaces all names (en and zh_CN required).")
     descriptions: LocalisedTexts | None = Field(default=None, description="Replaces all descriptions.")
     points_price: int | None = None
     cash_value_minor: int | None = None
-    currency: str | None = None
+    currency: SingleLine | None = None
     stock: int | None = None
-    min_tier: str | None = Field(default=None, description="A tier code, or null for everyone.")
+    min_tier: SingleLine | None = Field(default=None, description="A tier code, or null for everyone.")
     active_from: AwareDatetime | None = None
     active_until: AwareDatetime | None = None
     active: StrictBool | None = None
@@ -72,8 +71,8 @@ class RewardUpdate(BaseModel):
 
 class RewardPublic(BaseModel):
     code: str
-    names: LocalisedTexts
-    descriptions: LocalisedTexts
+    names: dict[str, str]
+    descriptions: dict[str, str]
     points_price: int
     cash_value_minor: int
     currency: str
@@ -113,14 +112,14 @@ class RewardsPublic(BaseModel):
 class RedemptionUse(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"store": "S001"}]})
 
-    store: str | None = Field(default=None, description="Code of the store handing the reward over.")
+    store: SingleLine | None = Field(default=None, description="Code of the store handing the reward over.")
 
 
 class RedemptionPublic(BaseModel):
     code: str = Field(description="As shown to the member, e.g. `RW-7KQ4-M9XD-2HPA`.")
     status: Literal["issued", "used", "cancelled"]
     reward: str = Field(description="The reward's code.")
-    reward_names: LocalisedTexts
+    reward_names: dict[str, str]
     points: int = Field(description="Points the member paid.")
     member_number: str
     issued_at: datetime

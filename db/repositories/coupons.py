@@ -187,6 +187,7 @@ class CouponRepository:
         order_id: str,
         discount_minor: int | None,
         bonus_points: int | None,
+        request_hash: str,
     ) -> bool:
         """issued -> used, atomically: two tills redeeming one code at once get one success."""
         result = await self._session.execute(
@@ -199,6 +200,7 @@ class CouponRepository:
                 used_order_id=order_id,
                 discount_minor=discount_minor,
                 bonus_points=bonus_points,
+                used_request_hash=request_hash,
             )
             .execution_options(synchronize_session=False)
         )

@@ -19,6 +19,7 @@ from db.repositories.campaigns import MemberFilter
 from db.uow import UnitOfWork
 from loyalty.campaigns.rfm import RFM_WINDOW
 from loyalty.errors import InvalidCampaign
+from loyalty.text import SingleLine
 
 RfmSegment = Literal["champions", "loyal", "potential", "new", "at_risk", "hibernating"]
 # "Near a store": members who bought there within this many days (or live in its city).
@@ -31,11 +32,11 @@ class Audience(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tiers: list[str] = Field(default=[], max_length=MAX_VALUES)  # tier codes
-    cities: list[str] = Field(default=[], max_length=MAX_VALUES)  # member city, case-insensitive
-    near_store: str | None = None  # store code: bought there in the last 365 days, or lives in its city
+    tiers: list[SingleLine] = Field(default=[], max_length=MAX_VALUES)  # tier codes
+    cities: list[SingleLine] = Field(default=[], max_length=MAX_VALUES)  # member city, case-insensitive
+    near_store: SingleLine | None = None  # store code: bought there in the last 365 days, or lives in its city
     rfm: list[RfmSegment] = []
-    tags: list[str] = Field(default=[], max_length=MAX_VALUES)
+    tags: list[SingleLine] = Field(default=[], max_length=MAX_VALUES)
     last_purchase_before: AwareDatetime | None = None  # bought, but not since
     last_purchase_after: AwareDatetime | None = None  # bought at or after
     birthday_month: int | None = Field(default=None, ge=1, le=12)

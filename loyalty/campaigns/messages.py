@@ -17,6 +17,7 @@ from babel.numbers import format_decimal
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from loyalty import text
 from loyalty.errors import InvalidCampaign
 from loyalty.i18n import localized
 
@@ -75,6 +76,7 @@ def check_texts(texts: dict[str, str], *, supported_locales: tuple[str, ...], wi
             )
         if not source.strip():
             raise InvalidCampaign("the text is empty", field=field, problem="empty")
+        check_plain(source, field, multiline=True)
         sample = Addressee(locale, _SAMPLE_POINTS, _SAMPLE_TIER, _SAMPLE_NUMBER)
         try:
             rendered = render({locale: source}, sample, default_locale=locale)
@@ -87,6 +89,15 @@ def check_texts(texts: dict[str, str], *, supported_locales: tuple[str, ...], wi
             raise InvalidCampaign(
                 f"the text is longer than Telegram's {limit} characters", field=field, problem="too_long"
             )
+
+
+def check_plain(value: str, field: str, *, multiline: bool = False) -> None:
+    """loyalty/text.py's rule, refused as a campaign's problem the chat can explain."""
+    character = text.control_character(value, multiline=multiline)
+    if character is not None:
+        raise InvalidCampaign(
+            f"{field} {text.refusal(character, multiline=multiline)}", field=field, problem="control_character"
+        )
 
 
 @lru_cache(maxsize=256)

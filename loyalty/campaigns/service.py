@@ -44,7 +44,7 @@ from db.repositories.campaigns import AudienceRow
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty import coupons
 from loyalty.campaigns.audience import Audience, AudienceSize, audience_size, member_filter
-from loyalty.campaigns.messages import Addressee, check_texts, render
+from loyalty.campaigns.messages import Addressee, check_plain, check_texts, render
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
 from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidCampaign, StaffOnly
@@ -603,6 +603,7 @@ async def _validated(uow: UnitOfWork, settings: Settings, draft: CampaignDraft, 
     name = draft.name.strip() if isinstance(draft.name, str) else ""
     if not 1 <= len(name) <= NAME_MAX_LENGTH:
         raise InvalidCampaign(f"a name is 1-{NAME_MAX_LENGTH} characters", field="name", problem="length")
+    check_plain(name, "name")
     image_url = _https(draft.image_url, "image_url") if draft.image_url is not None else None
     check_texts(draft.texts, supported_locales=SUPPORTED_LOCALES, with_image=image_url is not None)
     buttons = _buttons(draft.buttons)
@@ -700,7 +701,7 @@ def _https(url: str, field_name: str) -> str:
         or parts.scheme != "https"
         or not parts.hostname
         or len(url) > URL_MAX_LENGTH
-        or any(character.isspace() for character in url.strip())
+        or any(character.isspace() or not character.isprintable() for character in url.strip())
     ):
         raise InvalidCampaign(
             f"{field_name} is an https:// address of at most {URL_MAX_LENGTH} characters", field=field_name,
@@ -730,6 +731,7 @@ def _buttons(buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
                 raise InvalidCampaign(
                     f"a button label is 1-{BUTTON_LABEL_MAX_LENGTH} characters", field=field_name, problem="length"
                 )
+            check_plain(text, field_name)
             labels[locale] = text
         clean.append({"texts": labels, "url": url})
     return clean

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from api.main import create_app
-from db.models import Base, Campaign, MemberMute
+from db.models import Campaign, MemberMute
 from db.uow import UnitOfWorkFactory
 from loyalty.campaigns import service
 from loyalty.campaigns.rfm import RFM_SEGMENTS, rfm_counts
@@ -26,6 +26,7 @@ from tests.conftest import START
 from tests.integration.test_campaign_report import build_population, buy, katz_interval
 from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
 from tests.utils.coupons import add_store, make_template
+from tests.utils.database import every_row
 from tests.utils.members import chat_member, till_member
 
 NEXT_DAY = (START + timedelta(days=1)).isoformat()
@@ -81,15 +82,6 @@ async def audience(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[st
             "blocked": blocked.member_number, "till": till.member_number}
 
 
-async def snapshot(uow_factory: UnitOfWorkFactory) -> dict[str, list[str]]:
-    """Every row of every table: what a refused request or a preview must leave as it was."""
-    async with uow_factory() as uow:
-        return {
-            table.name: sorted(repr(tuple(row)) for row in await uow.session.execute(table.select()))
-            for table in Base.metadata.sorted_tables
-        }
-
-
 async def create(
     api: RunningApi, auth: dict[str, str], *, without: tuple[str, ...] = (), **changes: Any
 ) -> dict[str, Any]:
@@ -122,14 +114,14 @@ ROUTES = [
 
 async def test_every_route_needs_a_valid_key(api: RunningApi, auth, uow_factory: UnitOfWorkFactory) -> None:
     campaign = await create(api, auth)
-    before = await snapshot(uow_factory)
+    before = await every_row(uow_factory)
     for method, route in ROUTES:
         path = route.format(id=campaign["id"])  # an existing campaign: only the key is wrong
         for headers in ({}, bearer("lk_not-a-key"), {"Authorization": "Basic abc"}):
             response = await api.client.request(method, path, json=MEMBER_DAY, headers=headers)
             assert response.status_code == 401, (method, path, headers)
             assert set(response.json()) == {"detail"}
-    assert await snapshot(uow_factory) == before
+    assert await every_row(uow_factory) == before
 
 
 # --- creating and reading --------------------------------------------------------------------
@@ -246,11 +238,11 @@ async def test_a_repeated_key_gets_the_first_campaign(api: RunningApi, auth, uow
     replay = await api.client.post("/api/v1/campaigns", json=MEMBER_DAY, headers=headers)
     assert replay.json()["status"] == "paused"
 
-    before = await snapshot(uow_factory)
+    before = await every_row(uow_factory)
     other = await api.client.post("/api/v1/campaigns", json=MEMBER_DAY | {"name": "Other"}, headers=headers)
     assert other.status_code == 409
     assert other.json()["code"] == "idempotency_conflict"
-    assert await snapshot(uow_factory) == before
+    assert await every_row(uow_factory) == before
 
     # Without a key, the same body is another campaign.
     await create(api, auth)
@@ -304,14 +296,14 @@ async def test_bad_input_is_422_naming_the_field_and_writes_nothing(
 ) -> None:
     await make_template(uow_factory, clock, code="MEMBERDAY")
     await add_store(uow_factory, clock, "SH1", city="Shanghai")
-    before = await snapshot(uow_factory)
+    before = await every_row(uow_factory)
     for path in ("/api/v1/campaigns", "/api/v1/campaigns/preview"):
         response = await api.client.post(path, json=MEMBER_DAY | changes, headers=auth)
         assert response.status_code == 422, (path, response.text)
         [error] = response.json()["detail"]
         assert [str(part) for part in error["loc"]] == [str(part) for part in loc], (path, error)
         assert error["msg"]
-    assert await snapshot(uow_factory) == before
+    assert await every_row(uow_factory) == before
 
 
 async def test_a_body_that_is_not_json_is_422(api: RunningApi, auth) -> None:
@@ -326,7 +318,7 @@ async def test_a_body_that_is_not_json_is_422(api: RunningApi, auth) -> None:
 async def test_preview_sizes_the_audience_renders_samples_and_writes_nothing(
     api: RunningApi, auth, audience: dict[str, str], uow_factory: UnitOfWorkFactory
 ) -> None:
-    before = await snapshot(uow_factory)
+    before = await every_row(uow_factory)
     response = await api.client.post(
         "/api/v1/campaigns/preview", json=MEMBER_DAY | {"holdout_pct": 50}, params={"samples": 10}, headers=auth
     )
@@ -341,7 +333,7 @@ async def test_preview_sizes_the_audience_renders_samples_and_writes_nothing(
             assert sample["text"].startswith(f"Hi {number}: ")
         else:
             assert sample["text"].startswith("会员日！")
-    assert await snapshot(uow_factory) == before
+    assert await every_row(uow_factory) == before
 
     narrowed = await api.client.post(
         "/api/v1/campaigns/preview", json=MEMBER_DAY | {"audience": {"tiers": ["gold"]}}, headers=auth
@@ -353,7 +345,7 @@ async def test_preview_sizes_the_audience_renders_samples_and_writes_nothing(
     assert len(few.json()["samples"]) == 1
     too_many = await api.client.post("/api/v1/campaigns/preview", json=MEMBER_DAY, params={"samples": 11}, headers=auth)
     assert too_many.status_code == 422 and locs(too_many) == [["query", "samples"]]
-    assert await snapshot(uow_factory) == before
+    assert await every_row(uow_factory) == before
 
 
 # --- pause, resume, cancel -------------------------------------------------------------------
@@ -373,11 +365,11 @@ async def test_pause_resume_cancel_and_their_refusals(
     assert "progress" in paused.json()
 
     for action, status in [("pause", "paused")]:
-        before = await snapshot(uow_factory)
+        before = await every_row(uow_factory)
         refused = await act(action)
         assert refused.status_code == 409
         assert refused.json()["reason"] == status and refused.json()["code"] == "campaign_state"
-        assert await snapshot(uow_factory) == before
+        assert await every_row(uow_factory) == before
 
     resumed = await act("resume")
     assert resumed.status_code == 200 and resumed.json()["status"] == "scheduled"  # it never started
@@ -386,12 +378,12 @@ async def test_pause_resume_cancel_and_their_refusals(
     cancelled = await act("cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert cancelled.json()["finished_at"] == "2026-11-24T12:00:00Z"
-    before = await snapshot(uow_factory)
+    before = await every_row(uow_factory)
     for action in ("pause", "resume", "cancel"):
         refused = await act(action)
         assert refused.status_code == 409, action
         assert refused.json()["reason"] == "cancelled"
-    assert await snapshot(uow_factory) == before
+    assert await every_row(uow_factory) == before
     assert (await api.client.get(url, headers=auth)).json()["status"] == "cancelled"
 
     actions = [(event.action, event.actor) for event in await audit_events(uow_factory)
@@ -415,7 +407,7 @@ async def test_cancelling_while_sending_cancels_what_is_unsent(
 
 
 async def test_an_unknown_campaign_is_404_and_a_bad_id_422(api: RunningApi, auth, uow_factory) -> None:
-    before = await snapshot(uow_factory)
+    before = await every_row(uow_factory)
     for method, suffix in [("GET", ""), ("POST", "/pause"), ("POST", "/resume"), ("POST", "/cancel"),
                            ("GET", "/report")]:
         response = await api.client.request(method, f"/api/v1/campaigns/4242{suffix}", headers=auth)
@@ -425,7 +417,7 @@ async def test_an_unknown_campaign_is_404_and_a_bad_id_422(api: RunningApi, auth
             response = await api.client.request(method, f"/api/v1/campaigns/{bad}{suffix}", headers=auth)
             assert response.status_code == 422, (method, suffix, bad)
             assert locs(response) == [["path", "campaign_id"]]
-    assert await snapshot(uow_factory) == before
+    assert await every_row(uow_factory) == before
 
 
 # --- the report ------------------------------------------------------------------------------

@@ -489,6 +489,38 @@ async def test_redeem_then_retry_the_same_order(
     assert listed["data"] == [looked_up]
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"amount_minor": 99_900}, {"store": "LDN"}, {"member": "OTHER"}, {"currency": "USD"}],
+    ids=["another-amount", "another-store", "another-member", "another-currency"],
+)
+async def test_the_same_order_with_another_body_is_409_not_the_first_answer(
+    api: RunningApi, auth, uow_factory, clock, stores, member_number, changes
+) -> None:
+    await create(api, auth, min_spend_minor=0)
+    code = await issued_code(api, auth, "WELCOME10", member_number)
+    first = await redeem(api, auth, redeem_body(code, member=member_number))
+    assert first.status_code == 200, first.text
+    before = await written(uow_factory)
+    if changes.get("member") == "OTHER":
+        changes = {"member": (await till_member(uow_factory, clock)).member_number}
+        before = await written(uow_factory)
+    other = await redeem(api, auth, redeem_body(code, member=member_number) | changes)
+    if "currency" in changes:  # refused before the coupon is read
+        assert other.status_code == 422, other.text
+    elif "member" in changes:  # the card shown is not the coupon's owner
+        assert other.status_code == 409 and other.json()["reason"] == "other_member", other.text
+    elif "store" in changes:  # another store's order of that id is another order
+        assert other.status_code == 409 and other.json()["reason"] == "used", other.text
+    else:
+        assert other.status_code == 409, other.text
+        assert other.json() | {"detail": ""} == {"detail": "", "code": "idempotency_conflict", "reason": "key_reused"}
+    assert await written(uow_factory) == before
+    # The same redemption, typed differently and without the card: the first answer again.
+    same = await redeem(api, auth, redeem_body(code.replace("-", "").lower()))
+    assert same.status_code == 200 and same.json() == first.json() | {"replayed": True}
+
+
 def _at(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=timezone.utc)
 

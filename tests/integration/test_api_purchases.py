@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -300,3 +300,66 @@ async def test_a_retry_replays_even_after_the_store_closed(api, auth, store, mem
     assert retry.status_code == 201 and retry.json() == first.json()
     fresh = await api.client.post("/api/v1/purchases", json=purchase(member_number, "A-2"), headers=auth)
     assert fresh.status_code == 422 and fresh.json()["detail"][0]["loc"] == ["body", "store"]
+
+
+# --- how late a purchase may be posted -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "purchased_at",
+    ["1970-01-01T00:00:00Z", "2026-11-17T11:59:59Z", "2026-10-15T12:00:00+08:00"],  # the last: a birthday month
+)
+async def test_a_purchase_dated_further_back_than_the_limit_is_422_saying_the_limit(
+    api, auth, store, uow_factory, clock, purchased_at
+) -> None:
+    member = await till_member(uow_factory, clock)
+    async with uow_factory() as uow:
+        stored = await uow.members.by_number(member.member_number)
+        assert stored is not None
+        stored.birthday = date(1990, 10, 3)
+        await uow.commit()
+    body = purchase(member.member_number, purchased_at=purchased_at)
+    response = await api.client.post("/api/v1/purchases", json=body, headers=auth)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "purchased_at"]
+    assert "at most 7 days late" in error["msg"], error
+    assert await counts(uow_factory) == (0, 0, 0)
+
+
+async def test_a_till_may_post_up_to_the_limit_late_and_five_minutes_early(
+    api, auth, store, member_number, uow_factory, clock
+) -> None:
+    week = clock.now() - timedelta(days=7)
+    ahead = clock.now() + timedelta(minutes=5)
+    for order, moment in (("LATE", week), ("EARLY", ahead)):
+        body = purchase(member_number, order, purchased_at=moment.isoformat())
+        response = await api.client.post("/api/v1/purchases", json=body, headers=auth)
+        assert response.status_code == 201, response.text
+    too_early = purchase(member_number, "SOON", purchased_at=(ahead + timedelta(seconds=1)).isoformat())
+    response = await api.client.post("/api/v1/purchases", json=too_early, headers=auth)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == "purchased_at is more than 5 minutes ahead of the server's clock"
+
+
+async def test_the_limit_is_a_setting(settings, uow_factory, clock, auth, store, member_number) -> None:
+    strict = settings.model_copy(update={"purchase_backdate_days": 1})
+    async with running_api(create_app(strict, uow_factory=uow_factory, clock=clock)) as api:
+        body = purchase(member_number, purchased_at=(clock.now() - timedelta(days=2)).isoformat())
+        response = await api.client.post("/api/v1/purchases", json=body, headers=auth)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == (
+        "purchased_at is more than 1 day ago: a purchase may be posted at most 1 day late"
+    )
+
+
+async def test_a_retry_replays_even_once_the_purchase_is_too_old_to_post(
+    api, auth, store, member_number, uow_factory, clock
+) -> None:
+    body = purchase(member_number, purchased_at=(clock.now() - timedelta(days=6)).isoformat())
+    first = await api.client.post("/api/v1/purchases", json=body, headers=auth)
+    assert first.status_code == 201, first.text
+    clock.advance(timedelta(days=2))
+    again = await api.client.post("/api/v1/purchases", json=body, headers=auth)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"

@@ -26,6 +26,7 @@ from loyalty.errors import (
     CouponTemplateExists,
     CouponTemplateNotFound,
     CouponUnavailable,
+    IdempotencyConflict,
     InvalidInput,
 )
 from loyalty.ledger import check_consistency
@@ -355,8 +356,11 @@ async def test_a_used_code_is_refused_to_another_order_and_another_store(
     template = await make_template(uow_factory, clock)
     code = (await give_coupon(uow_factory, clock, member, template)).code
     first = await redeem(uow_factory, clock, code, order_id="A-1")
-    again = await redeem(uow_factory, clock, code.lower(), order_id="A-1", amount_minor=1)
+    again = await redeem(uow_factory, clock, code.lower(), order_id="A-1")
     assert again.replayed and again.discount_minor == first.discount_minor == 1000
+    with pytest.raises(IdempotencyConflict) as other_amount:  # the same order, another question
+        await redeem(uow_factory, clock, code, order_id="A-1", amount_minor=1)
+    assert other_amount.value.details["reason"] == "key_reused"
     assert await refused(uow_factory, clock, code, order_id="A-2") == "used"
     assert await refused(uow_factory, clock, code, order_id="A-1", store="BJ1") == "used"
 
