@@ -228,6 +228,8 @@ UNPATTERNED = {
     "GET /api/v1/members/{member_number} path:member_number": "10 digits with a check digit",
     "GET /api/v1/members/{member_number}/tags path:member_number": "10 digits with a check digit",
     "PUT /api/v1/members/{member_number}/tags path:member_number": "10 digits with a check digit",
+    "GET /api/v1/members/{member_number}/export path:member_number": "10 digits with a check digit",
+    "POST /api/v1/members/{member_number}/erase path:member_number": "10 digits with a check digit",
     "GET /api/v1/redemptions/{code} path:code": "normalised as a code; anything else is a 404",
     "POST /api/v1/redemptions/{code}/use path:code": "normalised as a code; anything else is a 404",
     "GET /api/v1/coupons/{code} path:code": "normalised as a code; anything else is a 404",
