@@ -174,3 +174,39 @@ async def test_noop_answers_ok_to_an_authenticated_caller(
     response = await api.client.get("/api/v1/noop", headers=bearer(key))
     assert response.status_code == 200
     assert response.json() == {"ok": True}
+
+
+# --- repro: defects 7 and 8 -------------------------------------------------------------------
+
+UNAUTHENTICATED_BODIES = [
+    pytest.param(b'{"phone": ', "application/json", id="malformed-json"),
+    pytest.param(b'{"phone": "\xff\xfe"}', "application/json", id="not-utf8"),
+    pytest.param(b'{"phone": 12, "consent": "maybe"}', "application/json", id="wrong-types"),
+    pytest.param(b"\x00\x01\x02", "application/octet-stream", id="binary"),
+]
+
+
+@pytest.mark.parametrize(("content", "content_type"), UNAUTHENTICATED_BODIES)
+async def test_unauthenticated_malformed_bodies_get_401_on_every_write(
+    api: RunningApi, uow_factory: UnitOfWorkFactory, member: Member, content: bytes, content_type: str
+) -> None:
+    for method, path in v1_operations(api):
+        if method not in {"POST", "PUT", "PATCH"}:
+            continue
+        url = re.sub(r"\{[^}]+\}", member.member_number, path)
+        for headers in ({}, bearer("lk_" + "z" * 43)):
+            response = await api.client.request(
+                method, url, content=content, headers={"Content-Type": content_type, **headers}
+            )
+            assert response.status_code == 401, (method, path, response.status_code, response.text)
+            assert response.json()["detail"].startswith("missing" if not headers else "invalid")
+
+
+async def test_a_flood_of_wrong_keys_is_stopped_with_429(api: RunningApi) -> None:
+    statuses = []
+    for n in range(1000):
+        response = await api.client.get("/api/v1/noop", headers=bearer(f"lk_{n:043d}"))
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            break
+    assert statuses[-1] == 429, f"{len(statuses)} wrong keys, all answered {set(statuses)}"
