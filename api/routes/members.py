@@ -12,13 +12,15 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
-from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api import access
+from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep, require_scope
 from api.errors import field_error, public_message
 from api.schemas import ErrorPublic, MemberCreate, MemberPublic, MembersPublic
 from api.schemas.common import check_member_number
 from api.schemas.members import MemberTagsPublic, MemberTagsUpdate
 from db.models import Member
 from db.uow import UnitOfWork
+from loyalty.access_audit import record_member_read, record_members_listed
 from loyalty.errors import InvalidPhone, MemberNotFound
 from loyalty.members import (
     MEMBER_NUMBER_DIGITS,
@@ -99,14 +101,18 @@ async def _public(uow: UnitOfWork, members: Sequence[Member]) -> list[MemberPubl
     "",
     summary="List members, or find one by phone or Telegram id",
     description=(
-        "Without a filter: all members, oldest first, a page at a time; `count` is the total.\n\n"
+        "Without a filter: all members, oldest first, a page at a time; `count` is the total "
+        "(an `admin` key only).\n\n"
         "With `phone` or `telegram_id` (at most one): the same page shape holding the one "
         "matching member, or no rows (`count` 0) when nobody matches, so a lookup by phone "
-        "never answers 404 and the endpoint has one response model."
+        "never answers 404 and the endpoint has one response model.\n\n"
+        "Every call is audited under the API key's name: the member found, or the page read."
     ),
 )
 async def list_or_find_members(
     uow: UowDep,
+    clock: ClockDep,
+    api_key: ApiKeyDep,
     filters: MemberFilterDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
@@ -122,11 +128,18 @@ async def list_or_find_members(
             matches = []
         start = (page - 1) * page_size
         rows, count = matches[start : start + page_size], len(matches)
+        how = "lookup by phone" if filters.phone_e164 else "lookup by telegram_id"
+        public = await _public(uow, rows)
+        await record_member_read(
+            uow, clock, actor=api_key.actor, member_id=matches[0].id if matches else None,
+            what=how if matches else f"{how}: no match",
+        )
     else:
+        require_scope(api_key, access.MEMBER_LIST)  # paging out the member base is for admins
         rows, count = await list_members(uow, page=page, page_size=page_size)
-    return MembersPublic(
-        data=await _public(uow, rows), count=count, page=page, page_size=page_size
-    )
+        public = await _public(uow, rows)
+        await record_members_listed(uow, clock, actor=api_key.actor, page=page, page_size=page_size, rows=len(rows))
+    return MembersPublic(data=public, count=count, page=page, page_size=page_size)
 
 
 @router.get(
@@ -135,8 +148,10 @@ async def list_or_find_members(
     summary="Get a member by member number",
     responses={status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"}},
 )
-async def get_member(member_number: MemberNumber, uow: UowDep) -> MemberPublic:
-    [public] = await _public(uow, [await find_member(uow, member_number=member_number)])
+async def get_member(member_number: MemberNumber, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep) -> MemberPublic:
+    member = await find_member(uow, member_number=member_number)
+    [public] = await _public(uow, [member])
+    await record_member_read(uow, clock, actor=api_key.actor, member_id=member.id, what="by member number")
     return public
 
 
@@ -188,9 +203,13 @@ async def enrol_member(
     summary="A member's tags",
     responses={status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such member"}},
 )
-async def get_member_tags(member_number: MemberNumber, uow: UowDep) -> MemberTagsPublic:
+async def get_member_tags(
+    member_number: MemberNumber, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep
+) -> MemberTagsPublic:
     member = await find_member(uow, member_number=member_number)
-    return MemberTagsPublic(member_number=member.member_number, tags=await member_tags(uow, member))
+    public = MemberTagsPublic(member_number=member.member_number, tags=await member_tags(uow, member))
+    await record_member_read(uow, clock, actor=api_key.actor, member_id=member.id, what="tags")
+    return public
 
 
 @router.put(

@@ -30,7 +30,7 @@ from api.schemas.program import (
     RuleKind,
     StoreImportPublic,
 )
-from db.models import ApiKey
+from loyalty.apikeys import AuthenticatedKey
 from loyalty import earning, geo, stores, tiers
 
 MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
@@ -47,7 +47,7 @@ _NOT_FOUND = {"model": ErrorPublic}
 _INVALID = {"description": "Invalid input; `loc` names the field"}
 
 
-def _actor(api_key: ApiKey) -> str:
+def _actor(api_key: AuthenticatedKey) -> str:
     return f"apikey:{api_key.name}"
 
 

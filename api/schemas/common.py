@@ -16,6 +16,12 @@ class ErrorPublic(BaseModel):
     code: str | None = None
 
 
+class ScopeRefusalPublic(ErrorPublic):
+    """A working API key whose scopes do not allow the route."""
+
+    required_scopes: list[Literal["till", "marketing", "admin"]]
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]

@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import httpx
 import uvicorn
@@ -16,8 +17,9 @@ from sqlalchemy import func, select
 
 from db.models import AuditEvent, Member
 from db.uow import UnitOfWorkFactory
-from loyalty.apikeys import create_api_key
+from loyalty.apikeys import Scope, create_api_key
 from loyalty.clock import Clock
+from loyalty.config import Settings
 
 STARTUP_TIMEOUT_SECONDS = 10
 
@@ -71,13 +73,33 @@ async def running_api(app: FastAPI) -> AsyncIterator[RunningApi]:
             yield RunningApi(app=app, client=client, bodies=bodies)
 
 
+def unlimited(settings: Settings) -> Settings:
+    """`settings` without effective rate limits, for tests that make many requests (or many
+    failed ones) from one address on purpose."""
+    return settings.model_copy(
+        update={
+            "api_rate_limit": "1000000/minute",
+            "auth_failure_limit": "1000000/minute",
+            "auth_failure_limit_per_key": "1000000/minute",
+        }
+    )
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def new_api_key(uow_factory: UnitOfWorkFactory, clock: Clock, name: str = "till-1") -> str:
+async def new_api_key(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    name: str = "till-1",
+    *,
+    scopes: frozenset[Scope] = frozenset({Scope.ADMIN}),
+    expires_at: datetime | None = None,
+) -> str:
+    """A key for tests of what routes do: admin, so any route opens (tests of scopes say theirs)."""
     async with uow_factory() as uow:
-        return await create_api_key(uow, clock, name)
+        return await create_api_key(uow, clock, name, scopes=scopes, expires_at=expires_at)
 
 
 async def member_count(uow_factory: UnitOfWorkFactory) -> int:

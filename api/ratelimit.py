@@ -1,0 +1,91 @@
+"""Rate limits of the API, counted by the `limits` library over moving windows.
+
+Three limits (settings, in limits' notation such as "1200/minute"):
+- requests per API key (`API_RATE_LIMIT`);
+- failed authentications per client address (`AUTH_FAILURE_LIMIT`): a scanner trying keys;
+- failed authentications per presented key (`AUTH_FAILURE_LIMIT_PER_KEY`): a till retrying a
+  revoked or expired key in a loop is stopped by this one before it blocks its whole shop's
+  address for the other tills.
+
+A blocked address or key gets 429 with Retry-After and costs no database query. Counts are
+kept in this process's memory, or in Redis when REDIS_URL is set, so that several API processes
+count together.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import Storage
+from limits.storage import storage_from_string
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from loyalty.config import Settings
+
+NAMESPACE = "loyalty:api"
+
+
+def storage_for(redis_url: str | None, *, key_prefix: str = NAMESPACE) -> Storage:
+    if not redis_url:
+        return storage_from_string("async+memory://")
+    # redis-py is already a dependency (the bot's state); limits' default client is coredis.
+    return storage_from_string(f"async+{redis_url}", implementation="redispy", key_prefix=key_prefix)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Over a limit: wait `retry_after` seconds. `first` is true for the request that crossed
+    it (the moment to audit), false for those refused while it lasts."""
+
+    retry_after: int
+    first: bool
+    limit: RateLimitItem
+
+
+class RateLimits:
+    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+        self.storage = storage or storage_for(settings.redis_url)
+        self._limiter = MovingWindowRateLimiter(self.storage)
+        self.per_key: RateLimitItem = parse(settings.api_rate_limit)
+        self.failures_per_address: RateLimitItem = parse(settings.auth_failure_limit)
+        self.failures_per_key: RateLimitItem = parse(settings.auth_failure_limit_per_key)
+        # One audit row per address per window of failures: the first failure is worth
+        # recording, the next hundred are not (the block that follows is recorded too).
+        self._audit_once = parse(f"1/{self.failures_per_address.get_expiry()} seconds")
+
+    async def _refusal(self, item: RateLimitItem, *identifiers: str, first: bool) -> Refusal:
+        stats = await self._limiter.get_window_stats(item, *identifiers)
+        return Refusal(max(1, math.ceil(stats.reset_time - time.time())), first, item)
+
+    async def blocked(self, address: str, key_prefix: str | None) -> Refusal | None:
+        """Whether failed authentications block this caller now (before looking its key up)."""
+        if not await self._limiter.test(self.failures_per_address, "failed-auth", address):
+            return await self._refusal(self.failures_per_address, "failed-auth", address, first=False)
+        if key_prefix and not await self._limiter.test(self.failures_per_key, "failed-auth-key", key_prefix):
+            return await self._refusal(self.failures_per_key, "failed-auth-key", key_prefix, first=False)
+        return None
+
+    async def failed(self, address: str, key_prefix: str | None) -> Refusal | None:
+        """Count a failed authentication; the refusal if it crossed a limit."""
+        if not await self._limiter.hit(self.failures_per_address, "failed-auth", address):
+            return await self._refusal(self.failures_per_address, "failed-auth", address, first=True)
+        if key_prefix and not await self._limiter.hit(self.failures_per_key, "failed-auth-key", key_prefix):
+            return await self._refusal(self.failures_per_key, "failed-auth-key", key_prefix, first=True)
+        return None
+
+    async def first_failure(self, address: str) -> bool:
+        """Whether this failure is the address's first of a window (the one to audit)."""
+        return await self._limiter.hit(self._audit_once, "failed-auth-audit", address)
+
+    async def request(self, key_id: int) -> Refusal | None:
+        """Count a request by an authenticated key; the refusal if it is over the key's limit."""
+        if await self._limiter.hit(self.per_key, "key", str(key_id)):
+            return None
+        first = await self._limiter.hit(self._audit_once, "key-limited-audit", str(key_id))
+        return await self._refusal(self.per_key, "key", str(key_id), first=first)
+
+    async def reset(self) -> None:
+        await self.storage.reset()
