@@ -87,8 +87,7 @@ class ApiKeyMiddleware:
 
         blocked = await self.limits.blocked(address, prefix)
         if blocked is not None:
-            log.info("429 on %s %s: %s is blocked after failed authentications", request.method, request.url.path, address)
-            return _too_many("too many failed authentications", blocked)
+            return await self._blocked(request, factory, clock, address, prefix, blocked)
 
         if not header.strip():
             return await self._failed(request, factory, clock, address, None, "no API key", MISSING_KEY)
@@ -109,9 +108,9 @@ class ApiKeyMiddleware:
             if limited.first:
                 await self._audit(
                     factory, clock, key.actor, "apikey.rate_limited",
-                    f"more than {self.limits.per_key} requests; refused for {limited.retry_after} s",
+                    f"requests over the limit ({self.limits.per_key}); refused for {limited.retry_after} s",
                 )
-            return _too_many(f"this API key is over its limit of {self.limits.per_key} requests", limited)
+            return _too_many(f"this API key is over its request limit ({self.limits.per_key})", limited)
         return key
 
     async def _failed(
@@ -126,19 +125,31 @@ class ApiKeyMiddleware:
     ) -> JSONResponse:
         log.info("401 on %s %s from %s: %s", request.method, request.url.path, address, why)
         refusal = await self.limits.failed(address, prefix)
-        actor = f"address:{address}"
-        if refusal is not None:
-            subject = f"key {prefix}…" if refusal.limit is self.limits.failures_per_key else address
-            log.warning("blocking %s for %d s after failed authentications (%s)", subject, refusal.retry_after, why)
+        if refusal is not None:  # another request used up the limit meanwhile
+            return await self._blocked(request, factory, clock, address, prefix, refusal)
+        if await self.limits.first_failure(address):
+            await self._audit(factory, clock, f"address:{address}", "apikey.auth_failed", why)
+        return _unauthorized(detail)
+
+    async def _blocked(
+        self,
+        request: Request,
+        factory: UnitOfWorkFactory,
+        clock: Clock,
+        address: str,
+        prefix: str | None,
+        refusal: Refusal,
+    ) -> JSONResponse:
+        subject = f"key {prefix}…" if refusal.limit is self.limits.failures_per_key else address
+        log.info("429 on %s %s: %s is blocked after failed authentications", request.method, request.url.path, subject)
+        if refusal.first:
+            log.warning("blocking %s for %d s after failed authentications", subject, refusal.retry_after)
             await self._audit(
-                factory, clock, actor, "apikey.blocked",
-                f"{why}: more than {refusal.limit} failed authentications from {subject}; "
+                factory, clock, f"address:{address}", "apikey.blocked",
+                f"failed authentications from {subject} over the limit ({refusal.limit}); "
                 f"refused for {refusal.retry_after} s",
             )
-            return _too_many("too many failed authentications", refusal)
-        if await self.limits.first_failure(address):
-            await self._audit(factory, clock, actor, "apikey.auth_failed", why)
-        return _unauthorized(detail)
+        return _too_many("too many failed authentications", refusal)
 
     @staticmethod
     async def _audit(factory: UnitOfWorkFactory, clock: Clock, actor: str, action: str, detail: str) -> None:

@@ -37,12 +37,16 @@ def storage_for(redis_url: str | None, *, key_prefix: str = NAMESPACE) -> Storag
 
 @dataclass(frozen=True)
 class Refusal:
-    """Over a limit: wait `retry_after` seconds. `first` is true for the request that crossed
-    it (the moment to audit), false for those refused while it lasts."""
+    """Over a limit: wait `retry_after` seconds. `first` is true for the first request refused
+    in a window (the moment to audit), false for those refused after it."""
 
     retry_after: int
     first: bool
     limit: RateLimitItem
+
+
+def _once_per_window(item: RateLimitItem) -> RateLimitItem:
+    return parse(f"1/{item.get_expiry()} seconds")
 
 
 class RateLimits:
@@ -52,40 +56,42 @@ class RateLimits:
         self.per_key: RateLimitItem = parse(settings.api_rate_limit)
         self.failures_per_address: RateLimitItem = parse(settings.auth_failure_limit)
         self.failures_per_key: RateLimitItem = parse(settings.auth_failure_limit_per_key)
-        # One audit row per address per window of failures: the first failure is worth
-        # recording, the next hundred are not (the block that follows is recorded too).
-        self._audit_once = parse(f"1/{self.failures_per_address.get_expiry()} seconds")
 
-    async def _refusal(self, item: RateLimitItem, *identifiers: str, first: bool) -> Refusal:
-        stats = await self._limiter.get_window_stats(item, *identifiers)
+    def _failure_limits(self, address: str, key_prefix: str | None) -> list[tuple[RateLimitItem, str, str]]:
+        limits = [(self.failures_per_address, "failed-auth", address)]
+        if key_prefix:
+            limits.append((self.failures_per_key, "failed-auth-key", key_prefix))
+        return limits
+
+    async def _refusal(self, item: RateLimitItem, kind: str, identifier: str) -> Refusal:
+        stats = await self._limiter.get_window_stats(item, kind, identifier)
+        # Worth one audit row per window: the first refusal, not the hundred after it.
+        first = await self._limiter.hit(_once_per_window(item), f"{kind}-refused", identifier)
         return Refusal(max(1, math.ceil(stats.reset_time - time.time())), first, item)
 
     async def blocked(self, address: str, key_prefix: str | None) -> Refusal | None:
         """Whether failed authentications block this caller now (before looking its key up)."""
-        if not await self._limiter.test(self.failures_per_address, "failed-auth", address):
-            return await self._refusal(self.failures_per_address, "failed-auth", address, first=False)
-        if key_prefix and not await self._limiter.test(self.failures_per_key, "failed-auth-key", key_prefix):
-            return await self._refusal(self.failures_per_key, "failed-auth-key", key_prefix, first=False)
+        for item, kind, identifier in self._failure_limits(address, key_prefix):
+            if not await self._limiter.test(item, kind, identifier):
+                return await self._refusal(item, kind, identifier)
         return None
 
     async def failed(self, address: str, key_prefix: str | None) -> Refusal | None:
-        """Count a failed authentication; the refusal if it crossed a limit."""
-        if not await self._limiter.hit(self.failures_per_address, "failed-auth", address):
-            return await self._refusal(self.failures_per_address, "failed-auth", address, first=True)
-        if key_prefix and not await self._limiter.hit(self.failures_per_key, "failed-auth-key", key_prefix):
-            return await self._refusal(self.failures_per_key, "failed-auth-key", key_prefix, first=True)
+        """Count a failed authentication; a refusal only when a concurrent one used up the limit."""
+        for item, kind, identifier in self._failure_limits(address, key_prefix):
+            if not await self._limiter.hit(item, kind, identifier):
+                return await self._refusal(item, kind, identifier)
         return None
 
     async def first_failure(self, address: str) -> bool:
         """Whether this failure is the address's first of a window (the one to audit)."""
-        return await self._limiter.hit(self._audit_once, "failed-auth-audit", address)
+        return await self._limiter.hit(_once_per_window(self.failures_per_address), "failed-auth-audit", address)
 
     async def request(self, key_id: int) -> Refusal | None:
         """Count a request by an authenticated key; the refusal if it is over the key's limit."""
         if await self._limiter.hit(self.per_key, "key", str(key_id)):
             return None
-        first = await self._limiter.hit(self._audit_once, "key-limited-audit", str(key_id))
-        return await self._refusal(self.per_key, "key", str(key_id), first=first)
+        return await self._refusal(self.per_key, "key", str(key_id))
 
     async def reset(self) -> None:
         await self.storage.reset()
