@@ -31,8 +31,8 @@ from api.schemas.campaigns import (
 )
 from api.schemas.common import ErrorPublic
 from db.models import Campaign
-from loyalty.apikeys import AuthenticatedKey
 from db.uow import IntegrityError, UnitOfWork
+from loyalty.apikeys import AuthenticatedKey
 from loyalty.campaigns import service
 from loyalty.campaigns.report import campaign_report
 from loyalty.campaigns.rfm import rfm_counts

@@ -29,9 +29,9 @@ from api.schemas import (
     RefusalPublic,
 )
 from api.schemas.common import MemberNumberStr
-from loyalty.apikeys import AuthenticatedKey
 from loyalty import coupons
 from loyalty.access_audit import record_member_read
+from loyalty.apikeys import AuthenticatedKey
 from loyalty.members import find_member
 
 router = APIRouter()

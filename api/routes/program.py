@@ -30,8 +30,8 @@ from api.schemas.program import (
     RuleKind,
     StoreImportPublic,
 )
-from loyalty.apikeys import AuthenticatedKey
 from loyalty import earning, geo, stores, tiers
+from loyalty.apikeys import AuthenticatedKey
 
 MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
 

@@ -20,9 +20,9 @@ from api.schemas.purchases import (
     RefundPublic,
     TierProgressPublic,
 )
-from loyalty.apikeys import AuthenticatedKey
 from loyalty import earning
 from loyalty.access_audit import record_member_read
+from loyalty.apikeys import AuthenticatedKey
 from loyalty.idempotency import IdempotencyKey, StoredAnswer, fingerprint
 from loyalty.members import find_member
 from loyalty.points import DailyCap, adjust_points, points_summary

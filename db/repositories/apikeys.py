@@ -29,13 +29,13 @@ class ApiKeyRepository:
         return (await self._session.scalars(statement)).one_or_none()
 
     async def touch(self, key_id: int, at: datetime, *, unless_since: datetime) -> bool:
-        """Note a use at `at` unless one at or after `unless_since` is noted already; whether it
+        """Note a use at `at` unless one after `unless_since` is noted already; whether it
         wrote. Conditional, so processes racing on one key write it once."""
         result = await self._session.execute(
             update(ApiKey)
             .where(
                 ApiKey.id == key_id,
-                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < unless_since),
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= unless_since),
             )
             .values(last_used_at=at)
             .execution_options(synchronize_session=False)

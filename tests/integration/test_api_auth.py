@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from api.deps import INVALID_KEY, require_api_key
 from api.main import create_app
@@ -17,8 +15,18 @@ from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import revoke_api_key
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.api import RunningApi, bearer, member_count, new_api_key, running_api, unlimited
-from tests.utils.members import chat_member, next_phone
+from tests.utils.api import (
+    RunningApi,
+    bearer,
+    call,
+    member_count,
+    new_api_key,
+    running_api,
+    unlimited,
+    v1_operations,
+    v1_routes,
+)
+from tests.utils.members import chat_member
 
 
 @pytest.fixture
@@ -35,41 +43,6 @@ async def api(
 @pytest.fixture
 async def member(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> Member:
     return await chat_member(uow_factory, clock, telegram_id=777001)
-
-
-def v1_routes(api: RunningApi) -> list[RouteContext]:
-    # Since FastAPI 0.137 `app.routes` holds included routers, not their routes: walk the tree.
-    return [
-        context
-        for context in iter_route_contexts(api.app.routes)
-        if isinstance(context.original_route, APIRoute)
-        and (context.path or "").startswith("/api/v1")
-    ]
-
-
-def v1_operations(api: RunningApi) -> list[tuple[str, str]]:
-    operations = sorted(
-        (method, context.path) for context in v1_routes(api) for method in context.methods or ()
-    )
-    # The walk must find at least what the OpenAPI document lists, or the checks are vacuous.
-    documented = sorted(
-        (method.upper(), path)
-        for path, item in api.app.openapi()["paths"].items()
-        if path.startswith("/api/v1")
-        for method in item
-    )
-    assert documented and set(documented) <= set(operations), (documented, operations)
-    assert ("POST", "/api/v1/members") in operations
-    return operations
-
-
-async def call(
-    api: RunningApi, method: str, path: str, member: Member, headers: dict[str, str]
-) -> httpx.Response:
-    """A request that a route without authentication would answer with data (or a write)."""
-    url = re.sub(r"\{[^}]+\}", member.member_number, path)
-    body = {"phone": next_phone(), "consent": True} if method in {"POST", "PUT", "PATCH"} else None
-    return await api.client.request(method, url, json=body, headers=headers)
 
 
 def _calls(dependant: Dependant) -> set[object]:

@@ -4,6 +4,7 @@ in the test's own event loop, talked to with httpx."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from datetime import datetime
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from sqlalchemy import func, select
 
 from db.models import AuditEvent, Member
@@ -20,6 +22,7 @@ from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import Scope, create_api_key
 from loyalty.clock import Clock
 from loyalty.config import Settings
+from tests.utils.members import next_phone
 
 STARTUP_TIMEOUT_SECONDS = 10
 
@@ -130,3 +133,40 @@ async def assert_no_phone_disclosed(api: RunningApi, uow_factory: UnitOfWorkFact
         for phone in phones:
             for form in phone_forms(phone):
                 assert form not in body, f"a full phone number appears in a response: {body[:200]}"
+
+
+def v1_routes(api: RunningApi) -> list[RouteContext]:
+    # Since FastAPI 0.137 `app.routes` holds included routers, not their routes: walk the tree.
+    return [
+        context
+        for context in iter_route_contexts(api.app.routes)
+        if isinstance(context.original_route, APIRoute)
+        and (context.path or "").startswith("/api/v1")
+    ]
+
+
+def v1_operations(api: RunningApi) -> list[tuple[str, str]]:
+    operations = sorted(
+        (method, context.path) for context in v1_routes(api) for method in context.methods or ()
+    )
+    # The walk must find at least what the OpenAPI document lists, or the checks are vacuous.
+    documented = sorted(
+        (method.upper(), path)
+        for path, item in api.app.openapi()["paths"].items()
+        if path.startswith("/api/v1")
+        for method in item
+    )
+    assert documented and set(documented) <= set(operations), (documented, operations)
+    assert ("POST", "/api/v1/members") in operations
+    return operations
+
+
+async def call(
+    api: RunningApi, method: str, path: str, member: Member, headers: dict[str, str]
+) -> httpx.Response:
+    """A request that a route without authentication would answer with data (or a write)."""
+    url = re.sub(r"\{[^}]+\}", member.member_number, path)
+    body = {"phone": next_phone(), "consent": True} if method in {"POST", "PUT", "PATCH"} else None
+    return await api.client.request(method, url, json=body, headers=headers)
+
+
