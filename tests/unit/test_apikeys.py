@@ -50,3 +50,14 @@ def test_a_date_expires_at_its_start_in_the_programs_zone(day: date) -> None:
 def test_bad_expiries_are_refused(value: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_expiry(value, now=NOW, zone=SHANGHAI)
+
+
+@pytest.mark.parametrize("field", ["api_rate_limit", "auth_failure_limit", "auth_failure_limit_per_key"])
+def test_rate_limit_settings_are_checked(field: str) -> None:
+    from pydantic import ValidationError
+
+    from loyalty.config import Settings
+
+    assert getattr(Settings(_env_file=None, **{field: "20/second"}), field) == "20/second"  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="not a rate limit like '1200/minute'"):
+        Settings(_env_file=None, **{field: "lots"})  # type: ignore[call-arg]
