@@ -9,30 +9,40 @@ Three limits (settings, in limits' notation such as "1200/minute"):
 
 A blocked address or key gets 429 with Retry-After and costs no database query. Counts are
 kept in this process's memory, or in Redis when REDIS_URL is set, so that several API processes
-count together.
+count together. When Redis cannot be reached, requests go through uncounted (and the error is
+logged): a till must not stop selling because the guard's storage is down.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import cast
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from loyalty.config import Settings
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "loyalty:api"
 
 
 def storage_for(redis_url: str | None, *, key_prefix: str = NAMESPACE) -> Storage:
     if not redis_url:
-        return storage_from_string("async+memory://")
+        return cast(Storage, storage_from_string("async+memory://"))
     # redis-py is already a dependency (the bot's state); limits' default client is coredis.
-    return storage_from_string(f"async+{redis_url}", implementation="redispy", key_prefix=key_prefix)
+    return cast(
+        Storage,
+        storage_from_string(f"async+{redis_url}", implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True),
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,14 @@ class RateLimits:
             limits.append((self.failures_per_key, "failed-auth-key", key_prefix))
         return limits
 
+    @staticmethod
+    async def _or_allow(check: Awaitable[bool]) -> bool:
+        try:
+            return await check
+        except StorageError as error:
+            log.error("rate limits unavailable, letting the request through: %r", error.storage_error)
+            return True
+
     async def _refusal(self, item: RateLimitItem, kind: str, identifier: str) -> Refusal:
         stats = await self._limiter.get_window_stats(item, kind, identifier)
         # Worth one audit row per window: the first refusal, not the hundred after it.
@@ -72,24 +90,26 @@ class RateLimits:
     async def blocked(self, address: str, key_prefix: str | None) -> Refusal | None:
         """Whether failed authentications block this caller now (before looking its key up)."""
         for item, kind, identifier in self._failure_limits(address, key_prefix):
-            if not await self._limiter.test(item, kind, identifier):
+            if not await self._or_allow(self._limiter.test(item, kind, identifier)):
                 return await self._refusal(item, kind, identifier)
         return None
 
     async def failed(self, address: str, key_prefix: str | None) -> Refusal | None:
         """Count a failed authentication; a refusal only when a concurrent one used up the limit."""
         for item, kind, identifier in self._failure_limits(address, key_prefix):
-            if not await self._limiter.hit(item, kind, identifier):
+            if not await self._or_allow(self._limiter.hit(item, kind, identifier)):
                 return await self._refusal(item, kind, identifier)
         return None
 
     async def first_failure(self, address: str) -> bool:
         """Whether this failure is the address's first of a window (the one to audit)."""
-        return await self._limiter.hit(_once_per_window(self.failures_per_address), "failed-auth-audit", address)
+        return await self._or_allow(
+            self._limiter.hit(_once_per_window(self.failures_per_address), "failed-auth-audit", address)
+        )
 
     async def request(self, key_id: int) -> Refusal | None:
         """Count a request by an authenticated key; the refusal if it is over the key's limit."""
-        if await self._limiter.hit(self.per_key, "key", str(key_id)):
+        if await self._or_allow(self._limiter.hit(self.per_key, "key", str(key_id))):
             return None
         return await self._refusal(self.per_key, "key", str(key_id))
 

@@ -16,7 +16,7 @@ from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import Scope
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.api import RunningApi, bearer, new_api_key, running_api, unlimited
+from tests.utils.api import RunningApi, bearer, new_api_key, running_api
 from tests.utils.members import till_member
 
 CAP = 1000
@@ -25,7 +25,7 @@ ADMIN = frozenset({Scope.ADMIN})
 
 @pytest.fixture
 async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    capped = unlimited(settings).model_copy(update={"adjustment_daily_cap": CAP})
+    capped = settings.model_copy(update={"adjustment_daily_cap": CAP})
     async with running_api(create_app(capped, uow_factory=uow_factory, clock=clock)) as api:
         yield api
 

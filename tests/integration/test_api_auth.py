@@ -22,7 +22,6 @@ from tests.utils.api import (
     member_count,
     new_api_key,
     running_api,
-    unlimited,
     v1_operations,
     v1_routes,
 )
@@ -33,9 +32,7 @@ from tests.utils.members import chat_member
 async def api(
     settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock
 ) -> AsyncIterator[RunningApi]:
-    # These tests call every route with bad keys: far more failures than the default limits
-    # allow one address (the limits have tests of their own, test_api_rate_limits.py).
-    app = create_app(unlimited(settings), uow_factory=uow_factory, clock=clock)
+    app = create_app(settings, uow_factory=uow_factory, clock=clock)
     async with running_api(app) as api:
         yield api
 

@@ -27,6 +27,8 @@ from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
 
+LIMITS = ("api_rate_limit", "auth_failure_limit", "auth_failure_limit_per_key")
+
 
 @pytest.fixture(params=["memory", "redis"])
 async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
@@ -90,9 +92,11 @@ def assert_too_many(response: Any, limit_seconds: int = 60) -> None:
 async def test_a_flood_of_wrong_keys_is_stopped_and_audited_twice(
     settings: Settings, storage: Storage, uow_factory: UnitOfWorkFactory, clock: FixedClock, engine: AsyncEngine
 ) -> None:
-    # The default limits, as shipped: 1,000 wrong keys in a few seconds.
-    app = create_app(settings, uow_factory=uow_factory, clock=clock, rate_limits=RateLimits(settings, storage))
-    allowed = RateLimits(settings).failures_per_address.amount
+    # The limits as shipped: 1,000 wrong keys in a few seconds.
+    shipped = settings.model_copy(update={name: Settings.model_fields[name].default for name in LIMITS})
+    app = create_app(shipped, uow_factory=uow_factory, clock=clock, rate_limits=RateLimits(shipped, storage))
+    allowed = RateLimits(shipped).failures_per_address.amount
+    assert allowed == 20
     async with running_api(app) as api:
         statuses = [(await api.client.get("/api/v1/noop", headers=wrong_key(n))).status_code for n in range(allowed)]
         assert statuses == [401] * allowed
@@ -189,3 +193,15 @@ async def test_api_processes_sharing_redis_count_together(
             assert_too_many(await two.client.get("/api/v1/noop", headers=wrong_key(6)))
     finally:
         await storages[0].reset()
+
+
+async def test_requests_go_through_when_redis_is_down(
+    strict: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    down = storage_for("redis://127.0.0.1:1/0")  # nothing listens there
+    app = create_app(strict, uow_factory=uow_factory, clock=clock, rate_limits=RateLimits(strict, down))
+    key = bearer(await new_api_key(uow_factory, clock, "till-1", scopes=frozenset({Scope.TILL})))
+    async with running_api(app) as api:
+        assert (await api.client.get("/api/v1/noop", headers=key)).status_code == 200
+        for _ in range(6):  # over the failure limit, uncounted
+            assert (await api.client.get("/api/v1/noop", headers=wrong_key(0))).status_code == 401

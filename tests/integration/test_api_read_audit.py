@@ -17,7 +17,7 @@ from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import Scope
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api, unlimited
+from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
 from tests.utils.members import chat_member
 
 PHONE = "+8613912345678"
@@ -25,7 +25,7 @@ PHONE = "+8613912345678"
 
 @pytest.fixture
 async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(unlimited(settings), uow_factory=uow_factory, clock=clock)) as api:
+    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
         yield api
 
 

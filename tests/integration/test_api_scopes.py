@@ -16,7 +16,7 @@ from api.main import create_app
 from api.routes import API_V1_PREFIX
 from db.models import ApiKey, AuditEvent, Member
 from db.uow import UnitOfWorkFactory
-from loyalty.apikeys import ALL_SCOPES, Scope
+from loyalty.apikeys import ALL_SCOPES, Scope, scopes_of, set_api_key_scopes
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from tests.utils.api import (
@@ -26,7 +26,6 @@ from tests.utils.api import (
     member_count,
     new_api_key,
     running_api,
-    unlimited,
     v1_operations,
 )
 from tests.utils.members import chat_member
@@ -36,7 +35,7 @@ ONE_SCOPE = [pytest.param(frozenset({scope}), id=scope.value) for scope in Scope
 
 @pytest.fixture
 async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(unlimited(settings), uow_factory=uow_factory, clock=clock)) as api:
+    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
         yield api
 
 
@@ -130,8 +129,6 @@ async def test_a_key_from_before_scopes_keeps_every_scope_until_narrowed(
     for method, path in v1_operations(api):
         response = await call(api, method, path, member, bearer(raw))
         assert response.status_code not in {401, 403}, (method, path, response.text)
-
-    from loyalty.apikeys import set_api_key_scopes, scopes_of
 
     async with uow_factory() as uow:
         narrowed = await set_api_key_scopes(uow, clock, "old-till", frozenset({Scope.TILL}))

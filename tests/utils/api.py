@@ -10,18 +10,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
-from sqlalchemy import func, select
+from sqlalchemy import Select, Table, func, select
 
 from db.models import AuditEvent, Member
 from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import Scope, create_api_key
 from loyalty.clock import Clock
-from loyalty.config import Settings
 from tests.utils.members import next_phone
 
 STARTUP_TIMEOUT_SECONDS = 10
@@ -76,18 +76,6 @@ async def running_api(app: FastAPI) -> AsyncIterator[RunningApi]:
             yield RunningApi(app=app, client=client, bodies=bodies)
 
 
-def unlimited(settings: Settings) -> Settings:
-    """`settings` without effective rate limits, for tests that make many requests (or many
-    failed ones) from one address on purpose."""
-    return settings.model_copy(
-        update={
-            "api_rate_limit": "1000000/minute",
-            "auth_failure_limit": "1000000/minute",
-            "auth_failure_limit_per_key": "1000000/minute",
-        }
-    )
-
-
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -110,9 +98,26 @@ async def member_count(uow_factory: UnitOfWorkFactory) -> int:
         return int(await uow.session.scalar(select(func.count()).select_from(Member)) or 0)
 
 
-async def audit_events(uow_factory: UnitOfWorkFactory) -> list[AuditEvent]:
+AUTH_AUDIT = "apikey."  # the actions of authentication itself: key made, attempt failed, ...
+
+
+async def audit_events(uow_factory: UnitOfWorkFactory, *, auth: bool = True) -> list[AuditEvent]:
+    """The audit trail; without `auth`, less what authenticating requests wrote to it."""
+    statement = select(AuditEvent).order_by(AuditEvent.id)
+    if not auth:
+        statement = statement.where(~AuditEvent.action.startswith(AUTH_AUDIT))
     async with uow_factory() as uow:
-        return list(await uow.session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+        return list(await uow.session.scalars(statement))
+
+
+def without_auth_bookkeeping(table: Table) -> Select[Any]:
+    """`table`'s rows less what authenticating a request writes (a key's last use, the audit of
+    failed attempts): for tests that a refused request writes nothing."""
+    if table.name == "api_keys":
+        return select(*(column for column in table.c if column.name != "last_used_at"))
+    if table.name == "audit_events":
+        return table.select().where(~table.c.action.startswith(AUTH_AUDIT))
+    return table.select()
 
 
 async def stored_phones(uow_factory: UnitOfWorkFactory) -> list[str]:
