@@ -9,7 +9,11 @@ checked from the headers alone; the body is never touched for a refused request.
   presented key (api/ratelimit.py); beyond the limit, 429 with Retry-After and no database query.
 - 429 for a working key over its request limit.
 - Otherwise the key, as plain values (`loyalty.apikeys.AuthenticatedKey`), goes into the
-  request's state, where `api.deps.require_api_key` checks its scopes against the route.
+  request's state, where `api.deps.require_api_key` checks its scopes against the route, and
+  so does the unit of work the key was read in: the route's `UowDep` is that one, so checking
+  the key first costs no second transaction (on PostgreSQL the read's transaction goes on into
+  the route; on SQLite, whose transactions hold the database's write lock, it ends before the
+  body is read).
 
 Failed attempts are audited without a flood of failures becoming a flood of writes: one
 `apikey.auth_failed` row per address per window of the failure limit (its first failure), and
@@ -27,9 +31,17 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.access import route_scopes
-from api.deps import AUTHENTICATED_KEY, INVALID_KEY, MALFORMED_HEADER, MISSING_KEY, InsufficientScope
+from api.deps import (
+    AUTHENTICATED_KEY,
+    INVALID_KEY,
+    MALFORMED_HEADER,
+    MISSING_KEY,
+    REQUEST_UOW,
+    InsufficientScope,
+)
 from api.ratelimit import RateLimits, Refusal
-from db.uow import UnitOfWorkFactory
+from db.engine import on_postgres
+from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty.apikeys import AuthenticatedKey, authenticate, presented_prefix
 from loyalty.clock import Clock
 
@@ -69,14 +81,24 @@ class ApiKeyMiddleware:
         if not self._guarded(scope):
             await self.app(scope, receive, send)
             return
-        answer = await self._check(Request(scope))
-        if isinstance(answer, AuthenticatedKey):
-            scope.setdefault("state", {})[AUTHENTICATED_KEY] = answer
+        request = Request(scope)
+        factory: UnitOfWorkFactory = request.app.state.uow_factory
+        # The request's own unit of work: the key is read in it, and the route goes on in it
+        # (`api.deps.get_uow`), so checking the key first costs no second transaction.
+        async with factory() as uow:
+            answer = await self._check(request, uow)
+            if not isinstance(answer, AuthenticatedKey):
+                await answer(scope, receive, send)
+                return
+            if not on_postgres(uow.session):
+                # SQLite's transactions hold the database's write lock: end the key's read
+                # before the body is read, however slowly the caller sends it.
+                await uow.release()
+            state = scope.setdefault("state", {})
+            state[AUTHENTICATED_KEY], state[REQUEST_UOW] = answer, uow
             await self.app(scope, receive, send)
-        else:
-            await answer(scope, receive, send)
 
-    async def _check(self, request: Request) -> AuthenticatedKey | JSONResponse:
+    async def _check(self, request: Request, uow: UnitOfWork) -> AuthenticatedKey | JSONResponse:
         state = request.app.state
         factory: UnitOfWorkFactory = state.uow_factory
         clock: Clock = state.clock
@@ -95,15 +117,16 @@ class ApiKeyMiddleware:
             return await self._failed(
                 request, factory, clock, address, None, "malformed Authorization header", MALFORMED_HEADER
             )
-        async with factory() as uow:
-            outcome = await authenticate(uow, clock, raw_key)
+        outcome = await authenticate(uow, clock, raw_key)
         if outcome.key is None:
+            await uow.rollback()  # ends the read: the audit below is a unit of work of its own
             why = f"{outcome.failure} API key" + (f" {prefix}…" if prefix else "")
             return await self._failed(request, factory, clock, address, prefix, why, INVALID_KEY)
 
         key = outcome.key
         limited = await self.limits.request(key.id)
         if limited is not None:
+            await uow.rollback()
             log.info("429 on %s %s: API key %r is over its rate limit", request.method, request.url.path, key.name)
             if limited.first:
                 await self._audit(

@@ -37,8 +37,10 @@ MALFORMED_HEADER = "malformed Authorization header: expected 'Bearer <key>'"
 # Unknown, revoked and expired keys get the same answer, so a caller learns nothing about which
 # keys exist.
 INVALID_KEY = "invalid API key"
-# Where the middleware leaves the authenticated key in the request's state.
+# Where the middleware leaves the authenticated key, and the unit of work it checked it in, in
+# the request's state.
 AUTHENTICATED_KEY = "api_key"
+REQUEST_UOW = "uow"
 # What an Idempotency-Key header may hold: a caller's order id, a UUID, "refund:123".
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
@@ -65,10 +67,15 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 UowFactoryDep = Annotated[UnitOfWorkFactory, Depends(get_uow_factory)]
 
 
-async def get_uow(factory: UowFactoryDep) -> AsyncIterator[UnitOfWork]:
-    """One unit of work per request (FastAPI caches it, so the auth check shares it).
+async def get_uow(request: Request, factory: UowFactoryDep) -> AsyncIterator[UnitOfWork]:
+    """One unit of work per request: under /api/v1 the one the API key was checked in (the
+    middleware in api/auth.py owns and closes it), elsewhere a new one.
 
     Leaving it rolls back: only a rule's explicit commit persists anything."""
+    checked_in: UnitOfWork | None = request.scope.get("state", {}).get(REQUEST_UOW)
+    if checked_in is not None:
+        yield checked_in
+        return
     async with factory() as uow:
         yield uow
 
