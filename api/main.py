@@ -20,10 +20,12 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 
+from api.auth import install_auth
 from api.errors import install_error_handlers
+from api.ratelimit import RateLimits
 from api.request_limits import RequestBodyLimit
 from api.response_headers import SecurityHeaders
-from api.routes import api_v1, health
+from api.routes import API_V1_PREFIX, api_v1, health
 from db.crypto import FieldCipher
 from db.engine import create_engine, create_session_factory
 from db.uow import UnitOfWorkFactory
@@ -38,7 +40,10 @@ The merchant side of the loyalty program that lives in a Telegram chat.
 
 Tills, online shops and back offices look members up and enrol them here; members themselves
 use the bot. Every route under `/api/v1` needs an API key sent as `Authorization: Bearer <key>`
-(create one with `loyalty apikey create <name>`); what a key does is audited under its name.
+(create one with `loyalty apikey create <name> --scope till`); what a key does is audited under
+its name. A key's scopes (`till`, `marketing`, `admin`) decide which routes it may call: any
+other answers 403. Requests per key and failed authentications per address are limited: beyond
+the limit the answer is 429 with `Retry-After`.
 
 Personal data is minimised: answers carry a masked phone number, never the number itself.
 Errors are JSON: `{"detail": "...", "code": "..."}`, or for invalid input a list of
@@ -84,9 +89,11 @@ def create_app(
     *,
     uow_factory: UnitOfWorkFactory | None = None,
     clock: Clock | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> FastAPI:
     """The API app. Without `uow_factory`, its lifespan opens (and finally disposes of) an
-    engine for `settings.database_url`; with one, the caller owns the database."""
+    engine for `settings.database_url`; with one, the caller owns the database. Rate limits are
+    counted in memory, or in Redis with REDIS_URL, unless `rate_limits` is given."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,13 +134,16 @@ def create_app(
     if uow_factory is not None:
         app.state.uow_factory = uow_factory
     install_error_handlers(app)
-    # The last added runs first: every answer gets the headers, the limit's 413 included.
+    app.include_router(health.router)
+    app.include_router(api_v1)
+    # Middlewares: the last added runs first. Every answer gets the security headers (the 401,
+    # 413 and 429 of the layers below included); a body too large is refused before anything
+    # reads it; the key is checked from the headers before the route reads the body.
+    install_auth(app, prefix=API_V1_PREFIX, limits=rate_limits or RateLimits(settings))
     app.add_middleware(
         RequestBodyLimit, json_limit=settings.max_json_body_bytes, csv_limit=settings.max_csv_body_bytes
     )
     app.add_middleware(SecurityHeaders)
-    app.include_router(health.router)
-    app.include_router(api_v1)
     return app
 
 

@@ -149,6 +149,12 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # What the key may call: scope names joined by commas ("till,marketing"); NULL for a key made
+    # before scopes existed, which keeps every scope until narrowed (loyalty/apikeys.py).
+    scopes: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Written at most once a minute per key (loyalty.apikeys.LAST_USED_RESOLUTION).
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class AuditEvent(Base):
@@ -351,6 +357,14 @@ class LedgerEntry(Base):
             name="known_kind",
         ),
         Index("ix_ledger_entries_member_id", "member_id", "id"),
+        # The daily adjustment cap sums one key's adjustments of the day; only those are indexed.
+        Index(
+            "ix_ledger_entries_adjustments",
+            "actor",
+            "at",
+            postgresql_where=text("kind = 'adjust'"),
+            sqlite_where=text("kind = 'adjust'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -104,6 +104,29 @@ class Settings(BaseSettings):
     campaign_holdout_pct: int = Field(default=10, ge=0, le=50)
     campaign_attribution_days: int = Field(default=7, ge=1, le=90)
 
+    # The API's guards (api/ratelimit.py), in the notation of the `limits` library ("1200/minute",
+    # "20/second", "1000/hour"), each over a moving window: requests per API key; failed
+    # authentications per client address, and per presented key (a revoked or expired key retried
+    # in a loop); beyond them a 429 with Retry-After. The counts live in memory, or in Redis
+    # when REDIS_URL is set, so several API processes share them.
+    api_rate_limit: str = "1200/minute"
+    auth_failure_limit: str = "20/minute"
+    auth_failure_limit_per_key: str = "5/minute"
+    # Hand adjustments of points through the API: at most this many points (gains and losses
+    # added up as absolute values) per API key per day in TIMEZONE.
+    adjustment_daily_cap: int = Field(default=50_000, ge=0, le=10**12)
+
+    @field_validator("api_rate_limit", "auth_failure_limit", "auth_failure_limit_per_key")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '1200/minute': {value!r}") from exc
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

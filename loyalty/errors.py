@@ -233,3 +233,10 @@ class StaffOnly(LoyaltyError):
     """A staff action by someone who is not staff, or a marketer acting on another's campaign."""
 
     code = "staff_only"
+
+
+class AdjustmentCapExceeded(Conflict):
+    """An API key would adjust more points today than ADJUSTMENT_DAILY_CAP allows.
+    details: reason ("daily_cap"), cap, used, requested."""
+
+    code = "adjustment_cap_exceeded"

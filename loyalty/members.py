@@ -17,6 +17,7 @@ from datetime import datetime
 from db.models import Member
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import coupons
+from loyalty.access_audit import record_member_read, record_members_listed
 from loyalty.bonuses import grant_event_bonus
 from loyalty.clock import Clock
 from loyalty.config import Settings
@@ -286,26 +287,25 @@ async def find_member(
 
 
 async def read_member(uow: UnitOfWork, clock: Clock, member_number: str, *, actor: str) -> Member:
+    """The member with this number; the read is audited under `actor`."""
     member = await find_member(uow, member_number=member_number)
-    uow.audit.record(at=clock.now(), actor=actor, action="member.read", member_id=member.id)
-    await uow.commit()
+    await record_member_read(uow, clock, actor=actor, member_id=member.id, what="by member number")
     return member
 
 
 async def look_up_member(
     uow: UnitOfWork, clock: Clock, *, actor: str, phone_e164: str | None = None, telegram_id: int | None = None
 ) -> Member | None:
-    """The member with this phone or chat, or None; the lookup is audited either way."""
+    """The member with this phone or chat, or None; the lookup is audited either way, saying how
+    the member was looked up, never the phone itself."""
     try:
         member: Member | None = await find_member(uow, phone_e164=phone_e164, telegram_id=telegram_id)
     except MemberNotFound:
         member = None
-    by = "phone" if phone_e164 is not None else "telegram_id"
-    uow.audit.record(
-        at=clock.now(), actor=actor, action="member.lookup", member_id=member.id if member else None,
-        detail=f"by {by}" if member else f"by {by}, no match",
+    how = "lookup by phone" if phone_e164 is not None else "lookup by telegram_id"
+    await record_member_read(
+        uow, clock, actor=actor, member_id=member.id if member else None, what=how if member else f"{how}: no match"
     )
-    await uow.commit()
     return member
 
 
@@ -314,9 +314,7 @@ async def list_members(
 ) -> tuple[Sequence[Member], int]:
     """A page of members (those not erased), oldest first; the event names the numbers read."""
     rows, total = await uow.members.page(offset=(page - 1) * page_size, limit=page_size)
-    uow.audit.record(
-        at=clock.now(), actor=actor, action="member.list",
-        detail=f"page {page} of {page_size}: " + (" ".join(member.member_number for member in rows) or "none"),
+    await record_members_listed(
+        uow, clock, actor=actor, page=page, page_size=page_size, numbers=[member.member_number for member in rows]
     )
-    await uow.commit()
     return rows, total

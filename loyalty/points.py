@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from db.models import LedgerEntry, Member, Tier
 from db.uow import UnitOfWork
 from loyalty import ledger, tiers
 from loyalty.clock import Clock
 from loyalty.config import Settings
+from loyalty.errors import AdjustmentCapExceeded
 from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
 from loyalty.members import find_member
 
@@ -49,6 +51,30 @@ async def points_summary(uow: UnitOfWork, member: Member, *, now: datetime, sett
 
 
 @dataclass(frozen=True)
+class DailyCap:
+    """At most `points` adjusted (absolute values added up) by one API key per local day."""
+
+    api_key_id: int
+    points: int
+
+
+async def _check_cap(uow: UnitOfWork, cap: DailyCap, *, actor: str, points: int, now: datetime, zone: ZoneInfo) -> None:
+    today = now.astimezone(zone).date()
+    since = datetime.combine(today, time(0), tzinfo=zone)
+    until = datetime.combine(today + timedelta(days=1), time(0), tzinfo=zone)
+    used = await uow.ledger.adjusted_by(actor, since=since, until=until)
+    if used + abs(points) > cap.points:
+        raise AdjustmentCapExceeded(
+            f"this API key may adjust at most {cap.points:,} points a day ({zone.key}); "
+            f"{used:,} adjusted today, {abs(points):,} more asked",
+            reason="daily_cap",
+            cap=cap.points,
+            used=used,
+            requested=abs(points),
+        )
+
+
+@dataclass(frozen=True)
 class AdjustmentOutcome:
     member_number: str
     points: int
@@ -65,13 +91,21 @@ async def adjust_points(
     reason: str,
     actor: str,
     idempotency: IdempotencyKey,
+    cap: DailyCap | None = None,
 ) -> tuple[StoredAnswer, bool]:
-    """Goodwill points or a correction by staff: audited, idempotent, never below zero."""
+    """Goodwill points or a correction by staff: audited, idempotent, never below zero, and
+    within the caller's daily cap when it has one."""
     now = clock.now()
+    if cap is not None:
+        # Taken before the member's lock, always in this order: two adjustments by one key on
+        # different members queue here, so together they cannot pass the cap.
+        await uow.api_keys.lock(cap.api_key_id)
     member = await uow.lock_member((await find_member(uow, member_number=member_number)).id)
     replay = await previous_answer(uow, idempotency)
     if replay is not None:
         return replay, True
+    if cap is not None:
+        await _check_cap(uow, cap, actor=actor, points=points, now=now, zone=settings.zone)
     if points > 0:
         await ledger.credit(
             uow, member, points=points, kind="adjust", at=now, actor=actor, reason=reason, input_field="points",

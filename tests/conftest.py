@@ -65,6 +65,11 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_SECRET,
         bot_token=None,
         bot_api_url="http://127.0.0.1:9",
+        # Tests call routes many times from one address, often with bad keys on purpose; the
+        # rate limits are tested with their own numbers (tests/integration/test_api_rate_limits.py).
+        api_rate_limit="1000000/minute",
+        auth_failure_limit="1000000/minute",
+        auth_failure_limit_per_key="1000000/minute",
     )
 
 

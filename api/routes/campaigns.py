@@ -30,8 +30,9 @@ from api.schemas.campaigns import (
     SamplePublic,
 )
 from api.schemas.common import ErrorPublic
-from db.models import ApiKey, Campaign
+from db.models import Campaign
 from db.uow import IntegrityError, UnitOfWork
+from loyalty.apikeys import AuthenticatedKey
 from loyalty.campaigns import service
 from loyalty.campaigns.report import campaign_report
 from loyalty.campaigns.rfm import rfm_counts
@@ -73,7 +74,7 @@ _STATE = {
 }
 
 
-def _actor(api_key: ApiKey) -> Actor:
+def _actor(api_key: AuthenticatedKey) -> Actor:
     return Actor(f"apikey:{api_key.id}", "owner")
 
 
@@ -272,7 +273,7 @@ Transition = Callable[..., Awaitable[Campaign]]
 
 
 async def _transition(
-    change: Transition, campaign_id: int, uow: UnitOfWork, clock: Clock, api_key: ApiKey
+    change: Transition, campaign_id: int, uow: UnitOfWork, clock: Clock, api_key: AuthenticatedKey
 ) -> CampaignDetailPublic:
     campaign = await change(uow, clock, campaign_id, actor=_actor(api_key))  # commits
     return await _detail(uow, clock, campaign)

@@ -29,8 +29,9 @@ from api.schemas import (
     RefusalPublic,
 )
 from api.schemas.common import MEMBER_ERASED, MemberNumberStr
-from db.models import ApiKey
 from loyalty import coupons
+from loyalty.access_audit import record_member_read
+from loyalty.apikeys import AuthenticatedKey
 from loyalty.members import find_member
 
 router = APIRouter()
@@ -72,7 +73,7 @@ _REFUSED = {
 }
 
 
-def _actor(api_key: ApiKey) -> str:
+def _actor(api_key: AuthenticatedKey) -> str:
     return f"apikey:{api_key.name}"
 
 
@@ -204,10 +205,14 @@ async def issue_coupon(
         status.HTTP_410_GONE: MEMBER_ERASED,
     },
 )
-async def member_coupons(member_number: MemberNumberStr, uow: UowDep) -> CouponsPublic:
+async def member_coupons(
+    member_number: MemberNumberStr, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep
+) -> CouponsPublic:
     member = await find_member(uow, member_number=member_number)
     rows = await coupons.member_coupons(uow, member, limit=MAX_LISTED)
-    return CouponsPublic(data=[CouponPublic.from_details(row) for row in rows], count=len(rows))
+    public = CouponsPublic(data=[CouponPublic.from_details(row) for row in rows], count=len(rows))
+    await record_member_read(uow, clock, actor=_actor(api_key), member_id=member.id, what="coupons")
+    return public
 
 
 @issued.get(

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
-from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api import access
+from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep, require_scope
 from api.errors import field_error, public_message
 from api.schemas import ErrorPublic, MemberCreate, MemberPublic, MembersPublic
 from api.schemas.common import MEMBER_ERASED, check_member_number
@@ -20,6 +21,7 @@ from api.schemas.members import ErasurePublic, MemberTagsPublic, MemberTagsUpdat
 from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.data_export import MemberExport, export_for_merchant
+from loyalty.access_audit import record_member_read
 from loyalty.erasure import erase_for_merchant
 from loyalty.errors import InvalidPhone
 from loyalty.members import (
@@ -103,11 +105,15 @@ async def _public(uow: UnitOfWork, members: Sequence[Member]) -> list[MemberPubl
     "",
     summary="List members, or find one by phone or Telegram id",
     description=(
-        "Without a filter: all members, oldest first, a page at a time; `count` is the total. "
-        "Members whose data was erased are not listed.\n\n"
+        "Without a filter: all members, oldest first, a page at a time; `count` is the total "
+        "(an `admin` key only). Members whose data was erased are not listed.
+
+"
         "With `phone` or `telegram_id` (at most one): the same page shape holding the one "
         "matching member, or no rows (`count` 0) when nobody matches, so a lookup by phone "
-        "never answers 404 and the endpoint has one response model.\n\n"
+        "never answers 404 and the endpoint has one response model.
+
+"
         "Each read is audited under the API key's name: a page with the member numbers it held, "
         "a lookup with how the member was found (never the phone itself)."
     ),
@@ -120,19 +126,17 @@ async def list_or_find_members(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> MembersPublic:
-    actor = f"apikey:{api_key.name}"
     if filters.given:
         found = await look_up_member(
-            uow, clock, actor=actor, phone_e164=filters.phone_e164, telegram_id=filters.telegram_id
+            uow, clock, actor=api_key.actor, phone_e164=filters.phone_e164, telegram_id=filters.telegram_id
         )
         matches = [found] if found is not None else []
         start = (page - 1) * page_size
         rows, count = matches[start : start + page_size], len(matches)
     else:
-        rows, count = await list_members(uow, clock, page=page, page_size=page_size, actor=actor)
-    return MembersPublic(
-        data=await _public(uow, rows), count=count, page=page, page_size=page_size
-    )
+        require_scope(api_key, access.MEMBER_LIST)  # paging out the member base is for admins
+        rows, count = await list_members(uow, clock, page=page, page_size=page_size, actor=api_key.actor)
+    return MembersPublic(data=await _public(uow, rows), count=count, page=page, page_size=page_size)
 
 
 @router.get(
@@ -146,7 +150,7 @@ async def list_or_find_members(
 )
 async def get_member(member_number: MemberNumber, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep) -> MemberPublic:
     """Audited under the API key's name."""
-    member = await read_member(uow, clock, member_number, actor=f"apikey:{api_key.name}")
+    member = await read_member(uow, clock, member_number, actor=api_key.actor)
     [public] = await _public(uow, [member])
     return public
 
@@ -184,7 +188,7 @@ async def enrol_member(
         phone_e164=phone,
         consent_version=body.consent_version or settings.privacy_version,
         locale=body.locale or settings.default_locale,
-        actor=f"apikey:{api_key.name}",
+        actor=api_key.actor,
         start_payload=body.campaign,
     )
     response.headers["Location"] = str(
@@ -202,9 +206,13 @@ async def enrol_member(
         status.HTTP_410_GONE: MEMBER_ERASED,
     },
 )
-async def get_member_tags(member_number: MemberNumber, uow: UowDep) -> MemberTagsPublic:
+async def get_member_tags(
+    member_number: MemberNumber, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep
+) -> MemberTagsPublic:
     member = await find_member(uow, member_number=member_number)
-    return MemberTagsPublic(member_number=member.member_number, tags=await member_tags(uow, member))
+    public = MemberTagsPublic(member_number=member.member_number, tags=await member_tags(uow, member))
+    await record_member_read(uow, clock, actor=api_key.actor, member_id=member.id, what="tags")
+    return public
 
 
 @router.put(
@@ -232,7 +240,7 @@ async def put_member_tags(
     api_key: ApiKeyDep,
 ) -> MemberTagsPublic:
     member = await find_member(uow, member_number=member_number)
-    tags = await set_member_tags(uow, clock, member, body.tags, actor=f"apikey:{api_key.name}")
+    tags = await set_member_tags(uow, clock, member, body.tags, actor=api_key.actor)
     return MemberTagsPublic(member_number=member.member_number, tags=tags)
 
 
@@ -257,7 +265,7 @@ async def put_member_tags(
 async def export_member_data(
     member_number: MemberNumber, uow: UowDep, clock: ClockDep, settings: SettingsDep, api_key: ApiKeyDep
 ) -> MemberExport:
-    return await export_for_merchant(uow, clock, settings, member_number, actor=f"apikey:{api_key.name}")
+    return await export_for_merchant(uow, clock, settings, member_number, actor=api_key.actor)
 
 
 @router.post(
@@ -279,7 +287,7 @@ async def export_member_data(
 async def erase_member_data(
     member_number: MemberNumber, response: Response, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep
 ) -> ErasurePublic:
-    outcome, replayed = await erase_for_merchant(uow, clock, member_number, actor=f"apikey:{api_key.name}")
+    outcome, replayed = await erase_for_merchant(uow, clock, member_number, actor=api_key.actor)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return ErasurePublic(**asdict(outcome))

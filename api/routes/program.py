@@ -31,8 +31,8 @@ from api.schemas.program import (
     RuleKind,
     StoreImportPublic,
 )
-from db.models import ApiKey
 from loyalty import earning, geo, stores, tiers
+from loyalty.apikeys import AuthenticatedKey
 
 MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
 
@@ -48,7 +48,7 @@ _NOT_FOUND = {"model": ErrorPublic}
 _INVALID = {"description": "Invalid input; `loc` names the field"}
 
 
-def _actor(api_key: ApiKey) -> str:
+def _actor(api_key: AuthenticatedKey) -> str:
     return f"apikey:{api_key.name}"
 
 

@@ -20,11 +20,12 @@ from api.schemas.purchases import (
     RefundPublic,
     TierProgressPublic,
 )
-from db.models import ApiKey
 from loyalty import earning
+from loyalty.access_audit import record_member_read
+from loyalty.apikeys import AuthenticatedKey
 from loyalty.idempotency import IdempotencyKey, StoredAnswer, fingerprint
 from loyalty.members import find_member
-from loyalty.points import adjust_points, points_summary
+from loyalty.points import DailyCap, adjust_points, points_summary
 from loyalty.profile import normalize_phone
 from loyalty.purchases import (
     MemberRef,
@@ -50,13 +51,13 @@ IdempotencyHeader = Annotated[
 ]
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorPublic, "description": "Unknown member or order"},
-    409: {"model": ErrorPublic, "description": "Idempotency key reused for another request, or a duplicate"},
+    409: {"model": ErrorPublic, "description": "Idempotency key reused for another request, a duplicate, or (adjustments) over the key's daily cap"},
 }
 # Writes that find the member by number.
 MEMBER_WRITE_ERRORS: dict[int | str, dict[str, Any]] = WRITE_ERRORS | {410: MEMBER_ERASED}
 
 
-def _key(api_key: ApiKey, header: str | None, default: str, body: dict[str, Any]) -> IdempotencyKey:
+def _key(api_key: AuthenticatedKey, header: str | None, default: str, body: dict[str, Any]) -> IdempotencyKey:
     return IdempotencyKey(scope=f"apikey:{api_key.id}", key=header or default, fingerprint=fingerprint(body))
 
 
@@ -138,11 +139,13 @@ async def create_refund(
     summary="A member's points, expiry and tier progress",
     responses={404: {"model": ErrorPublic, "description": "No such member"}, 410: MEMBER_ERASED},
 )
-async def get_points(member_number: MemberNumberStr, uow: UowDep, clock: ClockDep, settings: SettingsDep) -> PointsPublic:
+async def get_points(
+    member_number: MemberNumberStr, uow: UowDep, clock: ClockDep, settings: SettingsDep, api_key: ApiKeyDep
+) -> PointsPublic:
     member = await find_member(uow, member_number=member_number)
     summary = await points_summary(uow, member, now=clock.now(), settings=settings)
     progress = summary.progress
-    return PointsPublic(
+    public = PointsPublic(
         member_number=member.member_number,
         balance=summary.balance,
         available=summary.available,
@@ -161,12 +164,19 @@ async def get_points(member_number: MemberNumberStr, uow: UowDep, clock: ClockDe
             for e in summary.recent
         ],
     )
+    await record_member_read(uow, clock, actor=api_key.actor, member_id=member.id, what="points")
+    return public
 
 
 @points.post(
     "/adjustments",
     status_code=status.HTTP_201_CREATED,
     summary="Add or remove points by hand (audited)",
+    description=(
+        "Each API key may adjust at most `ADJUSTMENT_DAILY_CAP` points a day (gains and losses "
+        "added up, days in the program's time zone); an adjustment beyond it is a 409 with "
+        "`reason` `daily_cap` and writes nothing."
+    ),
     responses=MEMBER_WRITE_ERRORS,
 )
 async def create_adjustment(
@@ -186,6 +196,7 @@ async def create_adjustment(
     answer, replayed = await adjust_points(
         uow, clock, settings, member_number=member_number, points=body.points, reason=body.reason,
         actor=f"apikey:{api_key.name}", idempotency=key,
+        cap=DailyCap(api_key_id=api_key.id, points=settings.adjustment_daily_cap),
     )
     return _respond(response, answer, replayed)
 

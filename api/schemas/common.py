@@ -40,6 +40,12 @@ BODY_TOO_LARGE = {
 }
 
 
+class ScopeRefusalPublic(ErrorPublic):
+    """A working API key whose scopes do not allow the route."""
+
+    required_scopes: list[Literal["till", "marketing", "admin"]]
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]

@@ -98,6 +98,16 @@ class LedgerRepository:
             for expires_at, points in await self._session.execute(statement)
         ]
 
+    async def adjusted_by(self, actor: str, *, since: datetime, until: datetime) -> int:
+        """Points `actor` adjusted by hand in [since, until), added up as absolute values."""
+        statement = select(func.coalesce(func.sum(func.abs(LedgerEntry.points)), 0)).where(
+            LedgerEntry.kind == "adjust",
+            LedgerEntry.actor == actor,
+            LedgerEntry.at >= since,
+            LedgerEntry.at < until,
+        )
+        return int(await self._session.scalar(statement) or 0)
+
     async def recent(self, member_id: int, *, limit: int) -> Sequence[LedgerEntry]:
         """The member's latest entries, newest first (the statement a member sees)."""
         statement = (

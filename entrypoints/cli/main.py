@@ -28,7 +28,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-apikey_app = typer.Typer(help="Create and revoke the API keys tills and shops authenticate with.")
+apikey_app = typer.Typer(
+    help="Create, scope, list and revoke the API keys tills, shops and back offices authenticate with."
+)
 app.add_typer(apikey_app, name="apikey")
 stores_app = typer.Typer(help="Manage the merchant's stores.")
 app.add_typer(stores_app, name="stores")
@@ -162,16 +164,59 @@ def secret_rotate(
     )
 
 
-@apikey_app.command("create")
-def apikey_create(name: Annotated[str, typer.Argument(help="Who uses the key, e.g. till-store-12.")]) -> None:
-    """Create an API key. It is printed once; only its hash is stored."""
-    from loyalty.apikeys import create_api_key
+ScopeOption = Annotated[
+    list[str],
+    typer.Option(
+        "--scope",
+        help="What the key may call: till (purchases, refunds, members and coupons at the till), "
+        "marketing (campaigns, segments, tags, coupons, rewards) or admin (everything). Repeat it "
+        "or give a comma list; till when left out.",
+    ),
+]
 
-    raw = with_uow(lambda uow, clock: create_api_key(uow, clock, name))
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="Who uses the key, e.g. till-store-12.")],
+    scope: ScopeOption = [],  # noqa: B006 - typer reads the default, never mutates it
+    expires: Annotated[
+        str | None,
+        typer.Option(help="When the key stops working: a number of days (90d) or a date (2027-03-01, "
+        "from 00:00 that day in TIMEZONE)."),
+    ] = None,
+) -> None:
+    """Create an API key. It is printed once; only its hash is stored."""
+    from loyalty.apikeys import create_api_key, parse_expiry, parse_scopes
+
+    settings = load_settings()
+
+    async def action(uow, clock):  # type: ignore[no-untyped-def]
+        scopes = parse_scopes(scope)
+        expires_at = parse_expiry(expires, now=clock.now(), zone=settings.zone) if expires else None
+        return await create_api_key(uow, clock, name, scopes=scopes, expires_at=expires_at), scopes, expires_at
+
+    raw, scopes, expires_at = with_uow(action)
     typer.echo(raw)
+    until = f", until {expires_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}" if expires_at else ""
     typer.secho(
-        f"API key {name!r} created. Store it now: it cannot be shown again.", fg=typer.colors.GREEN, err=True
+        f"API key {name!r} created for {_scopes_text(scopes)}{until}. Store it now: it cannot be shown again.",
+        fg=typer.colors.GREEN,
+        err=True,
     )
+
+
+@apikey_app.command("scope")
+def apikey_scope(
+    name: Annotated[str, typer.Argument(help="Name the key was created with.")],
+    scope: ScopeOption = [],  # noqa: B006
+) -> None:
+    """Change what a key may call, at once: e.g. narrow a key made before keys had scopes."""
+    from loyalty.apikeys import parse_scopes, scopes_of, set_api_key_scopes
+
+    async def action(uow, clock):  # type: ignore[no-untyped-def]
+        return scopes_of(await set_api_key_scopes(uow, clock, name, parse_scopes(scope)))
+
+    typer.secho(f"API key {name!r} may now call {_scopes_text(with_uow(action))}.", err=True)
 
 
 @apikey_app.command("revoke")
@@ -183,16 +228,46 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="Name the key was cre
     typer.secho(f"API key {key.name!r} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S %Z}.", err=True)
 
 
+def _scopes_text(scopes: frozenset[str]) -> str:
+    from loyalty.apikeys import Scope
+
+    return " + ".join(scope.value for scope in Scope if scope in scopes)
+
+
 @apikey_app.command("list")
 def apikey_list() -> None:
-    """List API keys (names, prefixes, state), never the keys themselves."""
+    """List API keys: name, prefix, state, scopes, expiry and last use; never the keys themselves.
+
+    A key made before keys had scopes may call everything: it is marked, so it can be narrowed
+    with `loyalty apikey scope NAME --scope till`."""
+    from loyalty.apikeys import scopes_of
+
+    settings = load_settings()
 
     async def listing(uow, clock):  # type: ignore[no-untyped-def]
-        return list(await uow.api_keys.all())
+        return list(await uow.api_keys.all()), clock.now()
 
-    for key in with_uow(listing):
-        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-        typer.echo(f"{key.name}\t{key.prefix}…\t{state}\tcreated {key.created_at:%Y-%m-%d}")
+    keys, now = with_uow(listing)
+
+    def local(moment):  # type: ignore[no-untyped-def]
+        return f"{moment.astimezone(settings.zone):%Y-%m-%d %H:%M}"
+
+    for key in keys:
+        if key.revoked_at:
+            state = f"revoked {key.revoked_at.astimezone(settings.zone):%Y-%m-%d}"
+        elif key.expires_at and key.expires_at <= now:
+            state = f"expired {local(key.expires_at)}"
+        else:
+            state = "active"
+        scopes = _scopes_text(scopes_of(key))
+        if key.scopes is None:
+            scopes += " (made before scopes: narrow it with `loyalty apikey scope`)"
+        expiry = f"expires {local(key.expires_at)}" if key.expires_at else "no expiry"
+        used = f"last used {local(key.last_used_at)}" if key.last_used_at else "never used"
+        typer.echo(
+            f"{key.name}\t{key.prefix}…\t{state}\t{scopes}\t{expiry}\t{used}\t"
+            f"created {key.created_at.astimezone(settings.zone):%Y-%m-%d}"
+        )
 
 
 @stores_app.command("import")

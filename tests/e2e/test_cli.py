@@ -106,6 +106,11 @@ def test_apikey_lifecycle_against_the_running_api(workdir: Path) -> None:
         number = enrolled.json()["member_number"]
         assert httpx.get(f"{base}/api/v1/members/{number}", headers=auth).status_code == 200
 
+        listed = loyalty(workdir, "apikey", "list")
+        assert listed.returncode == 0, listed.stderr
+        [line] = listed.stdout.splitlines()
+        assert line.startswith("till-1\t") and "\tactive\ttill\tno expiry\tlast used 20" in line, line
+
         revoked = loyalty(workdir, "apikey", "revoke", "till-1")
         assert revoked.returncode == 0
         assert httpx.get(f"{base}/api/v1/members/{number}", headers=auth).status_code == 401
@@ -115,6 +120,35 @@ def test_apikey_lifecycle_against_the_running_api(workdir: Path) -> None:
     assert server.returncode == 0, output
     assert "BOT_TOKEN is not set: the bot is off" in output
     assert "shutting down" in output
+
+
+def test_apikey_scopes_and_expiry(workdir: Path) -> None:
+    import sqlite3
+
+    till = loyalty(workdir, "apikey", "create", "till-1")
+    assert till.returncode == 0 and "created for till." in till.stderr, till.stderr
+    office = loyalty(workdir, "apikey", "create", "office", "--scope", "admin,marketing", "--expires", "90d")
+    assert office.returncode == 0 and "created for marketing + admin, until 20" in office.stderr, office.stderr
+    refused = loyalty(workdir, "apikey", "create", "bad", "--scope", "till", "--scope", "root")
+    assert refused.returncode == 1 and "unknown scope 'root': choose from till, marketing, admin" in refused.stderr
+    # A key made before keys had scopes, as migration 0009 leaves it.
+    assert loyalty(workdir, "apikey", "create", "legacy").returncode == 0
+    with sqlite3.connect(workdir / "loyalty.sqlite3") as db:
+        db.execute("UPDATE api_keys SET scopes = NULL WHERE name = 'legacy'")
+
+    listing = {line.split("\t")[0]: line.split("\t") for line in loyalty(workdir, "apikey", "list").stdout.splitlines()}
+    assert set(listing) == {"till-1", "office", "legacy"}
+    assert listing["till-1"][2:6] == ["active", "till", "no expiry", "never used"]
+    assert listing["office"][3] == "marketing + admin" and listing["office"][4].startswith("expires 20")
+    assert listing["legacy"][3] == "till + marketing + admin (made before scopes: narrow it with `loyalty apikey scope`)"
+
+    narrowed = loyalty(workdir, "apikey", "scope", "legacy", "--scope", "till")
+    assert narrowed.returncode == 0 and "may now call till" in narrowed.stderr, narrowed.stderr
+    assert loyalty(workdir, "apikey", "list").stdout.count("made before scopes") == 0
+    with sqlite3.connect(workdir / "loyalty.sqlite3") as db:
+        assert db.execute("SELECT detail FROM audit_events WHERE action = 'apikey.scope'").fetchall() == [
+            ("legacy: all (made before scopes) -> till",)
+        ]
 
 
 def test_production_refuses_a_missing_secret(workdir: Path) -> None:

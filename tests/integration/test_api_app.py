@@ -55,8 +55,12 @@ async def test_health_is_503_when_the_database_is_unreachable(
         assert "sqlite" not in failed.text.lower()
 
 
-async def test_unknown_paths_and_methods_answer_json(api: RunningApi) -> None:
-    missing = await api.client.get("/api/v1/nothing-here")
+async def test_unknown_paths_and_methods_answer_json(
+    api: RunningApi, uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # Under /api/v1, only a caller with a key learns which paths exist.
+    assert (await api.client.get("/api/v1/nothing-here")).status_code == 401
+    missing = await api.client.get("/api/v1/nothing-here", headers=bearer(await new_api_key(uow_factory, clock)))
     assert missing.status_code == 404
     assert missing.json() == {"detail": "Not Found"}
     wrong_method = await api.client.delete("/health")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from api.deps import INVALID_KEY, require_api_key
 from api.main import create_app
@@ -17,56 +15,31 @@ from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import revoke_api_key
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.api import RunningApi, bearer, member_count, new_api_key, running_api
-from tests.utils.members import chat_member, next_phone
+from tests.utils.api import (
+    RunningApi,
+    bearer,
+    call,
+    member_count,
+    new_api_key,
+    running_api,
+    v1_operations,
+    v1_routes,
+)
+from tests.utils.members import chat_member
 
 
 @pytest.fixture
 async def api(
     settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock
 ) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
+    app = create_app(settings, uow_factory=uow_factory, clock=clock)
+    async with running_api(app) as api:
         yield api
 
 
 @pytest.fixture
 async def member(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> Member:
     return await chat_member(uow_factory, clock, telegram_id=777001)
-
-
-def v1_routes(api: RunningApi) -> list[RouteContext]:
-    # Since FastAPI 0.137 `app.routes` holds included routers, not their routes: walk the tree.
-    return [
-        context
-        for context in iter_route_contexts(api.app.routes)
-        if isinstance(context.original_route, APIRoute)
-        and (context.path or "").startswith("/api/v1")
-    ]
-
-
-def v1_operations(api: RunningApi) -> list[tuple[str, str]]:
-    operations = sorted(
-        (method, context.path) for context in v1_routes(api) for method in context.methods or ()
-    )
-    # The walk must find at least what the OpenAPI document lists, or the checks are vacuous.
-    documented = sorted(
-        (method.upper(), path)
-        for path, item in api.app.openapi()["paths"].items()
-        if path.startswith("/api/v1")
-        for method in item
-    )
-    assert documented and set(documented) <= set(operations), (documented, operations)
-    assert ("POST", "/api/v1/members") in operations
-    return operations
-
-
-async def call(
-    api: RunningApi, method: str, path: str, member: Member, headers: dict[str, str]
-) -> httpx.Response:
-    """A request that a route without authentication would answer with data (or a write)."""
-    url = re.sub(r"\{[^}]+\}", member.member_number, path)
-    body = {"phone": next_phone(), "consent": True} if method in {"POST", "PUT", "PATCH"} else None
-    return await api.client.request(method, url, json=body, headers=headers)
 
 
 def _calls(dependant: Dependant) -> set[object]:
@@ -111,7 +84,7 @@ async def test_every_v1_route_refuses_bad_credentials(
         assert response.headers["content-type"] == "application/json"
         assert response.headers["www-authenticate"] == "Bearer"
         body = response.json()
-        assert set(body) == {"detail"}, body
+        assert body["code"] == "unauthorized" and set(body) == {"detail", "code"}, body
         assert body["detail"].startswith(kind), body
         assert member.member_number not in response.text
         assert "777001" not in response.text
@@ -136,7 +109,7 @@ async def test_a_revoked_key_is_refused_like_an_unknown_one(
         response = await call(api, method, path, member, bearer(key))
         assert response.status_code == 401, (method, path)
         # Same answer as for a key that never existed: nothing says the name is taken.
-        assert response.json() == unknown.json() == {"detail": INVALID_KEY}
+        assert response.json() == unknown.json() == {"detail": INVALID_KEY, "code": "unauthorized"}
         assert response.headers["www-authenticate"] == "Bearer"
         assert member.member_number not in response.text
     assert await member_count(uow_factory) == before
@@ -174,3 +147,30 @@ async def test_noop_answers_ok_to_an_authenticated_caller(
     response = await api.client.get("/api/v1/noop", headers=bearer(key))
     assert response.status_code == 200
     assert response.json() == {"ok": True}
+
+
+# --- the key is checked before the body is read ------------------------------------------------
+
+UNAUTHENTICATED_BODIES = [
+    pytest.param(b'{"phone": ', "application/json", id="malformed-json"),
+    pytest.param(b'{"phone": "\xff\xfe"}', "application/json", id="not-utf8"),
+    pytest.param(b'{"phone": 12, "consent": "maybe"}', "application/json", id="wrong-types"),
+    pytest.param(b"\x00\x01\x02", "application/octet-stream", id="binary"),
+]
+
+
+@pytest.mark.parametrize(("content", "content_type"), UNAUTHENTICATED_BODIES)
+async def test_unauthenticated_malformed_bodies_get_401_on_every_write(
+    api: RunningApi, uow_factory: UnitOfWorkFactory, member: Member, content: bytes, content_type: str
+) -> None:
+    for method, path in v1_operations(api):
+        if method not in {"POST", "PUT", "PATCH"}:
+            continue
+        url = re.sub(r"\{[^}]+\}", member.member_number, path)
+        for headers in ({}, bearer("lk_" + "z" * 43)):
+            response = await api.client.request(
+                method, url, content=content, headers={"Content-Type": content_type, **headers}
+            )
+            assert response.status_code == 401, (method, path, response.status_code, response.text)
+            assert response.json()["detail"].startswith("missing" if not headers else "invalid")
+

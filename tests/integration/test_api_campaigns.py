@@ -120,7 +120,7 @@ async def test_every_route_needs_a_valid_key(api: RunningApi, auth, uow_factory:
         for headers in ({}, bearer("lk_not-a-key"), {"Authorization": "Basic abc"}):
             response = await api.client.request(method, path, json=MEMBER_DAY, headers=headers)
             assert response.status_code == 401, (method, path, headers)
-            assert set(response.json()) == {"detail"}
+            assert set(response.json()) == {"detail", "code"}
     assert await every_row(uow_factory) == before
 
 

@@ -126,7 +126,7 @@ async def test_every_route_needs_a_key(api: RunningApi, uow_factory) -> None:
             body = WELCOME if method != "GET" else None
             response = await api.client.request(method, path, json=body, headers=headers)
             assert response.status_code == 401, (method, path)
-            assert set(response.json()) == {"detail"}
+            assert set(response.json()) == {"detail", "code"}
     assert await written(uow_factory) == before
 
 

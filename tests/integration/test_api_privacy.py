@@ -163,9 +163,9 @@ async def test_reads_of_members_are_audited_with_the_key_that_read_them(
 
     events = (await audit_events(uow_factory))[before:]
     assert [(e.actor, e.action, e.member_id, e.detail) for e in events] == [
-        ("apikey:privacy-desk", "member.read", member.id, None),
-        ("apikey:privacy-desk", "member.lookup", member.id, "by phone"),
-        ("apikey:privacy-desk", "member.lookup", None, "by phone, no match"),
-        ("apikey:privacy-desk", "member.lookup", member.id, "by telegram_id"),
-        ("apikey:privacy-desk", "member.list", None, f"page 1 of 5: {member.member_number} {other.member_number}"),
+        ("apikey:privacy-desk", "member.read", member.id, "by member number"),
+        ("apikey:privacy-desk", "member.read", member.id, "lookup by phone"),
+        ("apikey:privacy-desk", "member.read", None, "lookup by phone: no match"),
+        ("apikey:privacy-desk", "member.read", member.id, "lookup by telegram_id"),
+        ("apikey:privacy-desk", "members.list", None, f"page 1 of 5: {member.member_number} {other.member_number}"),
     ]

@@ -47,7 +47,7 @@ async def written(uow_factory: UnitOfWorkFactory) -> tuple[int, int, int]:
             int(await uow.session.scalar(select(func.count()).select_from(table)) or 0)
             for table in (Reward, RewardRedemption)
         ]
-    return counts[0], counts[1], len(await audit_events(uow_factory))
+    return counts[0], counts[1], len(await audit_events(uow_factory, auth=False))
 
 
 async def stored(uow_factory: UnitOfWorkFactory, code: str) -> Reward:

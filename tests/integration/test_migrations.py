@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -14,10 +14,13 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.crypto import FieldCipher
-from db.engine import create_engine
+from db.crypto import FieldCipher, hash_api_key
+from db.engine import create_engine, create_session_factory
 from db.migrate import current_revision, downgrade, head_revision, upgrade
 from db.models import Base
+from db.uow import UnitOfWorkFactory
+from loyalty.apikeys import ALL_SCOPES, authenticate
+from loyalty.clock import FixedClock
 from tests.conftest import START, TEST_SECRET, _admin
 
 
@@ -131,3 +134,25 @@ async def test_0011_encrypts_the_birthdays_it_finds_and_refuses_without_the_key(
     async with engine.connect() as connection:
         birthdays = list(await connection.scalars(text("SELECT birthday FROM members ORDER BY id")))
     assert [str(born) if born else None for born in birthdays] == ["1990-05-17", None]
+
+
+async def test_keys_made_before_scopes_keep_every_scope(empty_database: AsyncEngine) -> None:
+    """Migration 0009: a key that exists before it goes on working as it did (every scope),
+    marked so `loyalty apikey list` can say so."""
+    engine = empty_database
+    raw = "lk_" + "k" * 43
+    await upgrade(engine, "0007")
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO api_keys (name, key_hash, prefix, created_at) "
+                "VALUES ('old-till', :hash, 'lk_kkkkkkk', :at)"
+            ),
+            {"hash": hash_api_key(raw), "at": START},
+        )
+    await upgrade(engine)
+    factory = UnitOfWorkFactory(create_session_factory(engine), FieldCipher("x" * 40))
+    async with factory() as uow:
+        outcome = await authenticate(uow, FixedClock(datetime(2026, 12, 6, tzinfo=timezone.utc)), raw)
+    assert outcome.key is not None
+    assert outcome.key.scopes == ALL_SCOPES and outcome.key.unscoped

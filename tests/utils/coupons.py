@@ -108,5 +108,10 @@ async def written(uow_factory: UnitOfWorkFactory) -> dict[str, object]:
             "templates": sorted(map(tuple, templates)),
             "coupons": [tuple(row) for row in coupon_rows],
             "ledger": int(await session.scalar(select(func.count()).select_from(LedgerEntry)) or 0),
-            "audit": int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0),
+            "audit": int(
+                await session.scalar(
+                    select(func.count()).select_from(AuditEvent).where(~AuditEvent.action.startswith("apikey."))
+                )
+                or 0
+            ),
         }

@@ -1,7 +1,7 @@
 """secret key fingerprints
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-27
 
 `secret_key_fingerprints`: the fingerprints of the SECRET_KEY(s) the encrypted columns are
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
