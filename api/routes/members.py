@@ -106,14 +106,10 @@ async def _public(uow: UnitOfWork, members: Sequence[Member]) -> list[MemberPubl
     summary="List members, or find one by phone or Telegram id",
     description=(
         "Without a filter: all members, oldest first, a page at a time; `count` is the total "
-        "(an `admin` key only). Members whose data was erased are not listed.
-
-"
+        "(an `admin` key only). Members whose data was erased are not listed.\n\n"
         "With `phone` or `telegram_id` (at most one): the same page shape holding the one "
         "matching member, or no rows (`count` 0) when nobody matches, so a lookup by phone "
-        "never answers 404 and the endpoint has one response model.
-
-"
+        "never answers 404 and the endpoint has one response model.\n\n"
         "Each read is audited under the API key's name: a page with the member numbers it held, "
         "a lookup with how the member was found (never the phone itself)."
     ),

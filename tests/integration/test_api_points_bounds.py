@@ -28,7 +28,10 @@ INT32_MAX = 2**31 - 1
 
 @pytest.fixture
 async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
+    # Adjustments here test the balance's bound, far above a key's daily cap (which has tests of
+    # its own: tests/integration/test_api_adjustment_cap.py).
+    uncapped = settings.model_copy(update={"adjustment_daily_cap": 10**12})
+    async with running_api(create_app(uncapped, uow_factory=uow_factory, clock=clock)) as api:
         yield api
 
 
