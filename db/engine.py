@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 
 def is_sqlite(url: str) -> bool:
@@ -62,6 +63,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+async def read_aside(url: str) -> None:
+    """Read the database's schema over a connection of its own, outside the program's pool and
+    without the write lock: raises if the database cannot be read.
+
+    What `/health` asks when the program's own connections are slow to come: on SQLite a long
+    write transaction holds the only connection and the write lock, but in WAL mode a reader
+    is never blocked by it, so this tells a busy database from a dead one. The SQLite file is
+    opened read-only (`mode=ro`), so a missing file is an error, not a new empty database."""
+    parts = make_url(url)
+    if parts.get_backend_name() == "sqlite":
+        parts = parts.set(database=f"file:{parts.database}", query={**parts.query, "mode": "ro", "uri": "true"})
+        statement = text("SELECT count(*) FROM sqlite_master")
+    else:
+        statement = text("SELECT 1")
+    engine = create_async_engine(parts, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(statement)
+    finally:
+        await engine.dispose()
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

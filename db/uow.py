@@ -6,6 +6,7 @@ raises half-way writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 
 from sqlalchemy import select, text
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.crypto import FieldCipher
+from db.engine import read_aside
 from db.models import Member
 from db.program_cache import ProgramCache
 from db.repositories import (
@@ -91,6 +93,13 @@ class UnitOfWork:
             await self._session.close()
         finally:
             self._session = None
+        # The connection is back in the pool, which has woken the unit of work waiting longest
+        # for one; but a returned connection goes to whoever asks first, and a loop of short
+        # transactions (a sweep span by span, the per-member tier review or expiry) asks again
+        # at once. Yielding here lets the waiter take it first: on SQLite, where a process has
+        # one connection, that is what lets a purchase in between a sweep's transactions
+        # instead of after the last one.
+        await asyncio.sleep(0)
 
     @property
     def session(self) -> AsyncSession:
@@ -149,6 +158,12 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.cipher, self.program_cache)
+
+    async def read_aside(self) -> None:
+        """Read the database over a connection of its own, without the write lock (see
+        db.engine.read_aside); raises if it cannot be read."""
+        bind = self.session_factory.kw["bind"]
+        await read_aside(bind.url.render_as_string(hide_password=False))
 
 
 __all__ = ["IntegrityError", "UnitOfWork", "UnitOfWorkFactory"]

@@ -114,5 +114,16 @@ def uow_factory(engine: AsyncEngine) -> UnitOfWorkFactory:
 
 
 @pytest.fixture
+async def one_connection(engine: AsyncEngine, database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work sharing a single connection, as every process does on SQLite (after the
+    `engine` fixture has emptied the tables)."""
+    single = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        yield UnitOfWorkFactory(create_session_factory(single), FieldCipher(TEST_SECRET))
+    finally:
+        await single.dispose()
+
+
+@pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(START)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from loyalty.members import MEMBER_NUMBER_DIGITS, is_valid_member_number
@@ -17,8 +17,14 @@ class ErrorPublic(BaseModel):
 
 
 class HealthPublic(BaseModel):
-    status: Literal["ok", "unavailable"]
-    database: Literal["ok", "unreachable"]
+    status: Literal["ok", "busy", "unavailable"] = Field(
+        description="ok: serving; busy: serving, but writes wait (a long job holds the database); "
+        "unavailable: the database cannot be read"
+    )
+    database: Literal["ok", "busy", "unreachable"] = Field(
+        description="ok: answered at once; busy: answers reads, but the program's connections or its write "
+        "lock were not free within a second; unreachable: cannot be read at all"
+    )
 
 
 class OkPublic(BaseModel):
