@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event, text
@@ -61,6 +63,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # last transactions before a power loss can be lost.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@contextlib.asynccontextmanager
+async def reading_aside(url: str) -> AsyncIterator[AsyncSession]:
+    """A session over a connection of its own, outside the program's pool, that reads one
+    consistent snapshot and never takes the write lock: for a long read (a campaign's audience,
+    streamed) while the program's own connection writes in short transactions, which a purchase
+    can get in between. SQLite (WAL): a deferred transaction, `query_only`; PostgreSQL: a READ
+    ONLY, REPEATABLE READ transaction."""
+    if is_sqlite(url):
+        engine = create_async_engine(url, poolclass=NullPool)
+        event.listen(engine.sync_engine, "connect", _sqlite_reader_pragmas)
+        event.listen(engine.sync_engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+    else:
+        engine = create_async_engine(url, poolclass=NullPool).execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+    try:
+        async with AsyncSession(engine) as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # the "begin" listener emits a deferred BEGIN
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 

@@ -7,6 +7,7 @@ raises half-way writes nothing.
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
 from sqlalchemy import select, text
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.crypto import FieldCipher
-from db.engine import read_aside
+from db.engine import read_aside, reading_aside
 from db.models import Member
 from db.program_cache import ProgramCache
 from db.repositories import (
@@ -93,13 +94,7 @@ class UnitOfWork:
             await self._session.close()
         finally:
             self._session = None
-        # The connection is back in the pool, which has woken the unit of work waiting longest
-        # for one; but a returned connection goes to whoever asks first, and a loop of short
-        # transactions (a sweep span by span, the per-member tier review or expiry) asks again
-        # at once. Yielding here lets the waiter take it first: on SQLite, where a process has
-        # one connection, that is what lets a purchase in between a sweep's transactions
-        # instead of after the last one.
-        await asyncio.sleep(0)
+        await _hand_over()
 
     @property
     def session(self) -> AsyncSession:
@@ -109,9 +104,15 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+        await _hand_over()
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    def reading_aside(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session reading one snapshot over a connection of its own, without the write lock
+        (db.engine.reading_aside): for a long read while this unit of work commits short writes."""
+        return reading_aside(_url_of(self._session_factory))
 
     async def lock_member(self, member_id: int) -> Member:
         """Serialise every change to one member's points: a row lock on PostgreSQL (SQLite's
@@ -133,7 +134,7 @@ class UnitOfWork:
     async def release(self) -> None:
         """End the current transaction after reads, keeping loaded objects usable, so slow I/O
         that follows (a Telegram call) holds no database lock."""
-        await self.session.commit()
+        await self.commit()
 
     async def ping(self) -> None:
         await self.session.execute(text("SELECT 1"))
@@ -162,8 +163,22 @@ class UnitOfWorkFactory:
     async def read_aside(self) -> None:
         """Read the database over a connection of its own, without the write lock (see
         db.engine.read_aside); raises if it cannot be read."""
-        bind = self.session_factory.kw["bind"]
-        await read_aside(bind.url.render_as_string(hide_password=False))
+        await read_aside(_url_of(self.session_factory))
+
+
+def _url_of(session_factory: async_sessionmaker[AsyncSession]) -> str:
+    return str(session_factory.kw["bind"].url.render_as_string(hide_password=False))
+
+
+async def _hand_over() -> None:
+    """Called once this unit of work gave its connection back to the pool (a session does at
+    the end of every transaction): the pool has woken the unit of work waiting longest for one,
+    but hands a returned connection to whoever asks first, and a loop of short transactions (a
+    sweep span by span, the per-member tier review or expiry, a campaign start chunk by chunk)
+    asks again at once. Yielding lets the waiter take it first: on SQLite, where a process has
+    one connection, that is what lets a purchase in between a sweep's transactions instead of
+    after the last one."""
+    await asyncio.sleep(0)
 
 
 __all__ = ["IntegrityError", "UnitOfWork", "UnitOfWorkFactory"]
