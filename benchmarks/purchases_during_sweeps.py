@@ -1,6 +1,6 @@
-"""How long a purchase waits while the scheduler's long jobs run: the nudge sweep, the points
-expiry and the tier review over 100,000 members (the population of benchmarks.nudge_sweep), in
-the same process as the purchases, as `loyalty run` has them.
+"""How long a purchase waits while the scheduler's long jobs run: the nudge sweep, a campaign's
+start, the points expiry and the tier review over 100,000 members (the population of
+benchmarks.nudge_sweep), in the same process as the purchases, as `loyalty run` has them.
 
 A till posts a purchase every 50 ms (each in its own unit of work, through
 loyalty.purchases.record_purchase, for a random member) while a job runs; a purchase's wait is
@@ -141,12 +141,27 @@ async def _measure(url: str, members: int) -> dict[str, Any]:
     await empty_outbox()
     await scenario("nudge sweep", lambda: sweep(None))
     await scenario("idle again", None)
+    await scenario("campaign start", lambda: _start_campaign(factory, clock, settings))
     # A month's end: the lots that expired at the first month start in the population are due.
     expiry_clock = FixedClock(EXPIRIES[0] + timedelta(hours=1))
     await scenario("points expiry", lambda: ledger.expire_due(factory, expiry_clock))
     await scenario("tier review", lambda: tiers.review_tiers(factory, clock, settings))
     await engine.dispose()
     return results
+
+
+async def _start_campaign(factory: Any, clock: Any, settings: Any) -> object:
+    """A campaign to every member, sent now, started as the scheduler does."""
+    from loyalty.campaigns import service
+    from loyalty.campaigns.audience import Audience
+
+    draft = service.CampaignDraft(name="Member day", texts={"en": "Hello", "zh_CN": "你好"}, audience=Audience())
+    async with factory() as uow:
+        campaign = await service.create_campaign(uow, clock, settings, draft, actor=service.Actor("bench", "owner"))
+        await uow.commit()
+    started = await service.start_due(factory, clock, settings)
+    assert started == [campaign.id], started
+    return started
 
 
 def _line(waits: Waits) -> str:

@@ -274,7 +274,9 @@ class NudgeRepository:
                 Purchase.member_id,
                 func.sum(Purchase.amount_minor - Purchase.refunded_minor).label("spend"),
             )
-            .where(Purchase.purchased_at > window_start, Purchase.purchased_at <= now, *self._in_span(Purchase.member_id))
+            .where(
+                Purchase.purchased_at > window_start, Purchase.purchased_at <= now, *self._in_span(Purchase.member_id)
+            )
             .group_by(Purchase.member_id)
             .subquery("window_spend")
         )

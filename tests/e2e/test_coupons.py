@@ -255,7 +255,9 @@ async def test_a_forged_live_location_is_ignored_and_the_next_move_still_counts(
     user, conv = product.member()
     member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id)
     near, _ = await two_stores(product)
-    template = await make_template(product.uow_factory, product.clock, code="GEO", kind="percent_off", value=38, valid_days=5)
+    template = await make_template(
+        product.uow_factory, product.clock, code="GEO", kind="percent_off", value=38, valid_days=5
+    )
     await give_coupon(product.uow_factory, product.clock, member, template)
     live_id = await share_live_location(product, conv, LAT - 2_000 * METRE, LON)
 

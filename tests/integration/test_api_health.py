@@ -65,7 +65,9 @@ async def test_another_process_holding_the_sqlite_write_lock_makes_it_busy(
         await other_process.dispose()
 
 
-async def test_a_slow_database_that_cannot_be_read_is_unreachable(settings: Settings, clock: FixedClock, tmp_path: Path) -> None:
+async def test_a_slow_database_that_cannot_be_read_is_unreachable(
+    settings: Settings, clock: FixedClock, tmp_path: Path
+) -> None:
     """The program's connection is held, and the database file was removed under the running
     process (its open connection still works; nothing else can open the file): 503."""
     path = tmp_path / "moved-away.sqlite3"

@@ -161,12 +161,12 @@ def test_the_guard_compares_every_column_of_the_models() -> None:
 
 # --- the property: refused unless the only change is the free text set to NULL ----------------
 
+LATER = datetime(2030, 1, 1, tzinfo=timezone.utc)
 CHANGES: dict[str, dict[str, Any]] = {
     # A different value for each column that may be changed without breaking a constraint.
-    "ledger_entries": {"at": datetime(2030, 1, 1, tzinfo=timezone.utc), "kind": "adjust", "points": 7, "balance_after": 7,
-                       "actor": "someone", "reason": "rewritten"},
-    "audit_events": {"at": datetime(2030, 1, 1, tzinfo=timezone.utc), "actor": "someone", "action": "other", "member_id": None,
-                     "detail": "rewritten"},
+    "ledger_entries": {"at": LATER, "kind": "adjust", "points": 7, "balance_after": 7, "actor": "someone",
+                       "reason": "rewritten"},
+    "audit_events": {"at": LATER, "actor": "someone", "action": "other", "member_id": None, "detail": "rewritten"},
     "lot_debits": {"points": 99},
 }
 

@@ -54,9 +54,9 @@ async def test_a_purchase_during_a_campaign_start_waits_for_one_chunk(
         await chunk_open.wait()
         async with one_connection() as uow:
             purchase_asking.set()  # the start goes on once this waits for the connection below
+            request = PurchaseRequest(MemberRef(member_number=buyer), "during-start", "online", 100, "CNY")
             await record_purchase(
-                uow, clock, settings, PurchaseRequest(MemberRef(member_number=buyer), "during-start", "online", 100, "CNY"),
-                actor="test", idempotency=IdempotencyKey("test", "during-start", "x"),
+                uow, clock, settings, request, actor="test", idempotency=IdempotencyKey("test", "during-start", "x")
             )
             order.append("purchase")
 

@@ -545,7 +545,10 @@ async def test_a_sweep_span_by_span_owes_exactly_what_one_span_does(
     await add_member(uow_factory, clock, chat=False, birthday=date(1990, 11, 23))  # owed nothing
 
     async def rows() -> set[tuple[Any, ...]]:
-        found = {(key, row.member_id, row.kind, repr(row.payload), row.stale_after) for key, row in (await owed(uow_factory)).items()}
+        found = {
+            (key, row.member_id, row.kind, repr(row.payload), row.stale_after)
+            for key, row in (await owed(uow_factory)).items()
+        }
         async with uow_factory() as uow:  # the outbox only: nothing append-only
             await uow.session.execute(text("DELETE FROM notifications"))
             await uow.commit()
@@ -593,7 +596,9 @@ async def test_a_purchase_during_a_sweep_waits_for_one_span_not_the_whole_sweep(
     assert report.total == expected
     async with one_connection() as uow:
         receipt = await uow.session.scalar(select(Notification.id).where(Notification.kind == "points_earned"))
-        before = await uow.session.scalar(select(func.count()).select_from(Notification).where(Notification.id < receipt))
+        before = await uow.session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.id < receipt)
+        )
     # Only the first span went before it: one member's two expiry warnings.
     assert before == 2
 

@@ -57,7 +57,9 @@ async def auth(cached_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str
 async def stores(cached_factory: UnitOfWorkFactory, clock: FixedClock) -> None:
     async with cached_factory() as uow:
         for code in ("S001", "S002"):
-            uow.session.add(Store(code=code, name=code, city="Shanghai", timezone="Asia/Shanghai", active=True, created_at=clock.now()))
+            store = Store(code=code, name=code, city="Shanghai", timezone="Asia/Shanghai", active=True)
+            store.created_at = clock.now()
+            uow.session.add(store)
         await uow.commit()
 
 
@@ -72,12 +74,16 @@ async def test_a_duplicate_order_leaves_every_later_purchase_working(
 ) -> None:
     number = (await till_member(cached_factory, clock)).member_number
     other = (await till_member(cached_factory, clock)).member_number
-    first = await api.client.post("/api/v1/purchases", json=purchase(number, "A-1"), headers={**auth, "Idempotency-Key": "k1"})
+    first = await api.client.post(
+        "/api/v1/purchases", json=purchase(number, "A-1"), headers={**auth, "Idempotency-Key": "k1"}
+    )
     assert first.status_code == 201, first.text
 
     # The entries the first purchase filled have expired: the retry fills them again, then rolls back.
     cache_clock.now += TTL + 1
-    retry = await api.client.post("/api/v1/purchases", json=purchase(number, "A-1"), headers={**auth, "Idempotency-Key": "k2"})
+    retry = await api.client.post(
+        "/api/v1/purchases", json=purchase(number, "A-1"), headers={**auth, "Idempotency-Key": "k2"}
+    )
     assert retry.status_code == 409 and retry.json()["code"] == "duplicate_order"
 
     # Within the refilled entries' lifetime: in store, at another store, online, another member.
@@ -110,7 +116,8 @@ async def test_uncommitted_configuration_is_read_by_its_own_unit_of_work_and_nev
 
 async def test_cached_configuration_is_plain_frozen_values(cached_factory: UnitOfWorkFactory, stores: None) -> None:
     async with cached_factory() as uow:
-        ladder, rules, store = await uow.program.ladder(), await uow.program.live_rules(), await uow.program.store_for("S001")
+        ladder, rules = await uow.program.ladder(), await uow.program.live_rules()
+        store = await uow.program.store_for("S001")
     for value in (*ladder, *rules, store):
         assert dataclasses.is_dataclass(value) and not hasattr(value, "_sa_instance_state")
         with pytest.raises(dataclasses.FrozenInstanceError):

@@ -35,14 +35,11 @@ settings = Settings(_env_file=None, environment="test", secret_key="k" * 48, bot
 after = datetime.fromisoformat(sys.argv[1])
 factory = UnitOfWorkFactory(create_session_factory(create_engine(settings.database_url)), FieldCipher("k" * 48))
 jobs = build_scheduler(settings, factory, FixedClock(after)).get_jobs()
-print(json.dumps([
-    {
-        "id": job.id,
-        "zone": str(job.trigger.timezone),
-        "next": job.trigger.get_next_fire_time(None, after).isoformat() if isinstance(job.trigger, CronTrigger) else None,
-    }
-    for job in jobs
-]))
+
+def next_run(trigger):
+    return trigger.get_next_fire_time(None, after).isoformat() if isinstance(trigger, CronTrigger) else None
+
+print(json.dumps([{"id": job.id, "zone": str(job.trigger.timezone), "next": next_run(job.trigger)} for job in jobs]))
 """
 
 

@@ -85,9 +85,9 @@ async def test_a_purchase_during_a_member_by_member_job_waits_for_one_member(
         await member_open.wait()
         async with one_connection() as uow:
             purchase_asking.set()  # the job goes on once this waits for the connection below
+            request = PurchaseRequest(MemberRef(member_number=buyer), "during-job", "online", 100, "CNY")
             await record_purchase(
-                uow, clock, settings, PurchaseRequest(MemberRef(member_number=buyer), "during-job", "online", 100, "CNY"),
-                actor="test", idempotency=IdempotencyKey("test", "during-job", "x"),
+                uow, clock, settings, request, actor="test", idempotency=IdempotencyKey("test", "during-job", "x")
             )
             order.append("purchase")
 
@@ -95,7 +95,9 @@ async def test_a_purchase_during_a_member_by_member_job_waits_for_one_member(
     assert order == ["member", "purchase", *["member"] * (MEMBERS - 1)]
 
 
-async def test_the_jobs_still_do_their_work(uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings) -> None:
+async def test_the_jobs_still_do_their_work(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
     await silver_members(uow_factory, clock)
     await members_with_due_points(uow_factory, clock)
     assert (await tiers.review_tiers(uow_factory, clock, settings)).at_risk == MEMBERS
