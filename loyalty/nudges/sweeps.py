@@ -25,21 +25,22 @@ Why this is exactly-once and safe to run late:
   lets the sender drop a row whose moment passed while it waited.
 - Members without a chat, who blocked the bot, or who muted the kind's topic are owed nothing.
 
-Concurrency: each kind runs span by span (SPAN_MEMBERS consecutive member ids at a time), each
-span in its own transaction under the sweep lock. On PostgreSQL that is an advisory lock: a
-process that finds it held skips the rest of its sweep and says so (should another take it
-between two spans of a run, the first stops and the other runs every kind; what was done
-already owes nothing again). On SQLite every write transaction holds the database's write lock,
+Concurrency: each kind runs in its own transactions under the sweep lock, on SQLite span by span
+(SPAN_MEMBERS consecutive member ids at a time, see below), on PostgreSQL in one. On PostgreSQL
+the lock is an advisory lock: a process that finds it held skips the rest of its sweep and says
+so (should another take it between two kinds of a run, the first stops and the other runs every
+kind; what was done already owes nothing again). On SQLite every write transaction holds the database's write lock,
 so two sweeps' statements never run at once, and the unique key makes the second owe nothing.
 Short transactions, not one per kind or for the whole sweep, because on SQLite the write lock a
 sweep holds stops every purchase (and `/health`) until it commits: a kind's statement over
 100,000 members took about half a second, over a million several seconds. So the longest wait
 is one span of one kind (about a tenth of a second), whatever the population: within a process
 the waiting purchase gets the connection before the sweep's next span does (a unit of work
-hands it over, db/uow.py). On PostgreSQL a purchase does not wait for a sweep (it locks its
-member FOR NO KEY UPDATE, which the KEY SHARE taken by a nudge's foreign key does not block).
-Either way each span's nudges reach the outbox as soon as it is done. Every statement is bounded
-by its span in the index it reads, so the spans together cost what one pass did.
+hands it over, db/uow.py). Every statement is bounded by its span in the index it reads, so the
+spans together cost what one pass did. On PostgreSQL a purchase does not wait for a sweep (it
+locks its member FOR NO KEY UPDATE, which the KEY SHARE taken by a nudge's foreign key does not
+block), and spans there only cost (a plan and a commit each: a third more on a busy server),
+so a kind is one statement.
 """
 
 from __future__ import annotations
@@ -65,10 +66,10 @@ WIN_BACK_STALE_AFTER = timedelta(days=14)
 # "¥200 more to Gold" is worth saying once a member has spent this share of the way there.
 NEAR_UPGRADE_SHARE_PCT = 80
 NEAR_UPGRADE_STALE_AFTER = timedelta(days=3)
-# Members per transaction of a sweep: what bounds how long a purchase waits for one (see above).
-# At 100,000 members, spans of 25,000 cost no more than one statement per kind (1.06 s against
-# 1.03 s on SQLite, 1.39 against 1.44 on PostgreSQL); spans of 10,000 cost 35-70 % more, in
-# commits and in plans that read a span's members rather than an index of the few due.
+# Members per transaction of a sweep on SQLite: what bounds how long a purchase waits for one
+# (see above). At 100,000 members, spans of 25,000 cost no more than one statement per kind
+# (1.06 s against 1.03 s, medians of five); spans of 10,000 cost 70 % more (1.78 s), in commits
+# and in plans that read a span's members rather than an index of the few due.
 SPAN_MEMBERS = 25_000
 
 
@@ -100,13 +101,17 @@ Sweep = Callable[[NudgeRepository, datetime, Settings], Awaitable[int]]
 
 
 async def run_sweeps(
-    uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings, *, span_members: int = SPAN_MEMBERS
+    uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings, *, span_members: int | None = None
 ) -> SweepReport:
     """Owe every nudge due at the clock's now, kind by kind, one transaction per span of
-    `span_members` member ids under the sweep lock."""
+    `span_members` member ids under the sweep lock (by default SPAN_MEMBERS on SQLite, every
+    member at once on PostgreSQL)."""
     now = clock.now()  # one moment for the whole run
     async with uow_factory() as uow:
-        spans = await uow.nudges.member_spans(span_members)
+        if span_members is None and not uow.nudges.writes_exclusively:
+            spans: list[MemberSpan | None] = [None]  # everyone, in one statement per kind
+        else:
+            spans = [*await uow.nudges.member_spans(span_members or SPAN_MEMBERS)]
     owed: dict[str, int] = {}
     failed: list[str] = []
     seconds: dict[str, float] = {}
@@ -118,9 +123,8 @@ async def run_sweeps(
                 count = await _sweep_span(uow_factory, sweep, span, now, settings)
             except Exception:
                 # One span's failure must not keep the others, or the other kinds, from being owed.
-                log.exception(
-                    "the %s sweep of members %d-%d failed; the next sweep tries again", kind, span.first, span.last
-                )
+                members = f" of members {span.first}-{span.last}" if span else ""
+                log.exception("the %s sweep%s failed; the next sweep tries again", kind, members)
                 if kind not in failed:
                     failed.append(kind)
                 continue
@@ -138,13 +142,14 @@ async def run_sweeps(
 
 
 async def _sweep_span(
-    uow_factory: UnitOfWorkFactory, sweep: Sweep, span: MemberSpan, now: datetime, settings: Settings
+    uow_factory: UnitOfWorkFactory, sweep: Sweep, span: MemberSpan | None, now: datetime, settings: Settings
 ) -> int | None:
-    """One kind over one span, committed; None when another process holds the sweep lock."""
+    """One kind over one span (None: every member), committed; None when another process holds
+    the sweep lock."""
     async with uow_factory() as uow:
         if not await uow.nudges.try_lock_sweeps():
             return None
-        count = await sweep(uow.nudges.within(span), now, settings)
+        count = await sweep(uow.nudges.within(span) if span else uow.nudges, now, settings)
         await uow.commit()
         return count
 
