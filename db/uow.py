@@ -102,6 +102,12 @@ class UnitOfWork:
             raise RuntimeError("UnitOfWork used outside `async with`")
         return self._session
 
+    @property
+    def writes_exclusively(self) -> bool:
+        """Whether a write transaction stops every other writer until it ends (SQLite's one write
+        lock), so that a long job must commit in short transactions for purchases to get in."""
+        return self.session.bind.dialect.name == "sqlite"
+
     async def commit(self) -> None:
         await self.session.commit()
         await _hand_over()

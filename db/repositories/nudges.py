@@ -113,12 +113,6 @@ class NudgeRepository:
         """The same sweeps, over the members of `span` only."""
         return NudgeRepository(self._session, span)
 
-    @property
-    def writes_exclusively(self) -> bool:
-        """Whether a write transaction here stops every other writer until it ends (SQLite's
-        one write lock), so a long sweep statement would stop every purchase."""
-        return not self._postgres
-
     async def member_spans(self, size: int) -> list[MemberSpan]:
         """Spans of `size` consecutive ids covering every member, lowest first (none if there
         are no members). Ids are dense, so a span holds about `size` members."""

@@ -13,18 +13,20 @@ campaign_recipients (the outbox the sender drains), which says what becomes of t
 The hold-out is drawn before anything else, from the whole audience, so the two groups are
 alike: members who cannot be reached are held out as often as the others.
 
-Starting is claimed with one conditional UPDATE (scheduled -> sending), committed at once; only
-the process that wins it chooses recipients. It reads the audience from one snapshot over a
-connection of its own (a long read that takes no write lock) and writes the recipients and
-their coupons START_CHUNK members at a time, one short transaction each, so purchases get in
-between (on SQLite every transaction holds the database's write lock: one transaction for a
-whole audience of 100,000 stopped every purchase for seconds). Rows go out as soon as their
-chunk commits. The start ends by recording the audience size, once (a conditional UPDATE), in
-the transaction that creates a recurring campaign's next occurrence; until then the sender
-never calls the campaign finished. A start that stopped half-way (a crash) is resumed by a
-later scheduler run START_RESUME_AFTER after it began, from the member after the last one
-written: a recipient row is unique per member and a coupon per issue key, so a chunk written
-twice by two processes is written once.
+Starting is claimed with one conditional UPDATE (scheduled -> sending); only the process that
+wins it chooses recipients. It reads the audience from one snapshot over a connection of its
+own (a long read that takes no write lock) and writes a row and a coupon per member. On SQLite,
+where every transaction holds the database's write lock (one transaction for an audience of
+100,000 stopped every purchase for seconds), the claim is committed at once and the rows
+START_CHUNK members at a time, one short transaction each, so purchases get in between and rows
+go out as soon as their chunk commits. On PostgreSQL, where a purchase never waits for a start,
+it is all one transaction, as one commit per chunk would only cost. The start ends by recording
+the audience size, once (a conditional UPDATE), in the transaction that creates a recurring
+campaign's next occurrence; until then the sender never calls the campaign finished. A start
+that stopped half-way on SQLite (a crash) is resumed by a later scheduler run
+START_RESUME_AFTER after it began, from the member after the last one written: a recipient row
+is unique per member and a coupon per issue key, so a chunk written twice by two processes is
+written once. (On PostgreSQL a crash rolls the whole start back, claim included.)
 
 State changes commit themselves (the sender reads the status from its own transactions);
 `create_campaign` does not, so the caller can keep it with whatever else it writes.
@@ -352,14 +354,15 @@ def due_at(campaign: Campaign) -> datetime:
 
 
 async def _start(uow: UnitOfWork, clock: Clock, settings: Settings, campaign_id: int) -> _Started | None:
-    """Claim the start (committed), then choose the recipients (`_choose_recipients`); None
-    when another start had claimed it."""
+    """Claim the start (committed at once on SQLite), then choose the recipients
+    (`_choose_recipients`); None when another start had claimed it."""
     now = clock.now()
     await get_campaign(uow, campaign_id)
     if not await uow.campaigns.move(campaign_id, from_statuses=("scheduled",), to="sending", started_at=now):
         await uow.rollback()
         return None
-    await uow.commit()
+    if uow.writes_exclusively:
+        await uow.commit()  # the chunks follow in transactions of their own
     return await _choose_recipients(uow, clock, settings, campaign_id)
 
 
@@ -372,9 +375,10 @@ async def _resume(uow: UnitOfWork, clock: Clock, settings: Settings, campaign_id
 async def _choose_recipients(
     uow: UnitOfWork, clock: Clock, settings: Settings, campaign_id: int
 ) -> _Started | None:
-    """Every member of the audience after the last one written gets a row, START_CHUNK per
-    transaction, with their coupon; then the size is recorded, a finished campaign marked done
-    and a recurring one's next occurrence made, once. None when a start had recorded it already.
+    """Every member of the audience after the last one written gets a row and their coupon (on
+    SQLite committed START_CHUNK members at a time); then the size is recorded, a finished
+    campaign marked done and a recurring one's next occurrence made, once. None when a start had
+    recorded it already.
 
     The audience is read as of the claim (`started_at`: its RFM window, its "today"), from one
     snapshot over a connection of its own; delivery times are worked out from now."""
@@ -386,7 +390,9 @@ async def _choose_recipients(
     audience = Audience.model_validate(campaign.audience)
     members = await member_filter(uow, audience, now=campaign.started_at, zone=settings.zone)
     after = await uow.campaigns.last_recipient_id(campaign_id)
-    await uow.release()
+    in_chunks = uow.writes_exclusively
+    if in_chunks:
+        await uow.release()
     deliveries: dict[str | None, tuple[datetime, bool]] = {}
     async with uow.reading_aside() as reader:
         audience_rows = CampaignRepository(reader).stream_audience(members, chunk=START_CHUNK, after_member_id=after)
@@ -402,7 +408,8 @@ async def _choose_recipients(
             if template is not None:
                 await _attach_coupons(uow, template, campaign, rows, now=now, zone=settings.zone, started=started)
             await uow.campaigns.add_recipients(rows)
-            await uow.commit()
+            if in_chunks:
+                await uow.commit()
     size = await uow.campaigns.record_start(campaign_id)
     if size is None:
         await uow.rollback()

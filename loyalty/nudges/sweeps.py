@@ -108,7 +108,7 @@ async def run_sweeps(
     member at once on PostgreSQL)."""
     now = clock.now()  # one moment for the whole run
     async with uow_factory() as uow:
-        if span_members is None and not uow.nudges.writes_exclusively:
+        if span_members is None and not uow.writes_exclusively:
             spans: list[MemberSpan | None] = [None]  # everyone, in one statement per kind
         else:
             spans = [*await uow.nudges.member_spans(span_members or SPAN_MEMBERS)]
