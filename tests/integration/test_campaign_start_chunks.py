@@ -37,6 +37,7 @@ async def record(uow: Any, clock: FixedClock, settings: Settings, member_number:
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "START_CHUNK", CHUNK)
+    monkeypatch.setattr(service, "START_BATCH", CHUNK)
 
 
 async def test_a_purchase_during_a_campaign_start_waits_for_one_chunk_on_sqlite(
