@@ -34,7 +34,7 @@ so two sweeps' statements never run at once, and the unique key makes the second
 Short transactions, not one per kind or for the whole sweep, because on SQLite the write lock a
 sweep holds stops every purchase (and `/health`) until it commits: a kind's statement over
 100,000 members took about half a second, over a million several seconds. So the longest wait
-is one span of one kind (about a tenth of a second), whatever the population: within a process
+is one span of one kind (a few tenths of a second), whatever the population: within a process
 the waiting purchase gets the connection before the sweep's next span does (a unit of work
 hands it over, db/uow.py). Every statement is bounded by its span in the index it reads, so the
 spans together cost what one pass did. On PostgreSQL a purchase does not wait for a sweep (it
@@ -67,10 +67,11 @@ WIN_BACK_STALE_AFTER = timedelta(days=14)
 NEAR_UPGRADE_SHARE_PCT = 80
 NEAR_UPGRADE_STALE_AFTER = timedelta(days=3)
 # Members per transaction of a sweep on SQLite: what bounds how long a purchase waits for one
-# (see above). At 100,000 members, spans of 25,000 cost no more than one statement per kind
-# (1.06 s against 1.03 s, medians of five); spans of 10,000 cost 70 % more (1.78 s), in commits
-# and in plans that read a span's members rather than an index of the few due.
-SPAN_MEMBERS = 25_000
+# (see above). At 100,000 members (medians of seven sweeps) spans of 50,000 took 0.77 s against
+# 0.74 s for one statement per kind; spans of 25,000 took 0.91 s, and of 10,000 70 % more than
+# one statement: each span costs a few milliseconds per kind, and reads a span's members rather
+# than an index of the few due.
+SPAN_MEMBERS = 50_000
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,11 @@ async def run_sweeps(
     member at once on PostgreSQL)."""
     now = clock.now()  # one moment for the whole run
     async with uow_factory() as uow:
-        if span_members is None and not uow.writes_exclusively:
-            spans: list[MemberSpan | None] = [None]  # everyone, in one statement per kind
-        else:
-            spans = [*await uow.nudges.member_spans(span_members or SPAN_MEMBERS)]
+        spans: list[MemberSpan | None] = [None]  # everyone, in one statement per kind
+        if span_members is not None or uow.writes_exclusively:
+            spanned = await uow.nudges.member_spans(span_members or SPAN_MEMBERS)
+            if len(spanned) > 1 or span_members is not None:  # a bound on everyone only misleads the planner
+                spans = [*spanned]
     owed: dict[str, int] = {}
     failed: list[str] = []
     seconds: dict[str, float] = {}
