@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 
 def is_sqlite(url: str) -> bool:
@@ -65,6 +68,58 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+@contextlib.asynccontextmanager
+async def reading_aside(url: str) -> AsyncIterator[AsyncSession]:
+    """A session over a connection of its own, outside the program's pool, that reads one
+    consistent snapshot and never takes the write lock: for a long read (a campaign's audience,
+    streamed) while the program's own connection writes in short transactions, which a purchase
+    can get in between. SQLite (WAL): a deferred transaction, `query_only`; PostgreSQL: a READ
+    ONLY, REPEATABLE READ transaction."""
+    if is_sqlite(url):
+        engine = create_async_engine(url, poolclass=NullPool)
+        event.listen(engine.sync_engine, "connect", _sqlite_reader_pragmas)
+        event.listen(engine.sync_engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+    else:
+        engine = create_async_engine(url, poolclass=NullPool).execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+    try:
+        async with AsyncSession(engine) as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # the "begin" listener emits a deferred BEGIN
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+async def read_aside(url: str) -> None:
+    """Read the database's schema over a connection of its own, outside the program's pool and
+    without the write lock: raises if the database cannot be read.
+
+    What `/health` asks when the program's own connections are slow to come: on SQLite a long
+    write transaction holds the only connection and the write lock, but in WAL mode a reader
+    is never blocked by it, so this tells a busy database from a dead one. The SQLite file is
+    opened read-only (`mode=ro`), so a missing file is an error, not a new empty database."""
+    parts = make_url(url)
+    if parts.get_backend_name() == "sqlite":
+        parts = parts.set(database=f"file:{parts.database}", query={**parts.query, "mode": "ro", "uri": "true"})
+        statement = text("SELECT count(*) FROM sqlite_master")
+    else:
+        statement = text("SELECT 1")
+    engine = create_async_engine(parts, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(statement)
+    finally:
+        await engine.dispose()
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

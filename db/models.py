@@ -158,7 +158,8 @@ class ApiKey(Base):
 
 
 class AuditEvent(Base):
-    """Who did what to which member, for staff and API actions (never for the member's own)."""
+    """Who did what to which member, for staff and API actions (never for the member's own).
+    Append-only: the database refuses UPDATE and DELETE (db/append_only.py)."""
 
     __tablename__ = "audit_events"
 
@@ -174,8 +175,9 @@ class AuditEvent(Base):
 
 # --- The points economy -----------------------------------------------------------------------
 # Points are integers, money is integer minor units plus an ISO 4217 code. The ledger is
-# append-only: `ledger_entries` and `lot_debits` rows are never updated or deleted. `point_lots`
-# and `members.points_balance` are caches derived from them, kept in the same transaction.
+# append-only: `ledger_entries` and `lot_debits` rows are never updated or deleted, and the
+# database refuses it (db/append_only.py, like `audit_events`). `point_lots` and
+# `members.points_balance` are caches derived from them, kept in the same transaction.
 
 
 class Tier(Base):

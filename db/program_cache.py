@@ -3,8 +3,11 @@
 Every purchase needs the tier ladder, the active earning rules and its store; they change a few
 times a year. The cache is cleared by any flush in this process that writes a tier, rule or
 store (whatever code path did it), and entries expire after `ttl` seconds so a change made by
-another process is seen within that time. Cached objects are detached copies: read them, never
-change them (write paths use the uncached repository methods).
+another process is seen within that time. Entries are plain immutable values built from the
+rows, never ORM objects: those belong to the session that loaded them, and a rollback there would
+expire them under every other unit of work reading the cache (write paths use the uncached
+repository methods and change the rows themselves). A session with uncommitted configuration
+writes neither reads nor fills the entries (`serves`).
 
 Snapshots (`snapshot`) are the same promise for a whole table kept in memory, such as every store
 on the map for the nearest-store search: what differs is that rebuilding one costs a read of the
@@ -59,6 +62,11 @@ class ProgramCache:
         self._snapshots: dict[Any, _Snapshot] = {}
         self.generation = 0  # moves on with every invalidation
 
+    def serves(self, session: Session) -> bool:
+        """Whether `session` may read and fill the entries: not while it has uncommitted
+        configuration writes (it must read its own writes, and they must not outlive a rollback)."""
+        return self.ttl > 0 and not session.info.get(PENDING_CONFIG)
+
     def get(self, key: Any) -> tuple[bool, Any]:
         entry = self._entries.get(key)
         if entry is None or entry[0] <= self._clock():
@@ -100,7 +108,7 @@ class ProgramCache:
 
         None also when caching is off (ttl 0), when `session` has uncommitted configuration
         writes, and while another lookup is rebuilding."""
-        if self.ttl <= 0 or session.info.get(PENDING_CONFIG):
+        if not self.serves(session):
             return None
         entry = self._snapshots.setdefault(key, _Snapshot())
         entry.demand += 1

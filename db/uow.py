@@ -6,6 +6,8 @@ raises half-way writes nothing.
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
 from sqlalchemy import select, text
@@ -13,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.crypto import FieldCipher
+from db.engine import read_aside, reading_aside
 from db.models import Member
 from db.program_cache import ProgramCache
 from db.repositories import (
@@ -96,6 +99,7 @@ class UnitOfWork:
             await self._session.close()
         finally:
             self._session = None
+        await _hand_over()
 
     @property
     def cipher(self) -> FieldCipher:
@@ -108,11 +112,23 @@ class UnitOfWork:
             raise RuntimeError("UnitOfWork used outside `async with`")
         return self._session
 
+    @property
+    def writes_exclusively(self) -> bool:
+        """Whether a write transaction stops every other writer until it ends (SQLite's one write
+        lock), so that a long job must commit in short transactions for purchases to get in."""
+        return self.session.bind.dialect.name == "sqlite"
+
     async def commit(self) -> None:
         await self.session.commit()
+        await _hand_over()
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    def reading_aside(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session reading one snapshot over a connection of its own, without the write lock
+        (db.engine.reading_aside): for a long read while this unit of work commits short writes."""
+        return reading_aside(_url_of(self._session_factory))
 
     async def lock_member(self, member_id: int) -> Member:
         """Serialise every change to one member's points: a row lock on PostgreSQL (SQLite's
@@ -134,7 +150,7 @@ class UnitOfWork:
     async def release(self) -> None:
         """End the current transaction after reads, keeping loaded objects usable, so slow I/O
         that follows (a Telegram call) holds no database lock."""
-        await self.session.commit()
+        await self.commit()
 
     async def ping(self) -> None:
         await self.session.execute(text("SELECT 1"))
@@ -159,6 +175,26 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.cipher, self.program_cache)
+
+    async def read_aside(self) -> None:
+        """Read the database over a connection of its own, without the write lock (see
+        db.engine.read_aside); raises if it cannot be read."""
+        await read_aside(_url_of(self.session_factory))
+
+
+def _url_of(session_factory: async_sessionmaker[AsyncSession]) -> str:
+    return str(session_factory.kw["bind"].url.render_as_string(hide_password=False))
+
+
+async def _hand_over() -> None:
+    """Called once this unit of work gave its connection back to the pool (a session does at
+    the end of every transaction): the pool has woken the unit of work waiting longest for one,
+    but hands a returned connection to whoever asks first, and a loop of short transactions (a
+    sweep span by span, the per-member tier review or expiry, a campaign start chunk by chunk)
+    asks again at once. Yielding lets the waiter take it first: on SQLite, where a process has
+    one connection, that is what lets a purchase in between a sweep's transactions instead of
+    after the last one."""
+    await asyncio.sleep(0)
 
 
 __all__ = ["IntegrityError", "UnitOfWork", "UnitOfWorkFactory"]

@@ -8,6 +8,11 @@ take a database lock on PostgreSQL, so only one process runs them at a time
 (loyalty/nudges/sweeps.py). Campaigns whose time came are started every minute: a campaign's
 start is claimed with a conditional UPDATE, so two schedulers start it once
 (loyalty/campaigns/service.py).
+
+Every trigger runs in the program's TIMEZONE, whatever the host's zone: the daily tier review is
+at 03:00 there. A trigger built by hand takes the host's zone unless told otherwise (the
+scheduler's own `timezone` only reaches triggers it builds from a name), so each one is given
+the zone explicitly.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ FIRST_NUDGE_SWEEP_AFTER = timedelta(seconds=2)
 
 
 def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock) -> AsyncIOScheduler:
+    zone = settings.zone
     scheduler = AsyncIOScheduler(
-        timezone=settings.zone,
+        timezone=zone,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
     )
 
@@ -56,21 +62,23 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
         if started:
             log.info("campaigns started: %s", ", ".join(map(str, started)))
 
-    scheduler.add_job(expire_points, IntervalTrigger(hours=1), id="expire_points", name="expire points")
     scheduler.add_job(
-        review_member_tiers, CronTrigger(hour=3, minute=0), id="review_tiers", name="review tiers"
+        expire_points, IntervalTrigger(hours=1, timezone=zone), id="expire_points", name="expire points"
+    )
+    scheduler.add_job(
+        review_member_tiers, CronTrigger(hour=3, minute=0, timezone=zone), id="review_tiers", name="review tiers"
     )
     scheduler.add_job(
         sweep_nudges,
-        IntervalTrigger(minutes=settings.nudge_sweep_minutes),
+        IntervalTrigger(minutes=settings.nudge_sweep_minutes, timezone=zone),
         id="sweep_nudges",
         name="sweep nudges",
         coalesce=True,
         max_instances=1,
-        next_run_time=datetime.now(settings.zone) + FIRST_NUDGE_SWEEP_AFTER,
+        next_run_time=datetime.now(zone) + FIRST_NUDGE_SWEEP_AFTER,
     )
     scheduler.add_job(
-        start_campaigns, IntervalTrigger(minutes=1), id="start_campaigns", name="start campaigns",
-        next_run_time=datetime.now(settings.zone) + FIRST_NUDGE_SWEEP_AFTER,
+        start_campaigns, IntervalTrigger(minutes=1, timezone=zone), id="start_campaigns", name="start campaigns",
+        next_run_time=datetime.now(zone) + FIRST_NUDGE_SWEEP_AFTER,
     )
     return scheduler

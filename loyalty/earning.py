@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from db.models import EarningRule, Tier
+from db.models import EarningRule
+from db.repositories.program import EarningRuleValue, TierValue
 from db.uow import UnitOfWork
 from loyalty.clock import Clock
 from loyalty.errors import InvalidInput, RuleNotFound
@@ -73,11 +74,11 @@ class Earned:
 
 @dataclass(frozen=True)
 class RuleSet:
-    base: EarningRule | None
-    promotions: tuple[EarningRule, ...]
-    bonuses: tuple[EarningRule, ...] = ()
+    base: EarningRuleValue | None
+    promotions: tuple[EarningRuleValue, ...]
+    bonuses: tuple[EarningRuleValue, ...] = ()
 
-    def bonus(self, event: str) -> EarningRule | None:
+    def bonus(self, event: str) -> EarningRuleValue | None:
         """The bonus for `event` (the newest, should several be active)."""
         if event not in BONUS_EVENTS:
             raise ValueError(f"unknown bonus event {event!r}")
@@ -88,7 +89,7 @@ class RuleSet:
 # --- computing points ----------------------------------------------------------------------------
 
 
-def in_window(rule: EarningRule, at: datetime) -> bool:
+def in_window(rule: EarningRuleValue, at: datetime) -> bool:
     """Active and starts_at <= at < ends_at; either end may be open."""
     return (
         rule.active
@@ -113,7 +114,7 @@ async def active_rules(uow: UnitOfWork, *, at: datetime) -> RuleSet:
     return RuleSet(base=base, promotions=promotions, bonuses=bonuses)
 
 
-async def bonus_rule(uow: UnitOfWork, *, event: str, at: datetime) -> EarningRule | None:
+async def bonus_rule(uow: UnitOfWork, *, event: str, at: datetime) -> EarningRuleValue | None:
     """The bonus granted for `event` at `at` (the newest, should several be active)."""
     return (await active_rules(uow, at=at)).bonus(event)
 
@@ -135,10 +136,10 @@ def check_lines(amount_minor: int, lines: Sequence[Line]) -> None:
         )
 
 
-def _best_promotion(promotions: Sequence[EarningRule], category: str | None) -> EarningRule | None:
+def _best_promotion(promotions: Sequence[EarningRuleValue], category: str | None) -> EarningRuleValue | None:
     # Promotions never stack: the line gets the single best one that covers it. Equal
     # multipliers go to the older rule, so the choice is stable.
-    best: EarningRule | None = None
+    best: EarningRuleValue | None = None
     for rule in promotions:
         if rule.category is not None and rule.category != category:
             continue
@@ -152,7 +153,7 @@ def points_for(
     *,
     amount_minor: int,
     lines: Sequence[Line],
-    tier: Tier,
+    tier: TierValue,
     birthday_month: bool,
 ) -> Earned:
     if amount_minor < 0:

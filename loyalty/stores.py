@@ -241,8 +241,9 @@ class StoreMap:
         return found
 
     def store(self, row: int) -> Store:
-        """A store of the map as a detached Store of its own, like the cached stores of
-        db/program_cache.py: read it, never change it."""
+        """A store of the map as a detached Store made for this hit alone (the map itself holds
+        plain columns, never ORM objects, like every cache of db/program_cache.py): read it,
+        never change it."""
         codes, names, cities, addresses, created, cells = self._shown
         hours = self._hours[row]
         store = Store(

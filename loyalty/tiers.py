@@ -19,10 +19,11 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from db.models import Member, Notification, Tier
+from db.repositories.program import TierValue
 from db.uow import IntegrityError, UnitOfWork, UnitOfWorkFactory
 from loyalty import coupons
 from loyalty.clock import Clock
@@ -102,13 +103,23 @@ class Thresholds(Protocol):
     min_visits: int
 
 
+class LadderTier(Thresholds, Protocol):
+    """A tier row or its cached value (db.repositories.program.TierValue)."""
+
+    id: int
+    code: str
+
+
+AnyTier = TypeVar("AnyTier", bound=LadderTier)
+
+
 def qualifies(tier: Thresholds, stats: QualifyingStats) -> bool:
     if tier.rank == ENTRY_RANK:
         return True
     return (0 < tier.min_spend_minor <= stats.spend_minor) or (0 < tier.min_visits <= stats.visits)
 
 
-def qualified_tier(tiers: Sequence[Tier], stats: QualifyingStats) -> Tier:
+def qualified_tier(tiers: Sequence[AnyTier], stats: QualifyingStats) -> AnyTier:
     """The highest-ranked tier the stats qualify for (the entry tier at least)."""
     eligible = [tier for tier in tiers if qualifies(tier, stats)]
     if not eligible:
@@ -127,7 +138,7 @@ async def qualifying_stats(
     return QualifyingStats(spend_minor=spend, visits=visits)
 
 
-def _tier_of(tiers: Sequence[Tier], member: Member) -> Tier:
+def _tier_of(tiers: Sequence[AnyTier], member: Member) -> AnyTier:
     for tier in tiers:
         if tier.id == member.tier_id:
             return tier
@@ -138,8 +149,8 @@ def _notify(
     uow: UnitOfWork,
     member: Member,
     kind: str,
-    old: Tier,
-    new: Tier,
+    old: LadderTier,
+    new: LadderTier,
     now: datetime,
     *,
     coupon_ids: Sequence[int] | None = None,
@@ -158,7 +169,7 @@ def _notify(
     )
 
 
-def _move(member: Member, tier: Tier, *, now: datetime, at_risk_since: datetime | None) -> None:
+def _move(member: Member, tier: LadderTier, *, now: datetime, at_risk_since: datetime | None) -> None:
     member.tier_id = tier.id
     member.tier_since = now
     member.tier_at_risk_since = at_risk_since
@@ -167,8 +178,8 @@ def _move(member: Member, tier: Tier, *, now: datetime, at_risk_since: datetime 
 
 @dataclass(frozen=True)
 class TierChange:
-    old: Tier
-    new: Tier
+    old: TierValue
+    new: TierValue
 
 
 async def upgrade_if_qualified(
@@ -178,15 +189,15 @@ async def upgrade_if_qualified(
     now: datetime,
     months: int,
     zone: ZoneInfo,
-    tiers: Sequence[Tier] | None = None,
+    tiers: Sequence[TierValue] | None = None,
 ) -> TierChange | None:
     """After a purchase (flushed, member locked): move up to the highest tier the member now
     qualifies for, ranks skipped included, with the coupons each tier reached gives (its day of
     issue read in `zone`). A member at risk who qualifies again is cleared. Never moves down
     (that is the review's job, after a grace period). No commit.
-    `tiers`: the ladder, when the caller has already loaded it."""
+    `tiers`: the ladder, when the caller has already read it."""
     if tiers is None:
-        tiers = await uow.program.tiers()
+        tiers = await uow.program.ladder()
     current = _tier_of(tiers, member)
     stats = await qualifying_stats(uow, member.id, now=now, months=months)
     target = qualified_tier(tiers, stats)
@@ -223,7 +234,7 @@ async def review_member(
 
     A step down is one rank, and the next one needs another full grace period: the member is
     marked at risk again at once if they do not qualify for the lower tier either."""
-    tiers = await uow.program.tiers()
+    tiers = await uow.program.ladder()
     current = _tier_of(tiers, member)
     if current.rank == ENTRY_RANK:
         return "unchanged"

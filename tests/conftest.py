@@ -22,6 +22,7 @@ from db.models import Base
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
+from tests.utils.append_only import guard_lifted
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 START = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
@@ -95,8 +96,11 @@ def seed_rows(database_url: str) -> dict[str, list[dict[str, object]]]:
 async def engine(database_url: str, seed_rows: dict[str, list[dict[str, object]]]) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     async with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            await connection.execute(table.delete())
+        # The ledger and the audit trail refuse DELETE (db/append_only.py): the guard is lifted
+        # for this reset and put back before it commits, so no other connection sees it lifted.
+        async with guard_lifted(connection):
+            for table in reversed(Base.metadata.sorted_tables):
+                await connection.execute(table.delete())
         for table in Base.metadata.sorted_tables:
             if table.name in seed_rows:
                 await connection.execute(table.insert(), seed_rows[table.name])
@@ -112,6 +116,17 @@ async def engine(database_url: str, seed_rows: dict[str, list[dict[str, object]]
 @pytest.fixture
 def uow_factory(engine: AsyncEngine) -> UnitOfWorkFactory:
     return UnitOfWorkFactory(create_session_factory(engine), FieldCipher(TEST_SECRET))
+
+
+@pytest.fixture
+async def one_connection(engine: AsyncEngine, database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work sharing a single connection, as every process does on SQLite (after the
+    `engine` fixture has emptied the tables)."""
+    single = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        yield UnitOfWorkFactory(create_session_factory(single), FieldCipher(TEST_SECRET))
+    finally:
+        await single.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from loyalty.members import MEMBER_NUMBER_DIGITS, is_valid_member_number
@@ -47,11 +47,19 @@ class ScopeRefusalPublic(ErrorPublic):
 
 
 class HealthPublic(BaseModel):
-    status: Literal["ok", "unavailable"]
-    database: Literal["ok", "unreachable"]
-    # "mismatch": the database is now written with a key this process lacks; "unknown": the
-    # database could not be asked.
-    secret_key: Literal["ok", "mismatch", "unknown"]
+    status: Literal["ok", "busy", "unavailable"] = Field(
+        description="ok: serving; busy: serving, but writes wait (a long job holds the database); "
+        "unavailable: the database cannot be read"
+    )
+    database: Literal["ok", "busy", "unreachable"] = Field(
+        description="ok: answered at once; busy: answers reads, but the program's connections or its write "
+        "lock were not free within a second; unreachable: cannot be read at all"
+    )
+    secret_key: Literal["ok", "mismatch", "unknown"] = Field(
+        description="ok: the database is written with a key this process has; mismatch: with one it "
+        "lacks (restart it with the current SECRET_KEY and OLD_SECRET_KEYS); unknown: not asked (the "
+        "database was busy or unreachable)"
+    )
 
 
 class OkPublic(BaseModel):

@@ -25,13 +25,13 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    insert,
     literal,
     or_,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import on_postgres
@@ -169,13 +169,48 @@ class CampaignRepository:
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    async def record_start(self, campaign_id: int, *, audience_size: int) -> None:
-        await self._session.execute(
+    async def unfinished_starts(self, *, started_before: datetime) -> Sequence[int]:
+        """Campaigns whose start claimed them before `started_before` but never recorded its
+        audience (the process choosing the recipients stopped half-way), oldest first."""
+        statement = (
+            select(Campaign.id)
+            .where(Campaign.started_at <= started_before, Campaign.audience_size.is_(None))
+            .order_by(Campaign.id)
+        )
+        return (await self._session.scalars(statement)).all()
+
+    async def status_for_start(self, campaign_id: int) -> str | None:
+        """The campaign's status, read fresh and held (FOR SHARE on PostgreSQL) until this
+        transaction ends, so a cancel waits for the recipients being written, never misses them."""
+        statement = select(Campaign.status).where(Campaign.id == campaign_id).with_for_update(read=True)
+        return await self._session.scalar(statement)
+
+    async def last_recipient_id(self, campaign_id: int) -> int:
+        """The highest member id among the campaign's recipients (0: none yet)."""
+        statement = select(func.coalesce(func.max(CampaignRecipient.member_id), 0)).where(
+            CampaignRecipient.campaign_id == campaign_id
+        )
+        return int(await self._session.scalar(statement) or 0)
+
+    async def record_start(self, campaign_id: int) -> int | None:
+        """Record the audience chosen (the campaign's recipient rows) once: the size, or None
+        when a start had already recorded it."""
+        size = select(func.count()).where(CampaignRecipient.campaign_id == campaign_id).scalar_subquery()
+        result = await self._session.execute(
             update(Campaign)
-            .where(Campaign.id == campaign_id)
-            .values(audience_size=audience_size)
+            .where(Campaign.id == campaign_id, Campaign.audience_size.is_(None))
+            .values(audience_size=size)
+            .returning(Campaign.audience_size)
             .execution_options(synchronize_session=False)
         )
+        return result.scalar_one_or_none()
+
+    async def has_open_rows(self, campaign_id: int) -> bool:
+        """Whether the sender still has a row of the campaign to act on."""
+        statement = select(
+            exists().where(CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.status.in_(OPEN_STATUSES))
+        )
+        return bool(await self._session.scalar(statement))
 
     async def finish_if_drained(self, campaign_id: int, *, now: datetime) -> bool:
         """sending -> done when no row is left to send, in one statement; whether it did."""
@@ -184,7 +219,9 @@ class CampaignRepository:
         )
         result = await self._session.execute(
             update(Campaign)
-            .where(Campaign.id == campaign_id, Campaign.status == "sending", ~open_rows)
+            # A campaign whose audience is not recorded is still being started: more rows come.
+            .where(Campaign.id == campaign_id, Campaign.status == "sending", Campaign.audience_size.is_not(None),
+                   ~open_rows)
             .values(status="done", finished_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -193,11 +230,14 @@ class CampaignRepository:
     # --- recipients -----------------------------------------------------------------------------
 
     async def add_recipients(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert recipient rows (dicts of CampaignRecipient's columns) in multi-row batches."""
+        """Insert recipient rows (dicts of CampaignRecipient's columns) in multi-row batches; a
+        member who already has a row in the campaign keeps it (a start resumed, or run twice)."""
+        dialect_insert = postgresql.insert if on_postgres(self._session) else sqlite.insert
+        statement = dialect_insert(CampaignRecipient.__table__).on_conflict_do_nothing(
+            index_elements=[CampaignRecipient.campaign_id, CampaignRecipient.member_id]
+        )
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            await self._session.execute(
-                insert(CampaignRecipient.__table__), list(rows[start : start + ROWS_PER_STATEMENT])
-            )
+            await self._session.execute(statement, list(rows[start : start + ROWS_PER_STATEMENT]))
 
     async def refresh_recipient_statistics(self) -> None:
         """Let PostgreSQL's planner see a campaign's rows, inserted moments before the sender
@@ -235,14 +275,17 @@ class CampaignRepository:
 
     # --- audiences --------------------------------------------------------------------------------
 
-    async def stream_audience(self, members: MemberFilter, *, chunk: int) -> AsyncIterator[list[AudienceRow]]:
-        """The audience in member id order, `chunk` members at a time, from one streamed
-        statement (a server-side cursor on PostgreSQL): memory stays flat however many match.
-        The caller may write (other tables) between chunks on the same session."""
+    async def stream_audience(
+        self, members: MemberFilter, *, chunk: int, after_member_id: int = 0
+    ) -> AsyncIterator[list[AudienceRow]]:
+        """The audience in member id order (ids above `after_member_id`), `chunk` members at a
+        time, from one streamed statement (a server-side cursor on PostgreSQL): memory stays
+        flat however many match. The caller may write (other tables) between chunks on the
+        same session."""
         muted = exists().where(MemberMute.member_id == Member.id, MemberMute.topic == OFFERS_TOPIC)
         statement = (
             select(Member.id, _reachable(), muted.label("muted"), Member.timezone)
-            .where(*self._conditions(members))
+            .where(Member.id > after_member_id, *self._conditions(members))
             .order_by(Member.id)
             .execution_options(yield_per=chunk)
         )

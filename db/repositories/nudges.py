@@ -6,6 +6,11 @@ statement, so a sweep costs a few index or table scans whatever the population, 
 already owed (by an earlier sweep, a restart, another process) is skipped by the unique key,
 never written twice. The natural key, payload and `stale_after` are built in SQL.
 
+A repository restricted to a span of member ids (`within`) writes only those members' rows:
+the sweeps run each kind span by span, one short transaction each (loyalty/nudges/sweeps.py
+says why). Every condition that picks members, the grouped subqueries' included, is then also
+bounded by the span, so a span costs what its members cost, not a pass over everyone.
+
 What differs between SQLite and PostgreSQL stays here: the upsert, JSON objects, and turning
 a timestamp into text (a local date, ISO 8601 in UTC) or moving it. Both produce the same
 strings: `dedupe_key` must not depend on the database the program runs on.
@@ -80,6 +85,14 @@ class MonthDay:
 
 
 @dataclass(frozen=True)
+class MemberSpan:
+    """Members with first <= id <= last."""
+
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
 class Anniversary:
     """Members who joined in [start, end) have their `years`-th anniversary in year `year`."""
 
@@ -91,8 +104,29 @@ class Anniversary:
 
 
 class NudgeRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, span: MemberSpan | None = None) -> None:
         self._session = session
+        self._span = span
+
+    def within(self, span: MemberSpan) -> NudgeRepository:
+        """The same sweeps, over the members of `span` only."""
+        return NudgeRepository(self._session, span)
+
+    async def member_spans(self, size: int) -> list[MemberSpan]:
+        """Spans of `size` consecutive ids covering every member, lowest first (none if there
+        are no members). Ids are dense, so a span holds about `size` members."""
+        if size < 1:
+            raise ValueError("a span holds at least one id")
+        first, last = (await self._session.execute(select(func.min(Member.id), func.max(Member.id)))).one()
+        if first is None:
+            return []
+        return [MemberSpan(start, min(start + size - 1, last)) for start in range(first, last + 1, size)]
+
+    def _in_span(self, member_id: ColumnElement[int] | Any) -> tuple[ColumnElement[bool], ...]:
+        """The condition that keeps `member_id` inside this repository's span (none if unbounded)."""
+        if self._span is None:
+            return ()
+        return (member_id.between(self._span.first, self._span.last),)
 
     @property
     def _postgres(self) -> bool:
@@ -149,6 +183,7 @@ class NudgeRepository:
                 PointLot.remaining > 0,
                 PointLot.expires_at > after,
                 PointLot.expires_at <= until,
+                *self._in_span(PointLot.member_id),
                 *_reachable("points"),
             )
             .group_by(PointLot.member_id, PointLot.expires_at)
@@ -174,6 +209,7 @@ class NudgeRepository:
             .where(
                 Coupon.status == "issued",
                 Coupon.valid_until.in_(list(last_days)),
+                *self._in_span(Coupon.member_id),
                 *_reachable("coupons"),
             )
         )
@@ -220,7 +256,7 @@ class NudgeRepository:
                 self._shifted(at_risk_since, grace),
             )
             .join(Tier, Tier.id == Member.tier_id)
-            .where(at_risk_since > since_after, at_risk_since <= now, *_reachable("tier"))
+            .where(at_risk_since > since_after, at_risk_since <= now, *self._in_span(Member.id), *_reachable("tier"))
         )
         return await self._owe(query)
 
@@ -238,7 +274,9 @@ class NudgeRepository:
                 Purchase.member_id,
                 func.sum(Purchase.amount_minor - Purchase.refunded_minor).label("spend"),
             )
-            .where(Purchase.purchased_at > window_start, Purchase.purchased_at <= now)
+            .where(
+                Purchase.purchased_at > window_start, Purchase.purchased_at <= now, *self._in_span(Purchase.member_id)
+            )
             .group_by(Purchase.member_id)
             .subquery("window_spend")
         )
@@ -258,6 +296,7 @@ class NudgeRepository:
                 target.min_spend_minor > 0,
                 spend.c.spend < target.min_spend_minor,
                 spend.c.spend * 100 >= target.min_spend_minor * share_pct,
+                *self._in_span(Member.id),
                 *_reachable("tier"),
             )
         )
@@ -276,7 +315,12 @@ class NudgeRepository:
         bought_since = exists().where(later.member_id == Purchase.member_id, later.purchased_at >= lapsed_before)
         last = (
             select(Purchase.member_id, func.max(Purchase.purchased_at).label("last_at"))
-            .where(Purchase.purchased_at >= lapsed_after, Purchase.purchased_at < lapsed_before, ~bought_since)
+            .where(
+                Purchase.purchased_at >= lapsed_after,
+                Purchase.purchased_at < lapsed_before,
+                ~bought_since,
+                *self._in_span(Purchase.member_id),
+            )
             .group_by(Purchase.member_id)
             .subquery("last_purchase")
         )
@@ -289,7 +333,7 @@ class NudgeRepository:
                 literal(stale_after, Timestamp),
             )
             .join(last, last.c.member_id == Member.id)
-            .where(*_reachable("offers"))
+            .where(*self._in_span(Member.id), *_reachable("offers"))
         )
         return await self._owe(query)
 
@@ -314,7 +358,7 @@ class NudgeRepository:
         subject = pick([literal(match.subject, String) for match in matches])
         number = pick([literal(match.number, Integer) for match in matches])
         stale = pick([literal(match.stale_after, Timestamp) for match in matches])
-        conditions = [*_reachable(topic), or_(*(match.condition for match in matches))]
+        conditions = [*self._in_span(Member.id), *_reachable(topic), or_(*(match.condition for match in matches))]
         if extra is not None:
             conditions.insert(0, extra)
         query = select(

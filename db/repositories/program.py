@@ -1,11 +1,19 @@
 """The program's configuration as data: tiers, earning rules, stores; and the reads that tier
-qualification makes over members' purchases."""
+qualification makes over members' purchases.
+
+The hot paths (every purchase) read the configuration through the process's ProgramCache, as
+plain frozen values (TierValue, EarningRuleValue, StoreValue) copied from the rows: an ORM
+object belongs to the session that loaded it, and a rollback there expires it, so a cached one
+would break every unit of work that read it afterwards (DetachedInstanceError) until its entry
+expired. Write paths read and change the rows themselves, uncached."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Select, String, Text, bindparam, case, cast, func, or_, select, type_coerce
@@ -22,28 +30,42 @@ class ProgramRepository:
         self._session = session
         self._cache = cache or ProgramCache(ttl=0)
 
-    # --- cached, read-only views for hot paths (see db/program_cache.py) ---
+    # --- cached values for hot paths (see db/program_cache.py) ---
 
-    async def ladder(self) -> tuple[Tier, ...]:
-        """The tiers, lowest rank first; read-only."""
-        return await self._cached(("ladder",), lambda: self.tiers())
+    async def ladder(self) -> tuple[TierValue, ...]:
+        """The tiers, lowest rank first."""
 
-    async def live_rules(self) -> tuple[EarningRule, ...]:
-        """Every active earning rule of every kind, oldest first; read-only."""
-        return await self._cached(("rules",), lambda: self.active_earning_rules(("base", "promotion", "bonus")))
+        async def load() -> tuple[TierValue, ...]:
+            return tuple(TierValue.of(tier) for tier in await self.tiers())
 
-    async def store_for(self, code: str) -> Store | None:
-        """The store with this code, or None; read-only."""
-        found, store = self._cache.get(("store", code))
-        if not found:
+        return await self._cached(("ladder",), load)
+
+    async def live_rules(self) -> tuple[EarningRuleValue, ...]:
+        """Every active earning rule of every kind, oldest first."""
+
+        async def load() -> tuple[EarningRuleValue, ...]:
+            rules = await self.active_earning_rules(("base", "promotion", "bonus"))
+            return tuple(EarningRuleValue.of(rule) for rule in rules)
+
+        return await self._cached(("rules",), load)
+
+    async def store_for(self, code: str) -> StoreValue | None:
+        """The store with this code, or None."""
+
+        async def load() -> StoreValue | None:
             store = await self.store_by_code(code)
-            self._cache.put(("store", code), store)
-        return store
+            return None if store is None else StoreValue.of(store)
 
-    async def _cached(self, key: tuple[str, ...], load: Callable[[], Awaitable[Sequence[Any]]]) -> tuple[Any, ...]:
+        return await self._cached(("store", code), load)
+
+    async def _cached(self, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
+        # A session with uncommitted configuration writes reads its own writes, and they stay
+        # out of the cache: it may yet roll back.
+        if not self._cache.serves(self._session.sync_session):
+            return await load()
         found, value = self._cache.get(key)
         if not found:
-            value = tuple(await load())
+            value = await load()
             self._cache.put(key, value)
         return value  # type: ignore[no-any-return]
 
@@ -205,6 +227,74 @@ class ProgramRepository:
 
         return await self._cache.snapshot(
             ("store map",), self._session.sync_session, load, rows_per_lookup=rows_per_lookup
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TierValue:
+    """A tier as the rules read it: a plain copy of its row, shared by every unit of work."""
+
+    id: int
+    code: str
+    rank: int
+    min_spend_minor: int = 0
+    min_visits: int = 0
+    earn_multiplier_pct: int = 100
+    birthday_multiplier_pct: int = 100
+    names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    benefits: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of(cls, tier: Tier) -> TierValue:
+        return cls(
+            id=tier.id, code=tier.code, rank=tier.rank, min_spend_minor=tier.min_spend_minor,
+            min_visits=tier.min_visits, earn_multiplier_pct=tier.earn_multiplier_pct,
+            birthday_multiplier_pct=tier.birthday_multiplier_pct, names=MappingProxyType(dict(tier.names or {})),
+            benefits=MappingProxyType({locale: tuple(items) for locale, items in (tier.benefits or {}).items()}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EarningRuleValue:
+    """An earning rule as the rules read it: a plain copy of its row."""
+
+    id: int
+    name: str
+    kind: str
+    points: int | None = None
+    per_amount_minor: int | None = None
+    multiplier_pct: int | None = None
+    category: str | None = None
+    event: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    active: bool = True
+
+    @classmethod
+    def of(cls, rule: EarningRule) -> EarningRuleValue:
+        return cls(
+            id=rule.id, name=rule.name, kind=rule.kind, points=rule.points, per_amount_minor=rule.per_amount_minor,
+            multiplier_pct=rule.multiplier_pct, category=rule.category, event=rule.event,
+            starts_at=rule.starts_at, ends_at=rule.ends_at, active=rule.active,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreValue:
+    """What a purchase needs of its store: a plain copy of part of its row."""
+
+    id: int
+    code: str
+    name: str
+    city: str | None
+    timezone: str
+    active: bool
+
+    @classmethod
+    def of(cls, store: Store) -> StoreValue:
+        return cls(
+            id=store.id, code=store.code, name=store.name, city=store.city, timezone=store.timezone,
+            active=store.active,
         )
 
 

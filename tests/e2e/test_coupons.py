@@ -247,3 +247,24 @@ async def test_a_welcome_coupon_is_issued_at_sign_up_and_named_in_the_welcome(pr
         assert member is not None
         owned = await coupons.usable_coupons(uow, member, now=product.clock.now(), zone=ZoneInfo("Asia/Shanghai"))
         assert [own.template.code for own in owned] == ["HELLO"]
+
+
+async def test_a_forged_live_location_is_ignored_and_the_next_move_still_counts(product: Product) -> None:
+    """Impossible coordinates (only a forged update carries them) roll the update back: no
+    answer, nothing written, and the member's next real move is handled as usual."""
+    user, conv = product.member()
+    member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id)
+    near, _ = await two_stores(product)
+    template = await make_template(
+        product.uow_factory, product.clock, code="GEO", kind="percent_off", value=38, valid_days=5
+    )
+    await give_coupon(product.uow_factory, product.clock, member, template)
+    live_id = await share_live_location(product, conv, LAT - 2_000 * METRE, LON)
+
+    assert await conv.move_live_location(live_id, 95.0, LON) == []
+    await settle(conv)
+    assert await pushes(product, member) == []
+    product.clock.advance(timedelta(minutes=1))
+    await conv.move_live_location(live_id, LAT + 280 * METRE, LON)
+    await settle(conv)
+    assert [n.payload["store_id"] for n in await pushes(product, member)] == [near.id]

@@ -26,6 +26,7 @@ from loyalty.ledger import (
     expire_member,
     expiry_schedule,
 )
+from tests.utils.append_only import guard_lifted
 from tests.utils.members import till_member
 
 MONTH_END = datetime(2026, 12, 1, tzinfo=timezone.utc)  # the clock starts on 2026-11-24
@@ -370,7 +371,10 @@ async def test_consistency_check_finds_hand_edits(uow_factory, clock, tamper) ->
         await uow.commit()
     async with uow_factory() as uow:
         await check_consistency(uow, member.id)
-        await uow.session.execute(tamper)
+        # The ledger's own rows refuse an UPDATE (db/append_only.py): this edit is one made by
+        # someone who lifted that guard first.
+        async with guard_lifted(await uow.session.connection()):
+            await uow.session.execute(tamper)
         with pytest.raises(LedgerInconsistent) as found:
             await check_consistency(uow, member.id)
         assert found.value.member_id == member.id and found.value.problems

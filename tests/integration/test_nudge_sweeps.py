@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,9 +24,11 @@ from db.uow import UnitOfWorkFactory
 from loyalty import ledger
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
+from loyalty.idempotency import IdempotencyKey
 from loyalty.nudges import sweeps
 from loyalty.nudges.kinds import dedupe_key
 from loyalty.nudges.sweeps import SweepReport, run_sweeps
+from loyalty.purchases import MemberRef, PurchaseRequest, record_purchase
 
 ZONE = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
@@ -535,6 +537,72 @@ async def test_without_the_lock_the_unique_key_alone_keeps_racing_sweeps_to_once
 
     totals = await asyncio.gather(*(unlocked_sweep() for _ in range(3)))
     assert sum(totals) == expected == len(await owed(uow_factory))
+
+
+@pytest.mark.parametrize("span_members", [1, 2, 5])
+async def test_a_sweep_span_by_span_owes_exactly_what_one_span_does(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings, span_members: int
+) -> None:
+    expected = await _due_population(uow_factory, clock, members=7)
+    await add_member(uow_factory, clock, chat=False, birthday=date(1990, 11, 23))  # owed nothing
+
+    async def rows() -> set[tuple[Any, ...]]:
+        found = {
+            (key, row.member_id, row.kind, repr(row.payload), row.stale_after)
+            for key, row in (await owed(uow_factory)).items()
+        }
+        async with uow_factory() as uow:  # the outbox only: nothing append-only
+            await uow.session.execute(text("DELETE FROM notifications"))
+            await uow.commit()
+        return found
+
+    whole = await run_sweeps(uow_factory, clock, settings, span_members=1_000)
+    in_one = await rows()
+    spanned = await run_sweeps(uow_factory, clock, settings, span_members=span_members)
+    assert await rows() == in_one and len(in_one) == expected
+    assert spanned.owed == whole.owed and spanned.failed == () and not spanned.skipped
+
+
+async def test_a_purchase_during_a_sweep_waits_for_one_span_not_the_whole_sweep(
+    one_connection: UnitOfWorkFactory, clock: FixedClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On one connection, as a process has on SQLite: the purchase asks for it while the sweep's
+    first span holds it, and gets it as soon as that span commits."""
+    expected = await _due_population(one_connection, clock, members=6)
+    buyer_id = await add_member(one_connection, clock, chat=False)  # owed no nudge, before or after buying
+    async with one_connection() as uow:
+        buyer = await uow.session.scalar(select(Member.member_number).where(Member.id == buyer_id))
+    span_open, purchase_asking = asyncio.Event(), asyncio.Event()
+    (first_kind, first_sweep), *others = sweeps.SWEEPS
+
+    async def first_span_waits(nudges: Any, now: datetime, settings: Settings) -> int:
+        count = await first_sweep(nudges, now, settings)  # the span's transaction holds the connection
+        if not span_open.is_set():
+            span_open.set()
+            await purchase_asking.wait()
+        return count
+
+    monkeypatch.setattr(sweeps, "SWEEPS", ((first_kind, first_span_waits), *others))
+
+    async def purchase() -> None:
+        await span_open.wait()
+        async with one_connection() as uow:
+            purchase_asking.set()  # the sweep goes on once this waits for the connection below
+            await record_purchase(
+                uow, clock, settings,
+                PurchaseRequest(MemberRef(member_number=buyer), "during-sweep", "online", 12_800, "CNY"),
+                actor="test", idempotency=IdempotencyKey("test", "during-sweep", "x"),
+            )
+
+    report, _ = await asyncio.gather(run_sweeps(one_connection, clock, settings, span_members=1), purchase())
+    assert report.total == expected
+    async with one_connection() as uow:
+        receipt = await uow.session.scalar(select(Notification.id).where(Notification.kind == "points_earned"))
+        before = await uow.session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.id < receipt)
+        )
+    # Only the first span went before it: one member's two expiry warnings.
+    assert before == 2
 
 
 async def test_a_sweep_finding_the_lock_held_on_postgresql_skips(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from math import floor
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from db.models import EarningRule, Tier
+from db.repositories.program import EarningRuleValue, TierValue
 from loyalty.earning import (
     Line,
     RuleSet,
@@ -27,8 +28,8 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 MICRO = timedelta(microseconds=1)
 
 
-def base_rule(points: int = 1, per_amount_minor: int = 100) -> EarningRule:
-    return EarningRule(
+def base_rule(points: int = 1, per_amount_minor: int = 100) -> EarningRuleValue:
+    return EarningRuleValue(
         id=1,
         name="Base rate",
         kind="base",
@@ -45,8 +46,8 @@ def promotion(
     rule_id: int = 10,
     name: str | None = None,
     **window: datetime,
-) -> EarningRule:
-    return EarningRule(
+) -> EarningRuleValue:
+    return EarningRuleValue(
         id=rule_id,
         name=name or f"x{pct / 100:g} {category or 'all'}",
         kind="promotion",
@@ -58,8 +59,8 @@ def promotion(
     )
 
 
-def tier(earn: int = 100, birthday: int = 100, code: str = "gold") -> Tier:
-    return Tier(code=code, rank=2, earn_multiplier_pct=earn, birthday_multiplier_pct=birthday)
+def tier(earn: int = 100, birthday: int = 100, code: str = "gold") -> TierValue:
+    return TierValue(id=3, code=code, rank=2, earn_multiplier_pct=earn, birthday_multiplier_pct=birthday)
 
 
 def line(amount: int, category: str | None = None) -> Line:
@@ -213,8 +214,7 @@ def test_open_ended_windows() -> None:
 
 
 def test_an_inactive_promotion_never_applies() -> None:
-    rule = promotion(200)
-    rule.active = False
+    rule = replace(promotion(200), active=False)
     assert not in_window(rule, NOW)
 
 
@@ -338,7 +338,7 @@ def split(draw: st.DrawFn, amount: int) -> tuple[Line, ...]:
 
 
 def oracle(
-    rules: RuleSet, amount: int, lines: tuple[Line, ...], tier_: Tier, birthday: bool
+    rules: RuleSet, amount: int, lines: tuple[Line, ...], tier_: TierValue, birthday: bool
 ) -> int:
     """The same definition with exact fractions: best promotion per line, everything multiplied,
     floored once."""
@@ -364,9 +364,9 @@ def oracle(
     amount=amounts,
 )
 def test_points_equal_the_exact_fraction_floored_once(
-    base: EarningRule,
-    promos: list[EarningRule],
-    tier_: Tier,
+    base: EarningRuleValue,
+    promos: list[EarningRuleValue],
+    tier_: TierValue,
     birthday: bool,
     data: st.DataObject,
     amount: int,
@@ -389,9 +389,9 @@ def test_points_equal_the_exact_fraction_floored_once(
     amount=amounts,
 )
 def test_points_are_never_negative_and_never_below_the_base(
-    base: EarningRule,
-    promos: list[EarningRule],
-    tier_: Tier,
+    base: EarningRuleValue,
+    promos: list[EarningRuleValue],
+    tier_: TierValue,
     birthday: bool,
     data: st.DataObject,
     amount: int,
@@ -411,7 +411,7 @@ def test_points_are_never_negative_and_never_below_the_base(
     base=base_rules, promos=promotions, tier_=tiers, birthday=st.booleans(), a=amounts, b=amounts
 )
 def test_points_grow_with_the_amount(
-    base: EarningRule, promos: list[EarningRule], tier_: Tier, birthday: bool, a: int, b: int
+    base: EarningRuleValue, promos: list[EarningRuleValue], tier_: TierValue, birthday: bool, a: int, b: int
 ) -> None:
     low, high = sorted((a, b))
     rules = RuleSet(base, tuple(promos))
@@ -434,9 +434,9 @@ def test_points_grow_with_the_amount(
     amount=amounts,
 )
 def test_how_an_amount_is_split_into_lines_does_not_change_its_points(
-    base: EarningRule,
-    whole_purchase_promos: list[EarningRule],
-    tier_: Tier,
+    base: EarningRuleValue,
+    whole_purchase_promos: list[EarningRuleValue],
+    tier_: TierValue,
     birthday: bool,
     data: st.DataObject,
     amount: int,
