@@ -20,7 +20,7 @@ from loyalty.config import Settings
 from tests.conftest import TEST_SECRET
 from tests.utils.api import RunningApi, running_api
 
-BUSY = {"status": "busy", "database": "busy"}
+BUSY = {"status": "busy", "database": "busy", "secret_key": "unknown"}
 
 
 @pytest.fixture(autouse=True)
@@ -39,13 +39,13 @@ async def api(settings: Settings, one_connection: UnitOfWorkFactory, clock: Fixe
 async def test_a_database_held_by_a_long_transaction_is_busy_not_unreachable(
     api: RunningApi, one_connection: UnitOfWorkFactory
 ) -> None:
-    assert (await api.client.get("/health")).json() == {"status": "ok", "database": "ok"}
+    assert (await api.client.get("/health")).json() == {"status": "ok", "database": "ok", "secret_key": "ok"}
     async with one_connection() as sweep:
         # A long job in this process: it holds the connection (and on SQLite the write lock).
         await sweep.session.execute(text("SELECT 1"))
         response = await api.client.get("/health")
         assert response.status_code == 200 and response.json() == BUSY
-    assert (await api.client.get("/health")).json() == {"status": "ok", "database": "ok"}
+    assert (await api.client.get("/health")).json() == {"status": "ok", "database": "ok", "secret_key": "ok"}
 
 
 async def test_another_process_holding_the_sqlite_write_lock_makes_it_busy(
@@ -59,7 +59,7 @@ async def test_another_process_holding_the_sqlite_write_lock_makes_it_busy(
             async with other_process.begin():  # BEGIN IMMEDIATE: the write lock, until the block ends
                 response = await api.client.get("/health")
             # Released: the unit of work /health gave up on gets the lock now, and the next one is ok.
-            assert (await api.client.get("/health")).json() == {"status": "ok", "database": "ok"}
+            assert (await api.client.get("/health")).json() == {"status": "ok", "database": "ok", "secret_key": "ok"}
         assert response.status_code == 200 and response.json() == BUSY
     finally:
         await other_process.dispose()
@@ -82,16 +82,17 @@ async def test_a_slow_database_that_cannot_be_read_is_unreachable(
     finally:
         await engine.dispose()
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "unreachable"}
+    assert response.json() == {"status": "unavailable", "database": "unreachable", "secret_key": "unknown"}
 
 
 async def test_the_openapi_document_describes_each_answer(api: RunningApi) -> None:
     document = (await api.client.get("/openapi.json")).json()
     answers = document["paths"]["/health"]["get"]["responses"]
-    assert set(answers) == {"200", "503"}
+    assert set(answers) == {"200", "413", "503"}  # 413: any body too large, before it is read
     for code in ("200", "503"):
         assert answers[code]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/HealthPublic"}
     fields = document["components"]["schemas"]["HealthPublic"]["properties"]
     assert fields["status"]["enum"] == ["ok", "busy", "unavailable"]
     assert fields["database"]["enum"] == ["ok", "busy", "unreachable"]
+    assert fields["secret_key"]["enum"] == ["ok", "mismatch", "unknown"]
     assert "busy" in answers["200"]["description"] and "busy" in document["paths"]["/health"]["get"]["description"]
