@@ -156,3 +156,38 @@ async def test_keys_made_before_scopes_keep_every_scope(empty_database: AsyncEng
         outcome = await authenticate(uow, FixedClock(datetime(2026, 12, 6, tzinfo=timezone.utc)), raw)
     assert outcome.key is not None
     assert outcome.key.scopes == ALL_SCOPES and outcome.key.unscoped
+
+
+@pytest.mark.parametrize("known_by", ["a stored phone", "a recorded fingerprint"])
+async def test_0011_encrypts_no_birthday_with_a_key_the_database_was_not_written_with(
+    empty_database: AsyncEngine, known_by: str
+) -> None:
+    engine = empty_database
+    right, wrong = FieldCipher(TEST_SECRET), FieldCipher("another-key-the-data-was-never-written-with-42")
+    await upgrade(engine, "0010")
+    async with engine.begin() as connection:
+        tier = await connection.scalar(text("SELECT id FROM tiers WHERE rank = 0"))
+        await connection.execute(
+            text(
+                "INSERT INTO members (id, member_number, telegram_id, phone_index, phone_encrypted, birthday, "
+                "locale, enrolled_via, consent_version, consented_at, points_balance, tier_id, tier_since, "
+                "created_at, updated_at) VALUES (1, '1000000001', 5001, :index, :phone, :born, 'en', 'chat', "
+                "'v1', :at, 0, :tier, :at, :at, :at)"
+            ),
+            {"index": right.blind_index("+8613800138000"), "phone": right.encrypt("+8613800138000"),
+             "born": date(1990, 5, 17), "tier": tier, "at": START},
+        )
+        if known_by == "a recorded fingerprint":
+            await connection.execute(
+                text("INSERT INTO secret_key_fingerprints (fingerprint, recorded_at) VALUES (:print, :at)"),
+                {"print": right.fingerprint, "at": START},
+            )
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY is not the key this database was written with"):
+        await upgrade(engine, cipher=wrong)
+    assert await current_revision(engine) == "0010", "a refused migration leaves the schema as it was"
+
+    await upgrade(engine, cipher=right)
+    async with engine.connect() as connection:
+        token = await connection.scalar(text("SELECT birthday_encrypted FROM members"))
+    assert right.decrypt(token) == "1990-05-17"

@@ -4,6 +4,7 @@ splitting members; keys rotate with every member findable at every moment."""
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
@@ -255,3 +256,30 @@ async def test_enrolments_and_lookups_racing_a_rotation_never_split_a_member(
         stored = sorted(uow.members.phone_of(member) or "" for member in members)
     assert stored == sorted(phones + fresh)
     assert await recorded(engine) == {key_fingerprint(NEW_SECRET)}
+
+
+async def test_rotation_moves_birthdays_to_the_new_key_too(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, engine: AsyncEngine
+) -> None:
+    """Every column in the registry rotates: a birthday, encrypted without a blind index, reads
+    with the new key alone once the rotation is done."""
+    await check_secret_key(uow_factory, clock)
+    born = date(1990, 5, 17)
+    member = await till_member(uow_factory, clock, phone=next_phone())
+    async with uow_factory() as uow:
+        stored = await uow.lock_member(member.id)
+        uow.members.set_birthday(stored, born)
+        await uow.commit()
+
+    report = await rotate_secret_key(factory_with(engine, NEW_SECRET, TEST_SECRET), clock)
+    assert (report.seen, report.rewritten) == (2, 2)  # the phone and the birthday
+
+    new_only = factory_with(engine, NEW_SECRET)
+    async with new_only() as uow:
+        rotated = await uow.members.by_number(member.member_number)
+        assert rotated is not None and uow.members.birthday_of(rotated) == born
+    async with uow_factory() as uow:  # the old key alone reads it no more
+        stale = await uow.members.by_number(member.member_number)
+        assert stale is not None
+        with pytest.raises(ValueError, match="cannot be decrypted"):
+            uow.members.birthday_of(stale)
