@@ -28,7 +28,7 @@ from db.engine import create_engine, create_session_factory
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from loyalty.scheduler import build_scheduler
+from entrypoints.scheduler import build_scheduler
 
 settings = Settings(_env_file=None, environment="test", secret_key="k" * 48, bot_token=None,
                     database_url="sqlite+aiosqlite:///unused.sqlite3")
