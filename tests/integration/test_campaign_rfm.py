@@ -164,7 +164,9 @@ GRADED = [
 ]
 
 
-async def test_a_small_crowd_is_graded_by_the_fixed_cut_offs(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> None:
+async def test_a_small_crowd_is_graded_by_the_fixed_cut_offs(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
     now = clock.now()
     ids = []
     for (days, purchases), _ in GRADED:
