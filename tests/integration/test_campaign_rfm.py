@@ -1,10 +1,11 @@
 """RFM scores and segments against the real database, on a population built so that each
 member lands in a known quintile of recency, frequency and net spend.
 
-Ten buyers make quintiles of two (ranked from ten buyers: `TEN`; the shipped scale ranks only
-from a hundred and grades a smaller crowd by fixed cut-offs, tested at the end). Member k's last purchase was `DAYS_AGO[k]` days ago (the
-most recent score R 5), its purchases number `PURCHASES[k]` (the most score F 5), and its net
-spend follows from those except where a refund or a large order says otherwise.
+Ten buyers make quintiles of two (scored with `TEN`, which ranks from ten buyers; the shipped
+scale ranks from a hundred and grades a smaller crowd by fixed cut-offs, tested at the end).
+Member k's last purchase was `DAYS_AGO[k]` days ago (the most recent score R 5), its purchases
+number `PURCHASES[k]` (the most score F 5), and its net spend follows from those except where a
+refund or a large order says otherwise.
 """
 
 from __future__ import annotations
