@@ -208,6 +208,20 @@ async def test_phone_enrolled_at_the_till_links_the_chat_to_that_member(product:
     assert member.id == enrolled.id and member.telegram_id == user.id
 
 
+async def test_a_contact_telegram_verified_joins_even_in_a_range_the_library_does_not_know(product: Product) -> None:
+    """+888 numbers are Telegram's own anonymous numbers; the phone-number library calls them
+    invalid. Telegram vouches for the contact, so the member joins with it, normalised."""
+    user, conv = product.member()
+    await conv.say("/start")
+    await conv.press(0)
+    asked_birthday = await conv.share_contact("88812345678")
+    assert "birthday" in asked_birthday[-1].text
+    [member] = await members_in_db(product)
+    assert member.telegram_id == user.id
+    async with product.uow_factory() as uow:
+        assert await uow.members.by_phone("+88812345678") is not None
+
+
 async def test_phone_already_linked_to_another_chat_is_refused(product: Product) -> None:
     phone = next_phone()
     _, first = product.member("First")
