@@ -52,10 +52,12 @@ def plain(value: str) -> Markup:
 
 
 def format_distance(metres: float, locale: str) -> str:
-    """"350 m" under a kilometre (to 10 m), "1.2 km" from there on; in the locale's own units."""
+    """"350 m" under a kilometre (to 10 m), "1.2 km" under ten, "8,217 km" from there on (a
+    tenth of a kilometre is noise that far off); in the locale's own units."""
     if metres < 995:
         return format_unit(int(round(metres, -1)), "length-meter", length="short", locale=locale)
-    return format_unit(metres / 1000, "length-kilometer", length="short", format="#,##0.0", locale=locale)
+    pattern = "#,##0.0" if metres < 9_950 else "#,##0"
+    return format_unit(metres / 1000, "length-kilometer", length="short", format=pattern, locale=locale)
 
 
 REGIONS_FILE = TEMPLATES_DIR / "regions.toml"

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from jinja2 import UndefinedError
 
-from bot.render import TEMPLATES_DIR, Texts, format_money, region_of, texts_for
+from bot.render import TEMPLATES_DIR, Texts, format_distance, format_money, region_of, texts_for
 from sandbox.formatting import parse_html, utf16_len
 from loyalty.campaigns.rfm import RFM_SEGMENTS
 from loyalty.config import SUPPORTED_LOCALES
@@ -221,7 +221,17 @@ def test_distances_follow_the_locale() -> None:
     assert "350米" in zh("nearby/list", **sample) and "1.2公里" in zh("nearby/list", **sample)
     assert "/start" in en("nearby/list", **sample), "guests get a join hint"
     assert "/start" not in en("nearby/list", **SAMPLE)
-    assert "8,300.0 km away (closed now)" in en("nearby/none", **SAMPLE)
+    assert "8,300 km away (closed now)" in en("nearby/none", **SAMPLE)
+
+
+@pytest.mark.parametrize(
+    ("metres", "en", "zh"),
+    [(349.6, "350 m", "350米"), (994, "990 m", "990米"), (995, "1.0 km", "1.0公里"), (9_949, "9.9 km", "9.9公里"),
+     (9_950, "10 km", "10公里"), (8_217_040.0, "8,217 km", "8,217公里")],
+)
+def test_a_distance_has_a_decimal_only_under_ten_kilometres(metres: float, en: str, zh: str) -> None:
+    assert format_distance(metres, "en") == en
+    assert format_distance(metres, "zh_CN") == zh
 
 
 def regional_keys(locale: str) -> set[tuple[str, str]]:
