@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 import tomllib
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache, partial
 from pathlib import Path
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.languages import get_official_languages
+from babel.numbers import format_currency, format_decimal, get_currency_precision, get_currency_symbol
 from babel.units import format_unit
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -35,8 +37,26 @@ def format_points(value: int, locale: str) -> str:
 def format_money(minor_units: int, currency: str, locale: str) -> str:
     # Money travels as integer minor units; Babel needs the major-unit amount only to print it.
     exponent = get_currency_precision(currency)
+    text = format_currency(Decimal(minor_units).scaleb(-exponent), currency, locale=locale)
+    # One symbol for a currency whatever the reader's language: the one used at home ("¥640.00"
+    # in English too, where CLDR would say "CN¥640.00"). Number formatting stays the reader's.
+    return text.replace(get_currency_symbol(currency, locale), home_currency_symbol(currency))
 
-    return format_currency(Decimal(minor_units).scaleb(-exponent), currency, locale=locale)
+
+@lru_cache(maxsize=None)
+def home_currency_symbol(currency: str) -> str:
+    """The currency's symbol in the main language of the country that issues it (ISO 4217's
+    first two letters name it); a currency of no one country (EUR) keeps its usual symbol.
+    NFKC turns a full-width form (Japan's "￥") into the one that sits in any script."""
+    territory = currency[:2]
+    languages = get_official_languages(territory, de_facto=True)
+    symbol = get_currency_symbol(currency, "en")
+    if languages:
+        try:
+            symbol = get_currency_symbol(currency, f"{languages[0]}_{territory}")
+        except UnknownLocaleError:
+            pass
+    return unicodedata.normalize("NFKC", symbol)
 
 
 def format_day(value: date | datetime, locale: str, style: str = "medium") -> str:

@@ -127,7 +127,7 @@ async def test_a_birthday_gift_is_issued_once_however_often_the_outbox_is_draine
     assert await product.notifier.drain_once() == 1
     [greeting] = await conv.collect_since(mark, "the birthday greeting")
     assert "Happy birthday!" in greeting.text
-    assert "Your Member birthday gift: Coupon CAKE — free (worth CN¥28.00)" in greeting.text
+    assert "Your Member birthday gift: Coupon CAKE — free (worth ¥28.00)" in greeting.text
     assert greeting.button_labels == ["🎟 Coupon CAKE"]
 
     # The same nudge again (a retry after a lost answer): the same coupon, never a second one.

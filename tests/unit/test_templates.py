@@ -166,8 +166,20 @@ def test_numbers_and_money_follow_the_locale() -> None:
     assert "1,234,567" in en("card/caption", **SAMPLE)
     assert "1,234,567" in zh("card/caption", **SAMPLE)
     assert format_money(64000, "CNY", "zh_CN") == "¥640.00"
-    assert format_money(64000, "CNY", "en") == "CN¥640.00"
+    assert format_money(64000, "CNY", "en") == "¥640.00"
     assert format_money(500, "JPY", "en") == "¥500"
+
+
+@pytest.mark.parametrize(
+    ("currency", "en", "zh"),
+    [("CNY", "¥1,234.50", "¥1,234.50"), ("USD", "$1,234.50", "$1,234.50"), ("EUR", "€1,234.50", "€1,234.50"),
+     ("HKD", "HK$1,234.50", "HK$1,234.50"), ("JPY", "¥123,450", "¥123,450")],
+)
+def test_a_currency_has_one_symbol_in_both_languages(currency: str, en: str, zh: str) -> None:
+    """CLDR gives English readers "CN¥" and Chinese readers "US$"; the member of a merchant
+    reads the symbol used where the money is issued, whatever their language."""
+    assert format_money(123_450, currency, "en") == en  # minor units: cents, or yen (no decimals)
+    assert format_money(123_450, currency, "zh_CN") == zh
 
 
 def test_unknown_locale_is_refused() -> None:
@@ -309,7 +321,7 @@ def test_nudges_read_well_without_their_optional_parts(locale: str, key: str, mi
 
 def test_a_tier_at_risk_says_what_keeps_it_and_what_losing_it_costs() -> None:
     en = parse_html(texts_for("en")("notifications/tier_at_risk", **SAMPLE)).text
-    assert "Spend CN¥800.00 more or make 2 more visits by Dec 31, 2026 to keep Gold — you'd lose:" in en
+    assert "Spend ¥800.00 more or make 2 more visits by Dec 31, 2026 to keep Gold — you'd lose:" in en
     assert "• Free delivery" in en
     zh = parse_html(texts_for("zh_CN")("notifications/tier_at_risk", **SAMPLE)).text
     assert "请在 2026年12月31日 前再消费 ¥800.00或再到店 2 次，即可保留Gold，否则将失去：" in zh
@@ -317,7 +329,7 @@ def test_a_tier_at_risk_says_what_keeps_it_and_what_losing_it_costs() -> None:
 
 def test_near_upgrade_says_what_is_left_and_what_the_tier_gives() -> None:
     en = parse_html(texts_for("en")("notifications/near_upgrade", **SAMPLE)).text
-    assert en.startswith("🚀 Just CN¥640.00 more (or 3 more visits) and you're Gold!")
+    assert en.startswith("🚀 Just ¥640.00 more (or 3 more visits) and you're Gold!")
     assert "• Free delivery" in en
     zh = parse_html(texts_for("zh_CN")("notifications/near_upgrade", **{**SAMPLE, "visits_to_next": None})).text
     assert zh.startswith("🚀 再消费 ¥640.00即可升级为Gold！")
@@ -363,7 +375,7 @@ def test_staff_texts_escape_names_and_show_placeholders_literally() -> None:
     assert "🔁 每月" in texts_for("zh_CN")("staff/campaigns/list", **SAMPLE)
     report = parse_html(en("staff/report", **SAMPLE)).text
     assert "<b>Al & Ex</b> day" in report, "a campaign name is text, never markup"
-    assert "CN¥1,234,567.00" in report and "+35.2% (95% interval +10.1% to +65.4%)" in report
+    assert "¥1,234,567.00" in report and "+35.2% (95% interval +10.1% to +65.4%)" in report
     birthday = {"kind": "birthday", "value": "", "month": date(2000, 12, 1)}
     assert "Birthday in December" in en("staff/segment", segment=birthday)
     assert "12月生日" in texts_for("zh_CN")("staff/segment", segment=birthday)
