@@ -34,6 +34,18 @@ def format_points(value: int, locale: str) -> str:
     return format_decimal(value, locale=locale)
 
 
+def plural(count: int, one: str, other: str, locale: str, **forms: str) -> str:
+    """The word for `count` by the locale's plural rules (CLDR via Babel): "visit" or "visits".
+    English needs `one` and `other`; a language with more forms (few, many) takes them by name."""
+    form = Locale.parse(locale).plural_form(abs(count))
+    return {"one": one, "other": other, **forms}.get(form, other)
+
+
+def format_count(count: int, one: str, other: str, locale: str, **forms: str) -> str:
+    """"1 visit", "1,234 visits": the number as the locale writes it, and its word."""
+    return f"{format_decimal(count, locale=locale)} {plural(count, one, other, locale, **forms)}"
+
+
 def format_money(minor_units: int, currency: str, locale: str) -> str:
     # Money travels as integer minor units; Babel needs the major-unit amount only to print it.
     exponent = get_currency_precision(currency)
@@ -115,6 +127,8 @@ def _environment(locale: str, region: str | None, *, html: bool = True) -> Envir
     env.filters["money"] = lambda minor, currency: format_money(minor, currency, locale)
     env.filters["day"] = partial(format_day, locale=locale)
     env.filters["distance"] = partial(format_distance, locale=locale)
+    env.filters["plural"] = partial(plural, locale=locale)
+    env.filters["count"] = partial(format_count, locale=locale)
     env.globals["language_name"] = Locale.parse(locale).get_display_name(locale)
     return env
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from jinja2 import UndefinedError
 
-from bot.render import TEMPLATES_DIR, Texts, format_distance, format_money, region_of, texts_for
+from bot.render import TEMPLATES_DIR, Texts, format_count, format_distance, format_money, plural, region_of, texts_for
 from sandbox.formatting import parse_html, utf16_len
 from loyalty.campaigns.rfm import RFM_SEGMENTS
 from loyalty.config import SUPPORTED_LOCALES
@@ -402,3 +402,34 @@ def test_the_last_deletion_question_names_every_loss_and_only_real_ones(locale: 
     assert "1,460" in everything and "<b>2</b>" in everything and "<b>1</b>" in everything and "Gold" in everything
     assert "<b>0</b>" in nothing and "Gold" in nothing
     assert len(nothing.splitlines()) == len(everything.splitlines()) - 1, "no line for reward codes they do not have"
+
+
+@pytest.mark.parametrize(("n", "word"), [(0, "0 visits"), (1, "1 visit"), (2, "2 visits"), (1_234, "1,234 visits")])
+def test_counts_take_the_locale_s_plural_rules(n: int, word: str) -> None:
+    assert format_count(n, "visit", "visits", "en") == word
+    # Chinese has one form: whatever is given as `other`.
+    assert plural(n, "次", "次", "zh_CN") == "次"
+    # A language with more forms picks them by name (Russian: 1 визит, 3 визита, 5 визитов).
+    forms = {"one": "визит", "few": "визита", "many": "визитов", "other": "визита"}
+    assert [plural(k, locale="ru", **forms) for k in (1, 3, 5)] == ["визит", "визита", "визитов"]
+
+
+def test_one_is_singular_in_the_member_s_messages() -> None:
+    en = texts_for("en")
+    earned = en("notifications/points_earned", points=1, balance=1, buys=[])
+    assert "+1 point</b>" in earned
+    assert "1 year with us" in en("notifications/anniversary", years=1, gift=None)
+    assert "2 years with us" in en("notifications/anniversary", years=2, gift=None)
+
+
+@pytest.mark.parametrize(("locale", "labels"), [("en", ["When", "Repeats"]), ("zh_CN", ["发送时间", "重复"])])
+def test_the_broadcast_summary_has_a_line_per_choice(locale: str, labels: list[str]) -> None:
+    """A block tag ending a line swallows its line break unless written `+%}`."""
+    audience = {**SAMPLE["audience"], "total": 1}
+    summary = texts_for(locale)("staff/broadcast/summary", **{**SAMPLE, "audience": audience, "repeat": "once"})
+    lines = summary.splitlines()
+    for label in labels:
+        assert sum(line.startswith(f"<b>{label}</b>") for line in lines) == 1, summary
+    assert lines[-2] == "", "a blank line before the question"
+    if locale == "en":
+        assert "1 member\n" in summary
