@@ -248,7 +248,7 @@ async def create_campaign_once(
 
 
 def _replayed(answer: StoredAnswer) -> Created:
-    # Answers kept before the id was all that was stored hold the whole campaign; it has one too.
+    # Answers stored earlier hold the whole campaign as the API showed it: its id is all that is read.
     return Created(int(answer.body["id"]), replayed=True)
 
 
