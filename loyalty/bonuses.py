@@ -14,7 +14,7 @@ from db.models import Member
 from db.uow import UnitOfWork
 from loyalty import earning, ledger
 from loyalty.config import Settings
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 
 log = logging.getLogger(__name__)
 
@@ -50,5 +50,5 @@ async def grant_event_bonus(
         log.info("member %s got %d bonus points for %s", member.member_number, points, event)
     # Remembered even when no rule paid out, so a rule created later does not pay members
     # retroactively for something they did before it existed.
-    remember(uow, key, StoredAnswer(200, {"points": points}), at=now, member_id=member.id)
+    remember(uow, key, StoredAnswer(Outcome.done, {"points": points}), at=now, member_id=member.id)
     return points

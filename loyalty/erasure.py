@@ -31,7 +31,7 @@ from db.uow import UnitOfWork
 from loyalty import coupons, ledger
 from loyalty.clock import Clock
 from loyalty.config import Settings
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.members import find_member
 from loyalty.quiet_hours import member_zone
 
@@ -94,7 +94,7 @@ async def erase_member(
             detail=f"{forfeited} points forfeited, {erased.coupons_voided} coupons voided",
         )
     # Not linked to the member: this answer must outlive their erasure, and names nothing of theirs.
-    remember(uow, key, StoredAnswer(200, _body(outcome)), at=now, member_id=None)
+    remember(uow, key, StoredAnswer(Outcome.done, _body(outcome)), at=now, member_id=None)
     await uow.commit()
     log.info("member %s erased by %s (%d points forfeited)", member.member_number, actor, forfeited)
     return outcome, False

@@ -13,7 +13,7 @@ from loyalty import ledger, tiers
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.errors import AdjustmentCapExceeded
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.members import find_member
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ async def adjust_points(
     else:
         await ledger.debit(uow, member, points=-points, kind="adjust", at=now, actor=actor, reason=reason)
     uow.audit.record(at=now, actor=actor, action="points.adjust", member_id=member.id, detail=f"{points:+d}: {reason}")
-    answer = StoredAnswer(201, asdict(AdjustmentOutcome(member.member_number, points, member.points_balance)))
+    answer = StoredAnswer(Outcome.created, asdict(AdjustmentOutcome(member.member_number, points, member.points_balance)))
     remember(uow, idempotency, answer, at=now, member_id=member.id)
     await uow.commit()
     log.info("member %s adjusted by %+d points by %s", member.member_number, points, actor)

@@ -28,7 +28,7 @@ from loyalty.errors import (
     PurchaseNotFound,
     UnknownStore,
 )
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.members import find_member
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ async def record_purchase(
         tier_upgraded=change is not None,
         applied=list(earned.applied),
     )
-    answer = StoredAnswer(201, asdict(outcome))
+    answer = StoredAnswer(Outcome.created, asdict(outcome))
     remember(uow, idempotency, answer, at=now, member_id=member.id)
     async with _conflict_as(uow, duplicate):
         await uow.commit()
@@ -274,7 +274,7 @@ async def record_refund(
         balance=member.points_balance,
         refunded_total_minor=purchase.refunded_minor,
     )
-    answer = StoredAnswer(201, asdict(outcome))
+    answer = StoredAnswer(Outcome.created, asdict(outcome))
     remember(uow, idempotency, answer, at=now, member_id=member.id)
     async with _conflict_as(uow, DuplicateRefund(f"refund {request.refund_id!r} was recorded concurrently")):
         await uow.commit()

@@ -36,7 +36,7 @@ from loyalty.errors import (
     UnknownStore,
 )
 from loyalty.fields import texts_by_locale, tier_rank, whole_number
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ async def redeem_once(
     redemption = await _redeem_locked(
         uow, member, reward_id, now=now, actor=actor, expected_price=expected_price
     )
-    remember(uow, key, StoredAnswer(201, {"redemption_id": redemption.id}), at=now, member_id=member.id)
+    remember(uow, key, StoredAnswer(Outcome.created, {"redemption_id": redemption.id}), at=now, member_id=member.id)
     await uow.commit()
     return Redeemed(redemption, replayed=False, balance=member.points_balance)
 

@@ -28,18 +28,22 @@ START_RESUME_AFTER after it began, from the member after the last one written: a
 is unique per member and a coupon per issue key, so a chunk written twice by two processes is
 written once. (On PostgreSQL a crash rolls the whole start back, claim included.)
 
-State changes commit themselves (the sender reads the status from its own transactions);
-`create_campaign` does not, so the caller can keep it with whatever else it writes.
+State changes commit themselves (the sender reads the status from its own transactions), and
+leave the transaction rolled back when they refuse; `create_campaign` does not commit, so the
+caller can keep it with whatever else it writes, while `create_campaign_once` commits it, once
+per idempotency key.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import hashlib
 import hmac
 import logging
 import secrets
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -49,13 +53,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from db.models import Campaign, CouponTemplate
 from db.repositories.campaigns import AudienceRow, CampaignRepository
-from db.uow import UnitOfWork, UnitOfWorkFactory
+from db.uow import IntegrityError, UnitOfWork, UnitOfWorkFactory
 from loyalty import coupons
 from loyalty.campaigns.audience import Audience, AudienceSize, audience_size, member_filter
 from loyalty.campaigns.messages import Addressee, check_plain, check_texts, render
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
-from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidCampaign, StaffOnly
+from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidCampaign, LoyaltyError, StaffOnly
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.quiet_hours import is_quiet
 
 log = logging.getLogger(__name__)
@@ -160,6 +165,12 @@ class Progress:
         return self.sent + self.failed + self.skipped + self.cancelled
 
 
+@dataclass(frozen=True)
+class Created:
+    campaign_id: int
+    replayed: bool  # an earlier request with the same key created it; this one wrote nothing
+
+
 @dataclass
 class _Started:
     """What one start chose, for the log and the scheduler."""
@@ -199,6 +210,46 @@ async def create_campaign(
     )
     log.info("campaign %s %r created by %s for %s", campaign.id, campaign.name, actor.ref, draft.audience.describe())
     return campaign
+
+
+async def create_campaign_once(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    draft: CampaignDraft,
+    *,
+    actor: Actor,
+    key: IdempotencyKey | None,
+) -> Created:
+    """`create_campaign`, committed. With a key, once per key: a repeat, or a request racing
+    the first with the same key, gets the campaign the first one created (IdempotencyConflict
+    when the key comes with another draft). Without one, every call is a new campaign."""
+    if key is not None and (replay := await previous_answer(uow, key)) is not None:
+        return _replayed(replay)
+    campaign = await create_campaign(uow, clock, settings, draft, actor=actor)
+    if key is not None:
+        # The id is all a replay needs: it shows the campaign as it is by then.
+        remember(uow, key, StoredAnswer(Outcome.created, {"id": campaign.id}), at=clock.now(), member_id=None)
+    try:
+        await uow.commit()
+    except IntegrityError:
+        if key is None:
+            raise
+        # The same key raced in from a second request that committed first: this campaign is
+        # rolled back and the first one is the answer.
+        await uow.rollback()
+        replay = await previous_answer(uow, key)
+        if replay is None:
+            raise
+        log.info("campaign %s rolled back: the same idempotency key created campaign %s first",
+                 campaign.id, replay.body["id"])
+        return _replayed(replay)
+    return Created(campaign.id, replayed=False)
+
+
+def _replayed(answer: StoredAnswer) -> Created:
+    # Answers stored earlier hold the whole campaign as the API showed it: its id is all that is read.
+    return Created(int(answer.body["id"]), replayed=True)
 
 
 async def preview(
@@ -257,7 +308,8 @@ async def pause(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Actor
 async def resume(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Actor) -> Campaign:
     """paused -> sending, or back to scheduled if it never started (its time may still be to
     come; if it passed, the scheduler starts it at once). Commits."""
-    campaign = await get_campaign(uow, campaign_id)
+    async with _refusal_keeps_nothing(uow):
+        campaign = await get_campaign(uow, campaign_id)
     to = "sending" if campaign.started_at is not None else "scheduled"
     return await _move(uow, clock, campaign_id, actor, ("paused",), to, "resume")
 
@@ -282,12 +334,13 @@ async def _move(
     action: str,
     **values: Any,
 ) -> Campaign:
-    campaign = await get_campaign(uow, campaign_id)
-    if actor.role != "owner" and campaign.created_by != actor.ref:
-        raise StaffOnly("only an owner can change a campaign someone else created")
-    if not await uow.campaigns.move(campaign_id, from_statuses=from_statuses, to=to, **values):
-        status = (await get_campaign(uow, campaign_id)).status
-        raise CampaignStateConflict(f"campaign {campaign_id} is {status}; it cannot {action}", reason=status)
+    async with _refusal_keeps_nothing(uow):
+        campaign = await get_campaign(uow, campaign_id)
+        if actor.role != "owner" and campaign.created_by != actor.ref:
+            raise StaffOnly("only an owner can change a campaign someone else created")
+        if not await uow.campaigns.move(campaign_id, from_statuses=from_statuses, to=to, **values):
+            status = (await get_campaign(uow, campaign_id)).status
+            raise CampaignStateConflict(f"campaign {campaign_id} is {status}; it cannot {action}", reason=status)
     cancelled = await uow.campaigns.cancel_pending(campaign_id) if to == "cancelled" else 0
     uow.audit.record(
         at=clock.now(), actor=actor.ref, action=f"campaign.{action}",
@@ -295,7 +348,19 @@ async def _move(
     )
     await uow.commit()
     log.info("campaign %s %r: %s by %s, now %s", campaign_id, campaign.name, action, actor.ref, to)
-    return await get_campaign(uow, campaign_id)
+    moved = await get_campaign(uow, campaign_id)
+    await uow.release()  # the caller answers next (a Telegram call): no transaction waits on it
+    return moved
+
+
+@contextlib.asynccontextmanager
+async def _refusal_keeps_nothing(uow: UnitOfWork) -> AsyncIterator[None]:
+    """A refused change writes nothing, and its transaction is over before the caller answers."""
+    try:
+        yield
+    except LoyaltyError:
+        await uow.rollback()
+        raise
 
 
 # --- starting ------------------------------------------------------------------------------------
