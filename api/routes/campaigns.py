@@ -319,7 +319,9 @@ async def get_report(
     summary="Members per RFM segment",
     description=(
         "Recency, frequency and monetary scores (1-5, by quintile over members who bought in the "
-        "last 365 days) named as segments; campaigns choose them with `audience.rfm`."
+        "last 365 days; below 100 such buyers, recency and frequency by fixed cut-offs: a last "
+        "purchase within 14/30/60/120 days, 12/6/3/2 purchases) named as segments; campaigns "
+        "choose them with `audience.rfm`."
     ),
 )
 async def rfm_segments(uow: UowDep, clock: ClockDep) -> RfmSegmentsPublic:
