@@ -27,7 +27,7 @@ from db.models import Coupon, CouponTemplate, Member, Store, Tier
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, earning, ledger
 from loyalty.clock import Clock
-from loyalty.config import SUPPORTED_LOCALES, Settings
+from loyalty.config import Settings
 from loyalty.errors import (
     CouponNotFound,
     CouponNotUsable,
@@ -779,7 +779,7 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         if name == "names":
             clean[name] = texts_by_locale(
-                value, field_name="names", required=SUPPORTED_LOCALES, max_length=NAME_MAX_LENGTH
+                value, field_name="names", any_required=True, max_length=NAME_MAX_LENGTH
             )
         elif name == "descriptions":
             clean[name] = texts_by_locale(

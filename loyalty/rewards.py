@@ -23,7 +23,6 @@ from db.models import Member, Reward, RewardRedemption, Tier
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, ledger
 from loyalty.clock import Clock
-from loyalty.config import SUPPORTED_LOCALES
 from loyalty.errors import (
     InsufficientPoints,
     InvalidCurrency,
@@ -534,7 +533,7 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
     for name, value in values.items():
         if name == "names":
             clean["names"] = texts_by_locale(
-                value, field_name="names", required=SUPPORTED_LOCALES, max_length=NAME_MAX_LENGTH
+                value, field_name="names", any_required=True, max_length=NAME_MAX_LENGTH
             )
         elif name == "descriptions":
             clean["descriptions"] = texts_by_locale(
