@@ -433,3 +433,13 @@ def test_the_broadcast_summary_has_a_line_per_choice(locale: str, labels: list[s
     assert lines[-2] == "", "a blank line before the question"
     if locale == "en":
         assert "1 member\n" in summary
+
+
+def test_chinese_texts_address_the_member_as_nin_throughout() -> None:
+    """One register: the polite 您, never 你, in every Chinese template."""
+    informal = [
+        str(path.relative_to(TEMPLATES_DIR))
+        for path in (TEMPLATES_DIR / "zh_CN").rglob("*.j2")
+        if "你" in path.read_text(encoding="utf-8")
+    ]
+    assert informal == []
