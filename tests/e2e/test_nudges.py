@@ -195,21 +195,22 @@ async def test_settings_toggle_topics_in_place_and_refuse_forged_buttons(product
     [listing] = await conv.say("/settings")
     assert "Receipts of what you do — points earned, a new tier — always come." in listing.text
     labels = [
-        "Points about to expire", "Coupons ending and offers nearby", "Keeping your tier",
-        "Birthday and anniversary greetings", "Offers when we miss you",
+        "Points about to expire", "Coupons ending and offers nearby", "Keeping or reaching a tier",
+        "Birthday and anniversary greetings", "Offers and news from us",
     ]
     assert listing.button_labels == [f"✅ {label}" for label in labels] + [EN("privacy/buttons/open")]
 
-    [edited] = await conv.press("✅ Keeping your tier")
+    [edited] = await conv.press("✅ Keeping or reaching a tier")
     assert edited.message_id == listing.message_id, "the message changes in place"
-    assert "🔕 Keeping your tier" in edited.text and edited.button_labels[2] == "🔕 Keeping your tier"
-    assert conv.last_callback_answer is not None and conv.last_callback_answer.text == "🔕 Off: Keeping your tier"
+    off = "🔕 Keeping or reaching a tier"
+    assert off in edited.text and edited.button_labels[2] == off
+    assert conv.last_callback_answer is not None and conv.last_callback_answer.text == "🔕 Off: Keeping or reaching a tier"
     assert await mutes(product) == [(member.id, "tier")]
 
     # The same old button again sets what it offered: still off, not flipped back on.
     await product.forge(conv, "topic:tier:0")
     assert await mutes(product) == [(member.id, "tier")]
-    await conv.press("🔕 Keeping your tier")
+    await conv.press("🔕 Keeping or reaching a tier")
     assert await mutes(product) == []
 
     for data in ("topic:weather:0", "topic:tier", "topic:tier:0:1", "topic:TIER:0", "topic:tier:maybe"):
