@@ -14,6 +14,7 @@ import pytest
 from bot.callbacks import BroadcastStep, Repeat, SegmentKind
 from bot.routers.staff.broadcast.draft import NO_COUPON, BroadcastDraft, Coupon, Segment, repeats_offered
 from loyalty.campaigns.audience import Audience
+from loyalty.campaigns.messages import headline
 from loyalty.campaigns.when import At, LocalAt, Now, SendTime
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -85,8 +86,8 @@ def test_the_flow_asks_for_the_first_missing_choice_and_an_edit_forgets_one() ->
 
 def test_a_finished_draft_is_the_campaign_it_describes() -> None:
     campaign = finished(LocalAt(date(2026, 12, 8), time(10, 0)), Repeat.quarterly).campaign_draft()
-    # Named by the text's first 40 characters, spaces folded, and its audience.
-    assert campaign.name == "Hi {{ tier }} member: {{ points }} point · " + Audience(birthday_month=11).describe()
+    # Named by the start of its text, without template markup, and by its audience.
+    assert campaign.name == "Hi member: points wait for you, all of… · " + Audience(birthday_month=11).describe()
     assert campaign.audience == Audience(birthday_month=11) and campaign.coupon_template == "MDAY"
     assert (campaign.send_at, campaign.local_date, campaign.local_time) == (None, date(2026, 12, 8), time(10, 0))
     assert campaign.recurrence == "quarterly"
@@ -104,3 +105,18 @@ def test_only_a_day_every_month_has_can_repeat() -> None:
 def test_the_wizard_leaves_every_commit_to_the_campaign_services() -> None:
     package = Path(__file__).parents[2] / "bot" / "routers" / "staff" / "broadcast"
     assert [path.name for path in package.glob("*.py") if ".commit()" in path.read_text(encoding="utf-8")] == []
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("Hi {{ tier }} member, you have {{ points }} points!", "Hi member, you have points!"),
+        ("{% if points %}Spend{% endif %} them today", "Spend them today"),
+        ("Member day: twenty percent off everything in every store today", "Member day: twenty percent off…"),
+        ("会员日！{{ tier }}会员今日八折，全场商品均可享受，欢迎您到店选购，更多惊喜等您发现哦！", "会员日！ 会员今日八折，全场商品均可享受，欢迎您到店选购，更多…"),
+        ("{{ points }}", ""),
+    ],
+)
+def test_a_campaign_is_named_from_its_text_without_template_markup(source: str, name: str) -> None:
+    assert headline(source, 32) == name
+    assert len(headline(source, 32)) <= 32

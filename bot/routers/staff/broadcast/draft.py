@@ -19,6 +19,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from bot.callbacks import BroadcastStep, Repeat, SegmentKind
 from loyalty.campaigns import service
 from loyalty.campaigns.audience import Audience
+from loyalty.campaigns.messages import headline
 from loyalty.campaigns.when import SendTime, schedule
 
 DATA_KEY = "broadcast"
@@ -96,10 +97,10 @@ class BroadcastDraft(BaseModel):
         assert self.when is not None and self.repeat is not None
         audience = self.segment.audience()
         source = next(iter(self.texts.values()))
-        first_line = " ".join(source.split())[:NAME_TEXT_CHARS]
+        first_line = headline(source, NAME_TEXT_CHARS)
         send_at, local_date, local_time = schedule(self.when)
         return service.CampaignDraft(
-            name=f"{first_line} · {audience.describe()}"[:120],
+            name=" · ".join(part for part in (first_line, audience.describe()) if part)[:120],
             texts=self.texts,
             audience=audience,
             coupon_template=self.coupon.code,
