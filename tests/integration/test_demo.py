@@ -8,15 +8,17 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.render import region_of, texts_for
-from db.models import CouponTemplate, EarningRule, LedgerEntry, Member, Notification, Purchase, Reward, Store
+from db.models import Base, CouponTemplate, EarningRule, LedgerEntry, Member, Notification, Purchase, Reward, Store
 from db.uow import UnitOfWorkFactory
 from loyalty import demo, ledger
 from loyalty.campaigns.rfm import rfm_counts
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.notifications import message_context
+from tests.utils.append_only import guard_lifted
 
 MEMBERS = 24
 
@@ -85,3 +87,30 @@ async def test_the_demo_refuses_a_database_that_holds_a_program_and_writes_nothi
     assert "already holds a program (2 members, 8 stores, 7 rewards, 5 coupon templates" in str(refused.value)
     assert "nothing was written" in str(refused.value)
     assert await counts(uow_factory) == before
+
+
+async def written_history(uow_factory: UnitOfWorkFactory) -> list[tuple[object, ...]]:
+    """The demo's choices as they landed: every purchase in the order written, with its store."""
+    async with uow_factory() as uow:
+        rows = await uow.session.execute(
+            select(Purchase.order_id, Purchase.amount_minor, Purchase.purchased_at, Purchase.points_earned, Store.code)
+            .join(Store, Store.id == Purchase.store_id).order_by(Purchase.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+async def test_a_seed_gives_the_same_program(
+    engine: AsyncEngine, seed_rows: dict[str, list[dict[str, object]]], uow_factory: UnitOfWorkFactory,
+    settings: Settings, clock: FixedClock,
+) -> None:
+    await demo.build_demo(uow_factory, settings, now=clock.now(), seed=3, member_count=6)
+    first = await written_history(uow_factory)
+    async with engine.begin() as connection:  # back to the fresh database, as the fixture left it
+        async with guard_lifted(connection):
+            for table in reversed(Base.metadata.sorted_tables):
+                await connection.execute(table.delete())
+        for table in Base.metadata.sorted_tables:
+            if table.name in seed_rows:
+                await connection.execute(table.insert(), seed_rows[table.name])
+    await demo.build_demo(uow_factory, settings, now=clock.now(), seed=3, member_count=6)
+    assert await written_history(uow_factory) == first and len(first) > 6
