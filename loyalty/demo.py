@@ -17,7 +17,7 @@ own random codes.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -27,6 +27,9 @@ from sqlalchemy import func, select
 from db.models import CouponTemplate, Member, Purchase, Reward, Store
 from db.uow import UnitOfWorkFactory
 from loyalty import coupons, earning, members, rewards, stores, tags
+from loyalty.campaigns.audience import Audience
+from loyalty.campaigns.service import Actor, CampaignDraft, create_campaign, finish_if_drained
+from loyalty.campaigns.service import start as start_campaign
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.earning import Line
@@ -36,6 +39,7 @@ from loyalty.purchases import MemberRef, PurchaseRequest, record_purchase
 
 ACTOR = "demo"
 HISTORY_DAYS = 180
+CAMPAIGN_DAYS_AGO = 21  # the campaign starts with the pastry promotion
 DEFAULT_MEMBERS = 300
 MAX_MEMBERS = 5_000
 # The member a newcomer becomes in `loyalty chat` by sharing this number: a regular with a
@@ -141,6 +145,7 @@ class DemoReport:
     showcase_balance: int = 0
     showcase_tier: str = ""
     tiers_reached: dict[str, int] = field(default_factory=dict)
+    campaign_id: int = 0
 
 
 class DatabaseNotEmpty(Conflict):
@@ -187,9 +192,18 @@ async def build_demo(
     await refuse_unless_empty(uow_factory)
     demo = _Demo(uow_factory, settings, now=now, rng=random.Random(seed))
     await demo.program()
+    # Each member's life is written up to the campaign's launch, then the campaign starts on an
+    # audience as it stood that day, then every life goes on to now: two steps per member.
+    lives = []
     for index in range(member_count):
-        await demo.member(index)
+        life = demo.member(index)
+        await anext(life, None)
+        lives.append(life)
         progress(index + 1)
+    await demo.campaign()
+    for index, life in enumerate(lives):
+        await anext(life, None)
+        progress(member_count + index + 1)
     return await demo.finish()
 
 
@@ -197,6 +211,7 @@ class _Demo:
     def __init__(self, uow_factory: UnitOfWorkFactory, settings: Settings, *, now: datetime, rng: random.Random) -> None:
         self.uow_factory, self.settings, self.now, self.rng = uow_factory, settings, now, rng
         self.start = now - timedelta(days=HISTORY_DAYS)
+        self.launch = now - timedelta(days=CAMPAIGN_DAYS_AGO)
         self.clock = FixedClock(self.start)
         self.zone = ZoneInfo(ZONE)
         self.report = DemoReport()
@@ -218,7 +233,7 @@ class _Demo:
         for template in TEMPLATES:
             async with self.uow_factory() as uow:
                 await coupons.create_template(uow, clock, self.settings, template, actor=ACTOR)
-        pastry_week = self.now - timedelta(days=21)
+        pastry_week = self.launch
         rules = [
             earning.RuleSpec("Welcome bonus", "bonus", points=50, event="signup"),
             earning.RuleSpec("First visit bonus", "bonus", points=100, event="first_purchase"),
@@ -234,7 +249,8 @@ class _Demo:
 
     # --- members ---------------------------------------------------------------------------------
 
-    async def member(self, index: int) -> None:
+    async def member(self, index: int) -> AsyncIterator[None]:
+        """One member's life; pauses once, at the campaign's launch."""
         rng = self.rng
         showcase = index == 0
         persona = PERSONAS[0] if showcase else rng.choices(PERSONAS, weights=[p.weight for p in PERSONAS])[0]
@@ -245,6 +261,9 @@ class _Demo:
         )
         joined = self._in_opening_hours(joined)
         locale = "en" if showcase or rng.random() < 0.3 else "zh_CN"
+        paused = joined >= self.launch
+        if paused:
+            yield
         async with self.uow_factory() as uow:
             member = await members.enrol_at_till(
                 uow, self.at(joined), self.settings, phone_e164=member_phone(index),
@@ -269,12 +288,17 @@ class _Demo:
         visit = joined + timedelta(minutes=rng.randint(1, 20))
         visits = 0
         while visit < stop:
+            if not paused and visit >= self.launch:
+                paused = True
+                yield
             store = home if rng.random() < 0.8 else rng.choice(STORES)
             await self._visit(member, store, self._in_opening_hours(visit), showcase=showcase, visits=visits)
             visits += 1
             if persona.name == "once":
                 break
             visit = visit + timedelta(days=rng.uniform(*persona.gap_days), hours=rng.uniform(-3, 3))
+        if not paused:
+            yield
         if persona.lapsed and rng.random() < 0.5:
             await self._issue(member, "COMEBACK15", self.now - timedelta(days=rng.uniform(1, 10)))
         if showcase:
@@ -381,6 +405,31 @@ class _Demo:
         while balance < 400:
             balance = await self._visit(member, store, at, showcase=True, visits=99, lines=[latte])
             at += timedelta(minutes=1)
+
+    async def campaign(self) -> None:
+        """A campaign to Shanghai members with a coupon, started three weeks ago with a
+        hold-out, so its report compares the two groups' purchases since. The demo's members
+        have no chats, so it reached none of them: the report counts them unreachable."""
+        draft = CampaignDraft(
+            name="Pastry weeks in Shanghai",
+            texts={
+                "en": "🥐 Double points on pastries for three weeks, and 15% off in our Shanghai stores "
+                      "for you, {{ tier }} member.",
+                "zh_CN": "🥐 三周糕点双倍积分，另送您上海门店85折券。",
+            },
+            audience=Audience(cities=["Shanghai"]),
+            coupon_template="SHANGHAI15",
+        )
+        actor = Actor(ref=ACTOR, role="owner")
+        async with self.uow_factory() as uow:
+            created = await create_campaign(uow, self.at(self.launch), self.settings, draft, actor=actor)
+            await uow.commit()
+            campaign_id = created.id
+        async with self.uow_factory() as uow:
+            await start_campaign(uow, self.at(self.launch), self.settings, campaign_id)
+        async with self.uow_factory() as uow:
+            await finish_if_drained(uow, self.at(self.launch + timedelta(minutes=1)), campaign_id)
+        self.report.campaign_id = campaign_id
 
     async def finish(self) -> DemoReport:
         async with self.uow_factory() as uow:

@@ -51,7 +51,8 @@ def demo(
     typer.echo(
         f"Be member {report.showcase_member} ({report.showcase_tier}, {report.showcase_balance:,} points): "
         f"run `loyalty chat`, type /start, agree, then `:contact {report.showcase_phone}`. "
-        "Segments: GET /api/v1/segments/rfm; stores near you: 📍 in the chat."
+        "Segments: GET /api/v1/segments/rfm; a campaign's report: "
+        f"GET /api/v1/campaigns/{report.campaign_id}/report; stores near you: 📍 in the chat."
     )
 
 
@@ -68,18 +69,21 @@ async def _demo(settings: Settings, *, members: int, seed: int) -> DemoReport:
     async with open_services(settings) as services:
         await refuse_unless_empty(services.uow_factory)
         now = datetime.now(timezone.utc)
+        # Each member's history is written in two steps: up to the campaign's launch, then on to now.
+        steps = 2 * members
         if not console.is_terminal:
-            step = max(1, members // 10)
+            step = max(1, steps // 10)
 
             def line(done: int) -> None:
-                if done % step == 0 or done == members:
-                    print(f"demo: {done:,} of {members:,} members written", file=sys.stderr, flush=True)
+                if done % step == 0 or done == steps:
+                    print(f"demo: {done:,} of {steps:,} steps of the members' history written",
+                          file=sys.stderr, flush=True)
 
             return await build_demo(services.uow_factory, settings, now=now, seed=seed, member_count=members,
                                     progress=line)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as bar:
-            task = bar.add_task("Members", total=members)
+            task = bar.add_task("Members' history", total=steps)
             return await build_demo(
                 services.uow_factory, settings, now=now, seed=seed, member_count=members,
                 progress=lambda done: bar.update(task, completed=done),

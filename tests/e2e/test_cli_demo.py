@@ -22,7 +22,8 @@ def test_demo_fills_a_new_database_once_and_refuses_the_second_time(tmp_path: Pa
     assert "3 members" in first.stdout and "8 stores, 7 rewards, 5 coupon templates" in first.stdout
     assert "`:contact +8617000000000`" in first.stdout
     # Not a terminal: a line of progress instead of a bar.
-    assert "demo: 3 of 3 members written" in first.stderr
+    assert "demo: 6 of 6 steps of the members' history written" in first.stderr
+    assert "/api/v1/campaigns/1/report" in first.stdout
     database = tmp_path / "loyalty.sqlite3"
     written = table_counts(database)
     assert written["members"] == 3 and written["stores"] == 8 and written["purchases"] > 3

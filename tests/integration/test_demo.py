@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.render import region_of, texts_for
-from db.models import Base, CouponTemplate, EarningRule, LedgerEntry, Member, Notification, Purchase, Reward, Store
+from db.models import Base, CampaignRecipient, CouponTemplate, EarningRule, LedgerEntry, Member, Notification, Purchase, Reward, Store
 from db.uow import UnitOfWorkFactory
 from loyalty import demo, ledger
+from loyalty.campaigns.report import campaign_report
 from loyalty.campaigns.rfm import rfm_counts
+from loyalty.campaigns.service import get_campaign
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.notifications import message_context
@@ -114,3 +116,23 @@ async def test_a_seed_gives_the_same_program(
                 await connection.execute(table.insert(), seed_rows[table.name])
     await demo.build_demo(uow_factory, settings, now=clock.now(), seed=3, member_count=6)
     assert await written_history(uow_factory) == first and len(first) > 6
+
+
+async def test_the_demo_campaign_reports_on_an_audience_as_it_stood_at_launch(
+    uow_factory: UnitOfWorkFactory, settings: Settings, clock: FixedClock
+) -> None:
+    report = await demo.build_demo(uow_factory, settings, now=clock.now(), seed=11, member_count=MEMBERS)
+    async with uow_factory() as uow:
+        campaign = await get_campaign(uow, report.campaign_id)
+        effect = await campaign_report(uow, clock, settings, report.campaign_id)
+        launch = clock.now() - timedelta(days=demo.CAMPAIGN_DAYS_AGO)
+        recipients = (await uow.session.execute(
+            select(func.count(), func.max(Member.created_at)).select_from(CampaignRecipient)
+            .join(Member, Member.id == CampaignRecipient.member_id)
+            .where(CampaignRecipient.campaign_id == campaign.id)
+        )).one()
+    assert campaign.status == "done" and campaign.started_at is not None
+    # Only members who had joined by the launch, and none reached: the demo's members have no chat.
+    assert recipients[0] > 0 and recipients[1].replace(tzinfo=launch.tzinfo) < launch
+    assert effect.targeted.members + effect.holdout.members == recipients[0]
+    assert effect.targeted.buyers > 0, effect
