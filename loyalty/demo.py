@@ -292,7 +292,8 @@ class _Demo:
                 paused = True
                 yield
             store = home if rng.random() < 0.8 else rng.choice(STORES)
-            await self._visit(member, store, self._in_opening_hours(visit), showcase=showcase, visits=visits)
+            at = self._in_opening_hours(visit)
+            await self._visit(member, self._open_on(store, at), at, showcase=showcase, visits=visits)
             visits += 1
             if persona.name == "once":
                 break
@@ -305,12 +306,19 @@ class _Demo:
             await self._showcase(member)
 
     def _in_opening_hours(self, moment: datetime) -> datetime:
-        """The same day, between 08:00 and 19:59 local time, when every store is open."""
+        """The same day, between 09:00 and 19:59 local time, when the stores are open."""
         local = moment.astimezone(self.zone)
         if 9 <= local.hour < 20:
             return moment
         hour = 9 + self.rng.randrange(11)
         return datetime.combine(local.date(), time(hour, self.rng.randrange(60)), self.zone).astimezone(moment.tzinfo)
+
+    def _open_on(self, store: stores.StoreSpec, at: datetime) -> stores.StoreSpec:
+        """The store, or on a day it is closed the one of its city that is open."""
+        day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[at.astimezone(self.zone).weekday()]
+        if store.opening_hours is None or day in store.opening_hours:
+            return store
+        return next(s for s in STORES if s.city == store.city and s.opening_hours and day in s.opening_hours)
 
     def _basket(self) -> list[Line]:
         items = self.rng.choices(MENU, weights=[item[3] for item in MENU], k=self.rng.choice([1, 1, 2, 2, 2, 3, 4]))
@@ -393,6 +401,9 @@ class _Demo:
         """The member a newcomer becomes: a Latte redeemed before (what they care about), a
         coupon for this week and a last receipt whose points are enough for 2 × Latte."""
         at = self.now - timedelta(hours=1)
+        if not 9 <= at.astimezone(self.zone).hour < 19:  # the stores' evening before, then
+            evening = datetime.combine(at.astimezone(self.zone).date(), time(18, 30), self.zone)
+            at = evening if evening < at else evening - timedelta(days=1)
         async with self.uow_factory() as uow:
             balance = (await uow.lock_member(member.id)).points_balance
         balance = await self._spend(member, balance, at - timedelta(days=3), code="LATTE")

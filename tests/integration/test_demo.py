@@ -4,7 +4,8 @@ segments and tiers are populated, and a database that holds a program is refused
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -56,6 +57,12 @@ async def test_the_demo_fills_an_empty_database_with_a_program_a_newcomer_can_re
             select(func.min(Purchase.purchased_at), func.max(Purchase.purchased_at)))).one()
     assert clock.now() - timedelta(days=demo.HISTORY_DAYS + 1) <= first.replace(tzinfo=clock.now().tzinfo)
     assert last.replace(tzinfo=clock.now().tzinfo) < clock.now()
+    # Purchases fall in opening hours: none at the office-district store at a weekend.
+    shanghai = ZoneInfo("Asia/Shanghai")
+    for order_id, _, purchased_at, _, store in await written_history(uow_factory):
+        local = (purchased_at if purchased_at.tzinfo else purchased_at.replace(tzinfo=timezone.utc)).astimezone(shanghai)
+        assert 9 <= local.hour < 20 or store == "SH-LJZ", (order_id, local)
+        assert store != "BJ-GMO" or local.weekday() < 5, (order_id, local)
 
     # The member a newcomer becomes: a receipt in what the points buy, Latte first (redeemed before).
     async with uow_factory() as uow:
