@@ -446,10 +446,11 @@ class _Demo:
         async with self.uow_factory() as uow:
             showcase = await uow.members.by_phone(SHOWCASE_PHONE)
             assert showcase is not None
-            tiers = {tier.id: tier.code for tier in await uow.program.tiers()}
+            tiers = {tier.id: tier.code for tier in sorted(await uow.program.tiers(), key=lambda tier: tier.rank)}
             self.report.showcase_member = showcase.member_number
             self.report.showcase_balance = showcase.points_balance
             self.report.showcase_tier = tiers[showcase.tier_id]
             counted = await uow.session.execute(select(Member.tier_id, func.count()).group_by(Member.tier_id))
-            self.report.tiers_reached = {tiers[tier_id]: int(count) for tier_id, count in counted}
+            reached = {tier_id: int(count) for tier_id, count in counted}
+            self.report.tiers_reached = {code: reached[tier_id] for tier_id, code in tiers.items() if tier_id in reached}
         return self.report
