@@ -34,3 +34,12 @@ def test_demo_fills_a_new_database_once_and_refuses_the_second_time(tmp_path: Pa
     assert "nothing was written" in second.stderr and "DATABASE_URL=" in second.stderr
     assert "Traceback" not in second.stderr
     assert table_counts(database) == written
+
+
+def test_help_lists_the_demo_and_says_it_needs_an_empty_database(tmp_path: Path) -> None:
+    listed = loyalty(tmp_path, "--help")
+    assert listed.returncode == 0 and "demo" in listed.stdout
+    explained = loyalty(tmp_path, "demo", "--help", COLUMNS="200")
+    assert explained.returncode == 0
+    assert "refuses a database that already holds members" in explained.stdout
+    assert not (tmp_path / "loyalty.sqlite3").exists(), "help opens no database"
