@@ -401,6 +401,12 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
         )
 
 
+# Only ever run by hand; its heavy imports wait inside the command.
+from entrypoints.cli.demo import DEMO_HELP, demo  # noqa: E402
+
+app.command(help=DEMO_HELP)(demo)
+
+
 def main() -> None:
     """The `loyalty` command. A SECRET_KEY the database was not written with stops any command
     that opens the database with one line, wherever it is found."""

@@ -281,9 +281,9 @@ def test_regional_texts_do_not_leak_into_other_regions_or_keys() -> None:
     shanghai, beijing, general = texts_for("en", "shanghai"), texts_for("en", "beijing"), texts_for("en")
     card = {name: texts("card/caption", **SAMPLE) for name, texts in
             (("shanghai", shanghai), ("beijing", beijing), ("general", general))}
-    assert "Shanghai members" in card["shanghai"] and "Beijing" not in card["shanghai"]
-    assert "Beijing members" in card["beijing"]
-    assert "members:" not in card["general"]
+    assert "member card · Shanghai" in card["shanghai"] and "Beijing" not in card["shanghai"]
+    assert "member card · Beijing" in card["beijing"]
+    assert "member card ·" not in card["general"]
     assert shanghai("help", **SAMPLE) == general("help", **SAMPLE), "messages without a regional version are shared"
     assert shanghai.keys() == general.keys()
 
