@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import asdict
 from datetime import time
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from api.schemas.campaigns import (
     CampaignDetailPublic,
     CampaignPublic,
     CampaignsPublic,
+    ExpectedPublic,
     PreviewPublic,
     ReportPublic,
     RfmSegmentPublic,
@@ -208,6 +210,8 @@ async def preview_campaign(
             total=size.total, reachable=size.reachable, opted_out=size.opted_out, unreachable=size.unreachable
         ),
         holdout=preview.holdout,
+        expected=ExpectedPublic(**asdict(preview.expected)),
+        coupon_rules_not_applied=list(preview.coupon_rules_not_applied),
         samples=[
             SamplePublic(member_number=sample.member_number, locale=sample.locale, text=sample.text)
             for sample in preview.samples

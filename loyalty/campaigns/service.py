@@ -134,10 +134,38 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Expected:
+    """What starting now would most likely do with the audience, in the order start does it:
+    the hold-out is drawn from everyone first, then the rest are sent to or skipped. The four
+    add up to the audience, and the report counts the same four."""
+
+    sent: int
+    held_out: int
+    opted_out: int
+    unreachable: int
+
+    @classmethod
+    def of(cls, size: AudienceSize, holdout_pct: int) -> Expected:
+        held_out = round(size.total * holdout_pct / 100)
+        kept = (100 - holdout_pct) / 100
+        sent = round(size.reachable * kept)
+        opted_out = min(round(size.opted_out * kept), size.total - held_out - sent)
+        return cls(sent, held_out, opted_out, size.total - held_out - sent - opted_out)
+
+
+# A coupon template's rules that a campaign does not apply: the merchant chose the audience,
+# and a monthly member day gives its coupon every month (coupons.issue_for_campaign).
+NOT_APPLIED_COUPON_RULES = ("min_tier", "per_member_limit")
+
+
+@dataclass(frozen=True)
 class Preview:
     audience: AudienceSize
     holdout: int  # members expected in the hold-out group
     samples: list[Sample]
+    expected: Expected
+    # Of NOT_APPLIED_COUPON_RULES, those the attached template sets: say so before sending.
+    coupon_rules_not_applied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -274,7 +302,17 @@ async def preview(
         )
         for member in await uow.campaigns.sample_members(members, limit=max(samples, 0))
     ]
-    return Preview(size, round(size.total * values["holdout_pct"] / 100), rendered)
+    expected = Expected.of(size, values["holdout_pct"])
+    template = await uow.coupons.template(values["coupon_template_id"]) if values["coupon_template_id"] else None
+    return Preview(size, expected.held_out, rendered, expected, _rules_not_applied(template))
+
+
+def _rules_not_applied(template: CouponTemplate | None) -> tuple[str, ...]:
+    if template is None:
+        return ()
+    # Every template has a per-member limit (1 unless set): a campaign's coupon comes on top of it.
+    sets = {"min_tier": template.min_tier_rank > 0, "per_member_limit": True}
+    return tuple(rule for rule in NOT_APPLIED_COUPON_RULES if sets[rule])
 
 
 async def get_campaign(uow: UnitOfWork, campaign_id: int) -> Campaign:

@@ -233,7 +233,8 @@ async def test_editing_the_text_asks_for_it_again(product: Product) -> None:
     assert "Hello, second draft" in preview.text and "When: as soon as you confirm" in summary.text
     await boss.press("✅ Confirm")
     [campaign] = await campaigns(product)
-    assert campaign.texts == {"en": "Hello, second draft"} and campaign.status == "sending"
+    # Started at once; the sender may already have finished with so small an audience.
+    assert campaign.texts == {"en": "Hello, second draft"} and campaign.status in ("sending", "done")
 
 
 async def test_a_monthly_member_day_is_set_up_in_the_chat(product: Product, settings: Settings) -> None:

@@ -101,8 +101,8 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "zone": "Asia/Shanghai",
     "example": "2026-12-01",
     "audience": {"total": 12345, "reachable": 12000, "opted_out": 300, "unreachable": 45},
-    "reach": 10800,
-    "holdout": 1235,
+    "expected": {"sent": 10800, "held_out": 1235, "opted_out": 270, "unreachable": 40},
+    "coupon_rules_not_applied": ["min_tier", "per_member_limit"],
     "when": {"kind": "local", "date": date(2026, 12, 8), "time": "10:00"},
     "repeat": "monthly",
     "every": "quarterly",
@@ -353,6 +353,8 @@ def test_near_upgrade_says_what_is_left_and_what_the_tier_gives() -> None:
         ("staff/broadcast/ask_coupon", {"has_templates": False}),
         ("staff/broadcast/summary", {"repeat": "once"}),
         ("staff/broadcast/summary", {"repeat": "quarterly"}),
+        ("staff/broadcast/summary", {"coupon_rules_not_applied": []}),
+        ("staff/broadcast/summary", {"expected": {"sent": 0, "held_out": 0, "opted_out": 0, "unreachable": 3}}),
         ("staff/broadcast/ask_repeat", {"day": 30}),
     ]
     + [("staff/broadcast/repeat_button", {"every": every}) for every in ("once", "monthly")]
@@ -443,3 +445,17 @@ def test_chinese_texts_address_the_member_as_nin_throughout() -> None:
         if "你" in path.read_text(encoding="utf-8")
     ]
     assert informal == []
+
+
+
+def test_the_broadcast_summary_warns_of_an_audience_nobody_in_and_of_coupon_rules_waived() -> None:
+    en = texts_for("en")
+    nobody = {"sent": 0, "held_out": 0, "opted_out": 1, "unreachable": 2}
+    assert "nobody will get it" in en("staff/broadcast/summary", **{**SAMPLE, "expected": nobody})
+    assert "nobody will get it" not in en("staff/broadcast/summary", **SAMPLE)
+    waived = en("staff/broadcast/summary", **SAMPLE)
+    assert "whatever their tier" in waived and "per-member limit don't apply" in waived
+    only_limit = en("staff/broadcast/summary", **{**SAMPLE, "coupon_rules_not_applied": ["per_member_limit"]})
+    assert "whatever their tier" not in only_limit and "per-member limit don't apply" in only_limit
+    no_coupon = en("staff/broadcast/summary", **{**SAMPLE, "coupon_name": None})
+    assert "don't apply" not in no_coupon
