@@ -42,6 +42,7 @@ from bot.throttle import Throttle
 from db.models import Member, Notification
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty import geofence
+from loyalty.nudges.kinds import COUPON_ISSUED
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.members import set_chat_reachable
@@ -251,7 +252,7 @@ def _markup(kind: str, context: dict[str, Any], texts: Texts) -> InlineKeyboardM
         builder = InlineKeyboardBuilder()
         builder.button(text=texts("notifications/buttons/use_points"), callback_data=RewardsPage(page=1))
         return builder.as_markup()
-    if kind == "coupon_expiring":
+    if kind in ("coupon_expiring", COUPON_ISSUED):
         return coupon_buttons(texts, [context["coupon"]])
     gift = context.get(GIFTS[kind]) if kind in GIFTS else None
     if gift is not None:

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from db.models import Coupon, CouponTemplate, Member, Store, Tier
+from db.models import Coupon, CouponTemplate, Member, Notification, Store, Tier
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, earning, ledger
 from loyalty.clock import Clock
@@ -41,6 +41,7 @@ from loyalty.errors import (
 )
 from loyalty.i18n import localized
 from loyalty.idempotency import fingerprint
+from loyalty.nudges.kinds import COUPON_ISSUED
 from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.rewards import tier_for_rank
 from loyalty.stores import CITY_MAX_LENGTH
@@ -220,6 +221,14 @@ async def issue(
         uow.audit.record(
             at=now, actor=actor, action="coupon.issue", member_id=member.id,
             detail=f"{template.code} as {issued.coupon.code[:7]}…",
+        )
+        # Being given a coupon is a moment the member should see, in the chat, at once (the
+        # notifier drops it when its topic is muted or the member has no chat).
+        uow.notifications.add(
+            Notification(
+                member_id=member.id, kind=COUPON_ISSUED, payload={"coupon_id": issued.coupon.id}, status="pending",
+                created_at=now,
+            )
         )
     await uow.commit()
     return issued

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+COUPON_ISSUED = "coupon_issued"  # a coupon the merchant gave (loyalty.coupons.issue)
+
 # What a member can mute, in the order /settings lists them.
 TOPICS = ("points", "coupons", "tier", "greetings", "offers")
 
@@ -21,6 +23,7 @@ KINDS: dict[str, NudgeKind] = {
         NudgeKind("points_expiring", "points"),
         NudgeKind("coupon_expiring", "coupons"),
         NudgeKind("coupon_nearby", "coupons"),  # the live-location push (loyalty/geofence.py)
+        NudgeKind(COUPON_ISSUED, "coupons"),
         NudgeKind("birthday", "greetings"),
         NudgeKind("anniversary", "greetings"),
         NudgeKind("tier_at_risk", "tier"),
@@ -31,7 +34,8 @@ KINDS: dict[str, NudgeKind] = {
 
 # Of those, what the weekly cap counts and quiet hours hold back. The live-location push has
 # its own rationing (once per store per day, a daily cap) and is never deferred: it is about now.
-SCHEDULED = frozenset(KINDS) - {"coupon_nearby"}
+# A coupon given at the till is about now too: it arrives as a receipt does.
+SCHEDULED = frozenset(KINDS) - {"coupon_nearby", COUPON_ISSUED}
 
 
 def dedupe_key(kind: str, member_id: int, subject: str, period: str = "") -> str:

@@ -19,7 +19,8 @@ from db.crypto import FieldCipher
 from db.engine import create_engine, create_session_factory
 from db.models import Coupon, Member, MemberMute, Notification
 from db.uow import UnitOfWorkFactory
-from loyalty import ledger
+from loyalty import coupons, ledger
+from loyalty.nudges import preferences
 from loyalty.config import Settings
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import Product
@@ -195,7 +196,7 @@ async def test_settings_toggle_topics_in_place_and_refuse_forged_buttons(product
     [listing] = await conv.say("/settings")
     assert "Receipts of what you do — points earned, a new tier — always come." in listing.text
     labels = [
-        "Points about to expire", "Coupons ending and offers nearby", "Keeping or reaching a tier",
+        "Points about to expire", "Coupons: new, ending, nearby", "Keeping or reaching a tier",
         "Birthday and anniversary greetings", "Offers and news from us",
     ]
     assert listing.button_labels == [f"✅ {label}" for label in labels] + [EN("privacy/buttons/open")]
@@ -228,3 +229,33 @@ async def test_settings_toggle_topics_in_place_and_refuse_forged_buttons(product
     [zh_listing] = await zh_conv.say("/settings")
     assert "消费回执" in zh_listing.text and zh_listing.button_labels[0] == "✅ 积分到期提醒"
     assert "/settings" in EN("help", program="x", is_member=True)
+
+
+async def test_a_coupon_the_merchant_gives_reaches_the_chat_at_once_unless_coupons_are_muted(
+    product: Product, settings: Settings
+) -> None:
+    await make_template(product.uow_factory, product.clock, code="THANKS", name="Thank you", value=500, per_member_limit=2)
+    conv, member = await member_in_chat(product)
+    async with product.uow_factory() as uow:
+        given = await coupons.issue(
+            uow, product.clock, settings, member_id=member.id, template_code="THANKS", actor="apikey:till"
+        )
+    mark = conv.mark()
+    assert await product.notifier.drain_once() == 1
+    [message] = await conv.collect_since(mark, "the coupon")
+    assert "A coupon for you: Thank you — ¥5.00 off." in message.text
+    assert len(message.button_labels) == 1, "one button: the coupon's code"
+    assert await product.notifier.drain_once() == 0, "sent once"
+
+    # Muted: the next one is written, then dropped when its turn comes.
+    async with product.uow_factory() as uow:
+        await preferences.set_muted(uow, product.clock, member, "coupons", True)
+    async with product.uow_factory() as uow:
+        await coupons.issue(
+            uow, product.clock, settings, member_id=member.id, template_code="THANKS", actor="apikey:till",
+            issue_key="second",
+        )
+    assert await product.notifier.drain_once() == 0
+    async with product.uow_factory() as uow:
+        rows = list(await uow.session.scalars(select(Notification).where(Notification.kind == "coupon_issued")))
+    assert sorted(row.status for row in rows) == ["sent", "skipped"] and given.coupon.id == rows[0].payload["coupon_id"]
