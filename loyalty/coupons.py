@@ -258,7 +258,7 @@ async def issue_automatic(
         except CouponUnavailable as refusal:
             log.info(
                 "no %s coupon %s for member %s: %s",
-                event, template.code, member.member_number, refusal.details.get("reason"),
+                event, template.code, member.member_number, refusal.reason,
             )
     return [one for one in issued if not one.replayed]
 
@@ -303,7 +303,7 @@ async def issue_gift(
         except CouponUnavailable as refusal:
             log.info(
                 "no %s gift %s for member %s: %s",
-                event, template.code, member.member_number, refusal.details.get("reason"),
+                event, template.code, member.member_number, refusal.reason,
             )
     return None
 

@@ -132,12 +132,11 @@ async def confirm_redeem(
         )
         own = await rewards.member_redemption(uow, member, result.redemption.id)
     except InsufficientPoints as error:
-        short = int(error.details["needed"]) - int(error.details["available"])  # type: ignore[call-overload]
+        short = error.needed - error.available
         await _refuse(query, uow, view.refusal(texts, "insufficient_points", short=short))
         return
     except RewardUnavailable as error:
-        reason = str(error.details["reason"])
-        await _refuse(query, uow, view.refusal(texts, reason, tier=error.details.get("tier")))  # type: ignore[arg-type]
+        await _refuse(query, uow, view.refusal(texts, error.reason, tier=error.tier))
         return
     except RewardNotFound:
         await _refuse(query, uow, view.refusal(texts, "inactive"))
