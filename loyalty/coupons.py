@@ -35,12 +35,12 @@ from loyalty.errors import (
     CouponTemplateNotFound,
     CouponUnavailable,
     IdempotencyConflict,
-    InvalidCurrency,
     InvalidInput,
     UnknownStore,
 )
 from loyalty.i18n import localized
 from loyalty.idempotency import fingerprint
+from loyalty.money import MAX_ORDER_MINOR, accept_amount, in_program_currency
 from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.rewards import tier_for_rank
 from loyalty.stores import CITY_MAX_LENGTH
@@ -55,7 +55,7 @@ CODE_PREFIX = "CP"
 CODE_ATTEMPTS = 5
 NAME_MAX_LENGTH = 80
 DESCRIPTION_MAX_LENGTH = 1000
-MAX_MONEY_MINOR = 10**11
+MAX_MONEY_MINOR = MAX_ORDER_MINOR
 MAX_VALID_DAYS = 3660
 MAX_SCOPE = 500
 MAX_QUANTITY = 2**31 - 1
@@ -468,12 +468,11 @@ async def redeem(
     now = clock.now()
     if not ORDER_ID.match(request.order_id):
         raise InvalidInput("an order id is 1-64 printable characters without spaces", field="order_id")
-    if not 0 < request.amount_minor <= MAX_MONEY_MINOR:
-        raise InvalidInput(f"the order amount is 1 to {MAX_MONEY_MINOR:,} minor units", field="amount_minor")
-    if request.currency != settings.currency:
-        raise InvalidCurrency(
-            f"this program runs in {settings.currency}; {request.currency} is not accepted", field="currency"
-        )
+    out_of_range = f"the order amount is 1 to {MAX_MONEY_MINOR:,} minor units"
+    accept_amount(
+        request.amount_minor, request.currency, settings.currency,
+        too_small=out_of_range, too_large=out_of_range, most=MAX_MONEY_MINOR,
+    )
     store = await uow.program.store_by_code(request.store_code)
     if store is None or not store.active:
         raise UnknownStore(f"no active store {request.store_code!r}", field="store")
@@ -672,9 +671,9 @@ async def create_template(
         raise InvalidInput(f"kind is one of {', '.join(KINDS)}", field="kind")
     if await uow.coupons.template_by_code(spec.code) is not None:
         raise CouponTemplateExists(f"a coupon template with code {spec.code!r} exists")
-    currency = spec.currency or settings.currency
-    if currency != settings.currency:
-        raise InvalidCurrency(f"coupons are in the program's currency {settings.currency}", field="currency")
+    currency = in_program_currency(
+        spec.currency or None, settings.currency, f"coupons are in the program's currency {settings.currency}"
+    )
     _check_value(spec.kind, spec.value)
     values = await _clean(uow, {name: getattr(spec, name) for name in EDITABLE})
     if spec.auto_issue is not None and spec.auto_issue not in AUTO_ISSUE:

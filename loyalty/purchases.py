@@ -30,11 +30,12 @@ from loyalty.errors import (
 )
 from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
 from loyalty.members import find_member
+from loyalty.money import MAX_ORDER_MINOR, Money, accept_amount
 
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW_ALLOWED = timedelta(minutes=5)  # tills' clocks drift; a purchase "from the future" beyond this is refused
-MAX_AMOUNT_MINOR = 10**11  # a billion in major units: anything larger is a typo, not a purchase
+MAX_AMOUNT_MINOR = MAX_ORDER_MINOR  # a billion in major units: anything larger is a typo, not a purchase
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ async def record_purchase(
 ) -> tuple[StoredAnswer, bool]:
     """Credit a purchase. Returns the answer and whether it is a replay of an earlier one."""
     now = clock.now()
-    _check_money(request.amount_minor, request.currency, settings)
+    _checked_money(request.amount_minor, request.currency, settings)
     purchased_at = request.purchased_at or now
     earning.check_lines(request.amount_minor, request.lines)
     member = await find_member(
@@ -211,7 +212,7 @@ async def record_refund(
     """Take back the points of the refunded part of a purchase, never more than the member has;
     what could not be taken back is recorded as the refund's shortfall."""
     now = clock.now()
-    _check_money(request.amount_minor, request.currency, settings)
+    amount = _checked_money(request.amount_minor, request.currency, settings)
     purchase = await uow.purchases.by_order(request.channel, request.order_id)
     if purchase is None:
         raise PurchaseNotFound(f"no {request.channel} order {request.order_id!r}")
@@ -224,10 +225,10 @@ async def record_refund(
     await uow.session.refresh(purchase)  # the row may have changed while we waited for the lock
     if request.currency != purchase.currency:
         raise InvalidCurrency("the refund's currency differs from the purchase's", field="currency")
-    remaining = purchase.amount_minor - purchase.refunded_minor
-    if request.amount_minor > remaining:
+    remaining = Money(purchase.amount_minor, purchase.currency) - Money(purchase.refunded_minor, purchase.currency)
+    if amount > remaining:
         raise InvalidInput(
-            f"refund of {request.amount_minor} exceeds the {remaining} not yet refunded", field="amount_minor"
+            f"refund of {amount.minor} exceeds the {remaining.minor} not yet refunded", field="amount_minor"
         )
     # Cumulative proportion, so several partial refunds take back exactly what a full one would.
     before = purchase.points_earned * purchase.refunded_minor // purchase.amount_minor
@@ -301,15 +302,11 @@ def _check_purchased_at(purchased_at: datetime, now: datetime, settings: Setting
         )
 
 
-def _check_money(amount_minor: int, currency: str, settings: Settings) -> None:
-    if amount_minor <= 0:
-        raise InvalidInput("amount must be positive", field="amount_minor")
-    if amount_minor > MAX_AMOUNT_MINOR:
-        raise InvalidInput("amount is implausibly large", field="amount_minor")
-    if currency != settings.currency:
-        raise InvalidCurrency(
-            f"this program runs in {settings.currency}; {currency} is not accepted", field="currency"
-        )
+def _checked_money(amount_minor: int, currency: str, settings: Settings) -> Money:
+    return accept_amount(
+        amount_minor, currency, settings.currency,
+        too_small="amount must be positive", too_large="amount is implausibly large", most=MAX_AMOUNT_MINOR,
+    )
 
 
 async def _store_id(uow: UnitOfWork, channel: str, store_code: str | None) -> int | None:

@@ -26,7 +26,6 @@ from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES
 from loyalty.errors import (
     InsufficientPoints,
-    InvalidCurrency,
     InvalidInput,
     RedemptionNotFound,
     RedemptionNotUsable,
@@ -37,6 +36,7 @@ from loyalty.errors import (
 )
 from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.money import in_program_currency
 
 log = logging.getLogger(__name__)
 
@@ -548,12 +548,9 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
         elif name == "stock":
             clean[name] = None if value is None else whole_number(value, name, low=0, high=MAX_STOCK)
         elif name == "currency":
-            currency = program_currency if value is None else value
-            if currency != program_currency:
-                raise InvalidCurrency(
-                    f"rewards are valued in the program's currency {program_currency}", field="currency"
-                )
-            clean[name] = currency
+            clean[name] = in_program_currency(
+                value, program_currency, f"rewards are valued in the program's currency {program_currency}"
+            )
         elif name == "min_tier":
             clean["min_tier_rank"] = await tier_rank(uow, value)
         elif name in ("active_from", "active_until"):
