@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from db.models import Coupon, CouponTemplate, Member, Store, Tier
+from db.models import Coupon, CouponKind, CouponStatus, CouponTemplate, LedgerKind, Member, Store, Tier
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, earning, ledger
 from loyalty.clock import Clock
@@ -47,7 +47,7 @@ from loyalty.stores import CITY_MAX_LENGTH
 
 log = logging.getLogger(__name__)
 
-KINDS = ("percent_off", "amount_off", "free_item", "points_multiplier")
+KINDS = tuple(CouponKind)
 AUTO_ISSUE = ("signup", "tier", "birthday", "anniversary", "win_back")
 SOURCES = ("signup", "tier", "api", "reward", "campaign", "birthday", "anniversary", "win_back")
 TEMPLATE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -80,9 +80,9 @@ def normalize_coupon_code(raw: str) -> str | None:
 
 def discount_for(template: CouponTemplate, amount_minor: int) -> int:
     """Money off an order of `amount_minor`: never more than the order itself."""
-    if template.kind == "percent_off":
+    if template.kind == CouponKind.PERCENT_OFF:
         return amount_minor * template.value // PCT
-    if template.kind in ("amount_off", "free_item"):
+    if template.kind in (CouponKind.AMOUNT_OFF, CouponKind.FREE_ITEM):
         return min(template.value, amount_minor)
     return 0
 
@@ -180,7 +180,7 @@ async def issue_locked(
             template_id=template.id,
             member_id=member.id,
             code=new_coupon_code(),
-            status="issued",
+            status=CouponStatus.ISSUED,
             source=source,
             issue_key=issue_key,
             issued_at=now,
@@ -359,7 +359,7 @@ async def issue_for_campaign(
                     "template_id": template.id,
                     "member_id": member_id,
                     "code": new_coupon_code(),
-                    "status": "issued",
+                    "status": CouponStatus.ISSUED,
                     "source": "campaign",
                     "issue_key": campaign_issue_key(campaign_id, member_id),
                     "issued_at": now,
@@ -490,7 +490,7 @@ async def redeem(
     })
     if request.member_number is not None and request.member_number != owner.member_number:
         raise CouponNotUsable("this coupon belongs to another member", reason="other_member")
-    if template.kind == "points_multiplier":
+    if template.kind == CouponKind.POINTS_MULTIPLIER:
         # The points go to the owner's ledger: take their lock before the coupon's row, as
         # every other points change does, so the two never wait on each other in reverse.
         owner = await uow.lock_member(owner.id)
@@ -503,8 +503,8 @@ async def redeem(
     ledger.check_room(owner, bonus, input_field="amount_minor")  # the coupon row records them too
     if not await uow.coupons.mark_used(
         coupon.id, at=now, store_id=store.id, order_id=request.order_id,
-        discount_minor=discount if template.kind != "points_multiplier" else None,
-        bonus_points=bonus if template.kind == "points_multiplier" else None, request_hash=request_hash,
+        discount_minor=discount if template.kind != CouponKind.POINTS_MULTIPLIER else None,
+        bonus_points=bonus if template.kind == CouponKind.POINTS_MULTIPLIER else None, request_hash=request_hash,
     ):
         # Another till won the race a moment ago: its answer if it was this order, else "used".
         # Nothing is written yet, so no rollback: one would expire the loaded store, template
@@ -518,7 +518,7 @@ async def redeem(
         raise CouponNotUsable("this coupon was already used", reason="used")
     if bonus:
         await ledger.credit(
-            uow, owner, points=bonus, kind="bonus", at=now, actor=actor, reason=f"coupon {template.code}",
+            uow, owner, points=bonus, kind=LedgerKind.BONUS, at=now, actor=actor, reason=f"coupon {template.code}",
             expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
         )
     uow.audit.record(
@@ -539,7 +539,9 @@ def _replay(
     request; a conflict when the same order comes with another amount (as purchases refuse a
     reused idempotency key), never the first answer to a different question. Another store's
     order of the same id is another order: the coupon is used."""
-    if coupon.status != "used" or coupon.used_order_id != request.order_id or coupon.used_store_id != store.id:
+    if coupon.status != CouponStatus.USED:
+        return None
+    if coupon.used_order_id != request.order_id or coupon.used_store_id != store.id:
         return None
     # None: used before requests were fingerprinted, when the order alone made a replay.
     if coupon.used_request_hash is not None and coupon.used_request_hash != request_hash:
@@ -553,10 +555,10 @@ def _replay(
 def _check_usable(
     coupon: Coupon, template: CouponTemplate, store: Store, request: RedeemRequest, now: datetime
 ) -> None:
-    if coupon.status == "used":
+    if coupon.status == CouponStatus.USED:
         when = f" at {coupon.used_at.isoformat()}" if coupon.used_at else ""
         raise CouponNotUsable(f"this coupon was already used{when}", reason="used")
-    if coupon.status == "void":
+    if coupon.status == CouponStatus.VOID:
         raise CouponNotUsable("this coupon was withdrawn", reason="void")
     day = local_day(now, store.timezone)
     if day < coupon.valid_from:
@@ -580,7 +582,7 @@ def _check_usable(
 
 async def _bonus_points(uow: UnitOfWork, template: CouponTemplate, amount_minor: int, *, now: datetime) -> int:
     """A points multiplier adds what the base rate gives for the order, times (multiplier - 1)."""
-    if template.kind != "points_multiplier":
+    if template.kind != CouponKind.POINTS_MULTIPLIER:
         return 0
     base = (await earning.active_rules(uow, at=now)).base
     if base is None or not base.points or not base.per_amount_minor:
@@ -751,9 +753,9 @@ async def _definition(uow: UnitOfWork, template: CouponTemplate) -> TemplateDefi
 
 
 def _check_value(kind: str, value: int) -> None:
-    if kind == "percent_off":
+    if kind == CouponKind.PERCENT_OFF:
         whole_number(value, "value", low=1, high=100)
-    elif kind == "points_multiplier":
+    elif kind == CouponKind.POINTS_MULTIPLIER:
         whole_number(value, "value", low=101, high=10_000)
     else:
         whole_number(value, "value", low=1, high=MAX_MONEY_MINOR)

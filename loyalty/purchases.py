@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from db.models import Member, Notification, Purchase, PurchaseLine, Refund
+from db.models import (
+    LedgerKind,
+    Member,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    Purchase,
+    PurchaseLine,
+    Refund,
+)
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import earning, ledger, tiers
 from loyalty.bonuses import grant_event_bonus
@@ -153,7 +162,7 @@ async def record_purchase(
     expires_at = ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone)
     if earned.total > 0:
         await ledger.credit(
-            uow, member, points=earned.total, kind="earn", at=now, expires_at=expires_at,
+            uow, member, points=earned.total, kind=LedgerKind.EARN, at=now, expires_at=expires_at,
             actor=actor, purchase_id=purchase.id, reason=f"order {request.order_id}", input_field="amount_minor",
         )
     bonus = 0
@@ -171,9 +180,9 @@ async def record_purchase(
         uow.notifications.add(
             Notification(
                 member_id=member.id,
-                kind="points_earned",
+                kind=NotificationKind.POINTS_EARNED,
                 payload={"points": earned.total + bonus, "balance": member.points_balance, "order_id": request.order_id},
-                status="pending",
+                status=NotificationStatus.PENDING,
                 created_at=now,
             )
         )
@@ -247,7 +256,7 @@ async def record_refund(
     taken = shortfall = 0
     if owed > 0:
         result = await ledger.debit(
-            uow, member, points=owed, kind="clawback", at=now, actor=actor, allow_partial=True,
+            uow, member, points=owed, kind=LedgerKind.CLAWBACK, at=now, actor=actor, allow_partial=True,
             prefer_lot_ids=await uow.purchases.earn_lot_ids(purchase.id),
             purchase_id=purchase.id, refund_id=refund.id, reason=f"refund {request.refund_id}",
         )
@@ -259,9 +268,9 @@ async def record_refund(
         uow.notifications.add(
             Notification(
                 member_id=member.id,
-                kind="points_clawed_back",
+                kind=NotificationKind.POINTS_CLAWED_BACK,
                 payload={"points": taken, "balance": member.points_balance, "order_id": request.order_id},
-                status="pending",
+                status=NotificationStatus.PENDING,
                 created_at=now,
             )
         )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from db.models import Member, Reward, RewardRedemption, Tier
+from db.models import LedgerKind, Member, RedemptionStatus, Reward, RewardRedemption, Tier
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, ledger
 from loyalty.clock import Clock
@@ -306,7 +306,8 @@ async def _redeem_locked(
         raise RewardUnavailable("this reward is out of stock", reason="out_of_stock")
     redemption = await _issue(uow, member, reward, now=now)
     await ledger.debit(
-        uow, member, points=reward.points_price, kind="redeem", at=now, actor=actor, redemption_id=redemption.id
+        uow, member, points=reward.points_price, kind=LedgerKind.REDEEM, at=now, actor=actor,
+        redemption_id=redemption.id,
     )
     log.info("member %s redeemed reward %s as %s", member.member_number, reward.code, redemption.id)
     return redemption
@@ -319,7 +320,7 @@ async def _issue(uow: UnitOfWork, member: Member, reward: Reward, *, now: dateti
             reward_id=reward.id,
             code=new_redemption_code(),
             points=reward.points_price,
-            status="issued",
+            status=RedemptionStatus.ISSUED,
             issued_at=now,
         )
         # 60 random bits make a collision all but impossible; the unique constraint decides.
@@ -337,7 +338,7 @@ class OwnRedemption:
 
 async def member_redemptions(uow: UnitOfWork, member: Member, *, limit: int = 10) -> list[OwnRedemption]:
     """The member's own codes still to be used at a till, newest first."""
-    rows = await uow.rewards.for_member(member.id, status="issued", limit=limit)
+    rows = await uow.rewards.for_member(member.id, status=RedemptionStatus.ISSUED, limit=limit)
     return [OwnRedemption(redemption, reward) for redemption, reward in rows]
 
 

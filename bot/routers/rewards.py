@@ -22,7 +22,7 @@ from bot import rewards_view as view
 from bot.edits import edit_in_place
 from bot.filters import ButtonText
 from bot.render import Texts
-from db.models import Member
+from db.models import Member, RedemptionStatus
 from db.uow import UnitOfWork
 from loyalty import rewards
 from loyalty.clock import Clock
@@ -181,7 +181,7 @@ async def show_code(
         await _refuse(query, uow, view.refusal(texts, "stale"))
         return
     await uow.release()
-    if own.redemption.status != "issued":
+    if own.redemption.status != RedemptionStatus.ISSUED:
         await query.answer(view.refusal(texts, own.redemption.status), show_alert=True)
         return
     await query.answer()
