@@ -243,7 +243,9 @@ class NotificationSender:
 
 
 # The gift coupon a greeting or an offer brings, by kind: its message gets a "show code" button.
-GIFTS = {NotificationKind.BIRTHDAY: "gift", NotificationKind.ANNIVERSARY: "gift", NotificationKind.WIN_BACK: "offer"}
+GIFTS: dict[str, str] = {
+    NotificationKind.BIRTHDAY: "gift", NotificationKind.ANNIVERSARY: "gift", NotificationKind.WIN_BACK: "offer"
+}
 
 
 def _markup(kind: str, context: dict[str, Any], texts: Texts) -> InlineKeyboardMarkup | ReplyKeyboardMarkup:
