@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from db.models import Member
+from db.models import LedgerKind, Member
 from db.uow import UnitOfWork
 from loyalty import earning, ledger
 from loyalty.config import Settings
@@ -43,7 +43,7 @@ async def grant_event_bonus(
     points = rule.points if rule is not None and rule.points else 0
     if points:
         await ledger.credit(
-            uow, member, points=points, kind="bonus", at=now, actor=actor, reason=rule.name if rule else event,
+            uow, member, points=points, kind=LedgerKind.BONUS, at=now, actor=actor, reason=rule.name if rule else event,
             input_field=input_field,
             expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
         )

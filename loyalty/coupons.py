@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from db.models import Coupon, CouponTemplate, Member, Notification, Store, Tier
+from db.models import Coupon, CouponKind, CouponStatus, CouponTemplate, LedgerKind, Member, Notification, Store, Tier
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, earning, ledger
 from loyalty.clock import Clock
@@ -35,20 +35,19 @@ from loyalty.errors import (
     CouponTemplateNotFound,
     CouponUnavailable,
     IdempotencyConflict,
-    InvalidCurrency,
     InvalidInput,
     UnknownStore,
 )
 from loyalty.i18n import localized
 from loyalty.idempotency import fingerprint
-from loyalty.nudges.kinds import COUPON_ISSUED
+from loyalty.money import MAX_ORDER_MINOR, accept_amount, in_program_currency
 from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.rewards import tier_for_rank
 from loyalty.stores import CITY_MAX_LENGTH
 
 log = logging.getLogger(__name__)
 
-KINDS = ("percent_off", "amount_off", "free_item", "points_multiplier")
+KINDS = tuple(CouponKind)
 AUTO_ISSUE = ("signup", "tier", "birthday", "anniversary", "win_back")
 SOURCES = ("signup", "tier", "api", "reward", "campaign", "birthday", "anniversary", "win_back")
 TEMPLATE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -56,7 +55,7 @@ CODE_PREFIX = "CP"
 CODE_ATTEMPTS = 5
 NAME_MAX_LENGTH = 80
 DESCRIPTION_MAX_LENGTH = 1000
-MAX_MONEY_MINOR = 10**11
+MAX_MONEY_MINOR = MAX_ORDER_MINOR
 MAX_VALID_DAYS = 3660
 MAX_SCOPE = 500
 MAX_QUANTITY = 2**31 - 1
@@ -81,9 +80,9 @@ def normalize_coupon_code(raw: str) -> str | None:
 
 def discount_for(template: CouponTemplate, amount_minor: int) -> int:
     """Money off an order of `amount_minor`: never more than the order itself."""
-    if template.kind == "percent_off":
+    if template.kind == CouponKind.PERCENT_OFF:
         return amount_minor * template.value // PCT
-    if template.kind in ("amount_off", "free_item"):
+    if template.kind in (CouponKind.AMOUNT_OFF, CouponKind.FREE_ITEM):
         return min(template.value, amount_minor)
     return 0
 
@@ -181,7 +180,7 @@ async def issue_locked(
             template_id=template.id,
             member_id=member.id,
             code=new_coupon_code(),
-            status="issued",
+            status=CouponStatus.ISSUED,
             source=source,
             issue_key=issue_key,
             issued_at=now,
@@ -226,7 +225,7 @@ async def issue(
         # notifier drops it when its topic is muted or the member has no chat).
         uow.notifications.add(
             Notification(
-                member_id=member.id, kind=COUPON_ISSUED, payload={"coupon_id": issued.coupon.id}, status="pending",
+                member_id=member.id, kind=NotificationKind.COUPON_ISSUED, payload={"coupon_id": issued.coupon.id}, status="pending",
                 created_at=now,
             )
         )
@@ -267,7 +266,7 @@ async def issue_automatic(
         except CouponUnavailable as refusal:
             log.info(
                 "no %s coupon %s for member %s: %s",
-                event, template.code, member.member_number, refusal.details.get("reason"),
+                event, template.code, member.member_number, refusal.reason,
             )
     return [one for one in issued if not one.replayed]
 
@@ -312,7 +311,7 @@ async def issue_gift(
         except CouponUnavailable as refusal:
             log.info(
                 "no %s gift %s for member %s: %s",
-                event, template.code, member.member_number, refusal.details.get("reason"),
+                event, template.code, member.member_number, refusal.reason,
             )
     return None
 
@@ -368,7 +367,7 @@ async def issue_for_campaign(
                     "template_id": template.id,
                     "member_id": member_id,
                     "code": new_coupon_code(),
-                    "status": "issued",
+                    "status": CouponStatus.ISSUED,
                     "source": "campaign",
                     "issue_key": campaign_issue_key(campaign_id, member_id),
                     "issued_at": now,
@@ -477,12 +476,11 @@ async def redeem(
     now = clock.now()
     if not ORDER_ID.match(request.order_id):
         raise InvalidInput("an order id is 1-64 printable characters without spaces", field="order_id")
-    if not 0 < request.amount_minor <= MAX_MONEY_MINOR:
-        raise InvalidInput(f"the order amount is 1 to {MAX_MONEY_MINOR:,} minor units", field="amount_minor")
-    if request.currency != settings.currency:
-        raise InvalidCurrency(
-            f"this program runs in {settings.currency}; {request.currency} is not accepted", field="currency"
-        )
+    out_of_range = f"the order amount is 1 to {MAX_MONEY_MINOR:,} minor units"
+    accept_amount(
+        request.amount_minor, request.currency, settings.currency,
+        too_small=out_of_range, too_large=out_of_range, most=MAX_MONEY_MINOR,
+    )
     store = await uow.program.store_by_code(request.store_code)
     if store is None or not store.active:
         raise UnknownStore(f"no active store {request.store_code!r}", field="store")
@@ -500,7 +498,7 @@ async def redeem(
     })
     if request.member_number is not None and request.member_number != owner.member_number:
         raise CouponNotUsable("this coupon belongs to another member", reason="other_member")
-    if template.kind == "points_multiplier":
+    if template.kind == CouponKind.POINTS_MULTIPLIER:
         # The points go to the owner's ledger: take their lock before the coupon's row, as
         # every other points change does, so the two never wait on each other in reverse.
         owner = await uow.lock_member(owner.id)
@@ -513,8 +511,8 @@ async def redeem(
     ledger.check_room(owner, bonus, input_field="amount_minor")  # the coupon row records them too
     if not await uow.coupons.mark_used(
         coupon.id, at=now, store_id=store.id, order_id=request.order_id,
-        discount_minor=discount if template.kind != "points_multiplier" else None,
-        bonus_points=bonus if template.kind == "points_multiplier" else None, request_hash=request_hash,
+        discount_minor=discount if template.kind != CouponKind.POINTS_MULTIPLIER else None,
+        bonus_points=bonus if template.kind == CouponKind.POINTS_MULTIPLIER else None, request_hash=request_hash,
     ):
         # Another till won the race a moment ago: its answer if it was this order, else "used".
         # Nothing is written yet, so no rollback: one would expire the loaded store, template
@@ -528,7 +526,7 @@ async def redeem(
         raise CouponNotUsable("this coupon was already used", reason="used")
     if bonus:
         await ledger.credit(
-            uow, owner, points=bonus, kind="bonus", at=now, actor=actor, reason=f"coupon {template.code}",
+            uow, owner, points=bonus, kind=LedgerKind.BONUS, at=now, actor=actor, reason=f"coupon {template.code}",
             expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
         )
     uow.audit.record(
@@ -549,7 +547,9 @@ def _replay(
     request; a conflict when the same order comes with another amount (as purchases refuse a
     reused idempotency key), never the first answer to a different question. Another store's
     order of the same id is another order: the coupon is used."""
-    if coupon.status != "used" or coupon.used_order_id != request.order_id or coupon.used_store_id != store.id:
+    if coupon.status != CouponStatus.USED:
+        return None
+    if coupon.used_order_id != request.order_id or coupon.used_store_id != store.id:
         return None
     # None: used before requests were fingerprinted, when the order alone made a replay.
     if coupon.used_request_hash is not None and coupon.used_request_hash != request_hash:
@@ -563,10 +563,10 @@ def _replay(
 def _check_usable(
     coupon: Coupon, template: CouponTemplate, store: Store, request: RedeemRequest, now: datetime
 ) -> None:
-    if coupon.status == "used":
+    if coupon.status == CouponStatus.USED:
         when = f" at {coupon.used_at.isoformat()}" if coupon.used_at else ""
         raise CouponNotUsable(f"this coupon was already used{when}", reason="used")
-    if coupon.status == "void":
+    if coupon.status == CouponStatus.VOID:
         raise CouponNotUsable("this coupon was withdrawn", reason="void")
     day = local_day(now, store.timezone)
     if day < coupon.valid_from:
@@ -590,7 +590,7 @@ def _check_usable(
 
 async def _bonus_points(uow: UnitOfWork, template: CouponTemplate, amount_minor: int, *, now: datetime) -> int:
     """A points multiplier adds what the base rate gives for the order, times (multiplier - 1)."""
-    if template.kind != "points_multiplier":
+    if template.kind != CouponKind.POINTS_MULTIPLIER:
         return 0
     base = (await earning.active_rules(uow, at=now)).base
     if base is None or not base.points or not base.per_amount_minor:
@@ -681,9 +681,9 @@ async def create_template(
         raise InvalidInput(f"kind is one of {', '.join(KINDS)}", field="kind")
     if await uow.coupons.template_by_code(spec.code) is not None:
         raise CouponTemplateExists(f"a coupon template with code {spec.code!r} exists")
-    currency = spec.currency or settings.currency
-    if currency != settings.currency:
-        raise InvalidCurrency(f"coupons are in the program's currency {settings.currency}", field="currency")
+    currency = in_program_currency(
+        spec.currency or None, settings.currency, f"coupons are in the program's currency {settings.currency}"
+    )
     _check_value(spec.kind, spec.value)
     values = await _clean(uow, {name: getattr(spec, name) for name in EDITABLE})
     if spec.auto_issue is not None and spec.auto_issue not in AUTO_ISSUE:
@@ -761,9 +761,9 @@ async def _definition(uow: UnitOfWork, template: CouponTemplate) -> TemplateDefi
 
 
 def _check_value(kind: str, value: int) -> None:
-    if kind == "percent_off":
+    if kind == CouponKind.PERCENT_OFF:
         whole_number(value, "value", low=1, high=100)
-    elif kind == "points_multiplier":
+    elif kind == CouponKind.POINTS_MULTIPLIER:
         whole_number(value, "value", low=101, high=10_000)
     else:
         whole_number(value, "value", low=1, high=MAX_MONEY_MINOR)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Literal
 
-from db.models import Member, Notification
+from db.models import Member, Notification, NotificationKind, NotificationStatus
 from db.uow import UnitOfWork
 from loyalty import coupons, members, stores
 from loyalty.clock import Clock
@@ -28,7 +28,7 @@ from loyalty.quiet_hours import is_quiet, member_zone
 
 log = logging.getLogger(__name__)
 
-KIND = "coupon_nearby"
+KIND = NotificationKind.COUPON_NEARBY
 MAX_STORES = 5
 
 Outcome = Literal["pushed", "no_store", "no_coupon", "quiet_hours", "already_today", "daily_cap"]
@@ -79,7 +79,7 @@ async def check_position(
             "distance_m": round(hit.distance_m),
             "coupon_ids": [own.coupon.id for own in usable],
         },
-        status="pending",
+        status=NotificationStatus.PENDING,
         created_at=now,
     )
     if not await uow.notifications.add_once(notification):

@@ -14,13 +14,12 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from db.models import Member, Notification, Tier
+from db.models import Member, Notification, NotificationKind, Tier
 from db.uow import UnitOfWork
 from loyalty import coupons, geofence, ledger, rewards, tiers
 from loyalty.config import Settings
 from loyalty.i18n import localized
 from loyalty.nudges.delivery import gift_key
-from loyalty.nudges.kinds import COUPON_ISSUED
 from loyalty.quiet_hours import member_zone
 
 Context = dict[str, Any]
@@ -218,7 +217,7 @@ Builder = Callable[
 ]
 _BUILDERS: dict[str, Builder] = {
     "points_earned": _points_earned,
-    COUPON_ISSUED: _coupon_issued,
+    NotificationKind.COUPON_ISSUED: _coupon_issued,
     "tier_upgraded": _tier_changed,
     "tier_downgraded": _tier_changed,
     geofence.KIND: _coupon_nearby,

@@ -175,7 +175,7 @@ async def birthday_given(
         await members.set_birthday(uow, clock, settings, member, message.text)
     except InvalidBirthday as error:
         await message.answer(
-            texts("signup/birthday_invalid", reason=error.details["reason"], skip=texts("buttons/skip")),
+            texts("signup/birthday_invalid", reason=error.reason, skip=texts("buttons/skip")),
             reply_markup=keyboards.skip(texts),
         )
         return
@@ -209,7 +209,7 @@ async def city_given(
             await members.set_city(uow, clock, settings, member, message.text)
         except InvalidCity as error:
             await message.answer(
-                texts("signup/city_invalid", reason=error.details["reason"], skip=texts("buttons/skip")),
+                texts("signup/city_invalid", reason=error.reason, skip=texts("buttons/skip")),
                 reply_markup=keyboards.skip(texts),
             )
             return

@@ -301,7 +301,7 @@ def stores_import(
                 )
             except StoreImportRejected as error:
                 bar.finish()
-                for row in error.details["errors"]:  # type: ignore[union-attr]
+                for row in error.errors:
                     typer.secho(f"row {row.row}, {row.field}: {row.message}", fg=typer.colors.RED, err=True)
                 raise
 

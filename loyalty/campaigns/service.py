@@ -51,7 +51,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from db.models import Campaign, CouponTemplate
+from db.models import Campaign, CampaignStatus, CouponTemplate, RecipientStatus
 from db.repositories.campaigns import AudienceRow, CampaignRepository
 from db.uow import IntegrityError, UnitOfWork, UnitOfWorkFactory
 from loyalty import coupons
@@ -90,7 +90,7 @@ START_RESUME_AFTER = timedelta(minutes=10)
 # The hold-out hash is read as a number 0..HOLDOUT_SCALE-1: hundredths of a percent.
 HOLDOUT_SCALE = 10_000
 RATE_WINDOW = timedelta(seconds=10)
-LIVE_STATUSES = ("scheduled", "sending", "paused")  # a campaign that may still send
+LIVE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)  # may still send
 
 
 # --- what callers pass and get -------------------------------------------------------------------
@@ -226,7 +226,7 @@ async def create_campaign(
     values = await _validated(uow, settings, draft, now=now)
     campaign = Campaign(
         **values,
-        status="scheduled",
+        status=CampaignStatus.SCHEDULED,
         seed=secrets.token_hex(8),
         created_by=actor.ref,
         created_at=now,
@@ -340,7 +340,10 @@ async def followed_campaigns(uow: UnitOfWork, clock: Clock) -> list[Campaign]:
 
 async def pause(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Actor) -> Campaign:
     """scheduled | sending -> paused: nothing more goes out until it is resumed. Commits."""
-    return await _move(uow, clock, campaign_id, actor, ("scheduled", "sending"), "paused", "pause")
+    return await _move(
+        uow, clock, campaign_id, actor, (CampaignStatus.SCHEDULED, CampaignStatus.SENDING), CampaignStatus.PAUSED,
+        "pause",
+    )
 
 
 async def resume(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Actor) -> Campaign:
@@ -348,8 +351,8 @@ async def resume(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Acto
     come; if it passed, the scheduler starts it at once). Commits."""
     async with _refusal_keeps_nothing(uow):
         campaign = await get_campaign(uow, campaign_id)
-    to = "sending" if campaign.started_at is not None else "scheduled"
-    return await _move(uow, clock, campaign_id, actor, ("paused",), to, "resume")
+    to = CampaignStatus.SENDING if campaign.started_at is not None else CampaignStatus.SCHEDULED
+    return await _move(uow, clock, campaign_id, actor, (CampaignStatus.PAUSED,), to, "resume")
 
 
 async def cancel(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Actor) -> Campaign:
@@ -357,7 +360,7 @@ async def cancel(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Acto
     sender with it (messages being sent at that instant still go). A recurring campaign
     cancelled before it starts has no next occurrence. Commits."""
     return await _move(
-        uow, clock, campaign_id, actor, ("scheduled", "sending", "paused"), "cancelled", "cancel",
+        uow, clock, campaign_id, actor, LIVE_STATUSES, CampaignStatus.CANCELLED, "cancel",
         finished_at=clock.now(),
     )
 
@@ -367,8 +370,8 @@ async def _move(
     clock: Clock,
     campaign_id: int,
     actor: Actor,
-    from_statuses: tuple[str, ...],
-    to: str,
+    from_statuses: tuple[CampaignStatus, ...],
+    to: CampaignStatus,
     action: str,
     **values: Any,
 ) -> Campaign:
@@ -379,7 +382,7 @@ async def _move(
         if not await uow.campaigns.move(campaign_id, from_statuses=from_statuses, to=to, **values):
             status = (await get_campaign(uow, campaign_id)).status
             raise CampaignStateConflict(f"campaign {campaign_id} is {status}; it cannot {action}", reason=status)
-    cancelled = await uow.campaigns.cancel_pending(campaign_id) if to == "cancelled" else 0
+    cancelled = await uow.campaigns.cancel_pending(campaign_id) if to == CampaignStatus.CANCELLED else 0
     uow.audit.record(
         at=clock.now(), actor=actor.ref, action=f"campaign.{action}",
         detail=f"{campaign_id} {campaign.name!r}" + (f": {cancelled} unsent" if cancelled else ""),
@@ -463,7 +466,9 @@ async def _start(uow: UnitOfWork, clock: Clock, settings: Settings, campaign_id:
     (`_choose_recipients`); None when another start had claimed it."""
     now = clock.now()
     await get_campaign(uow, campaign_id)
-    if not await uow.campaigns.move(campaign_id, from_statuses=("scheduled",), to="sending", started_at=now):
+    if not await uow.campaigns.move(
+        campaign_id, from_statuses=(CampaignStatus.SCHEDULED,), to=CampaignStatus.SENDING, started_at=now
+    ):
         await uow.rollback()
         return None
     if uow.writes_exclusively:
@@ -504,7 +509,7 @@ async def _choose_recipients(
             members, chunk=START_CHUNK if in_chunks else START_BATCH, after_member_id=after
         )
         async for chunk in audience_rows:
-            if await uow.campaigns.status_for_start(campaign_id) == "cancelled":
+            if await uow.campaigns.status_for_start(campaign_id) == CampaignStatus.CANCELLED:
                 break  # nothing more to choose; what was chosen is cancelled already
             rows = []
             for member in chunk:
@@ -523,7 +528,9 @@ async def _choose_recipients(
         return None
     pending = await uow.campaigns.has_open_rows(campaign_id)
     if not pending:
-        await uow.campaigns.move(campaign_id, from_statuses=("sending",), to="done", finished_at=now)
+        await uow.campaigns.move(
+            campaign_id, from_statuses=(CampaignStatus.SENDING,), to=CampaignStatus.DONE, finished_at=now
+        )
     if campaign.recurrence:
         started.next_id = (await uow.campaigns.add(_next_occurrence(campaign, settings, now))).id
     await uow.commit()
@@ -634,7 +641,7 @@ def _next_occurrence(campaign: Campaign, settings: Settings, now: datetime) -> C
                 break
     return Campaign(
         name=campaign.name,
-        status="scheduled",
+        status=CampaignStatus.SCHEDULED,
         texts=dict(campaign.texts),
         image_url=campaign.image_url,
         coupon_template_id=campaign.coupon_template_id,
@@ -744,7 +751,7 @@ async def progress(uow: UnitOfWork, clock: Clock, campaign_id: int) -> Progress:
     )
 
 
-_ROW_STATUSES = ("pending", "sending", "sent", "failed", "skipped", "held_out", "cancelled")
+_ROW_STATUSES = tuple(RecipientStatus)
 
 
 async def finish_if_drained(uow: UnitOfWork, clock: Clock, campaign_id: int) -> bool:

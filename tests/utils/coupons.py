@@ -9,11 +9,10 @@ from datetime import date
 
 from sqlalchemy import delete, func, select
 
-from db.models import AuditEvent, Coupon, CouponTemplate, LedgerEntry, Member, Notification, Store
+from db.models import AuditEvent, Coupon, CouponTemplate, LedgerEntry, Member, Notification, NotificationKind, Store
 from db.uow import UnitOfWorkFactory
 from loyalty import coupons
 from loyalty.clock import Clock
-from loyalty.nudges.kinds import COUPON_ISSUED
 from tests.utils.members import TEST_SETTINGS
 from tests.utils.stores import add_stores, located_store
 
@@ -74,7 +73,7 @@ async def give_coupon(
             uow, clock, TEST_SETTINGS, member_id=member.id, template_code=template.code, actor="test"
         )
         await uow.session.execute(
-            delete(Notification).where(Notification.member_id == member.id, Notification.kind == COUPON_ISSUED)
+            delete(Notification).where(Notification.member_id == member.id, Notification.kind == NotificationKind.COUPON_ISSUED)
         )
         await uow.commit()
         return issued.coupon
