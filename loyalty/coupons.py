@@ -23,7 +23,19 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from db.models import Coupon, CouponKind, CouponStatus, CouponTemplate, LedgerKind, Member, Notification, Store, Tier
+from db.models import (
+    Coupon,
+    CouponKind,
+    CouponStatus,
+    CouponTemplate,
+    LedgerKind,
+    Member,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    Store,
+    Tier,
+)
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, earning, ledger
 from loyalty.clock import Clock
@@ -225,8 +237,8 @@ async def issue(
         # notifier drops it when its topic is muted or the member has no chat).
         uow.notifications.add(
             Notification(
-                member_id=member.id, kind=NotificationKind.COUPON_ISSUED, payload={"coupon_id": issued.coupon.id}, status="pending",
-                created_at=now,
+                member_id=member.id, kind=NotificationKind.COUPON_ISSUED, payload={"coupon_id": issued.coupon.id},
+                status=NotificationStatus.PENDING, created_at=now,
             )
         )
     await uow.commit()

@@ -112,9 +112,7 @@ def _named_as_in_body() -> Iterator[None]:
     try:
         yield
     except InvalidCampaign as error:
-        field = error.details.get("field")
-        if isinstance(field, str) and field in _BODY_FIELD:
-            error.details["field"] = _BODY_FIELD[field]
+        error.field = _BODY_FIELD.get(error.field, error.field)
         raise
 
 

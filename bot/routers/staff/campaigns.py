@@ -105,7 +105,7 @@ async def act(
         return
     except CampaignStateConflict as error:
         await query.answer(
-            texts("staff/campaigns/conflict", status=str(error.details["reason"])), show_alert=True
+            texts("staff/campaigns/conflict", status=error.reason), show_alert=True
         )
         await _refresh(query, uow, clock, texts)
         return

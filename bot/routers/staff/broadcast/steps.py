@@ -152,7 +152,7 @@ async def own_text(message: Message, state: FSMContext, ctx: StaffContext) -> No
     try:
         messages.check_texts(written, supported_locales=SUPPORTED_LOCALES, with_image=False)
     except InvalidCampaign as error:
-        problem = str(error.details.get("problem", "template"))
+        problem = error.problem
         undefined = _UNDEFINED.search(str(error))
         await message.answer(
             ctx.texts("staff/broadcast/text_invalid", problem=problem, detail=undefined[1] if undefined else None)
@@ -291,7 +291,7 @@ async def confirm(query: CallbackQuery, state: FSMContext, draft: BroadcastDraft
 
 
 async def _refused(message: Message, ctx: StaffContext, error: InvalidCampaign) -> None:
-    await message.answer(ctx.texts("staff/broadcast/refused", field=str(error.details.get("field", ""))))
+    await message.answer(ctx.texts("staff/broadcast/refused", field=error.field))
     await message.answer(ctx.texts("staff/broadcast/edit_which"), reply_markup=views.edit_keyboard(ctx.texts))
 
 
