@@ -117,6 +117,9 @@ def _plain(status_code: int) -> Callable[[Request, Exception], Awaitable[JSONRes
         content = {"detail": public_message(exc), "code": exc.code}
         if exc.reason is not None:  # a short token from the rule, never the caller's input
             content["reason"] = exc.reason
+        for name in exc.public_details:
+            if (value := getattr(exc, name)) is not None:
+                content[name] = value
         return JSONResponse(status_code=status_code, content=content)
 
     return handler

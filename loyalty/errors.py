@@ -24,6 +24,8 @@ class LoyaltyError(Exception):
     # Why, as a short token the rule chose (never the caller's input): "expired", "used", ...
     # The API sends it as the body's "reason". None: the refusal says it all.
     reason: str | None = None
+    # Typed attributes the API's error body carries beside detail, code and reason.
+    public_details: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message or self.code)
@@ -158,7 +160,16 @@ class Conflict(LoyaltyError):
 
 
 class AlreadyRegistered(Conflict):
+    """member_number: the member who has the phone already, when the refusal may name them
+    (an enrolment by a till, which may look the phone up anyway)."""
+
     code = "already_registered"
+    detail_names = ("member_number",)
+    public_details = ("member_number",)
+
+    def __init__(self, message: str = "", *, member_number: str | None = None) -> None:
+        super().__init__(message)
+        self.member_number = member_number
 
 
 class PhoneTaken(Conflict):

@@ -154,8 +154,12 @@ async def enrol_at_till(
     """A till or shop enrols a member by phone; the chat can be linked later."""
     check_locale(locale)
     now = clock.now()
-    if await uow.members.by_phone(phone_e164) is not None:
-        raise AlreadyRegistered("a member with this phone number exists")
+    if (existing := await uow.members.by_phone(phone_e164)) is not None:
+        # The till learns who it is, as a lookup by phone would tell it; audited as one.
+        await record_member_read(uow, clock, actor=actor, member_id=existing.id, what="enrolment of a member's phone")
+        raise AlreadyRegistered(
+            f"this phone number is member {existing.member_number}'s", member_number=existing.member_number
+        )
     member = Member(
         member_number=await _unused_member_number(uow),
         telegram_id=None,

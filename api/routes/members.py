@@ -16,7 +16,7 @@ from api import access
 from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep, require_scope
 from api.errors import field_error, public_message
 from api.schemas import ErrorPublic, MemberCreate, MemberPublic, MembersPublic
-from api.schemas.common import MEMBER_ERASED, check_member_number
+from api.schemas.common import MEMBER_ERASED, AlreadyRegisteredPublic, check_member_number
 from api.schemas.members import ErasurePublic, MemberTagsPublic, MemberTagsUpdate
 from db.models import Member
 from db.uow import UnitOfWork
@@ -162,8 +162,9 @@ async def get_member(member_number: MemberNumber, uow: UowDep, clock: ClockDep, 
     ),
     responses={
         status.HTTP_409_CONFLICT: {
-            "model": ErrorPublic,
-            "description": "A member with this phone number exists",
+            "model": AlreadyRegisteredPublic,
+            "description": "A member with this phone number exists: `member_number` names them (the "
+            "answer is audited as a lookup by phone)",
         }
     },
 )

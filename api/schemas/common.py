@@ -40,6 +40,14 @@ BODY_TOO_LARGE = {
 }
 
 
+class AlreadyRegisteredPublic(ErrorPublic):
+    """An enrolment of a phone that is a member's already."""
+
+    member_number: str | None = Field(
+        default=None, description="The member who has the phone (absent when two enrolments raced)."
+    )
+
+
 class ScopeRefusalPublic(ErrorPublic):
     """A working API key whose scopes do not allow the route."""
 

@@ -320,22 +320,29 @@ async def test_enrolment_is_audited_under_the_key_name(
     assert [(e.actor, e.action) for e in events] == [("apikey:shop-east.pos_2", "member.enrol")]
 
 
-async def test_an_existing_phone_is_409_and_writes_nothing(
+async def test_an_existing_phone_is_409_naming_the_member_and_enrols_no_one(
     api: RunningApi, auth: dict[str, str], uow_factory: UnitOfWorkFactory, clock: FixedClock
 ) -> None:
+    """The till learns whose phone it is, as a lookup by phone (the same scope) would tell it,
+    and the answer is audited as such a read."""
     existing = await chat_member(uow_factory, clock, telegram_id=31337, phone=PHONE)
-    before = await counts(uow_factory)
+    members_before, events_before = await counts(uow_factory)
     for phone in PHONE_FORMS:
         response = await api.client.post(
             "/api/v1/members", json={"phone": phone, "consent": True}, headers=auth
         )
         assert response.status_code == 409, phone
         assert response.json() == {
-            "detail": "a member with this phone number exists",
+            "detail": f"this phone number is member {existing.member_number}'s",
             "code": "already_registered",
+            "member_number": existing.member_number,
         }
-        assert existing.member_number not in response.text
-    assert await counts(uow_factory) == before
+    members_after, _ = await counts(uow_factory)
+    assert members_after == members_before
+    reads = [e for e in await audit_events(uow_factory)][events_before:]
+    assert [(e.action, e.member_id, e.detail) for e in reads] == [
+        ("member.read", existing.id, "enrolment of a member's phone")
+    ] * len(PHONE_FORMS)
 
 
 INVALID_BODIES = [
