@@ -22,8 +22,9 @@ import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from sandbox import SandboxServer
@@ -34,6 +35,7 @@ STARTUP_TIMEOUT = 150.0
 REPLY_TIMEOUT = 60.0
 MEMBER = "Alex"
 PROGRAM = "Wheel Smoke Club"
+T = TypeVar("T")
 
 
 # What the wheel must carry, and where each must come from: this environment, never the checkout.
@@ -105,9 +107,9 @@ async def answer_start(workdir: Path, log_path: Path) -> str:
                 await stop(product)
 
 
-async def first_of(waiting: object, product: asyncio.subprocess.Process, what: str) -> object:
+async def first_of(waiting: Awaitable[T], product: asyncio.subprocess.Process, what: str) -> T:
     """`waiting`'s result, unless the product exits first (then there is nothing to wait for)."""
-    task = asyncio.ensure_future(waiting)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(waiting)
     exited = asyncio.ensure_future(product.wait())
     done, _ = await asyncio.wait([task, exited], return_when=asyncio.FIRST_COMPLETED)
     exited.cancel()

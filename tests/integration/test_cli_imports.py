@@ -38,7 +38,7 @@ def loaded_by(code: str, tmp_path: Path, *args: str) -> set[str]:
     }
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(out), code, *args],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stderr
     return set(json.loads(out.read_text()))
