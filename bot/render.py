@@ -13,6 +13,7 @@ import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache, partial
+from importlib.resources import files
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -25,9 +26,9 @@ from markupsafe import Markup
 
 from loyalty.config import SUPPORTED_LOCALES
 
-TEMPLATES_DIR = Path(
-    os.environ.get("TEMPLATES_DIR", Path(__file__).resolve().parent.parent / "templates" / "messages")
-)
+# The texts are the `templates` package's data, so an installed wheel finds them as a checkout
+# does. Wheels install unpacked, so they are plain files Jinja's FileSystemLoader can read.
+TEMPLATES_DIR = Path(os.environ.get("TEMPLATES_DIR") or str(files("templates") / "messages"))
 
 
 def format_points(value: int, locale: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from importlib.resources import files
 from pathlib import Path
 
 from alembic import command
@@ -17,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db.crypto import FieldCipher
 from db.engine import create_engine
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+# Package data of `db`, so an installed wheel migrates as a checkout does; Alembic reads them
+# as plain files, which they are in an unpacked wheel.
+MIGRATIONS = Path(str(files("db") / "migrations"))
 log = logging.getLogger(__name__)
 
 

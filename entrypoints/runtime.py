@@ -1,97 +1,41 @@
-"""Wiring for a running process: settings, logging, the database and the parts that use it."""
+"""Wiring for a running process: the bot, the API and the scheduler in one event loop.
+
+Settings, logging and the database (`open_services`) live in entrypoints.services, which the
+admin commands use without loading aiogram or uvicorn; they are imported here too, for the
+callers that run the whole process."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import secrets
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 from aiogram import Bot, Dispatcher
-from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.broadcast.client import BroadcastClient
-from db.crypto import FieldCipher
-from db.engine import create_engine, create_session_factory
-from db.migrate import upgrade
-from db.uow import UnitOfWorkFactory
-from loyalty.clock import Clock, SystemClock
-from loyalty.config import Settings
-from loyalty.secret_keys import check_secret_key
+from entrypoints.services import (
+    Services,
+    configure_logging,
+    ensure_dev_secret,
+    freeze_startup_heap,
+    open_services,
+)
+
+__all__ = [
+    "ApiServer",
+    "Services",
+    "api_server",
+    "configure_logging",
+    "ensure_dev_secret",
+    "freeze_startup_heap",
+    "open_services",
+    "run_until_stopped",
+]
 
 log = logging.getLogger(__name__)
-
-
-def configure_logging(level: str, *, quiet: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        force=True,
-    )
-    # Per-request access lines and SQL echo drown out what the product itself says.
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-def ensure_dev_secret(settings: Settings, env_file: Path = Path(".env")) -> Settings:
-    """On a developer's machine with no SECRET_KEY, create one in .env once, so the first run
-    works and later runs can still read the phone numbers it encrypted. Production never
-    gets here: Settings refuses to load without a real key."""
-    has_key = settings.secret_key is not None and settings.secret_key.get_secret_value().strip()
-    if has_key or settings.environment == "production":
-        return settings
-    key = secrets.token_urlsafe(48)
-    with env_file.open("a", encoding="utf-8") as handle:
-        handle.write(f"\n# Generated on first run for local development; keep it secret.\nSECRET_KEY={key}\n")
-    env_file.chmod(0o600)
-    log.warning("SECRET_KEY was not set: generated one into %s for local development", env_file)
-    return settings.model_copy(update={"secret_key": SecretStr(key)})
-
-
-def freeze_startup_heap() -> None:
-    """Keep what startup built (modules, pydantic models, templates: some 300,000 objects) out
-    of the garbage collector's full collections from now on.
-
-    A full collection walks every tracked object, and the startup heap makes each one pause the
-    loop for 100-200 ms. For a broadcast at 1,000 msg/s that pause bunches a fifth of a second
-    of sends into one burst, which Telegram answers with a 429 and a whole second's stop. Frozen
-    objects are still freed when unreferenced; cyclic garbage left at startup is collected
-    first."""
-    gc.collect()
-    gc.freeze()
-
-
-@dataclass
-class Services:
-    settings: Settings
-    engine: AsyncEngine
-    uow_factory: UnitOfWorkFactory
-    clock: Clock
-
-
-@contextlib.asynccontextmanager
-async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
-    """The database and what uses it, for one process. Refuses (SecretKeyMismatch) when the
-    process's keys cannot read what the database holds: nothing is started then."""
-    engine = create_engine(settings.database_url)
-    try:
-        cipher = FieldCipher(settings.require_secret_key(), settings.old_keys())
-        if migrate:
-            # A revision may encrypt existing rows; it checks the key against the database first.
-            await upgrade(engine, cipher=cipher)
-        services = Services(settings, engine, UnitOfWorkFactory(create_session_factory(engine), cipher), SystemClock())
-        await check_secret_key(services.uow_factory, services.clock)
-        yield services
-    finally:
-        await engine.dispose()
 
 
 class ApiServer(uvicorn.Server):

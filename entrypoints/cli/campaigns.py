@@ -66,8 +66,8 @@ def list_(
 async def _send(settings: Settings, campaign_id: int) -> None:
     from bot.broadcast import BroadcastClient, BroadcastEngine
     from db.models import CampaignStatus
+    from entrypoints.services import freeze_startup_heap, open_services
     from loyalty.campaigns import service
-    from entrypoints.runtime import freeze_startup_heap, open_services
 
     assert settings.bot_token is not None
     async with open_services(settings) as services:
@@ -155,8 +155,8 @@ def summary(progress) -> str:  # type: ignore[no-untyped-def]
 
 
 async def _listing(settings: Settings, limit: int) -> Table:
+    from entrypoints.services import open_services
     from loyalty.campaigns import service
-    from entrypoints.runtime import open_services
 
     table = Table("id", "name", "status", "when", "sent", "failed", "skipped", "held out", "left")
     async with open_services(settings) as services, services.uow_factory() as uow:

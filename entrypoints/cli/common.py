@@ -31,7 +31,7 @@ def load_settings() -> Settings:
 
 def prepared_settings(*, quiet: bool = False) -> Settings:
     """The settings, with logging configured and a development secret made when none is set."""
-    from entrypoints.runtime import configure_logging, ensure_dev_secret
+    from entrypoints.services import configure_logging, ensure_dev_secret
 
     settings = load_settings()
     configure_logging(settings.log_level, quiet=quiet)
@@ -40,8 +40,8 @@ def prepared_settings(*, quiet: bool = False) -> Settings:
 
 def with_uow(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Run `action(uow, clock)` in one unit of work against the configured database."""
+    from entrypoints.services import open_services
     from loyalty.errors import LoyaltyError
-    from entrypoints.runtime import open_services
 
     settings = prepared_settings(quiet=True)
 

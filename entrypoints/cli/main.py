@@ -103,7 +103,7 @@ def migrate() -> None:
     """Bring the database at DATABASE_URL to the newest schema."""
     from db.crypto import FieldCipher
     from db.migrate import upgrade_database
-    from entrypoints.runtime import configure_logging
+    from entrypoints.services import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_level)
@@ -319,7 +319,8 @@ async def _run(
 
     from bot.app import build_bot, build_dispatcher
     from bot.broadcast import BroadcastClient
-    from entrypoints.runtime import open_services, run_until_stopped
+    from entrypoints.runtime import run_until_stopped
+    from entrypoints.services import open_services
 
     log = logging.getLogger("loyalty")
     async with open_services(settings, migrate=migrate) as services:
@@ -342,7 +343,7 @@ async def _rotate(settings: Settings, batch_size: int) -> RotationReport:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from entrypoints.runtime import open_services
+    from entrypoints.services import open_services
     from loyalty.secret_keys import RotationProgress, encrypted_value_count, rotate_secret_key
 
     console = Console(stderr=True)
@@ -371,11 +372,12 @@ async def _rotate(settings: Settings, batch_size: int) -> RotationReport:
 async def _chat(settings: Settings, *, name: str, language: str, with_api: bool) -> None:
     from bot.app import build_bot, build_dispatcher
     from bot.broadcast import BroadcastClient
+    from entrypoints.runtime import run_until_stopped
+    from entrypoints.services import open_services
     from sandbox.limits import SandboxLimits
     from sandbox.middleware import HandlingMiddleware
     from sandbox.server import SandboxServer
     from sandbox.terminal import run_terminal_chat
-    from entrypoints.runtime import open_services, run_until_stopped
 
     # A person chats here, or a script pipes lines in far faster than anyone types: the sandbox
     # keeps Telegram's rates but allows a longer burst per chat (the tests cover strict limits).
