@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from loyalty.errors import InvalidInput
@@ -172,3 +172,21 @@ def is_open(hours: OpeningHours | None, timezone: str, now: datetime) -> bool:
         if span.day == (today - 1) % 7 and minute + DAY_MINUTES < span.closes:
             return True  # yesterday's span running past midnight
     return False
+
+
+def next_opening(hours: OpeningHours | None, timezone: str, now: datetime) -> datetime | None:
+    """When a store closed at `now` next opens, in its own time zone; None when it is open now,
+    publishes no hours (always open) or opens on no day."""
+    if hours is None or is_open(hours, timezone, now):
+        return None
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    openings = [
+        # The wall-clock time on that date, whatever the offset is then (summer time).
+        datetime.combine(local.date() + timedelta(days=ahead), time(span.opens // 60, span.opens % 60), tzinfo=zone)
+        for ahead in range(8)
+        for span in _spans(hours)
+        if span.day == (local.weekday() + ahead) % 7
+    ]
+    upcoming = [moment for moment in openings if moment > local]
+    return min(upcoming) if upcoming else None

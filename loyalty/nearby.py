@@ -1,6 +1,7 @@
 """What is near a member: the nearest open stores within the configured radius, nearest first,
-each with the member's coupons that store takes today, and the offers every member gets now;
-with none open nearby, the nearest store anywhere. Guests get the stores alone.
+then the closed ones within it with when each opens (a store closed now is still worth knowing
+about), each with the member's coupons that store takes today, and the offers every member gets
+now; with no store within the radius, the nearest store anywhere. Guests get the stores alone.
 
 A member within the radius of a store is in its time zone now: it is noted, so their quiet
 hours follow them."""
@@ -27,7 +28,9 @@ LAST_MOMENT = timedelta(microseconds=1)
 class Nearby:
     at: datetime  # the moment it was looked at: stores' opening hours are read at it
     hits: list[stores.NearbyStore]  # open stores within the radius, nearest first
-    nearest: list[stores.NearbyStore]  # without hits: the nearest store anywhere, if any
+    nearest: list[stores.NearbyStore]  # with no store within the radius: the nearest anywhere, if any
+    closed: list[stores.NearbyStore] = field(default_factory=list)  # closed now, within the radius
+    opens_at: dict[int, datetime] = field(default_factory=dict)  # by store id: when a closed one opens (local)
     coupons_by_store: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # described for the message
     offers: list[dict[str, object]] = field(default_factory=list)  # running promotions (members only)
 
@@ -43,25 +46,37 @@ async def what_is_near(
     locale: str,
 ) -> Nearby:
     """What is near (latitude, longitude) for this member (None: a guest), coupons described in
-    `locale`, noting the member's time zone. Commits, so the caller's answer holds no transaction; impossible coordinates
-    (only a forged update carries them) raise InvalidInput, having written nothing."""
+    `locale`, noting the member's time zone. Commits, so the caller's answer holds no
+    transaction; impossible coordinates (only a forged update carries them) raise InvalidInput,
+    having written nothing."""
     now = clock.now()
     try:
         hits = await stores.nearest_stores(
             uow, latitude, longitude, now=now, radius_m=settings.nearby_radius_m, limit=NEARBY_LIMIT, open_only=True
         )
-        nearest = [] if hits else await stores.nearest_stores(
+        around = await stores.nearest_stores(
+            uow, latitude, longitude, now=now, radius_m=settings.nearby_radius_m, limit=NEARBY_LIMIT
+        )
+        nearest = [] if around else await stores.nearest_stores(
             uow, latitude, longitude, now=now, radius_m=geo.HALF_CIRCUMFERENCE_M, limit=1
         )
     except InvalidInput:
         await uow.rollback()
         raise
-    if member is not None and hits:
-        members.note_time_zone(member, hits[0].store.timezone, now)
-    by_store = await _coupons_by_store(uow, member, hits or nearest, now=now, settings=settings, locale=locale)
+    open_ids = {hit.store.id for hit in hits}
+    closed = [hit for hit in around if hit.store.id not in open_ids][: NEARBY_LIMIT - len(hits)]
+    if member is not None and around:
+        members.note_time_zone(member, around[0].store.timezone, now)
+    shown = hits + closed or nearest
+    by_store = await _coupons_by_store(uow, member, shown, now=now, settings=settings, locale=locale)
     offers = await _offers(uow, now=now, settings=settings) if member is not None else []
     await uow.commit()
-    return Nearby(now, hits, nearest, by_store, offers)
+    opens_at = {
+        hit.store.id: moment
+        for hit in closed + nearest
+        if (moment := geo.next_opening(hit.store.opening_hours, hit.store.timezone, now)) is not None
+    }
+    return Nearby(now, hits, nearest, closed, opens_at, by_store, offers)
 
 
 async def _coupons_by_store(

@@ -33,13 +33,15 @@ from loyalty.errors import InvalidInput, StoreNotFound
 log = logging.getLogger(__name__)
 
 
-def _entry(hit: stores.NearbyStore, coupons_here: list[dict[str, Any]]) -> dict[str, object]:
+def _entry(hit: stores.NearbyStore, near: nearby.Nearby) -> dict[str, object]:
     store = hit.store
     return {
         "name": store.name,
         "address": store.address or store.city,
         "distance": hit.distance_m,
-        "coupons": coupons_here,
+        "coupons": near.coupons_by_store.get(store.id, []),
+        "open": geo.is_open(store.opening_hours, store.timezone, near.at),
+        "opens_at": near.opens_at.get(store.id),
     }
 
 
@@ -69,32 +71,33 @@ async def show_nearby(
     except InvalidInput:  # impossible coordinates: only a forged update carries them
         await message.answer(texts("nearby/bad_location"))
         return
-    hits, nearest, by_store = near.hits, near.nearest, near.coupons_by_store
     # Each coupon once in the buttons, even when several of the stores take it.
-    shown = list({coupon["id"]: coupon for listed in by_store.values() for coupon in listed}.values())
+    listed = near.coupons_by_store.values()
+    shown = list({coupon["id"]: coupon for coupons_here in listed for coupon in coupons_here}.values())
     is_member = member is not None
-    if hits:
+    around = near.hits + near.closed
+    if around:
         await message.answer(
             texts(
                 "nearby/list",
-                stores=[_entry(hit, by_store.get(hit.store.id, [])) for hit in hits],
+                stores=[_entry(hit, near) for hit in around],
+                any_open=bool(near.hits),
                 offers=near.offers,
                 coupon_count=len(shown),
                 is_member=is_member,
             ),
-            reply_markup=_keyboard(texts, hits, shown),
+            reply_markup=_keyboard(texts, around, shown),
         )
         return
-    anyway = nearest[0] if nearest else None
+    anyway = near.nearest[0] if near.nearest else None
     await message.answer(
         texts(
             "nearby/none",
             radius=settings.nearby_radius_m,
-            store=_entry(anyway, by_store.get(anyway.store.id, [])) if anyway else None,
-            open_now=anyway is not None and geo.is_open(anyway.store.opening_hours, anyway.store.timezone, near.at),
+            store=_entry(anyway, near) if anyway else None,
             is_member=is_member,
         ),
-        reply_markup=_keyboard(texts, nearest, shown) if nearest else None,
+        reply_markup=_keyboard(texts, near.nearest, shown) if near.nearest else None,
     )
 
 

@@ -37,11 +37,15 @@ async def test_a_member_gets_the_open_stores_nearby_and_a_venue_to_navigate(prod
     _, bund, _, _, gone = await stores_around_people_square(product)
 
     [answer] = await conv.share_location(LAT, LON)
-    assert answer.button_labels == ["🧭 Nanjing Rd", "🧭 Bund & Co"], "open, active, within 3 km, nearest first"
+    assert answer.button_labels == ["🧭 Nanjing Rd", "🧭 Bund & Co", "🧭 Closed today"], (
+        "active, within 3 km: the open ones nearest first, then the closed one"
+    )
     text = answer.text
-    assert text.index("Nanjing Rd · 300 m") < text.index("Bund & Co · 1.2 km")
+    assert text.index("Nanjing Rd · 300 m") < text.index("Bund & Co · 1.2 km") < text.index("Closed today")
+    # Tuesday in Shanghai: a store open on Mondays only says when it opens, not nothing.
+    assert "Closed today · 100 m · closed, opens Mon 08:00" in text
     assert "1 Nanjing Rd" in text and "2 Zhongshan Rd" in text
-    assert "Closed today" not in text and "Gone" not in text and "Far away" not in text
+    assert "Gone" not in text and "Far away" not in text
     assert "/start" not in text, "no join hint for members"
 
     [venue] = await conv.press("🧭 Bund & Co")
@@ -64,7 +68,7 @@ async def test_nothing_open_nearby_shows_the_nearest_store_anyway_and_guests_get
     await stores_around_people_square(product)
     [answer] = await conv.share_location(*BEIJING)
     nearest = format_distance(distance_m(*BEIJING, LAT + 5_000 * METRE, LON), "en")
-    assert f"No store is open within 3.0 km of you. The nearest one is <b>Far away</b>, {nearest} away." in answer.raw_text
+    assert f"No store is within 3.0 km of you. The nearest one is <b>Far away</b>, {nearest} away." in answer.raw_text
     assert nearest.endswith(" km") and nearest.startswith("1,06")
     assert "/start" in answer.text, "guests are told how to join"
     assert answer.button_labels == ["🧭 Far away"]
@@ -76,3 +80,17 @@ async def test_impossible_coordinates_are_refused_politely(product: Product) -> 
     [answer] = await conv.share_location(95.0, LON)
     assert answer.text == EN("nearby/bad_location")
     assert answer.button_labels == []
+
+
+async def test_when_every_store_nearby_is_closed_each_says_when_it_opens(product: Product) -> None:
+    user, conv = product.member()
+    await chat_member(product.uow_factory, product.clock, telegram_id=user.id, locale="zh_CN")
+    await add_stores(product.uow_factory, [
+        located_store("SHUT", LAT + 100 * METRE, LON, product.clock, name="Monday shop", hours=MONDAY),
+        located_store("NEVER", LAT + 200 * METRE, LON, product.clock, name="No days", hours={}),
+    ])
+    [answer] = await conv.share_location(LAT, LON)
+    assert "您附近的门店" in answer.text and "当前均未营业" in answer.text
+    assert "Monday shop · 100米 · 未营业，周一 08:00 开门" in answer.text
+    assert "No days · 200米 · 未营业\n" in answer.text + "\n", "a store with no opening day names none"
+    assert answer.button_labels == ["🧭 Monday shop", "🧭 No days"]

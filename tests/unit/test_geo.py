@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -127,3 +128,38 @@ def test_empty_days_are_dropped_and_spans_sorted() -> None:
     assert geo.check_hours({"mon": [["18:00", "22:00"], ["08:00", "12:00"]], "tue": []}) == {
         "mon": [["08:00", "12:00"], ["18:00", "22:00"]]
     }
+
+
+SHANGHAI_TZ = "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    ("at", "opens"),
+    [
+        ("2026-12-07T07:00", "2026-12-07T08:00"),  # Monday before opening: today
+        ("2026-12-07T09:00", None),  # open now
+        ("2026-12-07T23:00", "2026-12-12T10:00"),  # after closing: Saturday's
+        ("2026-12-13T01:00", None),  # Saturday's span past midnight still runs
+        ("2026-12-13T03:00", "2026-12-14T08:00"),  # then next Monday
+    ],
+)
+def test_a_closed_store_says_when_it_next_opens(at: str, opens: str | None) -> None:
+    hours = {"mon": [["08:00", "22:00"]], "sat": [["10:00", "02:00"]]}
+    zone = ZoneInfo(SHANGHAI_TZ)
+    moment = geo.next_opening(hours, SHANGHAI_TZ, datetime.fromisoformat(at).replace(tzinfo=zone))
+    assert moment == (datetime.fromisoformat(opens).replace(tzinfo=zone) if opens else None)
+
+
+def test_a_store_with_no_hours_or_no_days_names_no_opening() -> None:
+    now = datetime(2026, 12, 7, 7, tzinfo=ZoneInfo(SHANGHAI_TZ))
+    assert geo.next_opening(None, SHANGHAI_TZ, now) is None  # always open
+    assert geo.next_opening({}, SHANGHAI_TZ, now) is None  # never open
+
+
+def test_the_next_opening_keeps_its_wall_clock_time_across_summer_time() -> None:
+    # London's clocks go forward on Sunday 2027-03-28: Monday's 08:00 is BST, one hour less after UTC.
+    london = ZoneInfo("Europe/London")
+    saturday = datetime(2027, 3, 27, 12, tzinfo=london)
+    moment = geo.next_opening({"mon": [["08:00", "17:00"]]}, "Europe/London", saturday)
+    assert moment is not None and (moment.hour, moment.minute) == (8, 0)
+    assert moment.utcoffset() == timedelta(hours=1)
