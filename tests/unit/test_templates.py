@@ -461,3 +461,15 @@ def test_the_broadcast_summary_warns_of_an_audience_nobody_in_and_of_coupon_rule
     assert "whatever their tier" not in only_limit and "per-member limit don't apply" in only_limit
     no_coupon = en("staff/broadcast/summary", **{**SAMPLE, "coupon_name": None})
     assert "don't apply" not in no_coupon
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_a_guest_s_help_offers_only_what_a_guest_has(locale: str) -> None:
+    texts = texts_for(locale)
+    member = texts("help", program="Café", is_member=True)
+    guest = texts("help", program="Café", is_member=False)
+    for command in ("/card", "/points", "/rewards", "/coupons", "/settings", "/privacy"):
+        assert command in member and command not in guest, command
+    assert "/start" in guest and "/start" not in member
+    buttons = {"en": "buttons below", "zh_CN": "下方按钮"}[locale]
+    assert buttons in member and buttons not in guest, "a guest has no menu buttons"
