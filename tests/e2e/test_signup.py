@@ -298,7 +298,7 @@ async def test_commands_mid_sign_up_are_not_taken_as_answers(product: Product) -
     [member] = await members_in_db(product)
     assert member.birthday_month is None and member.birthday_encrypted is None
     replies = await conv.say("/cancel")
-    assert "here is your card" in replies[-1].text
+    assert "you're a member already. /card shows your member card" in replies[-1].text
 
 
 async def test_cancel_before_phone_stores_nothing(product: Product) -> None:
@@ -306,7 +306,8 @@ async def test_cancel_before_phone_stores_nothing(product: Product) -> None:
     await conv.say("/start")
     await conv.press(0)
     replies = await conv.press(EN("buttons/cancel"))
-    assert "nothing about you has been stored" in replies[-1].text
+    # The chat said "consent recorded" a moment ago: the answer says what became of it.
+    assert "your consent is withdrawn and nothing about you is kept" in replies[-1].text
     assert await members_in_db(product) == []
 
 
