@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Annotated, Any
 
 from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import Field
@@ -53,6 +54,15 @@ def new_confirmation(member_number: str, now: datetime) -> tuple[EraseConfirm, d
     nonce = secrets.token_urlsafe(NONCE_BYTES)
     kept = {"member_number": member_number, "nonce": nonce, "asked_at": now.isoformat()}
     return EraseConfirm(member_number=member_number, nonce=nonce), kept
+
+
+async def withdraw_confirmation(state: FSMContext) -> bool:
+    """Forget a pending "delete my membership" confirmation (its button stops working); whether
+    there was one."""
+    if not (await state.get_data()).get(CONFIRMATION_KEY):
+        return False
+    await state.update_data({CONFIRMATION_KEY: None})
+    return True
 
 
 def confirmation_holds(pressed: EraseConfirm, kept: object, member_number: str, now: datetime) -> bool:

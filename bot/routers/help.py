@@ -5,7 +5,7 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardRemove
 
-from bot import keyboards
+from bot import keyboards, privacy_view
 from bot.filters import ButtonText
 from bot.render import Texts
 from db.models import Member
@@ -21,7 +21,11 @@ async def show_help(message: Message, member: Member | None, texts: Texts, setti
 
 async def cancel(message: Message, state: FSMContext, member: Member | None, texts: Texts) -> None:
     if await state.get_state() is None:
-        await message.answer(texts("fallback/nothing_to_cancel"))
+        # A confirmation waiting outside any flow: "delete my membership" asked, not yet pressed.
+        if await privacy_view.withdraw_confirmation(state):
+            await message.answer(texts("privacy/kept"))
+        else:
+            await message.answer(texts("fallback/nothing_to_cancel"))
         return
     await state.clear()
     if member is None:

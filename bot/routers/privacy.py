@@ -96,7 +96,7 @@ async def ask_erase_sure(
 
 async def keep(query: CallbackQuery, texts: Texts, uow: UnitOfWork, state: FSMContext) -> None:
     await uow.release()
-    await state.update_data({view.CONFIRMATION_KEY: None})  # an older "delete" button stops working
+    await view.withdraw_confirmation(state)  # an older "delete" button stops working
     await query.answer()
     await _show(query, texts("privacy/kept"), None)
 

@@ -160,6 +160,22 @@ async def test_changing_ones_mind_keeps_the_membership_and_kills_the_old_button(
     assert [m.erased_at for m in await members(product)] == [None]
 
 
+async def test_cancel_withdraws_a_pending_deletion(product: Product) -> None:
+    _, conv = product.member()
+    await sign_up(conv, phone=next_phone())
+    await conv.say("/privacy")
+    await conv.press(EN("privacy/buttons/erase"))
+    [final] = await conv.press(EN("privacy/buttons/continue"))
+    confirm = final.button(EN("privacy/buttons/confirm"))["callback_data"]
+    [cancelled] = await conv.say("/cancel")
+    assert cancelled.text == EN("privacy/kept")
+    answer = await product.forge(conv, confirm)
+    assert answer.text == EN("privacy/confirm_expired"), "the confirmation no longer erases"
+    assert [m.erased_at for m in await members(product)] == [None]
+    [again] = await conv.say("/cancel")
+    assert again.text == EN("fallback/nothing_to_cancel")
+
+
 async def test_forged_and_stale_confirmations_erase_nothing(product: Product) -> None:
     _, conv = product.member()
     number = await sign_up(conv, phone=next_phone())
