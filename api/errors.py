@@ -76,9 +76,8 @@ def public_message(exc: LoyaltyError) -> str:
 
 
 def _field_of(exc: InvalidInput) -> str | None:
-    field = exc.details.get("field")
-    if isinstance(field, str):
-        return field
+    if exc.field is not None:
+        return exc.field
     for kind, name in _FIELD_OF:
         if isinstance(exc, kind):
             return name
@@ -92,10 +91,9 @@ def _body_loc(field: str | None) -> list[str | int]:
 
 async def _store_import_rejected(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StoreImportRejected)
-    errors = exc.details.get("errors") or []
-    log.info("422 on %s %s: %d bad rows", request.method, request.url.path, len(errors))  # type: ignore[arg-type]
+    log.info("422 on %s %s: %d bad rows", request.method, request.url.path, len(exc.errors))
     return validation_response(
-        field_error(["body", error.row, error.field], error.message, exc.code) for error in errors  # type: ignore[union-attr]
+        field_error(["body", error.row, error.field], error.message, exc.code) for error in exc.errors
     )
 
 
@@ -117,9 +115,8 @@ def _plain(status_code: int) -> Callable[[Request, Exception], Awaitable[JSONRes
         assert isinstance(exc, LoyaltyError)
         log.info("%d on %s %s: %s", status_code, request.method, request.url.path, exc.code)
         content = {"detail": public_message(exc), "code": exc.code}
-        reason = exc.details.get("reason")
-        if isinstance(reason, str):  # a short token from the rule, never the caller's input
-            content["reason"] = reason
+        if exc.reason is not None:  # a short token from the rule, never the caller's input
+            content["reason"] = exc.reason
         return JSONResponse(status_code=status_code, content=content)
 
     return handler

@@ -29,7 +29,7 @@ from babel.numbers import format_decimal, format_percent
 
 from bot.edits import unchanged
 from bot.render import Texts, texts_for
-from db.models import Campaign
+from db.models import Campaign, CampaignStatus
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty.campaigns import service
 from loyalty.campaigns.report import Report, campaign_report
@@ -39,7 +39,7 @@ from loyalty.members import member_for_chat
 
 log = logging.getLogger(__name__)
 
-OVER = ("done", "cancelled")
+OVER = (CampaignStatus.DONE, CampaignStatus.CANCELLED)
 REPORT_EVERY = timedelta(minutes=10)  # while the attribution window is open
 
 

@@ -39,7 +39,7 @@ from bot.coupons_view import coupon_buttons
 from bot.render import Texts, region_of, texts_for
 from bot.rewards_view import RewardsPage
 from bot.throttle import Throttle
-from db.models import Member, Notification
+from db.models import Member, Notification, NotificationKind, NotificationStatus
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty import geofence
 from loyalty.clock import Clock
@@ -173,14 +173,16 @@ class NotificationSender:
         return context
 
     async def _skip(self, uow: UnitOfWork, notification_id: int, now: datetime, reason: str | None) -> Outcome:
-        await uow.notifications.finish(notification_id, claimed_at=now, status="skipped", at=now, error=reason)
+        await uow.notifications.finish(
+            notification_id, claimed_at=now, status=NotificationStatus.SKIPPED, at=now, error=reason
+        )
         await uow.commit()
         return "skipped"
 
     async def _retry_or_fail(self, notification_id: int, claimed_at: datetime, error: str) -> None:
         async with self._uow_factory() as uow:
             notification = await uow.notifications.get(notification_id)
-            if notification is not None and notification.status == "sending":
+            if notification is not None and notification.status == NotificationStatus.SENDING:
                 await self._retry_or_fail_in(uow, notification, claimed_at, error)
                 await uow.commit()
 
@@ -190,7 +192,8 @@ class NotificationSender:
         """Back to the outbox for another try, or failed after MAX_ATTEMPTS."""
         if notification.attempts + 1 >= MAX_ATTEMPTS:
             await uow.notifications.finish(
-                notification.id, claimed_at=claimed_at, status="failed", at=self._clock.now(), error=error
+                notification.id, claimed_at=claimed_at, status=NotificationStatus.FAILED, at=self._clock.now(),
+                error=error,
             )
         else:
             await uow.notifications.hold(
@@ -240,18 +243,20 @@ class NotificationSender:
 
 
 # The gift coupon a greeting or an offer brings, by kind: its message gets a "show code" button.
-GIFTS = {"birthday": "gift", "anniversary": "gift", "win_back": "offer"}
+GIFTS: dict[str, str] = {
+    NotificationKind.BIRTHDAY: "gift", NotificationKind.ANNIVERSARY: "gift", NotificationKind.WIN_BACK: "offer"
+}
 
 
 def _markup(kind: str, context: dict[str, Any], texts: Texts) -> InlineKeyboardMarkup | ReplyKeyboardMarkup:
     """Buttons that act on what the message is about; otherwise the main menu."""
     if kind == geofence.KIND:
         return coupon_buttons(texts, context["coupons"], store_id=context["store"]["id"])
-    if kind == "points_expiring":
+    if kind == NotificationKind.POINTS_EXPIRING:
         builder = InlineKeyboardBuilder()
         builder.button(text=texts("notifications/buttons/use_points"), callback_data=RewardsPage(page=1))
         return builder.as_markup()
-    if kind == "coupon_expiring":
+    if kind in (NotificationKind.COUPON_EXPIRING, NotificationKind.COUPON_ISSUED):
         return coupon_buttons(texts, [context["coupon"]])
     gift = context.get(GIFTS[kind]) if kind in GIFTS else None
     if gift is not None:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 import tomllib
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache, partial
 from pathlib import Path
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.languages import get_official_languages
+from babel.numbers import format_currency, format_decimal, get_currency_precision, get_currency_symbol
 from babel.units import format_unit
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -32,11 +34,41 @@ def format_points(value: int, locale: str) -> str:
     return format_decimal(value, locale=locale)
 
 
+def plural(count: int, one: str, other: str, locale: str, **forms: str) -> str:
+    """The word for `count` by the locale's plural rules (CLDR via Babel): "visit" or "visits".
+    English needs `one` and `other`; a language with more forms (few, many) takes them by name."""
+    form = Locale.parse(locale).plural_form(abs(count))
+    return {"one": one, "other": other, **forms}.get(form, other)
+
+
+def format_count(count: int, one: str, other: str, locale: str, **forms: str) -> str:
+    """"1 visit", "1,234 visits": the number as the locale writes it, and its word."""
+    return f"{format_decimal(count, locale=locale)} {plural(count, one, other, locale, **forms)}"
+
+
 def format_money(minor_units: int, currency: str, locale: str) -> str:
     # Money travels as integer minor units; Babel needs the major-unit amount only to print it.
     exponent = get_currency_precision(currency)
+    text = format_currency(Decimal(minor_units).scaleb(-exponent), currency, locale=locale)
+    # One symbol for a currency whatever the reader's language: the one used at home ("¥640.00"
+    # in English too, where CLDR would say "CN¥640.00"). Number formatting stays the reader's.
+    return text.replace(get_currency_symbol(currency, locale), home_currency_symbol(currency))
 
-    return format_currency(Decimal(minor_units).scaleb(-exponent), currency, locale=locale)
+
+@lru_cache(maxsize=None)
+def home_currency_symbol(currency: str) -> str:
+    """The currency's symbol in the main language of the country that issues it (ISO 4217's
+    first two letters name it); a currency of no one country (EUR) keeps its usual symbol.
+    NFKC turns a full-width form (Japan's "￥") into the one that sits in any script."""
+    territory = currency[:2]
+    languages = get_official_languages(territory, de_facto=True)
+    symbol = get_currency_symbol(currency, "en")
+    if languages:
+        try:
+            symbol = get_currency_symbol(currency, f"{languages[0]}_{territory}")
+        except UnknownLocaleError:
+            pass
+    return unicodedata.normalize("NFKC", symbol)
 
 
 def format_day(value: date | datetime, locale: str, style: str = "medium") -> str:
@@ -52,10 +84,12 @@ def plain(value: str) -> Markup:
 
 
 def format_distance(metres: float, locale: str) -> str:
-    """"350 m" under a kilometre (to 10 m), "1.2 km" from there on; in the locale's own units."""
+    """"350 m" under a kilometre (to 10 m), "1.2 km" under ten, "8,217 km" from there on (a
+    tenth of a kilometre is noise that far off); in the locale's own units."""
     if metres < 995:
         return format_unit(int(round(metres, -1)), "length-meter", length="short", locale=locale)
-    return format_unit(metres / 1000, "length-kilometer", length="short", format="#,##0.0", locale=locale)
+    pattern = "#,##0.0" if metres < 9_950 else "#,##0"
+    return format_unit(metres / 1000, "length-kilometer", length="short", format=pattern, locale=locale)
 
 
 REGIONS_FILE = TEMPLATES_DIR / "regions.toml"
@@ -93,6 +127,8 @@ def _environment(locale: str, region: str | None, *, html: bool = True) -> Envir
     env.filters["money"] = lambda minor, currency: format_money(minor, currency, locale)
     env.filters["day"] = partial(format_day, locale=locale)
     env.filters["distance"] = partial(format_distance, locale=locale)
+    env.filters["plural"] = partial(plural, locale=locale)
+    env.filters["count"] = partial(format_count, locale=locale)
     env.globals["language_name"] = Locale.parse(locale).get_display_name(locale)
     return env
 

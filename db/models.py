@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -26,6 +27,101 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+# --- the values a status or kind column holds ---------------------------------------------------
+# The rules, the bot, the API and the repositories compare against these; the columns stay
+# strings (a StrEnum member is its value), so rows, payloads and the API read as before.
+
+
+class RuleKind(enum.StrEnum):
+    BASE = "base"
+    PROMOTION = "promotion"
+    BONUS = "bonus"
+
+
+class RedemptionStatus(enum.StrEnum):
+    ISSUED = "issued"
+    USED = "used"
+    CANCELLED = "cancelled"
+
+
+class LedgerKind(enum.StrEnum):
+    EARN = "earn"
+    BONUS = "bonus"
+    REDEEM = "redeem"
+    EXPIRE = "expire"
+    ADJUST = "adjust"
+    CLAWBACK = "clawback"
+    REVERSAL = "reversal"
+    FORFEIT = "forfeit"  # the points left when a member's data was erased (loyalty/erasure.py)
+
+
+class NotificationStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by one sender
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class NotificationKind(enum.StrEnum):
+    """What a notification says: templates/messages/<locale>/notifications/<kind>.j2. Receipts
+    first, then the nudges (loyalty/nudges/kinds.py gives each its topic)."""
+
+    POINTS_EARNED = "points_earned"
+    POINTS_CLAWED_BACK = "points_clawed_back"
+    TIER_UPGRADED = "tier_upgraded"
+    TIER_DOWNGRADED = "tier_downgraded"
+    POINTS_EXPIRING = "points_expiring"
+    COUPON_EXPIRING = "coupon_expiring"
+    COUPON_NEARBY = "coupon_nearby"
+    COUPON_ISSUED = "coupon_issued"  # a coupon the merchant gave (loyalty.coupons.issue)
+    BIRTHDAY = "birthday"
+    ANNIVERSARY = "anniversary"
+    TIER_AT_RISK = "tier_at_risk"
+    NEAR_UPGRADE = "near_upgrade"
+    WIN_BACK = "win_back"
+
+
+class CouponKind(enum.StrEnum):
+    PERCENT_OFF = "percent_off"
+    AMOUNT_OFF = "amount_off"
+    FREE_ITEM = "free_item"
+    POINTS_MULTIPLIER = "points_multiplier"
+
+
+class CouponStatus(enum.StrEnum):
+    ISSUED = "issued"
+    USED = "used"
+    VOID = "void"
+
+
+class CampaignStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class RecipientStatus(enum.StrEnum):
+    """A campaign recipient's row in the outbox."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    HELD_OUT = "held_out"
+    CANCELLED = "cancelled"
+
+
+def _one_of(column: str, values: type[enum.StrEnum]) -> str:
+    """`kind IN ('base', 'promotion', 'bonus')`: the CHECK that keeps a column to its enum."""
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
 
 # Named constraints make migrations reproducible on every backend.
 NAMING = {
@@ -208,7 +304,7 @@ class EarningRule(Base):
 
     __tablename__ = "earning_rules"
     __table_args__ = (
-        CheckConstraint("kind IN ('base', 'promotion', 'bonus')", name="known_kind"),
+        CheckConstraint(_one_of("kind", RuleKind), name="known_kind"),
         CheckConstraint("points IS NULL OR points > 0", name="points_positive"),
         CheckConstraint("per_amount_minor IS NULL OR per_amount_minor > 0", name="per_amount_positive"),
         CheckConstraint("multiplier_pct IS NULL OR multiplier_pct >= 100", name="multiplier_at_least_one"),
@@ -335,7 +431,7 @@ class Reward(Base):
 
 class RewardRedemption(Base):
     __tablename__ = "reward_redemptions"
-    __table_args__ = (CheckConstraint("status IN ('issued', 'used', 'cancelled')", name="known_status"),)
+    __table_args__ = (CheckConstraint(_one_of("status", RedemptionStatus), name="known_status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
@@ -353,11 +449,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         CheckConstraint("points <> 0", name="points_not_zero"),
         CheckConstraint("balance_after >= 0", name="balance_not_negative"),
-        # forfeit: the points left when a member's data was erased (loyalty/erasure.py).
-        CheckConstraint(
-            "kind IN ('earn', 'bonus', 'redeem', 'expire', 'adjust', 'clawback', 'reversal', 'forfeit')",
-            name="known_kind",
-        ),
+        CheckConstraint(_one_of("kind", LedgerKind), name="known_kind"),
         Index("ix_ledger_entries_member_id", "member_id", "id"),
         # The daily adjustment cap sums one key's adjustments of the day; only those are indexed.
         Index(
@@ -446,7 +538,7 @@ class Notification(Base):
     __table_args__ = (
         # sending: claimed by one sender (a conditional UPDATE), so two bot processes draining the
         # outbox never both send a row.
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="known_status"),
+        CheckConstraint(_one_of("status", NotificationStatus), name="known_status"),
         Index("ix_notifications_pending", "status", "id"),
         # The frequency cap counts a member's recent nudges. Also the index of member_id alone:
         # a second one would only slow down every insert (a nudge sweep writes many at once).
@@ -480,9 +572,7 @@ class CouponTemplate(Base):
 
     __tablename__ = "coupon_templates"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('percent_off', 'amount_off', 'free_item', 'points_multiplier')", name="known_kind"
-        ),
+        CheckConstraint(_one_of("kind", CouponKind), name="known_kind"),
         CheckConstraint(
             "(kind = 'percent_off' AND value BETWEEN 1 AND 100) OR "
             "(kind = 'points_multiplier' AND value > 100) OR "
@@ -536,7 +626,7 @@ class Coupon(Base):
 
     __tablename__ = "coupons"
     __table_args__ = (
-        CheckConstraint("status IN ('issued', 'used', 'void')", name="known_status"),
+        CheckConstraint(_one_of("status", CouponStatus), name="known_status"),
         CheckConstraint("valid_until >= valid_from", name="window_ordered"),
         CheckConstraint(
             "source IN ('signup', 'tier', 'api', 'reward', 'campaign', 'birthday', 'anniversary', 'win_back')",
@@ -615,9 +705,7 @@ class Campaign(Base):
 
     __tablename__ = "campaigns"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('scheduled', 'sending', 'paused', 'cancelled', 'done')", name="known_status"
-        ),
+        CheckConstraint(_one_of("status", CampaignStatus), name="known_status"),
         CheckConstraint("holdout_pct >= 0 AND holdout_pct <= 50", name="holdout_within_half"),
         CheckConstraint("recurrence IS NULL OR recurrence IN ('monthly', 'quarterly')", name="known_recurrence"),
         # Either one instant for everyone, or a local date and time read in each member's zone.
@@ -667,10 +755,7 @@ class CampaignRecipient(Base):
 
     __tablename__ = "campaign_recipients"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('pending', 'sending', 'sent', 'failed', 'skipped', 'held_out', 'cancelled')",
-            name="known_status",
-        ),
+        CheckConstraint(_one_of("status", RecipientStatus), name="known_status"),
         # The sender's query: a campaign's pending rows that are due.
         Index("ix_campaign_recipients_due", "campaign_id", "status", "deliver_after"),
         Index("ix_campaign_recipients_member", "member_id"),

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from db.models import Member
+from db.models import LedgerKind, Member
 from db.uow import UnitOfWork
 from loyalty import earning, ledger
 from loyalty.config import Settings
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,12 @@ async def grant_event_bonus(
     points = rule.points if rule is not None and rule.points else 0
     if points:
         await ledger.credit(
-            uow, member, points=points, kind="bonus", at=now, actor=actor, reason=rule.name if rule else event,
+            uow, member, points=points, kind=LedgerKind.BONUS, at=now, actor=actor, reason=rule.name if rule else event,
             input_field=input_field,
             expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
         )
         log.info("member %s got %d bonus points for %s", member.member_number, points, event)
     # Remembered even when no rule paid out, so a rule created later does not pay members
     # retroactively for something they did before it existed.
-    remember(uow, key, StoredAnswer(200, {"points": points}), at=now, member_id=member.id)
+    remember(uow, key, StoredAnswer(Outcome.done, {"points": points}), at=now, member_id=member.id)
     return points

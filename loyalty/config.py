@@ -144,6 +144,16 @@ class Settings(BaseSettings):
             raise ValueError("expiry warnings are distinct numbers of days from 1 to 365")
         return sorted(value, reverse=True)
 
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        # Every amount the program keeps is Money in this currency (loyalty/money.py).
+        from loyalty.money import is_currency_code
+
+        if not is_currency_code(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -23,11 +23,23 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from db.models import Coupon, CouponTemplate, Member, Store, Tier
+from db.models import (
+    Coupon,
+    CouponKind,
+    CouponStatus,
+    CouponTemplate,
+    LedgerKind,
+    Member,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    Store,
+    Tier,
+)
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, earning, ledger
 from loyalty.clock import Clock
-from loyalty.config import SUPPORTED_LOCALES, Settings
+from loyalty.config import Settings
 from loyalty.errors import (
     CouponNotFound,
     CouponNotUsable,
@@ -35,19 +47,19 @@ from loyalty.errors import (
     CouponTemplateNotFound,
     CouponUnavailable,
     IdempotencyConflict,
-    InvalidCurrency,
     InvalidInput,
     UnknownStore,
 )
 from loyalty.i18n import localized
 from loyalty.idempotency import fingerprint
+from loyalty.money import MAX_ORDER_MINOR, accept_amount, in_program_currency
 from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.rewards import tier_for_rank
 from loyalty.stores import CITY_MAX_LENGTH
 
 log = logging.getLogger(__name__)
 
-KINDS = ("percent_off", "amount_off", "free_item", "points_multiplier")
+KINDS = tuple(CouponKind)
 AUTO_ISSUE = ("signup", "tier", "birthday", "anniversary", "win_back")
 SOURCES = ("signup", "tier", "api", "reward", "campaign", "birthday", "anniversary", "win_back")
 TEMPLATE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -55,7 +67,7 @@ CODE_PREFIX = "CP"
 CODE_ATTEMPTS = 5
 NAME_MAX_LENGTH = 80
 DESCRIPTION_MAX_LENGTH = 1000
-MAX_MONEY_MINOR = 10**11
+MAX_MONEY_MINOR = MAX_ORDER_MINOR
 MAX_VALID_DAYS = 3660
 MAX_SCOPE = 500
 MAX_QUANTITY = 2**31 - 1
@@ -80,9 +92,9 @@ def normalize_coupon_code(raw: str) -> str | None:
 
 def discount_for(template: CouponTemplate, amount_minor: int) -> int:
     """Money off an order of `amount_minor`: never more than the order itself."""
-    if template.kind == "percent_off":
+    if template.kind == CouponKind.PERCENT_OFF:
         return amount_minor * template.value // PCT
-    if template.kind in ("amount_off", "free_item"):
+    if template.kind in (CouponKind.AMOUNT_OFF, CouponKind.FREE_ITEM):
         return min(template.value, amount_minor)
     return 0
 
@@ -180,7 +192,7 @@ async def issue_locked(
             template_id=template.id,
             member_id=member.id,
             code=new_coupon_code(),
-            status="issued",
+            status=CouponStatus.ISSUED,
             source=source,
             issue_key=issue_key,
             issued_at=now,
@@ -221,6 +233,14 @@ async def issue(
             at=now, actor=actor, action="coupon.issue", member_id=member.id,
             detail=f"{template.code} as {issued.coupon.code[:7]}…",
         )
+        # Being given a coupon is a moment the member should see, in the chat, at once (the
+        # notifier drops it when its topic is muted or the member has no chat).
+        uow.notifications.add(
+            Notification(
+                member_id=member.id, kind=NotificationKind.COUPON_ISSUED, payload={"coupon_id": issued.coupon.id},
+                status=NotificationStatus.PENDING, created_at=now,
+            )
+        )
     await uow.commit()
     return issued
 
@@ -258,7 +278,7 @@ async def issue_automatic(
         except CouponUnavailable as refusal:
             log.info(
                 "no %s coupon %s for member %s: %s",
-                event, template.code, member.member_number, refusal.details.get("reason"),
+                event, template.code, member.member_number, refusal.reason,
             )
     return [one for one in issued if not one.replayed]
 
@@ -303,7 +323,7 @@ async def issue_gift(
         except CouponUnavailable as refusal:
             log.info(
                 "no %s gift %s for member %s: %s",
-                event, template.code, member.member_number, refusal.details.get("reason"),
+                event, template.code, member.member_number, refusal.reason,
             )
     return None
 
@@ -359,7 +379,7 @@ async def issue_for_campaign(
                     "template_id": template.id,
                     "member_id": member_id,
                     "code": new_coupon_code(),
-                    "status": "issued",
+                    "status": CouponStatus.ISSUED,
                     "source": "campaign",
                     "issue_key": campaign_issue_key(campaign_id, member_id),
                     "issued_at": now,
@@ -468,12 +488,11 @@ async def redeem(
     now = clock.now()
     if not ORDER_ID.match(request.order_id):
         raise InvalidInput("an order id is 1-64 printable characters without spaces", field="order_id")
-    if not 0 < request.amount_minor <= MAX_MONEY_MINOR:
-        raise InvalidInput(f"the order amount is 1 to {MAX_MONEY_MINOR:,} minor units", field="amount_minor")
-    if request.currency != settings.currency:
-        raise InvalidCurrency(
-            f"this program runs in {settings.currency}; {request.currency} is not accepted", field="currency"
-        )
+    out_of_range = f"the order amount is 1 to {MAX_MONEY_MINOR:,} minor units"
+    accept_amount(
+        request.amount_minor, request.currency, settings.currency,
+        too_small=out_of_range, too_large=out_of_range, most=MAX_MONEY_MINOR,
+    )
     store = await uow.program.store_by_code(request.store_code)
     if store is None or not store.active:
         raise UnknownStore(f"no active store {request.store_code!r}", field="store")
@@ -491,7 +510,7 @@ async def redeem(
     })
     if request.member_number is not None and request.member_number != owner.member_number:
         raise CouponNotUsable("this coupon belongs to another member", reason="other_member")
-    if template.kind == "points_multiplier":
+    if template.kind == CouponKind.POINTS_MULTIPLIER:
         # The points go to the owner's ledger: take their lock before the coupon's row, as
         # every other points change does, so the two never wait on each other in reverse.
         owner = await uow.lock_member(owner.id)
@@ -504,8 +523,8 @@ async def redeem(
     ledger.check_room(owner, bonus, input_field="amount_minor")  # the coupon row records them too
     if not await uow.coupons.mark_used(
         coupon.id, at=now, store_id=store.id, order_id=request.order_id,
-        discount_minor=discount if template.kind != "points_multiplier" else None,
-        bonus_points=bonus if template.kind == "points_multiplier" else None, request_hash=request_hash,
+        discount_minor=discount if template.kind != CouponKind.POINTS_MULTIPLIER else None,
+        bonus_points=bonus if template.kind == CouponKind.POINTS_MULTIPLIER else None, request_hash=request_hash,
     ):
         # Another till won the race a moment ago: its answer if it was this order, else "used".
         # Nothing is written yet, so no rollback: one would expire the loaded store, template
@@ -519,7 +538,7 @@ async def redeem(
         raise CouponNotUsable("this coupon was already used", reason="used")
     if bonus:
         await ledger.credit(
-            uow, owner, points=bonus, kind="bonus", at=now, actor=actor, reason=f"coupon {template.code}",
+            uow, owner, points=bonus, kind=LedgerKind.BONUS, at=now, actor=actor, reason=f"coupon {template.code}",
             expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
         )
     uow.audit.record(
@@ -540,7 +559,9 @@ def _replay(
     request; a conflict when the same order comes with another amount (as purchases refuse a
     reused idempotency key), never the first answer to a different question. Another store's
     order of the same id is another order: the coupon is used."""
-    if coupon.status != "used" or coupon.used_order_id != request.order_id or coupon.used_store_id != store.id:
+    if coupon.status != CouponStatus.USED:
+        return None
+    if coupon.used_order_id != request.order_id or coupon.used_store_id != store.id:
         return None
     # None: used before requests were fingerprinted, when the order alone made a replay.
     if coupon.used_request_hash is not None and coupon.used_request_hash != request_hash:
@@ -554,10 +575,10 @@ def _replay(
 def _check_usable(
     coupon: Coupon, template: CouponTemplate, store: Store, request: RedeemRequest, now: datetime
 ) -> None:
-    if coupon.status == "used":
+    if coupon.status == CouponStatus.USED:
         when = f" at {coupon.used_at.isoformat()}" if coupon.used_at else ""
         raise CouponNotUsable(f"this coupon was already used{when}", reason="used")
-    if coupon.status == "void":
+    if coupon.status == CouponStatus.VOID:
         raise CouponNotUsable("this coupon was withdrawn", reason="void")
     day = local_day(now, store.timezone)
     if day < coupon.valid_from:
@@ -581,7 +602,7 @@ def _check_usable(
 
 async def _bonus_points(uow: UnitOfWork, template: CouponTemplate, amount_minor: int, *, now: datetime) -> int:
     """A points multiplier adds what the base rate gives for the order, times (multiplier - 1)."""
-    if template.kind != "points_multiplier":
+    if template.kind != CouponKind.POINTS_MULTIPLIER:
         return 0
     base = (await earning.active_rules(uow, at=now)).base
     if base is None or not base.points or not base.per_amount_minor:
@@ -672,9 +693,9 @@ async def create_template(
         raise InvalidInput(f"kind is one of {', '.join(KINDS)}", field="kind")
     if await uow.coupons.template_by_code(spec.code) is not None:
         raise CouponTemplateExists(f"a coupon template with code {spec.code!r} exists")
-    currency = spec.currency or settings.currency
-    if currency != settings.currency:
-        raise InvalidCurrency(f"coupons are in the program's currency {settings.currency}", field="currency")
+    currency = in_program_currency(
+        spec.currency or None, settings.currency, f"coupons are in the program's currency {settings.currency}"
+    )
     _check_value(spec.kind, spec.value)
     values = await _clean(uow, {name: getattr(spec, name) for name in EDITABLE})
     if spec.auto_issue is not None and spec.auto_issue not in AUTO_ISSUE:
@@ -752,9 +773,9 @@ async def _definition(uow: UnitOfWork, template: CouponTemplate) -> TemplateDefi
 
 
 def _check_value(kind: str, value: int) -> None:
-    if kind == "percent_off":
+    if kind == CouponKind.PERCENT_OFF:
         whole_number(value, "value", low=1, high=100)
-    elif kind == "points_multiplier":
+    elif kind == CouponKind.POINTS_MULTIPLIER:
         whole_number(value, "value", low=101, high=10_000)
     else:
         whole_number(value, "value", low=1, high=MAX_MONEY_MINOR)
@@ -779,7 +800,7 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         if name == "names":
             clean[name] = texts_by_locale(
-                value, field_name="names", required=SUPPORTED_LOCALES, max_length=NAME_MAX_LENGTH
+                value, field_name="names", any_required=True, max_length=NAME_MAX_LENGTH
             )
         elif name == "descriptions":
             clean[name] = texts_by_locale(

@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from db.models import EarningRule
+from db.models import EarningRule, RuleKind
 from db.repositories.program import EarningRuleValue, TierValue
 from db.uow import UnitOfWork
 from loyalty.clock import Clock
 from loyalty.errors import InvalidInput, RuleNotFound
 
-KINDS = ("base", "promotion", "bonus")
+KINDS = tuple(RuleKind)
 BONUS_EVENTS = ("signup", "first_purchase", "profile_complete")
 PCT = 100  # a multiplier of 100 percent leaves points unchanged
 MAX_MULTIPLIER_PCT = 1_000  # x10: more is a typo, and would overflow the points of a large purchase
@@ -104,13 +104,13 @@ async def active_rules(uow: UnitOfWork, *, at: datetime) -> RuleSet:
         for rule in await uow.program.live_rules()
         if in_window(rule, at)
     ]
-    bases = [rule for rule in rules if rule.kind == "base"]
+    bases = [rule for rule in rules if rule.kind == RuleKind.BASE]
     # Creating a base rate deactivates the previous one; should two ever be active, the newest wins.
     base = max(bases, key=lambda rule: rule.id) if bases else None
     promotions = tuple(
-        sorted((rule for rule in rules if rule.kind == "promotion"), key=lambda rule: rule.id)
+        sorted((rule for rule in rules if rule.kind == RuleKind.PROMOTION), key=lambda rule: rule.id)
     )
-    bonuses = tuple(rule for rule in rules if rule.kind == "bonus")
+    bonuses = tuple(rule for rule in rules if rule.kind == RuleKind.BONUS)
     return RuleSet(base=base, promotions=promotions, bonuses=bonuses)
 
 
@@ -268,9 +268,9 @@ def _detail(rule: EarningRule, **extra: Any) -> str:
 async def _one_base_rate(uow: UnitOfWork, rule: EarningRule, *, at: datetime, actor: str) -> None:
     # One base rate at a time: an active base rule replaces the one before it, in the same
     # transaction, so there is never a moment with two rates or with none.
-    if rule.kind != "base" or not rule.active:
+    if rule.kind != RuleKind.BASE or not rule.active:
         return
-    for previous in await uow.program.active_earning_rules(("base",)):
+    for previous in await uow.program.active_earning_rules((RuleKind.BASE,)):
         if previous.id != rule.id:
             previous.active = False
             uow.audit.record(

@@ -26,12 +26,12 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from db.models import Member, Tier
+from db.models import LedgerKind, Member, RedemptionStatus, Tier
 from db.uow import UnitOfWork
 from loyalty import coupons, ledger
 from loyalty.clock import Clock
 from loyalty.config import Settings
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.members import find_member
 from loyalty.quiet_hours import member_zone
 
@@ -62,7 +62,8 @@ class Losses:
 async def losses(uow: UnitOfWork, settings: Settings, member: Member, *, now: datetime) -> Losses:
     usable = await coupons.usable_coupons(uow, member, now=now, zone=member_zone(member, settings))
     tier = next(tier for tier in await uow.program.tiers() if tier.id == member.tier_id)
-    codes = [code for code, _ in await uow.personal_data.redemptions(member.id) if code.status == "issued"]
+    redemptions = await uow.personal_data.redemptions(member.id)
+    codes = [code for code, _ in redemptions if code.status == RedemptionStatus.ISSUED]
     return Losses(await ledger.available(uow, member.id, at=now), len(usable), len(codes), tier)
 
 
@@ -94,7 +95,7 @@ async def erase_member(
             detail=f"{forfeited} points forfeited, {erased.coupons_voided} coupons voided",
         )
     # Not linked to the member: this answer must outlive their erasure, and names nothing of theirs.
-    remember(uow, key, StoredAnswer(200, _body(outcome)), at=now, member_id=None)
+    remember(uow, key, StoredAnswer(Outcome.done, _body(outcome)), at=now, member_id=None)
     await uow.commit()
     log.info("member %s erased by %s (%d points forfeited)", member.member_number, actor, forfeited)
     return outcome, False
@@ -112,7 +113,7 @@ async def _forfeit(uow: UnitOfWork, member: Member, *, now: datetime, actor: str
     if member.points_balance == 0:
         return 0
     result = await ledger.debit(
-        uow, member, points=member.points_balance, kind="forfeit", at=now, actor=actor, reason=FORFEIT_REASON
+        uow, member, points=member.points_balance, kind=LedgerKind.FORFEIT, at=now, actor=actor, reason=FORFEIT_REASON
     )
     return result.debited
 

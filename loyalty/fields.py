@@ -13,11 +13,12 @@ from loyalty.text import check_text
 
 
 def texts_by_locale(
-    value: Any, *, field_name: str, required: Sequence[str], max_length: int, multiline: bool = False
+    value: Any, *, field_name: str, required: Sequence[str] = (), any_required: bool = False, max_length: int,
+    multiline: bool = False,
 ) -> dict[str, str]:
-    """{"en": ..., "zh_CN": ...}: supported locales only, those in `required` present, each text
-    1-`max_length` characters once stripped, without control characters (line breaks allowed in
-    a `multiline` text)."""
+    """{"en": ..., "zh_CN": ...}: supported locales only, those in `required` present (or, with
+    `any_required`, at least one), each text 1-`max_length` characters once stripped, without
+    control characters (line breaks allowed in a `multiline` text)."""
     if not isinstance(value, Mapping):
         raise InvalidInput(f"{field_name} maps a locale to a text", field=field_name)
     unknown = set(value) - set(SUPPORTED_LOCALES)
@@ -29,6 +30,10 @@ def texts_by_locale(
     missing = [locale for locale in required if locale not in value]
     if missing:
         raise InvalidInput(f"{field_name} needs a text in {', '.join(missing)}", field=field_name)
+    if any_required and not value:
+        raise InvalidInput(
+            f"{field_name} needs a text in at least one of {', '.join(SUPPORTED_LOCALES)}", field=field_name
+        )
     texts: dict[str, str] = {}
     for locale, text in value.items():
         stripped = text.strip() if isinstance(text, str) else ""

@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Literal
 
-from db.models import Member, Notification
+from db.models import Member, Notification, NotificationKind, NotificationStatus
 from db.uow import UnitOfWork
 from loyalty import coupons, members, stores
 from loyalty.clock import Clock
 from loyalty.config import Settings
+from loyalty.errors import InvalidInput
 from loyalty.quiet_hours import is_quiet, member_zone
 
 log = logging.getLogger(__name__)
 
-KIND = "coupon_nearby"
+KIND = NotificationKind.COUPON_NEARBY
 MAX_STORES = 5
 
 Outcome = Literal["pushed", "no_store", "no_coupon", "quiet_hours", "already_today", "daily_cap"]
@@ -45,9 +46,13 @@ async def check_position(
     """Whether this position of a live location earns the member a push; writes it to the
     outbox and commits if so. InvalidInput for impossible coordinates, nothing written."""
     now = clock.now()
-    near = await stores.nearest_stores(
-        uow, latitude, longitude, now=now, radius_m=settings.geofence_radius_m, limit=MAX_STORES, open_only=True
-    )
+    try:
+        near = await stores.nearest_stores(
+            uow, latitude, longitude, now=now, radius_m=settings.geofence_radius_m, limit=MAX_STORES, open_only=True
+        )
+    except InvalidInput:
+        await uow.rollback()
+        raise
     if not near:
         return GeofenceCheck("no_store")
     # One push at a time per member: the daily count and the dedupe check below must not race.
@@ -74,7 +79,7 @@ async def check_position(
             "distance_m": round(hit.distance_m),
             "coupon_ids": [own.coupon.id for own in usable],
         },
-        status="pending",
+        status=NotificationStatus.PENDING,
         created_at=now,
     )
     if not await uow.notifications.add_once(notification):

@@ -4,6 +4,9 @@ The first request's answer is stored in the transaction that did the work; a rep
 same key gets that answer back, and the same key with a different request is refused. Callers
 check for a replay only after `lock_member`, so concurrent repeats queue behind the first and
 then find its answer.
+
+An answer says what the write did (`Outcome`), not how a protocol spells it: the API maps an
+outcome to its status code.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from db.models import IdempotencyRecord
@@ -27,9 +31,20 @@ class IdempotencyKey:
     fingerprint: str  # of the request body, to tell a true repeat from a reused key
 
 
+class Outcome(StrEnum):
+    created = "created"  # the write made something new: a purchase, a refund, a redemption, a campaign
+    done = "done"  # it acted on what was there: an erasure, a bonus paid (or not) once
+
+
+# How an outcome is kept in idempotency_records.status_code: the numbers answers were stored
+# with before outcomes had names, so an answer kept then replays as it did.
+_STORED = {Outcome.created: 201, Outcome.done: 200}
+_READ = {number: outcome for outcome, number in _STORED.items()}
+
+
 @dataclass(frozen=True)
 class StoredAnswer:
-    status_code: int
+    outcome: Outcome
     body: dict[str, Any]
 
 
@@ -46,7 +61,7 @@ async def previous_answer(uow: UnitOfWork, key: IdempotencyKey) -> StoredAnswer 
         raise IdempotencyConflict(
             "this idempotency key was already used for a different request", field="Idempotency-Key"
         )
-    return StoredAnswer(record.status_code, record.response)
+    return StoredAnswer(_READ[record.status_code], record.response)
 
 
 def remember(
@@ -59,7 +74,7 @@ def remember(
             scope=key.scope,
             key=key.key,
             request_hash=key.fingerprint,
-            status_code=answer.status_code,
+            status_code=_STORED[answer.outcome],
             response=answer.body,
             created_at=at,
             member_id=member_id,

@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from db.models import LedgerEntry, LotDebit, Member, PointLot
+from db.models import LedgerEntry, LedgerKind, LotDebit, Member, PointLot
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty.clock import Clock
 from loyalty.errors import InsufficientPoints, LedgerInconsistent, PointsLimitExceeded
 
 log = logging.getLogger(__name__)
 
-CREDIT_KINDS = frozenset({"earn", "bonus", "adjust", "reversal"})
+CREDIT_KINDS = frozenset({LedgerKind.EARN, LedgerKind.BONUS, LedgerKind.ADJUST, LedgerKind.REVERSAL})
 # "expire" is written only by expire_member: expiry takes what is due, not an amount FIFO.
 # "forfeit": what is left when the member's data is erased (loyalty/erasure.py).
-DEBIT_KINDS = frozenset({"redeem", "adjust", "clawback", "forfeit"})
+DEBIT_KINDS = frozenset({LedgerKind.REDEEM, LedgerKind.ADJUST, LedgerKind.CLAWBACK, LedgerKind.FORFEIT})
 MAX_EXPIRY_MONTHS = 120
 # The most points a member may hold, so also the largest entry, lot or debit: a credit that would
 # go past it is refused. A hundred billion: a member earning a point per fen on ¥10,000,000 a
@@ -72,7 +72,7 @@ async def credit(
     member: Member,
     *,
     points: int,
-    kind: str,
+    kind: LedgerKind,
     at: datetime,
     expires_at: datetime,
     actor: str,
@@ -89,7 +89,7 @@ async def credit(
     _require_points(points)
     check_room(member, points, input_field=input_field)
     if kind not in CREDIT_KINDS:
-        raise ValueError(f"credit kind must be one of {sorted(CREDIT_KINDS)}, not {kind!r}")
+        raise ValueError(f"credit kind must be one of {sorted(map(str, CREDIT_KINDS))}, not {kind!r}")
     _require_aware(at, "at")
     _require_aware(expires_at, "expires_at")
     if expires_at <= at:
@@ -136,7 +136,7 @@ async def debit(
     member: Member,
     *,
     points: int,
-    kind: str,
+    kind: LedgerKind,
     at: datetime,
     actor: str,
     allow_partial: bool = False,
@@ -153,7 +153,7 @@ async def debit(
     _require_member_in(uow, member)
     _require_points(points)
     if kind not in DEBIT_KINDS:
-        raise ValueError(f"debit kind must be one of {sorted(DEBIT_KINDS)}, not {kind!r}")
+        raise ValueError(f"debit kind must be one of {sorted(map(str, DEBIT_KINDS))}, not {kind!r}")
     _require_aware(at, "at")
 
     await expire_member(uow, member, at=at)
@@ -201,7 +201,7 @@ async def expire_member(
     points = sum(lot.remaining for lot in due)
     if points == 0:
         return 0
-    entry = await _append_entry(uow, member, points=-points, kind="expire", at=at, actor=actor)
+    entry = await _append_entry(uow, member, points=-points, kind=LedgerKind.EXPIRE, at=at, actor=actor)
     await _take_from_lots(uow, entry, due)
     return points
 
@@ -319,7 +319,7 @@ async def _append_entry(
     member: Member,
     *,
     points: int,
-    kind: str,
+    kind: LedgerKind,
     at: datetime,
     actor: str,
     purchase_id: int | None = None,

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from db.models import Member, Notification, Tier
+from db.models import Member, Notification, NotificationKind, Tier
 from db.uow import UnitOfWork
 from loyalty import coupons, geofence, ledger, rewards, tiers
 from loyalty.config import Settings
@@ -127,6 +127,19 @@ async def _coupon_expiring(
     return {"coupon": coupon, "days_left": days_left}
 
 
+async def _coupon_issued(
+    uow: UnitOfWork, notification: Notification, member: Member, now: datetime, settings: Settings
+) -> Context | None:
+    """The coupon as it is when the message goes: none left to announce if already used."""
+    usable = await coupons.still_usable(
+        uow, member, [int(notification.payload["coupon_id"])], now=now, zone=member_zone(member, settings)
+    )
+    if not usable:
+        return None
+    [coupon] = await coupons.describe(uow, usable, member.locale)
+    return {"coupon": coupon}
+
+
 async def _greeting(
     uow: UnitOfWork, notification: Notification, member: Member, now: datetime, settings: Settings
 ) -> Context:
@@ -204,6 +217,7 @@ Builder = Callable[
 ]
 _BUILDERS: dict[str, Builder] = {
     "points_earned": _points_earned,
+    NotificationKind.COUPON_ISSUED: _coupon_issued,
     "tier_upgraded": _tier_changed,
     "tier_downgraded": _tier_changed,
     geofence.KIND: _coupon_nearby,

@@ -7,13 +7,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from db.models import LedgerEntry, Member, Tier
+from db.models import LedgerEntry, LedgerKind, Member, Tier
 from db.uow import UnitOfWork
 from loyalty import ledger, tiers
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.errors import AdjustmentCapExceeded
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.members import find_member
 
 log = logging.getLogger(__name__)
@@ -108,13 +108,14 @@ async def adjust_points(
         await _check_cap(uow, cap, actor=actor, points=points, now=now, zone=settings.zone)
     if points > 0:
         await ledger.credit(
-            uow, member, points=points, kind="adjust", at=now, actor=actor, reason=reason, input_field="points",
+            uow, member, points=points, kind=LedgerKind.ADJUST, at=now, actor=actor, reason=reason,
+            input_field="points",
             expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
         )
     else:
-        await ledger.debit(uow, member, points=-points, kind="adjust", at=now, actor=actor, reason=reason)
+        await ledger.debit(uow, member, points=-points, kind=LedgerKind.ADJUST, at=now, actor=actor, reason=reason)
     uow.audit.record(at=now, actor=actor, action="points.adjust", member_id=member.id, detail=f"{points:+d}: {reason}")
-    answer = StoredAnswer(201, asdict(AdjustmentOutcome(member.member_number, points, member.points_balance)))
+    answer = StoredAnswer(Outcome.created, asdict(AdjustmentOutcome(member.member_number, points, member.points_balance)))
     remember(uow, idempotency, answer, at=now, member_id=member.id)
     await uow.commit()
     log.info("member %s adjusted by %+d points by %s", member.member_number, points, actor)

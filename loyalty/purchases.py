@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from db.models import Member, Notification, Purchase, PurchaseLine, Refund
+from db.models import (
+    LedgerKind,
+    Member,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    Purchase,
+    PurchaseLine,
+    Refund,
+)
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import earning, ledger, tiers
 from loyalty.bonuses import grant_event_bonus
@@ -28,13 +37,14 @@ from loyalty.errors import (
     PurchaseNotFound,
     UnknownStore,
 )
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.members import find_member
+from loyalty.money import MAX_ORDER_MINOR, Money, accept_amount
 
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW_ALLOWED = timedelta(minutes=5)  # tills' clocks drift; a purchase "from the future" beyond this is refused
-MAX_AMOUNT_MINOR = 10**11  # a billion in major units: anything larger is a typo, not a purchase
+MAX_AMOUNT_MINOR = MAX_ORDER_MINOR  # a billion in major units: anything larger is a typo, not a purchase
 
 
 @dataclass(frozen=True)
@@ -103,7 +113,7 @@ async def record_purchase(
 ) -> tuple[StoredAnswer, bool]:
     """Credit a purchase. Returns the answer and whether it is a replay of an earlier one."""
     now = clock.now()
-    _check_money(request.amount_minor, request.currency, settings)
+    _checked_money(request.amount_minor, request.currency, settings)
     purchased_at = request.purchased_at or now
     earning.check_lines(request.amount_minor, request.lines)
     member = await find_member(
@@ -152,7 +162,7 @@ async def record_purchase(
     expires_at = ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone)
     if earned.total > 0:
         await ledger.credit(
-            uow, member, points=earned.total, kind="earn", at=now, expires_at=expires_at,
+            uow, member, points=earned.total, kind=LedgerKind.EARN, at=now, expires_at=expires_at,
             actor=actor, purchase_id=purchase.id, reason=f"order {request.order_id}", input_field="amount_minor",
         )
     bonus = 0
@@ -170,9 +180,9 @@ async def record_purchase(
         uow.notifications.add(
             Notification(
                 member_id=member.id,
-                kind="points_earned",
+                kind=NotificationKind.POINTS_EARNED,
                 payload={"points": earned.total + bonus, "balance": member.points_balance, "order_id": request.order_id},
-                status="pending",
+                status=NotificationStatus.PENDING,
                 created_at=now,
             )
         )
@@ -188,7 +198,7 @@ async def record_purchase(
         tier_upgraded=change is not None,
         applied=list(earned.applied),
     )
-    answer = StoredAnswer(201, asdict(outcome))
+    answer = StoredAnswer(Outcome.created, asdict(outcome))
     remember(uow, idempotency, answer, at=now, member_id=member.id)
     async with _conflict_as(uow, duplicate):
         await uow.commit()
@@ -211,7 +221,7 @@ async def record_refund(
     """Take back the points of the refunded part of a purchase, never more than the member has;
     what could not be taken back is recorded as the refund's shortfall."""
     now = clock.now()
-    _check_money(request.amount_minor, request.currency, settings)
+    amount = _checked_money(request.amount_minor, request.currency, settings)
     purchase = await uow.purchases.by_order(request.channel, request.order_id)
     if purchase is None:
         raise PurchaseNotFound(f"no {request.channel} order {request.order_id!r}")
@@ -224,10 +234,10 @@ async def record_refund(
     await uow.session.refresh(purchase)  # the row may have changed while we waited for the lock
     if request.currency != purchase.currency:
         raise InvalidCurrency("the refund's currency differs from the purchase's", field="currency")
-    remaining = purchase.amount_minor - purchase.refunded_minor
-    if request.amount_minor > remaining:
+    remaining = Money(purchase.amount_minor, purchase.currency) - Money(purchase.refunded_minor, purchase.currency)
+    if amount > remaining:
         raise InvalidInput(
-            f"refund of {request.amount_minor} exceeds the {remaining} not yet refunded", field="amount_minor"
+            f"refund of {amount.minor} exceeds the {remaining.minor} not yet refunded", field="amount_minor"
         )
     # Cumulative proportion, so several partial refunds take back exactly what a full one would.
     before = purchase.points_earned * purchase.refunded_minor // purchase.amount_minor
@@ -246,7 +256,7 @@ async def record_refund(
     taken = shortfall = 0
     if owed > 0:
         result = await ledger.debit(
-            uow, member, points=owed, kind="clawback", at=now, actor=actor, allow_partial=True,
+            uow, member, points=owed, kind=LedgerKind.CLAWBACK, at=now, actor=actor, allow_partial=True,
             prefer_lot_ids=await uow.purchases.earn_lot_ids(purchase.id),
             purchase_id=purchase.id, refund_id=refund.id, reason=f"refund {request.refund_id}",
         )
@@ -258,9 +268,9 @@ async def record_refund(
         uow.notifications.add(
             Notification(
                 member_id=member.id,
-                kind="points_clawed_back",
+                kind=NotificationKind.POINTS_CLAWED_BACK,
                 payload={"points": taken, "balance": member.points_balance, "order_id": request.order_id},
-                status="pending",
+                status=NotificationStatus.PENDING,
                 created_at=now,
             )
         )
@@ -274,7 +284,7 @@ async def record_refund(
         balance=member.points_balance,
         refunded_total_minor=purchase.refunded_minor,
     )
-    answer = StoredAnswer(201, asdict(outcome))
+    answer = StoredAnswer(Outcome.created, asdict(outcome))
     remember(uow, idempotency, answer, at=now, member_id=member.id)
     async with _conflict_as(uow, DuplicateRefund(f"refund {request.refund_id!r} was recorded concurrently")):
         await uow.commit()
@@ -301,15 +311,11 @@ def _check_purchased_at(purchased_at: datetime, now: datetime, settings: Setting
         )
 
 
-def _check_money(amount_minor: int, currency: str, settings: Settings) -> None:
-    if amount_minor <= 0:
-        raise InvalidInput("amount must be positive", field="amount_minor")
-    if amount_minor > MAX_AMOUNT_MINOR:
-        raise InvalidInput("amount is implausibly large", field="amount_minor")
-    if currency != settings.currency:
-        raise InvalidCurrency(
-            f"this program runs in {settings.currency}; {currency} is not accepted", field="currency"
-        )
+def _checked_money(amount_minor: int, currency: str, settings: Settings) -> Money:
+    return accept_amount(
+        amount_minor, currency, settings.currency,
+        too_small="amount must be positive", too_large="amount is implausibly large", most=MAX_AMOUNT_MINOR,
+    )
 
 
 async def _store_id(uow: UnitOfWork, channel: str, store_code: str | None) -> int | None:

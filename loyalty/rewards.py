@@ -19,14 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from db.models import Member, Reward, RewardRedemption, Tier
+from db.models import LedgerKind, Member, RedemptionStatus, Reward, RewardRedemption, Tier
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, ledger
 from loyalty.clock import Clock
-from loyalty.config import SUPPORTED_LOCALES
 from loyalty.errors import (
     InsufficientPoints,
-    InvalidCurrency,
     InvalidInput,
     RedemptionNotFound,
     RedemptionNotUsable,
@@ -36,7 +34,8 @@ from loyalty.errors import (
     UnknownStore,
 )
 from loyalty.fields import texts_by_locale, tier_rank, whole_number
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
+from loyalty.money import in_program_currency
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +270,7 @@ async def redeem_once(
     redemption = await _redeem_locked(
         uow, member, reward_id, now=now, actor=actor, expected_price=expected_price
     )
-    remember(uow, key, StoredAnswer(201, {"redemption_id": redemption.id}), at=now, member_id=member.id)
+    remember(uow, key, StoredAnswer(Outcome.created, {"redemption_id": redemption.id}), at=now, member_id=member.id)
     await uow.commit()
     return Redeemed(redemption, replayed=False, balance=member.points_balance)
 
@@ -306,7 +305,8 @@ async def _redeem_locked(
         raise RewardUnavailable("this reward is out of stock", reason="out_of_stock")
     redemption = await _issue(uow, member, reward, now=now)
     await ledger.debit(
-        uow, member, points=reward.points_price, kind="redeem", at=now, actor=actor, redemption_id=redemption.id
+        uow, member, points=reward.points_price, kind=LedgerKind.REDEEM, at=now, actor=actor,
+        redemption_id=redemption.id,
     )
     log.info("member %s redeemed reward %s as %s", member.member_number, reward.code, redemption.id)
     return redemption
@@ -319,7 +319,7 @@ async def _issue(uow: UnitOfWork, member: Member, reward: Reward, *, now: dateti
             reward_id=reward.id,
             code=new_redemption_code(),
             points=reward.points_price,
-            status="issued",
+            status=RedemptionStatus.ISSUED,
             issued_at=now,
         )
         # 60 random bits make a collision all but impossible; the unique constraint decides.
@@ -337,7 +337,7 @@ class OwnRedemption:
 
 async def member_redemptions(uow: UnitOfWork, member: Member, *, limit: int = 10) -> list[OwnRedemption]:
     """The member's own codes still to be used at a till, newest first."""
-    rows = await uow.rewards.for_member(member.id, status="issued", limit=limit)
+    rows = await uow.rewards.for_member(member.id, status=RedemptionStatus.ISSUED, limit=limit)
     return [OwnRedemption(redemption, reward) for redemption, reward in rows]
 
 
@@ -534,7 +534,7 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
     for name, value in values.items():
         if name == "names":
             clean["names"] = texts_by_locale(
-                value, field_name="names", required=SUPPORTED_LOCALES, max_length=NAME_MAX_LENGTH
+                value, field_name="names", any_required=True, max_length=NAME_MAX_LENGTH
             )
         elif name == "descriptions":
             clean["descriptions"] = texts_by_locale(
@@ -548,12 +548,9 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
         elif name == "stock":
             clean[name] = None if value is None else whole_number(value, name, low=0, high=MAX_STOCK)
         elif name == "currency":
-            currency = program_currency if value is None else value
-            if currency != program_currency:
-                raise InvalidCurrency(
-                    f"rewards are valued in the program's currency {program_currency}", field="currency"
-                )
-            clean[name] = currency
+            clean[name] = in_program_currency(
+                value, program_currency, f"rewards are valued in the program's currency {program_currency}"
+            )
         elif name == "min_tier":
             clean["min_tier_rank"] = await tier_rank(uow, value)
         elif name in ("active_from", "active_until"):

@@ -402,7 +402,7 @@ def parse_store_csv(text: str, *, default_timezone: str) -> list[StoreSpec]:
                 default_timezone,
             )
         except InvalidInput as exc:
-            where = str(exc.details.get("field", "row"))
+            where = exc.field or "row"
             where = "hours" if where.startswith("opening_hours") else where
             errors.append(RowError(number, where, str(exc)))
             continue

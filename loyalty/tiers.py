@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from db.models import Member, Notification, Tier
+from db.models import Member, Notification, NotificationKind, NotificationStatus, Tier
 from db.repositories.program import TierValue
 from db.uow import IntegrityError, UnitOfWork, UnitOfWorkFactory
 from loyalty import coupons
@@ -148,7 +148,7 @@ def _tier_of(tiers: Sequence[AnyTier], member: Member) -> AnyTier:
 def _notify(
     uow: UnitOfWork,
     member: Member,
-    kind: str,
+    kind: NotificationKind,
     old: LadderTier,
     new: LadderTier,
     now: datetime,
@@ -163,7 +163,7 @@ def _notify(
             member_id=member.id,
             kind=kind,
             payload=payload,
-            status="pending",
+            status=NotificationStatus.PENDING,
             created_at=now,
         )
     )
@@ -206,7 +206,10 @@ async def upgrade_if_qualified(
         gifts = await coupons.issue_automatic(
             uow, member, event="tier", now=now, zone=zone, ranks=(current.rank, target.rank)
         )
-        _notify(uow, member, "tier_upgraded", current, target, now, coupon_ids=[gift.coupon.id for gift in gifts])
+        _notify(
+            uow, member, NotificationKind.TIER_UPGRADED, current, target, now,
+            coupon_ids=[gift.coupon.id for gift in gifts],
+        )
         log.info("member %s up from %s to %s", member.member_number, current.code, target.code)
         return TierChange(old=current, new=target)
     if member.tier_at_risk_since is not None and target.rank == current.rank:
@@ -253,7 +256,7 @@ async def review_member(
         return "unchanged"
     lower = max((tier for tier in tiers if tier.rank < current.rank), key=lambda tier: tier.rank)
     _move(member, lower, now=now, at_risk_since=None if qualifies(lower, stats) else now)
-    _notify(uow, member, "tier_downgraded", current, lower, now)
+    _notify(uow, member, NotificationKind.TIER_DOWNGRADED, current, lower, now)
     log.info("member %s down from %s to %s", member.member_number, current.code, lower.code)
     return "downgraded"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import asdict
 from datetime import time
 from typing import Annotated, Any
 
@@ -17,12 +18,14 @@ from fastapi.exceptions import RequestValidationError
 
 from api.deps import IDEMPOTENCY_KEY_PATTERN, ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.errors import field_error
+from api.replay import answer_as
 from api.schemas.campaigns import (
     AudienceSizePublic,
     CampaignCreate,
     CampaignDetailPublic,
     CampaignPublic,
     CampaignsPublic,
+    ExpectedPublic,
     PreviewPublic,
     ReportPublic,
     RfmSegmentPublic,
@@ -31,7 +34,7 @@ from api.schemas.campaigns import (
 )
 from api.schemas.common import ErrorPublic
 from db.models import Campaign
-from db.uow import IntegrityError, UnitOfWork
+from db.uow import UnitOfWork
 from loyalty.apikeys import AuthenticatedKey
 from loyalty.campaigns import service
 from loyalty.campaigns.report import campaign_report
@@ -39,7 +42,7 @@ from loyalty.campaigns.rfm import rfm_counts
 from loyalty.campaigns.service import Actor, Button, CampaignDraft
 from loyalty.clock import Clock
 from loyalty.errors import InvalidCampaign
-from loyalty.idempotency import IdempotencyKey, StoredAnswer, fingerprint, previous_answer, remember
+from loyalty.idempotency import IdempotencyKey, Outcome, fingerprint
 
 router = APIRouter()
 campaigns = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -109,9 +112,7 @@ def _named_as_in_body() -> Iterator[None]:
     try:
         yield
     except InvalidCampaign as error:
-        field = error.details.get("field")
-        if isinstance(field, str) and field in _BODY_FIELD:
-            error.details["field"] = _BODY_FIELD[field]
+        error.field = _BODY_FIELD.get(error.field, error.field)
         raise
 
 
@@ -163,7 +164,6 @@ async def create_campaign(
     api_key: ApiKeyDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> CampaignDetailPublic:
-    draft = _draft(body)
     key = (
         IdempotencyKey(
             # Its own scope: a key a till also used for a purchase never collides with it.
@@ -174,37 +174,13 @@ async def create_campaign(
         if idempotency_key
         else None
     )
-    if key is not None and (replay := await previous_answer(uow, key)) is not None:
-        return await _replayed(uow, clock, response, replay)
     with _named_as_in_body():
-        campaign = await service.create_campaign(uow, clock, settings, draft, actor=_actor(api_key))
-    answer = await _detail(uow, clock, campaign)
-    if key is None:
-        await uow.commit()
-        return answer
-    remember(
-        uow, key, StoredAnswer(status.HTTP_201_CREATED, answer.model_dump(mode="json")), at=clock.now(), member_id=None
-    )
-    try:
-        await uow.commit()
-    except IntegrityError:
-        # The same key raced in from a second request that committed first: this campaign is
-        # rolled back and the first one is the answer.
-        await uow.rollback()
-        replay = await previous_answer(uow, key)
-        if replay is None:
-            raise
-        return await _replayed(uow, clock, response, replay)
-    return answer
-
-
-async def _replayed(
-    uow: UnitOfWork, clock: Clock, response: Response, replay: StoredAnswer
-) -> CampaignDetailPublic:
-    """The campaign the first request created, as it is now (it may have started since)."""
-    response.headers["Idempotent-Replayed"] = "true"
-    response.status_code = replay.status_code
-    return await _detail(uow, clock, await service.get_campaign(uow, int(replay.body["id"])))
+        created = await service.create_campaign_once(
+            uow, clock, settings, _draft(body), actor=_actor(api_key), key=key
+        )
+    # A replay shows the campaign the first request created as it is now (it may have started since).
+    answer_as(response, Outcome.created, replayed=created.replayed)
+    return await _detail(uow, clock, await service.get_campaign(uow, created.campaign_id))
 
 
 @campaigns.post(
@@ -232,6 +208,8 @@ async def preview_campaign(
             total=size.total, reachable=size.reachable, opted_out=size.opted_out, unreachable=size.unreachable
         ),
         holdout=preview.holdout,
+        expected=ExpectedPublic(**asdict(preview.expected)),
+        coupon_rules_not_applied=list(preview.coupon_rules_not_applied),
         samples=[
             SamplePublic(member_number=sample.member_number, locale=sample.locale, text=sample.text)
             for sample in preview.samples
@@ -343,7 +321,9 @@ async def get_report(
     summary="Members per RFM segment",
     description=(
         "Recency, frequency and monetary scores (1-5, by quintile over members who bought in the "
-        "last 365 days) named as segments; campaigns choose them with `audience.rfm`."
+        "last 365 days; below 100 such buyers, recency and frequency by fixed cut-offs: a last "
+        "purchase within 14/30/60/120 days, 12/6/3/2 purchases) named as segments; campaigns "
+        "choose them with `audience.rfm`."
     ),
 )
 async def rfm_segments(uow: UowDep, clock: ClockDep) -> RfmSegmentsPublic:

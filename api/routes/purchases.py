@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response, status
 
 from api.deps import IDEMPOTENCY_KEY_PATTERN, ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api.replay import answer_as
 from api.schemas import ErrorPublic
 from api.schemas.common import MEMBER_ERASED, MemberNumberStr
 from api.schemas.purchases import (
@@ -62,9 +63,7 @@ def _key(api_key: AuthenticatedKey, header: str | None, default: str, body: dict
 
 
 def _respond(response: Response, answer: StoredAnswer, replayed: bool) -> dict[str, Any]:
-    response.status_code = answer.status_code
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    answer_as(response, answer.outcome, replayed=replayed)
     return answer.body
 
 

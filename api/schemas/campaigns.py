@@ -256,9 +256,26 @@ class SamplePublic(BaseModel):
     text: str = Field(description="The message as this member would get it (HTML-escaped, as sent).")
 
 
+class ExpectedPublic(BaseModel):
+    """What starting now would most likely do: the hold-out is drawn from the whole audience first,
+    then the rest are sent to or skipped, as the campaign's report will count them."""
+
+    sent: int
+    held_out: int
+    opted_out: int
+    unreachable: int
+
+
 class PreviewPublic(BaseModel):
     audience: AudienceSizePublic
-    holdout: int = Field(description="About how many of the reachable members the hold-out would keep back.")
+    holdout: int = Field(description="About how many members of the audience the hold-out would keep back.")
+    expected: ExpectedPublic = Field(
+        description="The audience split as the report will count it; adds up to its total."
+    )
+    coupon_rules_not_applied: list[Literal["min_tier", "per_member_limit"]] = Field(
+        description="Rules of the attached coupon template a campaign does not apply: everyone it is "
+        "sent to gets the coupon, once per occurrence, whatever their tier or the coupons they have."
+    )
     samples: list[SamplePublic] = Field(description="The text rendered for a few members of the audience.")
 
 

@@ -50,7 +50,10 @@ class CouponTemplateCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
     code: SingleLine = Field(description="1-32 of A-Z a-z 0-9 _ -, unique; how the API names the template.")
-    names: LocalisedNames = Field(description="Per locale; `en` and `zh_CN` are required, 1-80 characters.")
+    names: LocalisedNames = Field(
+        description="Per locale, 1-80 characters; at least one. A member whose language has no name "
+        "reads the English one, else the one given."
+    )
     descriptions: LocalisedTexts = Field(
         default_factory=dict, description="Per locale, optional, up to 1000 characters."
     )
@@ -97,7 +100,7 @@ class CouponTemplateUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"total_quantity": 500, "valid_until": "2026-12-31"}]}
     )
 
-    names: LocalisedNames | None = Field(default=None, description="Replaces all names (en and zh_CN required).")
+    names: LocalisedNames | None = Field(default=None, description="Replaces all names (at least one).")
     descriptions: LocalisedTexts | None = Field(default=None, description="Replaces all descriptions.")
     min_spend_minor: int | None = None
     valid_from: date | None = None

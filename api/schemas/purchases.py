@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from babel.numbers import list_currencies
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -18,14 +17,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from api.schemas.common import MemberNumberStr, SingleLine
+from loyalty.money import is_currency_code
 from loyalty.purchases import MAX_AMOUNT_MINOR
 
-_KNOWN_CURRENCIES = frozenset(list_currencies())
 REFERENCE = r"^[A-Za-z0-9_.:/-]{1,64}$"
 
 
 def _known_currency(code: str) -> str:
-    if code not in _KNOWN_CURRENCIES:
+    if not is_currency_code(code):
         raise PydanticCustomError("currency_unknown", "{code} is not an ISO 4217 currency", {"code": code})
     return code
 

@@ -17,7 +17,7 @@ from bot.callbacks import CouponCallback
 from bot.coupons_view import MAX_LISTED, code_photo, coupon_buttons
 from bot.filters import ButtonText
 from bot.render import Texts
-from db.models import Member
+from db.models import CouponStatus, Member
 from db.uow import UnitOfWork
 from loyalty import coupons
 from loyalty.clock import Clock
@@ -84,9 +84,9 @@ async def show_code(
 def _refusal(own: coupons.OwnCoupon | None, today: date) -> str | None:
     if own is None:
         return "unknown"
-    if own.coupon.status == "used":
+    if own.coupon.status == CouponStatus.USED:
         return "used"
-    if own.coupon.status != "issued":
+    if own.coupon.status != CouponStatus.ISSUED:
         return "unknown"
     if own.coupon.valid_until < today:
         return "expired"

@@ -7,13 +7,13 @@ anywhere is shown instead. Guests may use it too, with a hint to join.
 A live location keeps moving after that, as edited messages: each position is checked against
 the stores' geofences (loyalty/geofence.py), which may owe the member one push.
 
+What is near, and noting the member's time zone, is loyalty/nearby.py; this module answers.
 Telegram only sends possible coordinates, but an update can be forged: impossible ones are
 refused politely. A venue button's store id is re-checked when pressed (active, on the map)."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import F, Router
@@ -25,16 +25,12 @@ from bot.coupons_view import coupon_buttons
 from bot.render import Texts, plain
 from db.models import Member
 from db.uow import UnitOfWork
-from loyalty import coupons, earning, geo, geofence, members, stores
+from loyalty import geo, geofence, nearby, stores
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.errors import InvalidInput, StoreNotFound
-from loyalty.quiet_hours import member_zone
 
 log = logging.getLogger(__name__)
-
-NEARBY_LIMIT = 5
-LAST_MOMENT = timedelta(microseconds=1)
 
 
 def _entry(hit: stores.NearbyStore, coupons_here: list[dict[str, Any]]) -> dict[str, object]:
@@ -61,56 +57,19 @@ def _keyboard(texts: Texts, hits: list[stores.NearbyStore], shown: list[dict[str
     return builder.as_markup()
 
 
-async def _coupons_by_store(
-    uow: UnitOfWork, member: Member | None, hits: list[stores.NearbyStore], *, now: datetime, settings: Settings,
-    locale: str,
-) -> dict[int, list[dict[str, Any]]]:
-    """The member's coupons each store would accept today, described for the message."""
-    if member is None or not hits:
-        return {}
-    owned = await coupons.usable_coupons(uow, member, now=now, zone=member_zone(member, settings))
-    by_store: dict[int, list[dict[str, Any]]] = {}
-    for hit in hits:
-        by_store[hit.store.id] = await coupons.describe(uow, coupons.usable_at(owned, hit.store, now), locale)
-    return by_store
-
-
-async def _offers(uow: UnitOfWork, *, now: datetime, settings: Settings) -> list[dict[str, object]]:
-    """What every member gets right now: the running points promotions, with their last day."""
-    rules = await earning.active_rules(uow, at=now)
-    return [
-        {
-            "name": rule.name,
-            "until": (rule.ends_at - LAST_MOMENT).astimezone(settings.zone).date() if rule.ends_at else None,
-        }
-        for rule in rules.promotions
-    ]
-
-
 async def show_nearby(
     message: Message, member: Member | None, uow: UnitOfWork, clock: Clock, texts: Texts, settings: Settings
 ) -> None:
     assert message.location is not None
-    now = clock.now()
-    latitude, longitude = message.location.latitude, message.location.longitude
     try:
-        hits = await stores.nearest_stores(
-            uow, latitude, longitude, now=now, radius_m=settings.nearby_radius_m, limit=NEARBY_LIMIT, open_only=True
-        )
-        nearest = [] if hits else await stores.nearest_stores(
-            uow, latitude, longitude, now=now, radius_m=geo.HALF_CIRCUMFERENCE_M, limit=1
+        near = await nearby.what_is_near(
+            uow, clock, settings, member,
+            latitude=message.location.latitude, longitude=message.location.longitude, locale=texts.locale,
         )
     except InvalidInput:  # impossible coordinates: only a forged update carries them
-        await uow.rollback()
         await message.answer(texts("nearby/bad_location"))
         return
-    shown_hits = hits or nearest
-    if member is not None and hits:
-        # The member is within the radius of a store: they are in its time zone now.
-        members.note_time_zone(member, hits[0].store.timezone, now)
-    by_store = await _coupons_by_store(uow, member, shown_hits, now=now, settings=settings, locale=texts.locale)
-    offers = await _offers(uow, now=now, settings=settings) if member is not None else []
-    await uow.commit()
+    hits, nearest, by_store = near.hits, near.nearest, near.coupons_by_store
     # Each coupon once in the buttons, even when several of the stores take it.
     shown = list({coupon["id"]: coupon for listed in by_store.values() for coupon in listed}.values())
     is_member = member is not None
@@ -119,7 +78,7 @@ async def show_nearby(
             texts(
                 "nearby/list",
                 stores=[_entry(hit, by_store.get(hit.store.id, [])) for hit in hits],
-                offers=offers,
+                offers=near.offers,
                 coupon_count=len(shown),
                 is_member=is_member,
             ),
@@ -132,7 +91,7 @@ async def show_nearby(
             "nearby/none",
             radius=settings.nearby_radius_m,
             store=_entry(anyway, by_store.get(anyway.store.id, [])) if anyway else None,
-            open_now=anyway is not None and geo.is_open(anyway.store.opening_hours, anyway.store.timezone, now),
+            open_now=anyway is not None and geo.is_open(anyway.store.opening_hours, anyway.store.timezone, near.at),
             is_member=is_member,
         ),
         reply_markup=_keyboard(texts, nearest, shown) if nearest else None,
@@ -154,7 +113,6 @@ async def live_location_moved(
             latitude=message.location.latitude, longitude=message.location.longitude,
         )
     except InvalidInput:  # impossible coordinates: a forged update
-        await uow.rollback()
         return
     log.debug("live location of member %s: %s", member.member_number, check.outcome)
 

@@ -22,7 +22,7 @@ from bot import rewards_view as view
 from bot.edits import edit_in_place
 from bot.filters import ButtonText
 from bot.render import Texts
-from db.models import Member
+from db.models import Member, RedemptionStatus
 from db.uow import UnitOfWork
 from loyalty import rewards
 from loyalty.clock import Clock
@@ -132,12 +132,11 @@ async def confirm_redeem(
         )
         own = await rewards.member_redemption(uow, member, result.redemption.id)
     except InsufficientPoints as error:
-        short = int(error.details["needed"]) - int(error.details["available"])  # type: ignore[call-overload]
+        short = error.needed - error.available
         await _refuse(query, uow, view.refusal(texts, "insufficient_points", short=short))
         return
     except RewardUnavailable as error:
-        reason = str(error.details["reason"])
-        await _refuse(query, uow, view.refusal(texts, reason, tier=error.details.get("tier")))  # type: ignore[arg-type]
+        await _refuse(query, uow, view.refusal(texts, error.reason, tier=error.tier))
         return
     except RewardNotFound:
         await _refuse(query, uow, view.refusal(texts, "inactive"))
@@ -182,7 +181,7 @@ async def show_code(
         await _refuse(query, uow, view.refusal(texts, "stale"))
         return
     await uow.release()
-    if own.redemption.status != "issued":
+    if own.redemption.status != RedemptionStatus.ISSUED:
         await query.answer(view.refusal(texts, own.redemption.status), show_alert=True)
         return
     await query.answer()

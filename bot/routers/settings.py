@@ -78,7 +78,6 @@ async def set_topic(
             uow, clock, member, callback_data.topic, not callback_data.on
         )
     except InvalidInput:  # a topic no button ever carried: forged
-        await uow.rollback()
         await query.answer(texts("fallback/stale_button"))
         return
     await query.answer(texts("settings/toggled", topic=callback_data.topic, on=callback_data.on))

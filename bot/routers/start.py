@@ -25,7 +25,7 @@ from loyalty import coupons, members
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.errors import InvalidBirthday, InvalidCity, InvalidPhone, PhoneTaken
-from loyalty.profile import clean_start_payload, normalize_phone
+from loyalty.profile import clean_start_payload, normalize_verified_phone
 from loyalty.quiet_hours import member_zone
 
 # Commands typed mid-sign-up (/help, /cancel, /language) belong to their own routers.
@@ -107,9 +107,7 @@ async def phone_shared(
         await message.answer(texts("signup/phone_not_own", button=button))
         return
     try:
-        phone = normalize_phone(
-            message.contact.phone_number, settings.phone_region, digits_are_international=True
-        )
+        phone = normalize_verified_phone(message.contact.phone_number, settings.phone_region)
     except InvalidPhone:
         await message.answer(texts("errors/invalid_phone", button=button))
         return
@@ -177,7 +175,7 @@ async def birthday_given(
         await members.set_birthday(uow, clock, settings, member, message.text)
     except InvalidBirthday as error:
         await message.answer(
-            texts("signup/birthday_invalid", reason=error.details["reason"], skip=texts("buttons/skip")),
+            texts("signup/birthday_invalid", reason=error.reason, skip=texts("buttons/skip")),
             reply_markup=keyboards.skip(texts),
         )
         return
@@ -211,7 +209,7 @@ async def city_given(
             await members.set_city(uow, clock, settings, member, message.text)
         except InvalidCity as error:
             await message.answer(
-                texts("signup/city_invalid", reason=error.details["reason"], skip=texts("buttons/skip")),
+                texts("signup/city_invalid", reason=error.reason, skip=texts("buttons/skip")),
                 reply_markup=keyboards.skip(texts),
             )
             return

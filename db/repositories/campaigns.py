@@ -4,7 +4,8 @@ audiences (loyalty/campaigns).
 An audience is a WHERE clause over `members` built from a MemberFilter; the same SQLAlchemy
 runs on SQLite (3.25 or later, for window functions) and PostgreSQL. Members are streamed in
 partitions (yield_per), never loaded all at once. RFM scores are NTILE(5) window functions over
-the members who bought in the scoring window, computed in the same statement that uses them.
+the members who bought in the scoring window (fixed cut-offs below a crowd size), computed in
+the same statement that uses them.
 
 State changes are conditional UPDATEs (`WHERE status IN (...)`): two processes starting,
 pausing or finishing one campaign at once get one winner, which the caller learns from the
@@ -56,19 +57,30 @@ OPEN_STATUSES = ("pending", "sending")
 
 
 @dataclass(frozen=True)
+class RfmCutoffs:
+    """How R, F and M are scored (loyalty/campaigns/rfm.py decides): by quintile once at least
+    `quintiles_from` members bought in (since, now], by these fixed cut-offs below that."""
+
+    since: datetime
+    quintiles_from: int
+    recent_after: tuple[datetime, ...]  # a last purchase after the first scores R 5, the next 4, ...
+    frequent_from: tuple[int, ...]  # at least the first count of purchases scores F 5, the next 4, ...
+
+
+@dataclass(frozen=True)
 class MemberFilter:
     """An audience with its codes resolved to ids (loyalty.campaigns.audience builds it). Every
     field narrows the audience; within a list, any value matches."""
 
     now: datetime
     today: date  # the program's local date: "unused" coupons are those valid until today or later
-    rfm_since: datetime  # purchases after this count for RFM...
-    near_since: datetime  # ...and for "bought at the store"
+    rfm: RfmCutoffs
+    near_since: datetime  # purchases after this count for "bought at the store"
     tier_ids: tuple[int, ...] = ()
     cities: tuple[str, ...] = ()  # lower case
     near_store_id: int | None = None
     near_store_city: str | None = None  # lower case
-    rfm: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()  # RFM segments
     tags: tuple[str, ...] = ()
     last_purchase_before: datetime | None = None
     last_purchase_after: datetime | None = None
@@ -339,9 +351,9 @@ class CampaignRepository:
                 conditions.append(or_(bought_there, func.lower(Member.city) == members.near_store_city))
             else:
                 conditions.append(bought_there)
-        if members.rfm:
-            scored = _rfm_scores(members.rfm_since, members.now)
-            in_segments = select(scored.c.member_id).where(_segment(scored).in_(members.rfm))
+        if members.segments:
+            scored = _rfm_scores(members.rfm, members.now)
+            in_segments = select(scored.c.member_id).where(_segment(scored).in_(members.segments))
             conditions.append(Member.id.in_(in_segments))
         if members.tags:
             conditions.append(
@@ -368,18 +380,18 @@ class CampaignRepository:
 
     # --- RFM ----------------------------------------------------------------------------------------
 
-    async def rfm_counts(self, *, since: datetime, now: datetime) -> dict[str, int]:
+    async def rfm_counts(self, cutoffs: RfmCutoffs, *, now: datetime) -> dict[str, int]:
         """Buyers per RFM segment."""
-        scored = _rfm_scores(since, now)
+        scored = _rfm_scores(cutoffs, now)
         segment = _segment(scored)
         rows = (await self._session.execute(select(segment, func.count()).group_by(segment))).all()
         return {row[0]: int(row[1]) for row in rows}
 
     async def rfm_scores(
-        self, member_ids: Sequence[int], *, since: datetime, now: datetime
+        self, member_ids: Sequence[int], cutoffs: RfmCutoffs, *, now: datetime
     ) -> dict[int, tuple[int, int, int, str]]:
         """(R, F, M, segment) of these members (those who bought in the window)."""
-        scored = _rfm_scores(since, now)
+        scored = _rfm_scores(cutoffs, now)
         statement = select(scored.c.member_id, scored.c.r, scored.c.f, scored.c.m, _segment(scored)).where(
             scored.c.member_id.in_(list(member_ids))
         )
@@ -391,10 +403,10 @@ def _reachable() -> ColumnElement[bool]:
     return and_(Member.telegram_id.is_not(None), Member.chat_blocked_at.is_(None))
 
 
-def _rfm_scores(since: datetime, now: datetime) -> Any:
-    """member_id, r, f, m: quintile scores 1..5 of the members who bought in (since, now].
-    Higher is better: the most recent, most frequent, biggest spenders score 5. Ties are split
-    by member id, so the scores are the same every time they are computed."""
+def _rfm_scores(cutoffs: RfmCutoffs, now: datetime) -> Any:
+    """member_id, r, f, m: scores 1..5 of the members who bought in (since, now]. Higher is
+    better: the most recent, most frequent, biggest spenders score 5. Quintile ties are split by
+    member id, so the scores are the same every time they are computed."""
     buyers = (
         select(
             Purchase.member_id.label("member_id"),
@@ -402,18 +414,30 @@ def _rfm_scores(since: datetime, now: datetime) -> Any:
             func.count().label("purchases"),
             func.sum(Purchase.amount_minor - Purchase.refunded_minor).label("spend"),
         )
-        .where(Purchase.purchased_at > since, Purchase.purchased_at <= now)
+        .where(Purchase.purchased_at > cutoffs.since, Purchase.purchased_at <= now)
         .group_by(Purchase.member_id)
         .subquery("rfm_buyers")
     )
+    ranked = func.count().over() >= cutoffs.quintiles_from
 
     def quintile(column: Any) -> Any:
         return func.ntile(literal(5, Integer)).over(order_by=(column, buyers.c.member_id))
 
+    def graded(column: Any, thresholds: Sequence[Any], above: Any) -> Any:
+        """5 for the first threshold `above` holds, 4 for the next, ..., 1 for none."""
+        return case(*((above(column, t), 5 - n) for n, t in enumerate(thresholds)), else_=1)
+
     return select(
         buyers.c.member_id,
-        quintile(buyers.c.last_at).label("r"),
-        quintile(buyers.c.purchases).label("f"),
+        case(
+            (ranked, quintile(buyers.c.last_at)),
+            else_=graded(buyers.c.last_at, cutoffs.recent_after, lambda c, t: c > t),
+        ).label("r"),
+        case(
+            (ranked, quintile(buyers.c.purchases)),
+            else_=graded(buyers.c.purchases, cutoffs.frequent_from, lambda c, t: c >= t),
+        ).label("f"),
+        # Spend has no scale that fits every currency and trade: always ranked.
         quintile(buyers.c.spend).label("m"),
     ).subquery("rfm_scores")
 

@@ -65,6 +65,7 @@ def list_(
 
 async def _send(settings: Settings, campaign_id: int) -> None:
     from bot.broadcast import BroadcastClient, BroadcastEngine
+    from db.models import CampaignStatus
     from loyalty.campaigns import service
     from entrypoints.runtime import freeze_startup_heap, open_services
 
@@ -73,7 +74,7 @@ async def _send(settings: Settings, campaign_id: int) -> None:
         factory, clock = services.uow_factory, services.clock
         async with factory() as uow:
             campaign = await service.get_campaign(uow, campaign_id)
-            if campaign.status == "scheduled":
+            if campaign.status == CampaignStatus.SCHEDULED:
                 due = service.due_at(campaign)
                 if due > clock.now():
                     typer.secho(f"campaign {campaign_id} is scheduled for {due:%Y-%m-%d %H:%M %Z}; not due yet.",
@@ -81,9 +82,9 @@ async def _send(settings: Settings, campaign_id: int) -> None:
                     raise typer.Exit(1)
                 await service.start(uow, clock, settings, campaign_id)
                 campaign = await service.get_campaign(uow, campaign_id)
-        if campaign.status != "sending":
+        if campaign.status != CampaignStatus.SENDING:
             typer.secho(f"campaign {campaign_id} is {campaign.status}: nothing to send.", fg=typer.colors.YELLOW, err=True)
-            raise typer.Exit(0 if campaign.status == "done" else 1)
+            raise typer.Exit(0 if campaign.status == CampaignStatus.DONE else 1)
         client = BroadcastClient(settings.bot_token.get_secret_value(), settings.bot_api_url)
         engine = BroadcastEngine(client, factory, clock, settings)
         freeze_startup_heap()
@@ -105,13 +106,14 @@ async def _send(settings: Settings, campaign_id: int) -> None:
 
 async def _send_until_done(engine, factory, clock, campaign_id: int) -> None:  # type: ignore[no-untyped-def]
     """Drain; while rows are held for later (quiet hours), wait for them and drain again."""
+    from db.models import CampaignStatus
     from loyalty.campaigns import service
 
     while True:
         await engine.drain(campaign_id)
         async with factory() as uow:
             progress = await service.progress(uow, clock, campaign_id)
-            if progress.status != "sending" or not progress.pending + progress.sending:
+            if progress.status != CampaignStatus.SENDING or not progress.pending + progress.sending:
                 return
             moment = await uow.campaign_outbox.next_due({campaign_id}, lease_seconds=engine.lease.total_seconds())
         if moment is None:

@@ -301,7 +301,7 @@ def stores_import(
                 )
             except StoreImportRejected as error:
                 bar.finish()
-                for row in error.details["errors"]:  # type: ignore[union-attr]
+                for row in error.errors:
                     typer.secho(f"row {row.row}, {row.field}: {row.message}", fg=typer.colors.RED, err=True)
                 raise
 
@@ -399,6 +399,12 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
             broadcast_client=BroadcastClient(SANDBOX_TOKEN, sandbox.base_url),
             foreground=lambda: run_terminal_chat(sandbox, user),
         )
+
+
+# Only ever run by hand; its heavy imports wait inside the command.
+from entrypoints.cli.demo import DEMO_HELP, demo  # noqa: E402
+
+app.command(help=DEMO_HELP)(demo)
 
 
 def main() -> None:

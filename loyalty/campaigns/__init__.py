@@ -7,6 +7,10 @@ its effect measured against a hold-out group.
 - messages.py: the merchant's text rendered for one member;
 - service.py: creating, previewing, pausing, resuming and cancelling campaigns, and starting the
   ones whose time came (choosing recipients, the hold-out, each member's local send time);
+- when.py: a send time as a staff member types it (an instant, or a local time in each member's
+  zone), and the day of the month it falls on;
+- launch.py: a campaign confirmed in a staff chat, created, started and followed one transaction
+  at a time;
 - report.py: what a campaign reached and what it changed (targeted vs hold-out).
 
 The sender that drains the outbox lives with the bot (bot/broadcast/), because it speaks

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from db.repositories.campaigns import MemberFilter
 from db.uow import UnitOfWork
-from loyalty.campaigns.rfm import RFM_WINDOW
+from loyalty.campaigns.rfm import RFM_SCALE, RfmScale
 from loyalty.errors import InvalidCampaign
 from loyalty.text import SingleLine
 
@@ -92,20 +92,20 @@ async def check_audience(uow: UnitOfWork, audience: Audience) -> None:
 
 
 async def member_filter(
-    uow: UnitOfWork, audience: Audience, *, now: datetime, zone: ZoneInfo | None
+    uow: UnitOfWork, audience: Audience, *, now: datetime, zone: ZoneInfo | None, rfm_scale: RfmScale = RFM_SCALE
 ) -> MemberFilter:
     """The audience as the repository's filter: codes resolved, cities lower-cased."""
     tier_ids, store_id, store_city = await _resolved(uow, audience)
     return MemberFilter(
         now=now,
         today=now.astimezone(zone or UTC).date(),
-        rfm_since=now - RFM_WINDOW,
+        rfm=rfm_scale.cutoffs(now),
         near_since=now - NEAR_STORE_WINDOW,
         tier_ids=tier_ids,
         cities=tuple(dict.fromkeys(city.strip().lower() for city in audience.cities if city.strip())),
         near_store_id=store_id,
         near_store_city=store_city,
-        rfm=tuple(audience.rfm),
+        segments=tuple(audience.rfm),
         tags=tuple(audience.tags),
         last_purchase_before=audience.last_purchase_before,
         last_purchase_after=audience.last_purchase_after,

@@ -10,6 +10,7 @@ escaped as a whole, so a "<" in an offer never breaks the HTML the bot sends.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -43,6 +44,25 @@ class Addressee:
     points: int
     tier_names: dict[str, str]
     member_number: str
+
+
+# Template markup in a merchant's text: {{ points }}, {% if %}, {# a note #}.
+_MARKUP = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+def headline(source: str, limit: int) -> str:
+    """The start of a text as a name for it: template markup left out (a name cut from "Hi {{ t"
+    helps nobody), whitespace collapsed, cut at a word with "…" when longer than `limit`."""
+    words = _MARKUP.sub(" ", source).split()
+    line = " ".join(words)
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    at_word = cut.rsplit(" ", 1)[0]
+    # Cut at a word, unless that loses half of it (Chinese has no spaces between words).
+    if not line[limit - 1].isspace() and len(at_word) >= limit // 2:
+        cut = at_word
+    return cut.rstrip(" ,.;:!?-–—") + "…"
 
 
 def pick_text(texts: dict[str, str], locale: str, default_locale: str) -> str:

@@ -12,6 +12,22 @@ Quintiles, not fixed thresholds, because a coffee chain's "often" is a grocery b
 is the same every time it is computed. Members who bought nothing in the window have no
 scores and are in no segment.
 
+Ranking needs a crowd: among a shop's first few buyers, a quintile says only who came a day
+later (one buyer with two purchases today would be the bottom fifth, "hibernating"). Below
+`quintiles_from` buyers (100), R and F use fixed cut-offs instead, set for a shop visited
+weekly to monthly:
+
+| score | R: last purchase within | F: purchases in the window |
+| ----- | ----------------------- | -------------------------- |
+| 5     | 14 days                 | 12 or more                 |
+| 4     | 30 days                 | 6 to 11                    |
+| 3     | 60 days                 | 3 to 5                     |
+| 2     | 120 days                | 2                          |
+| 1     | longer                  | 1                          |
+
+M stays a rank at every size: no spend scale fits every currency and trade, and M names no
+segment.
+
 The segment is read from R and F, the first rule that holds:
 
 | segment     | rule             |
@@ -29,10 +45,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from db.repositories.campaigns import RfmCutoffs
 from db.uow import UnitOfWork
 
 RFM_SEGMENTS: tuple[str, ...] = ("champions", "loyal", "potential", "new", "at_risk", "hibernating")
 RFM_WINDOW = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class RfmScale:
+    """When scores are ranks and, below that, the fixed cut-offs (the table above)."""
+
+    quintiles_from: int = 100
+    recency_days: tuple[int, ...] = (14, 30, 60, 120)  # within the first: R 5, the next: R 4, ...
+    frequency: tuple[int, ...] = (12, 6, 3, 2)  # at least the first: F 5, the next: F 4, ...
+
+    def cutoffs(self, now: datetime) -> RfmCutoffs:
+        return RfmCutoffs(
+            since=now - RFM_WINDOW,
+            quintiles_from=self.quintiles_from,
+            recent_after=tuple(now - timedelta(days=days) for days in self.recency_days),
+            frequent_from=self.frequency,
+        )
+
+
+RFM_SCALE = RfmScale()
 
 
 @dataclass(frozen=True)
@@ -43,13 +80,15 @@ class RfmScore:
     segment: str
 
 
-async def rfm_counts(uow: UnitOfWork, *, now: datetime) -> dict[str, int]:
+async def rfm_counts(uow: UnitOfWork, *, now: datetime, scale: RfmScale = RFM_SCALE) -> dict[str, int]:
     """Members per segment now, every segment present (0 when empty), in RFM_SEGMENTS order."""
-    counts = await uow.campaigns.rfm_counts(since=now - RFM_WINDOW, now=now)
+    counts = await uow.campaigns.rfm_counts(scale.cutoffs(now), now=now)
     return {segment: counts.get(segment, 0) for segment in RFM_SEGMENTS}
 
 
-async def rfm_scores(uow: UnitOfWork, member_ids: list[int], *, now: datetime) -> dict[int, RfmScore]:
+async def rfm_scores(
+    uow: UnitOfWork, member_ids: list[int], *, now: datetime, scale: RfmScale = RFM_SCALE
+) -> dict[int, RfmScore]:
     """The scores of these members (absent: no purchase in the window)."""
-    scores = await uow.campaigns.rfm_scores(member_ids, since=now - RFM_WINDOW, now=now)
+    scores = await uow.campaigns.rfm_scores(member_ids, scale.cutoffs(now), now=now)
     return {member_id: RfmScore(*values) for member_id, values in scores.items()}

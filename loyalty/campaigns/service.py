@@ -28,18 +28,22 @@ START_RESUME_AFTER after it began, from the member after the last one written: a
 is unique per member and a coupon per issue key, so a chunk written twice by two processes is
 written once. (On PostgreSQL a crash rolls the whole start back, claim included.)
 
-State changes commit themselves (the sender reads the status from its own transactions);
-`create_campaign` does not, so the caller can keep it with whatever else it writes.
+State changes commit themselves (the sender reads the status from its own transactions), and
+leave the transaction rolled back when they refuse; `create_campaign` does not commit, so the
+caller can keep it with whatever else it writes, while `create_campaign_once` commits it, once
+per idempotency key.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import hashlib
 import hmac
 import logging
 import secrets
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -47,15 +51,16 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from db.models import Campaign, CouponTemplate
+from db.models import Campaign, CampaignStatus, CouponTemplate, RecipientStatus
 from db.repositories.campaigns import AudienceRow, CampaignRepository
-from db.uow import UnitOfWork, UnitOfWorkFactory
+from db.uow import IntegrityError, UnitOfWork, UnitOfWorkFactory
 from loyalty import coupons
 from loyalty.campaigns.audience import Audience, AudienceSize, audience_size, member_filter
 from loyalty.campaigns.messages import Addressee, check_plain, check_texts, render
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
-from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidCampaign, StaffOnly
+from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidCampaign, LoyaltyError, StaffOnly
+from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.quiet_hours import is_quiet
 
 log = logging.getLogger(__name__)
@@ -85,7 +90,7 @@ START_RESUME_AFTER = timedelta(minutes=10)
 # The hold-out hash is read as a number 0..HOLDOUT_SCALE-1: hundredths of a percent.
 HOLDOUT_SCALE = 10_000
 RATE_WINDOW = timedelta(seconds=10)
-LIVE_STATUSES = ("scheduled", "sending", "paused")  # a campaign that may still send
+LIVE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)  # may still send
 
 
 # --- what callers pass and get -------------------------------------------------------------------
@@ -129,10 +134,38 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Expected:
+    """What starting now would most likely do with the audience, in the order start does it:
+    the hold-out is drawn from everyone first, then the rest are sent to or skipped. The four
+    add up to the audience, and the report counts the same four."""
+
+    sent: int
+    held_out: int
+    opted_out: int
+    unreachable: int
+
+    @classmethod
+    def of(cls, size: AudienceSize, holdout_pct: int) -> Expected:
+        held_out = round(size.total * holdout_pct / 100)
+        kept = (100 - holdout_pct) / 100
+        sent = round(size.reachable * kept)
+        opted_out = min(round(size.opted_out * kept), size.total - held_out - sent)
+        return cls(sent, held_out, opted_out, size.total - held_out - sent - opted_out)
+
+
+# A coupon template's rules that a campaign does not apply: the merchant chose the audience,
+# and a monthly member day gives its coupon every month (coupons.issue_for_campaign).
+NOT_APPLIED_COUPON_RULES = ("min_tier", "per_member_limit")
+
+
+@dataclass(frozen=True)
 class Preview:
     audience: AudienceSize
     holdout: int  # members expected in the hold-out group
     samples: list[Sample]
+    expected: Expected
+    # Of NOT_APPLIED_COUPON_RULES, those the attached template sets: say so before sending.
+    coupon_rules_not_applied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +191,12 @@ class Progress:
     @property
     def done(self) -> int:
         return self.sent + self.failed + self.skipped + self.cancelled
+
+
+@dataclass(frozen=True)
+class Created:
+    campaign_id: int
+    replayed: bool  # an earlier request with the same key created it; this one wrote nothing
 
 
 @dataclass
@@ -187,7 +226,7 @@ async def create_campaign(
     values = await _validated(uow, settings, draft, now=now)
     campaign = Campaign(
         **values,
-        status="scheduled",
+        status=CampaignStatus.SCHEDULED,
         seed=secrets.token_hex(8),
         created_by=actor.ref,
         created_at=now,
@@ -199,6 +238,46 @@ async def create_campaign(
     )
     log.info("campaign %s %r created by %s for %s", campaign.id, campaign.name, actor.ref, draft.audience.describe())
     return campaign
+
+
+async def create_campaign_once(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    draft: CampaignDraft,
+    *,
+    actor: Actor,
+    key: IdempotencyKey | None,
+) -> Created:
+    """`create_campaign`, committed. With a key, once per key: a repeat, or a request racing
+    the first with the same key, gets the campaign the first one created (IdempotencyConflict
+    when the key comes with another draft). Without one, every call is a new campaign."""
+    if key is not None and (replay := await previous_answer(uow, key)) is not None:
+        return _replayed(replay)
+    campaign = await create_campaign(uow, clock, settings, draft, actor=actor)
+    if key is not None:
+        # The id is all a replay needs: it shows the campaign as it is by then.
+        remember(uow, key, StoredAnswer(Outcome.created, {"id": campaign.id}), at=clock.now(), member_id=None)
+    try:
+        await uow.commit()
+    except IntegrityError:
+        if key is None:
+            raise
+        # The same key raced in from a second request that committed first: this campaign is
+        # rolled back and the first one is the answer.
+        await uow.rollback()
+        replay = await previous_answer(uow, key)
+        if replay is None:
+            raise
+        log.info("campaign %s rolled back: the same idempotency key created campaign %s first",
+                 campaign.id, replay.body["id"])
+        return _replayed(replay)
+    return Created(campaign.id, replayed=False)
+
+
+def _replayed(answer: StoredAnswer) -> Created:
+    # Answers stored earlier hold the whole campaign as the API showed it: its id is all that is read.
+    return Created(int(answer.body["id"]), replayed=True)
 
 
 async def preview(
@@ -223,7 +302,17 @@ async def preview(
         )
         for member in await uow.campaigns.sample_members(members, limit=max(samples, 0))
     ]
-    return Preview(size, round(size.total * values["holdout_pct"] / 100), rendered)
+    expected = Expected.of(size, values["holdout_pct"])
+    template = await uow.coupons.template(values["coupon_template_id"]) if values["coupon_template_id"] else None
+    return Preview(size, expected.held_out, rendered, expected, _rules_not_applied(template))
+
+
+def _rules_not_applied(template: CouponTemplate | None) -> tuple[str, ...]:
+    if template is None:
+        return ()
+    # Every template has a per-member limit (1 unless set): a campaign's coupon comes on top of it.
+    sets = {"min_tier": template.min_tier_rank > 0, "per_member_limit": True}
+    return tuple(rule for rule in NOT_APPLIED_COUPON_RULES if sets[rule])
 
 
 async def get_campaign(uow: UnitOfWork, campaign_id: int) -> Campaign:
@@ -251,15 +340,19 @@ async def followed_campaigns(uow: UnitOfWork, clock: Clock) -> list[Campaign]:
 
 async def pause(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Actor) -> Campaign:
     """scheduled | sending -> paused: nothing more goes out until it is resumed. Commits."""
-    return await _move(uow, clock, campaign_id, actor, ("scheduled", "sending"), "paused", "pause")
+    return await _move(
+        uow, clock, campaign_id, actor, (CampaignStatus.SCHEDULED, CampaignStatus.SENDING), CampaignStatus.PAUSED,
+        "pause",
+    )
 
 
 async def resume(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Actor) -> Campaign:
     """paused -> sending, or back to scheduled if it never started (its time may still be to
     come; if it passed, the scheduler starts it at once). Commits."""
-    campaign = await get_campaign(uow, campaign_id)
-    to = "sending" if campaign.started_at is not None else "scheduled"
-    return await _move(uow, clock, campaign_id, actor, ("paused",), to, "resume")
+    async with _refusal_keeps_nothing(uow):
+        campaign = await get_campaign(uow, campaign_id)
+    to = CampaignStatus.SENDING if campaign.started_at is not None else CampaignStatus.SCHEDULED
+    return await _move(uow, clock, campaign_id, actor, (CampaignStatus.PAUSED,), to, "resume")
 
 
 async def cancel(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Actor) -> Campaign:
@@ -267,7 +360,7 @@ async def cancel(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Acto
     sender with it (messages being sent at that instant still go). A recurring campaign
     cancelled before it starts has no next occurrence. Commits."""
     return await _move(
-        uow, clock, campaign_id, actor, ("scheduled", "sending", "paused"), "cancelled", "cancel",
+        uow, clock, campaign_id, actor, LIVE_STATUSES, CampaignStatus.CANCELLED, "cancel",
         finished_at=clock.now(),
     )
 
@@ -277,25 +370,38 @@ async def _move(
     clock: Clock,
     campaign_id: int,
     actor: Actor,
-    from_statuses: tuple[str, ...],
-    to: str,
+    from_statuses: tuple[CampaignStatus, ...],
+    to: CampaignStatus,
     action: str,
     **values: Any,
 ) -> Campaign:
-    campaign = await get_campaign(uow, campaign_id)
-    if actor.role != "owner" and campaign.created_by != actor.ref:
-        raise StaffOnly("only an owner can change a campaign someone else created")
-    if not await uow.campaigns.move(campaign_id, from_statuses=from_statuses, to=to, **values):
-        status = (await get_campaign(uow, campaign_id)).status
-        raise CampaignStateConflict(f"campaign {campaign_id} is {status}; it cannot {action}", reason=status)
-    cancelled = await uow.campaigns.cancel_pending(campaign_id) if to == "cancelled" else 0
+    async with _refusal_keeps_nothing(uow):
+        campaign = await get_campaign(uow, campaign_id)
+        if actor.role != "owner" and campaign.created_by != actor.ref:
+            raise StaffOnly("only an owner can change a campaign someone else created")
+        if not await uow.campaigns.move(campaign_id, from_statuses=from_statuses, to=to, **values):
+            status = (await get_campaign(uow, campaign_id)).status
+            raise CampaignStateConflict(f"campaign {campaign_id} is {status}; it cannot {action}", reason=status)
+    cancelled = await uow.campaigns.cancel_pending(campaign_id) if to == CampaignStatus.CANCELLED else 0
     uow.audit.record(
         at=clock.now(), actor=actor.ref, action=f"campaign.{action}",
         detail=f"{campaign_id} {campaign.name!r}" + (f": {cancelled} unsent" if cancelled else ""),
     )
     await uow.commit()
     log.info("campaign %s %r: %s by %s, now %s", campaign_id, campaign.name, action, actor.ref, to)
-    return await get_campaign(uow, campaign_id)
+    moved = await get_campaign(uow, campaign_id)
+    await uow.release()  # the caller answers next (a Telegram call): no transaction waits on it
+    return moved
+
+
+@contextlib.asynccontextmanager
+async def _refusal_keeps_nothing(uow: UnitOfWork) -> AsyncIterator[None]:
+    """A refused change writes nothing, and its transaction is over before the caller answers."""
+    try:
+        yield
+    except LoyaltyError:
+        await uow.rollback()
+        raise
 
 
 # --- starting ------------------------------------------------------------------------------------
@@ -360,7 +466,9 @@ async def _start(uow: UnitOfWork, clock: Clock, settings: Settings, campaign_id:
     (`_choose_recipients`); None when another start had claimed it."""
     now = clock.now()
     await get_campaign(uow, campaign_id)
-    if not await uow.campaigns.move(campaign_id, from_statuses=("scheduled",), to="sending", started_at=now):
+    if not await uow.campaigns.move(
+        campaign_id, from_statuses=(CampaignStatus.SCHEDULED,), to=CampaignStatus.SENDING, started_at=now
+    ):
         await uow.rollback()
         return None
     if uow.writes_exclusively:
@@ -401,7 +509,7 @@ async def _choose_recipients(
             members, chunk=START_CHUNK if in_chunks else START_BATCH, after_member_id=after
         )
         async for chunk in audience_rows:
-            if await uow.campaigns.status_for_start(campaign_id) == "cancelled":
+            if await uow.campaigns.status_for_start(campaign_id) == CampaignStatus.CANCELLED:
                 break  # nothing more to choose; what was chosen is cancelled already
             rows = []
             for member in chunk:
@@ -420,7 +528,9 @@ async def _choose_recipients(
         return None
     pending = await uow.campaigns.has_open_rows(campaign_id)
     if not pending:
-        await uow.campaigns.move(campaign_id, from_statuses=("sending",), to="done", finished_at=now)
+        await uow.campaigns.move(
+            campaign_id, from_statuses=(CampaignStatus.SENDING,), to=CampaignStatus.DONE, finished_at=now
+        )
     if campaign.recurrence:
         started.next_id = (await uow.campaigns.add(_next_occurrence(campaign, settings, now))).id
     await uow.commit()
@@ -531,7 +641,7 @@ def _next_occurrence(campaign: Campaign, settings: Settings, now: datetime) -> C
                 break
     return Campaign(
         name=campaign.name,
-        status="scheduled",
+        status=CampaignStatus.SCHEDULED,
         texts=dict(campaign.texts),
         image_url=campaign.image_url,
         coupon_template_id=campaign.coupon_template_id,
@@ -641,7 +751,7 @@ async def progress(uow: UnitOfWork, clock: Clock, campaign_id: int) -> Progress:
     )
 
 
-_ROW_STATUSES = ("pending", "sending", "sent", "failed", "skipped", "held_out", "cancelled")
+_ROW_STATUSES = tuple(RecipientStatus)
 
 
 async def finish_if_drained(uow: UnitOfWork, clock: Clock, campaign_id: int) -> bool:

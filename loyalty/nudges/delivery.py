@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from db.models import Member, Notification
+from db.models import Member, Notification, NotificationKind
 from db.uow import UnitOfWork
 from loyalty import coupons
 from loyalty.config import Settings
@@ -37,7 +37,7 @@ from loyalty.quiet_hours import is_quiet, member_zone
 log = logging.getLogger(__name__)
 
 WEEK = timedelta(days=7)
-GIFT_KINDS = ("birthday", "anniversary", "win_back")
+GIFT_KINDS = (NotificationKind.BIRTHDAY, NotificationKind.ANNIVERSARY, NotificationKind.WIN_BACK)
 # A hold is moved past quiet hours and the cap alternately; each step only moves it forward,
 # and after a few the answer cannot change (the cap's list is fixed, quiet hours are daily).
 MAX_HOLD_STEPS = 8
@@ -141,11 +141,11 @@ def gift_subject(notification: Notification) -> str | None:
     """What a greeting's gift is given for, once: the birthday's year, the anniversary's count of
     years, the lapse a win-back is about (its last purchase). None for other kinds."""
     payload = notification.payload
-    if notification.kind == "birthday":
+    if notification.kind == NotificationKind.BIRTHDAY:
         return str(payload["year"])
-    if notification.kind == "anniversary":
+    if notification.kind == NotificationKind.ANNIVERSARY:
         return str(payload["years"])
-    if notification.kind == "win_back":
+    if notification.kind == NotificationKind.WIN_BACK:
         return str(payload.get("last_purchase_at") or "never")
     return None
 

@@ -5,33 +5,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from db.models import NotificationKind
+
 # What a member can mute, in the order /settings lists them.
 TOPICS = ("points", "coupons", "tier", "greetings", "offers")
 
 
 @dataclass(frozen=True)
 class NudgeKind:
-    name: str  # the notification kind, and templates/messages/<locale>/notifications/<name>.j2
+    name: NotificationKind  # templates/messages/<locale>/notifications/<name>.j2
     topic: str
 
 
 KINDS: dict[str, NudgeKind] = {
     kind.name: kind
     for kind in (
-        NudgeKind("points_expiring", "points"),
-        NudgeKind("coupon_expiring", "coupons"),
-        NudgeKind("coupon_nearby", "coupons"),  # the live-location push (loyalty/geofence.py)
-        NudgeKind("birthday", "greetings"),
-        NudgeKind("anniversary", "greetings"),
-        NudgeKind("tier_at_risk", "tier"),
-        NudgeKind("near_upgrade", "tier"),
-        NudgeKind("win_back", "offers"),
+        NudgeKind(NotificationKind.POINTS_EXPIRING, "points"),
+        NudgeKind(NotificationKind.COUPON_EXPIRING, "coupons"),
+        NudgeKind(NotificationKind.COUPON_NEARBY, "coupons"),  # the live-location push (loyalty/geofence.py)
+        NudgeKind(NotificationKind.COUPON_ISSUED, "coupons"),  # a coupon the merchant gave (loyalty/coupons.py)
+        NudgeKind(NotificationKind.BIRTHDAY, "greetings"),
+        NudgeKind(NotificationKind.ANNIVERSARY, "greetings"),
+        NudgeKind(NotificationKind.TIER_AT_RISK, "tier"),
+        NudgeKind(NotificationKind.NEAR_UPGRADE, "tier"),
+        NudgeKind(NotificationKind.WIN_BACK, "offers"),
     )
 }
 
 # Of those, what the weekly cap counts and quiet hours hold back. The live-location push has
 # its own rationing (once per store per day, a daily cap) and is never deferred: it is about now.
-SCHEDULED = frozenset(KINDS) - {"coupon_nearby"}
+# A coupon given at the till is about now too: it arrives as a receipt does.
+SCHEDULED = frozenset(KINDS) - {NotificationKind.COUPON_NEARBY, NotificationKind.COUPON_ISSUED}
 
 
 def dedupe_key(kind: str, member_id: int, subject: str, period: str = "") -> str:

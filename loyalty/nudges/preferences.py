@@ -23,8 +23,9 @@ async def mutes(uow: UnitOfWork, member: Member) -> frozenset[str]:
 async def set_muted(uow: UnitOfWork, clock: Clock, member: Member, topic: str, muted: bool) -> frozenset[str]:
     """Mute or unmute one topic and commit; the topics muted afterwards. Setting what is already
     set changes nothing (a double tap, an old message pressed again). An unknown topic is
-    refused (InvalidInput) and writes nothing."""
+    refused (InvalidInput), writes nothing and ends the transaction."""
     if topic not in TOPICS:
+        await uow.rollback()  # the caller answers next: no transaction waits on it
         raise InvalidInput(f"topic is one of {', '.join(TOPICS)}", field="topic")
     if muted:
         await uow.notifications.mute(member.id, topic, at=clock.now())

@@ -19,7 +19,8 @@ from db.crypto import FieldCipher
 from db.engine import create_engine, create_session_factory
 from db.models import Coupon, Member, MemberMute, Notification
 from db.uow import UnitOfWorkFactory
-from loyalty import ledger
+from loyalty import coupons, ledger
+from loyalty.nudges import preferences
 from loyalty.config import Settings
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import Product
@@ -127,7 +128,7 @@ async def test_a_birthday_gift_is_issued_once_however_often_the_outbox_is_draine
     assert await product.notifier.drain_once() == 1
     [greeting] = await conv.collect_since(mark, "the birthday greeting")
     assert "Happy birthday!" in greeting.text
-    assert "Your Member birthday gift: Coupon CAKE — free (worth CN¥28.00)" in greeting.text
+    assert "Your Member birthday gift: Coupon CAKE — free (worth ¥28.00)" in greeting.text
     assert greeting.button_labels == ["🎟 Coupon CAKE"]
 
     # The same nudge again (a retry after a lost answer): the same coupon, never a second one.
@@ -195,21 +196,22 @@ async def test_settings_toggle_topics_in_place_and_refuse_forged_buttons(product
     [listing] = await conv.say("/settings")
     assert "Receipts of what you do — points earned, a new tier — always come." in listing.text
     labels = [
-        "Points about to expire", "Coupons ending and offers nearby", "Keeping your tier",
-        "Birthday and anniversary greetings", "Offers when we miss you",
+        "Points about to expire", "Coupons: new, ending, nearby", "Keeping or reaching a tier",
+        "Birthday and anniversary greetings", "Offers and news from us",
     ]
     assert listing.button_labels == [f"✅ {label}" for label in labels] + [EN("privacy/buttons/open")]
 
-    [edited] = await conv.press("✅ Keeping your tier")
+    [edited] = await conv.press("✅ Keeping or reaching a tier")
     assert edited.message_id == listing.message_id, "the message changes in place"
-    assert "🔕 Keeping your tier" in edited.text and edited.button_labels[2] == "🔕 Keeping your tier"
-    assert conv.last_callback_answer is not None and conv.last_callback_answer.text == "🔕 Off: Keeping your tier"
+    off = "🔕 Keeping or reaching a tier"
+    assert off in edited.text and edited.button_labels[2] == off
+    assert conv.last_callback_answer is not None and conv.last_callback_answer.text == "🔕 Off: Keeping or reaching a tier"
     assert await mutes(product) == [(member.id, "tier")]
 
     # The same old button again sets what it offered: still off, not flipped back on.
     await product.forge(conv, "topic:tier:0")
     assert await mutes(product) == [(member.id, "tier")]
-    await conv.press("🔕 Keeping your tier")
+    await conv.press("🔕 Keeping or reaching a tier")
     assert await mutes(product) == []
 
     for data in ("topic:weather:0", "topic:tier", "topic:tier:0:1", "topic:TIER:0", "topic:tier:maybe"):
@@ -227,3 +229,33 @@ async def test_settings_toggle_topics_in_place_and_refuse_forged_buttons(product
     [zh_listing] = await zh_conv.say("/settings")
     assert "消费回执" in zh_listing.text and zh_listing.button_labels[0] == "✅ 积分到期提醒"
     assert "/settings" in EN("help", program="x", is_member=True)
+
+
+async def test_a_coupon_the_merchant_gives_reaches_the_chat_at_once_unless_coupons_are_muted(
+    product: Product, settings: Settings
+) -> None:
+    await make_template(product.uow_factory, product.clock, code="THANKS", name="Thank you", value=500, per_member_limit=2)
+    conv, member = await member_in_chat(product)
+    async with product.uow_factory() as uow:
+        given = await coupons.issue(
+            uow, product.clock, settings, member_id=member.id, template_code="THANKS", actor="apikey:till"
+        )
+    mark = conv.mark()
+    assert await product.notifier.drain_once() == 1
+    [message] = await conv.collect_since(mark, "the coupon")
+    assert "A coupon for you: Thank you — ¥5.00 off." in message.text
+    assert len(message.button_labels) == 1, "one button: the coupon's code"
+    assert await product.notifier.drain_once() == 0, "sent once"
+
+    # Muted: the next one is written, then dropped when its turn comes.
+    async with product.uow_factory() as uow:
+        await preferences.set_muted(uow, product.clock, member, "coupons", True)
+    async with product.uow_factory() as uow:
+        await coupons.issue(
+            uow, product.clock, settings, member_id=member.id, template_code="THANKS", actor="apikey:till",
+            issue_key="second",
+        )
+    assert await product.notifier.drain_once() == 0
+    async with product.uow_factory() as uow:
+        rows = list(await uow.session.scalars(select(Notification).where(Notification.kind == "coupon_issued")))
+    assert sorted(row.status for row in rows) == ["sent", "skipped"] and given.coupon.id == rows[0].payload["coupon_id"]

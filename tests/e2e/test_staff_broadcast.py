@@ -217,6 +217,26 @@ async def test_ready_texts_local_times_edit_and_cancel_write_nothing(product: Pr
     assert await campaigns(product) == [] and await recipient_count(product) == 0
 
 
+async def test_editing_the_text_asks_for_it_again(product: Product) -> None:
+    boss = await staff_chat(product)
+    await members_in_chat(product, 1)
+    await boss.say("/broadcast")
+    await boss.press(0)
+    await boss.say("Hello, first draft")
+    await boss.press("No coupon")
+    assert "Hello, first draft" in (await boss.press("🚀 Now"))[-2].text
+
+    await boss.press("✏️ Edit")
+    asked = (await boss.press("📝 Text"))[-1]
+    assert "Now send the text" in asked.text, "the text is asked again, the other choices kept"
+    preview, summary = (await boss.say("Hello, second draft"))[-2:]
+    assert "Hello, second draft" in preview.text and "When: as soon as you confirm" in summary.text
+    await boss.press("✅ Confirm")
+    [campaign] = await campaigns(product)
+    # Started at once; the sender may already have finished with so small an audience.
+    assert campaign.texts == {"en": "Hello, second draft"} and campaign.status in ("sending", "done")
+
+
 async def test_a_monthly_member_day_is_set_up_in_the_chat(product: Product, settings: Settings) -> None:
     boss = await staff_chat(product)
     await members_in_chat(product, 2)

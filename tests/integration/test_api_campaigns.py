@@ -308,6 +308,9 @@ async def test_preview_sizes_the_audience_renders_samples_and_writes_nothing(
     preview = response.json()
     assert preview["audience"] == {"total": 6, "reachable": 3, "opted_out": 1, "unreachable": 2}
     assert preview["holdout"] == 3
+    # Held out from everyone first, then the rest split as the report will count them.
+    assert preview["expected"] == {"sent": 2, "held_out": 3, "opted_out": 0, "unreachable": 1}
+    assert preview["coupon_rules_not_applied"] == []
     assert 1 <= len(preview["samples"]) <= 6
     by_number = {sample["member_number"]: sample for sample in preview["samples"]}
     for number, sample in by_number.items():
@@ -321,13 +324,28 @@ async def test_preview_sizes_the_audience_renders_samples_and_writes_nothing(
         "/api/v1/campaigns/preview", json=MEMBER_DAY | {"audience": {"tiers": ["gold"]}}, headers=auth
     )
     assert narrowed.json() == {
-        "audience": {"total": 0, "reachable": 0, "opted_out": 0, "unreachable": 0}, "holdout": 0, "samples": []
+        "audience": {"total": 0, "reachable": 0, "opted_out": 0, "unreachable": 0}, "holdout": 0,
+        "expected": {"sent": 0, "held_out": 0, "opted_out": 0, "unreachable": 0}, "coupon_rules_not_applied": [],
+        "samples": [],
     }
     few = await api.client.post("/api/v1/campaigns/preview", json=MEMBER_DAY, params={"samples": 1}, headers=auth)
     assert len(few.json()["samples"]) == 1
     too_many = await api.client.post("/api/v1/campaigns/preview", json=MEMBER_DAY, params={"samples": 11}, headers=auth)
     assert too_many.status_code == 422 and locs(too_many) == [["query", "samples"]]
     assert await every_row(uow_factory) == before
+
+
+async def test_preview_says_which_coupon_rules_a_campaign_does_not_apply(
+    api: RunningApi, auth, audience: dict[str, str], uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    await make_template(uow_factory, clock, code="ANYONE", value=2000)
+    await make_template(uow_factory, clock, code="GOLDONLY", value=2000, min_tier="gold")
+    for code, rules in (("ANYONE", ["per_member_limit"]), ("GOLDONLY", ["min_tier", "per_member_limit"])):
+        response = await api.client.post(
+            "/api/v1/campaigns/preview", json=MEMBER_DAY | {"coupon_template": code}, headers=auth
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["coupon_rules_not_applied"] == rules
 
 
 # --- pause, resume, cancel -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from db.models import Coupon, LedgerEntry, Notification
 from db.uow import UnitOfWorkFactory
 from loyalty import ledger
 from loyalty.clock import FixedClock
+from loyalty.i18n import localized
 from tests.conftest import START
 from tests.utils.api import RunningApi, assert_no_phone_disclosed, audit_events, bearer, new_api_key
 from tests.utils.coupons import add_store, make_template, stored_coupon, written
@@ -168,6 +169,18 @@ async def test_create_read_list_and_change_a_template(api: RunningApi, auth, uow
     assert events[1][:2] == ("coupon_template.update", "apikey:till-1") and len(events) == 2
 
 
+async def test_a_merchant_may_name_a_template_in_one_language(api: RunningApi, auth, uow_factory) -> None:
+    created = await create(api, auth, names={"en": "10% off"})
+    assert created["names"] == {"en": "10% off"}
+    async with uow_factory() as uow:
+        template = await uow.coupons.template_by_code("WELCOME10")
+        assert template is not None and localized(template.names, "zh_CN") == "10% off"
+    renamed = await api.client.patch(
+        "/api/v1/coupon-templates/WELCOME10", json={"names": {"zh_CN": "九折"}}, headers=auth
+    )
+    assert renamed.status_code == 200 and renamed.json()["names"] == {"zh_CN": "九折"}
+
+
 async def test_templates_are_listed_in_pages(api: RunningApi, auth, uow_factory, clock) -> None:
     for code in ("A", "B", "C"):
         await make_template(uow_factory, clock, code=code)
@@ -198,7 +211,7 @@ BAD_TEMPLATES: list[tuple[dict[str, Any], str]] = [
         ({"cities": [""]}, "cities"),
         ({"min_tier": "platinum"}, "min_tier"),
         ({"names": {"en": "10% off", "zh_CN": "九折", "fr": "10 %"}}, "names"),
-        ({"names": {"en": "10% off"}}, "names"),
+        ({"names": {}}, "names"),
         ({"per_member_limit": 0}, "per_member_limit"),
         ({"total_quantity": -1}, "total_quantity"),
         ({"auto_issue": "payday"}, "auto_issue"),

@@ -117,7 +117,7 @@ async def test_a_tier_at_risk_says_what_keeps_it_by_when_and_what_losing_it_cost
     context = await context_of(uow_factory, clock, member, row)
     assert context is not None
     # Gold takes ¥6,000 or 25 visits; the grace period of 30 days ends 25 days from now.
-    assert "Spend CN¥6,000.00 more or make 25 more visits by Dec 19, 2026 to keep Gold — you'd lose:" in text(row.kind, context)
+    assert "Spend ¥6,000.00 more or make 25 more visits by Dec 19, 2026 to keep Gold — you'd lose:" in text(row.kind, context)
     assert context["lose"] == ["25% more points", "Free delivery"], "what Silver, the tier below, does not give"
 
     await set_member(uow_factory, member, tier_at_risk_since=None)
@@ -165,7 +165,7 @@ async def test_near_upgrade_says_what_is_left_and_nothing_once_the_member_got_th
     row = nudge(member, "near_upgrade", now=clock.now(), tier="gold")
     context = await context_of(uow_factory, clock, member, row)
     assert context is not None
-    assert text(row.kind, context).startswith("🚀 Just CN¥200.00 more")
+    assert text(row.kind, context).startswith("🚀 Just ¥200.00 more")
     assert "Free delivery" in context["gains"]
 
     assert await context_of(uow_factory, clock, member, nudge(member, "near_upgrade", now=clock.now(), tier="black")) is None

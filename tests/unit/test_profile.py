@@ -17,6 +17,7 @@ from loyalty.profile import (
     locale_for_language_code,
     mask_phone,
     normalize_phone,
+    normalize_verified_phone,
     parse_birthday,
 )
 
@@ -47,6 +48,32 @@ def test_national_mobile_typed_at_a_till_is_not_read_as_foreign() -> None:
 def test_invalid_phones_are_refused(raw: str) -> None:
     with pytest.raises(InvalidPhone):
         normalize_phone(raw, "CN")
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("88812345678", "+88812345678"),  # Telegram's own anonymous numbers: the library knows no +888 range
+        ("+861991234567", "+861991234567"),  # a range newer than the library's metadata
+        ("8613800138000", "+8613800138000"),  # an ordinary number: as normalize_phone reads it
+        ("447911123456", "+447911123456"),
+    ],
+)
+def test_a_number_telegram_verified_is_taken_even_where_the_library_doubts_it(raw: str, e164: str) -> None:
+    assert normalize_verified_phone(raw, "CN") == e164
+
+
+def test_the_library_alone_would_refuse_the_verified_numbers() -> None:
+    """What makes the verified reading necessary: the same numbers through normalize_phone."""
+    for raw in ("88812345678", "+861991234567"):
+        with pytest.raises(InvalidPhone):
+            normalize_phone(raw, "CN", digits_are_international=True)
+
+
+@pytest.mark.parametrize("raw", ["", "12", "1234567", "999123456789", "+1" + "9" * 40, "+86 000"])
+def test_a_verified_number_still_needs_a_country_code_and_a_plausible_length(raw: str) -> None:
+    with pytest.raises(InvalidPhone):
+        normalize_verified_phone(raw, "CN")
 
 
 def test_mask_hides_the_middle_of_the_number() -> None:

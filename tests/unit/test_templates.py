@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from jinja2 import UndefinedError
 
-from bot.render import TEMPLATES_DIR, Texts, format_money, region_of, texts_for
+from bot.render import TEMPLATES_DIR, Texts, format_count, format_distance, format_money, plural, region_of, texts_for
 from sandbox.formatting import parse_html, utf16_len
 from loyalty.campaigns.rfm import RFM_SEGMENTS
 from loyalty.config import SUPPORTED_LOCALES
@@ -101,8 +101,8 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "zone": "Asia/Shanghai",
     "example": "2026-12-01",
     "audience": {"total": 12345, "reachable": 12000, "opted_out": 300, "unreachable": 45},
-    "reach": 10800,
-    "holdout": 1235,
+    "expected": {"sent": 10800, "held_out": 1235, "opted_out": 270, "unreachable": 40},
+    "coupon_rules_not_applied": ["min_tier", "per_member_limit"],
     "when": {"kind": "local", "date": date(2026, 12, 8), "time": "10:00"},
     "repeat": "monthly",
     "every": "quarterly",
@@ -166,8 +166,20 @@ def test_numbers_and_money_follow_the_locale() -> None:
     assert "1,234,567" in en("card/caption", **SAMPLE)
     assert "1,234,567" in zh("card/caption", **SAMPLE)
     assert format_money(64000, "CNY", "zh_CN") == "¥640.00"
-    assert format_money(64000, "CNY", "en") == "CN¥640.00"
+    assert format_money(64000, "CNY", "en") == "¥640.00"
     assert format_money(500, "JPY", "en") == "¥500"
+
+
+@pytest.mark.parametrize(
+    ("currency", "en", "zh"),
+    [("CNY", "¥1,234.50", "¥1,234.50"), ("USD", "$1,234.50", "$1,234.50"), ("EUR", "€1,234.50", "€1,234.50"),
+     ("HKD", "HK$1,234.50", "HK$1,234.50"), ("JPY", "¥123,450", "¥123,450")],
+)
+def test_a_currency_has_one_symbol_in_both_languages(currency: str, en: str, zh: str) -> None:
+    """CLDR gives English readers "CN¥" and Chinese readers "US$"; the member of a merchant
+    reads the symbol used where the money is issued, whatever their language."""
+    assert format_money(123_450, currency, "en") == en  # minor units: cents, or yen (no decimals)
+    assert format_money(123_450, currency, "zh_CN") == zh
 
 
 def test_unknown_locale_is_refused() -> None:
@@ -221,7 +233,17 @@ def test_distances_follow_the_locale() -> None:
     assert "350米" in zh("nearby/list", **sample) and "1.2公里" in zh("nearby/list", **sample)
     assert "/start" in en("nearby/list", **sample), "guests get a join hint"
     assert "/start" not in en("nearby/list", **SAMPLE)
-    assert "8,300.0 km away (closed now)" in en("nearby/none", **SAMPLE)
+    assert "8,300 km away (closed now)" in en("nearby/none", **SAMPLE)
+
+
+@pytest.mark.parametrize(
+    ("metres", "en", "zh"),
+    [(349.6, "350 m", "350米"), (994, "990 m", "990米"), (995, "1.0 km", "1.0公里"), (9_949, "9.9 km", "9.9公里"),
+     (9_950, "10 km", "10公里"), (8_217_040.0, "8,217 km", "8,217公里")],
+)
+def test_a_distance_has_a_decimal_only_under_ten_kilometres(metres: float, en: str, zh: str) -> None:
+    assert format_distance(metres, "en") == en
+    assert format_distance(metres, "zh_CN") == zh
 
 
 def regional_keys(locale: str) -> set[tuple[str, str]]:
@@ -259,9 +281,9 @@ def test_regional_texts_do_not_leak_into_other_regions_or_keys() -> None:
     shanghai, beijing, general = texts_for("en", "shanghai"), texts_for("en", "beijing"), texts_for("en")
     card = {name: texts("card/caption", **SAMPLE) for name, texts in
             (("shanghai", shanghai), ("beijing", beijing), ("general", general))}
-    assert "Shanghai members" in card["shanghai"] and "Beijing" not in card["shanghai"]
-    assert "Beijing members" in card["beijing"]
-    assert "members:" not in card["general"]
+    assert "member card · Shanghai" in card["shanghai"] and "Beijing" not in card["shanghai"]
+    assert "member card · Beijing" in card["beijing"]
+    assert "member card ·" not in card["general"]
     assert shanghai("help", **SAMPLE) == general("help", **SAMPLE), "messages without a regional version are shared"
     assert shanghai.keys() == general.keys()
 
@@ -299,7 +321,7 @@ def test_nudges_read_well_without_their_optional_parts(locale: str, key: str, mi
 
 def test_a_tier_at_risk_says_what_keeps_it_and_what_losing_it_costs() -> None:
     en = parse_html(texts_for("en")("notifications/tier_at_risk", **SAMPLE)).text
-    assert "Spend CN¥800.00 more or make 2 more visits by Dec 31, 2026 to keep Gold — you'd lose:" in en
+    assert "Spend ¥800.00 more or make 2 more visits by Dec 31, 2026 to keep Gold — you'd lose:" in en
     assert "• Free delivery" in en
     zh = parse_html(texts_for("zh_CN")("notifications/tier_at_risk", **SAMPLE)).text
     assert "请在 2026年12月31日 前再消费 ¥800.00或再到店 2 次，即可保留Gold，否则将失去：" in zh
@@ -307,7 +329,7 @@ def test_a_tier_at_risk_says_what_keeps_it_and_what_losing_it_costs() -> None:
 
 def test_near_upgrade_says_what_is_left_and_what_the_tier_gives() -> None:
     en = parse_html(texts_for("en")("notifications/near_upgrade", **SAMPLE)).text
-    assert en.startswith("🚀 Just CN¥640.00 more (or 3 more visits) and you're Gold!")
+    assert en.startswith("🚀 Just ¥640.00 more (or 3 more visits) and you're Gold!")
     assert "• Free delivery" in en
     zh = parse_html(texts_for("zh_CN")("notifications/near_upgrade", **{**SAMPLE, "visits_to_next": None})).text
     assert zh.startswith("🚀 再消费 ¥640.00即可升级为Gold！")
@@ -331,6 +353,8 @@ def test_near_upgrade_says_what_is_left_and_what_the_tier_gives() -> None:
         ("staff/broadcast/ask_coupon", {"has_templates": False}),
         ("staff/broadcast/summary", {"repeat": "once"}),
         ("staff/broadcast/summary", {"repeat": "quarterly"}),
+        ("staff/broadcast/summary", {"coupon_rules_not_applied": []}),
+        ("staff/broadcast/summary", {"expected": {"sent": 0, "held_out": 0, "opted_out": 0, "unreachable": 3}}),
         ("staff/broadcast/ask_repeat", {"day": 30}),
     ]
     + [("staff/broadcast/repeat_button", {"every": every}) for every in ("once", "monthly")]
@@ -353,7 +377,7 @@ def test_staff_texts_escape_names_and_show_placeholders_literally() -> None:
     assert "🔁 每月" in texts_for("zh_CN")("staff/campaigns/list", **SAMPLE)
     report = parse_html(en("staff/report", **SAMPLE)).text
     assert "<b>Al & Ex</b> day" in report, "a campaign name is text, never markup"
-    assert "CN¥1,234,567.00" in report and "+35.2% (95% interval +10.1% to +65.4%)" in report
+    assert "¥1,234,567.00" in report and "+35.2% (95% interval +10.1% to +65.4%)" in report
     birthday = {"kind": "birthday", "value": "", "month": date(2000, 12, 1)}
     assert "Birthday in December" in en("staff/segment", segment=birthday)
     assert "12月生日" in texts_for("zh_CN")("staff/segment", segment=birthday)
@@ -380,3 +404,58 @@ def test_the_last_deletion_question_names_every_loss_and_only_real_ones(locale: 
     assert "1,460" in everything and "<b>2</b>" in everything and "<b>1</b>" in everything and "Gold" in everything
     assert "<b>0</b>" in nothing and "Gold" in nothing
     assert len(nothing.splitlines()) == len(everything.splitlines()) - 1, "no line for reward codes they do not have"
+
+
+@pytest.mark.parametrize(("n", "word"), [(0, "0 visits"), (1, "1 visit"), (2, "2 visits"), (1_234, "1,234 visits")])
+def test_counts_take_the_locale_s_plural_rules(n: int, word: str) -> None:
+    assert format_count(n, "visit", "visits", "en") == word
+    # Chinese has one form: whatever is given as `other`.
+    assert plural(n, "次", "次", "zh_CN") == "次"
+    # A language with more forms picks them by name (Russian: 1 визит, 3 визита, 5 визитов).
+    forms = {"one": "визит", "few": "визита", "many": "визитов", "other": "визита"}
+    assert [plural(k, locale="ru", **forms) for k in (1, 3, 5)] == ["визит", "визита", "визитов"]
+
+
+def test_one_is_singular_in_the_member_s_messages() -> None:
+    en = texts_for("en")
+    earned = en("notifications/points_earned", points=1, balance=1, buys=[])
+    assert "+1 point</b>" in earned
+    assert "1 year with us" in en("notifications/anniversary", years=1, gift=None)
+    assert "2 years with us" in en("notifications/anniversary", years=2, gift=None)
+
+
+@pytest.mark.parametrize(("locale", "labels"), [("en", ["When", "Repeats"]), ("zh_CN", ["发送时间", "重复"])])
+def test_the_broadcast_summary_has_a_line_per_choice(locale: str, labels: list[str]) -> None:
+    """A block tag ending a line swallows its line break unless written `+%}`."""
+    audience = {**SAMPLE["audience"], "total": 1}
+    summary = texts_for(locale)("staff/broadcast/summary", **{**SAMPLE, "audience": audience, "repeat": "once"})
+    lines = summary.splitlines()
+    for label in labels:
+        assert sum(line.startswith(f"<b>{label}</b>") for line in lines) == 1, summary
+    assert lines[-2] == "", "a blank line before the question"
+    if locale == "en":
+        assert "1 member\n" in summary
+
+
+def test_chinese_texts_address_the_member_as_nin_throughout() -> None:
+    """One register: the polite 您, never 你, in every Chinese template."""
+    informal = [
+        str(path.relative_to(TEMPLATES_DIR))
+        for path in (TEMPLATES_DIR / "zh_CN").rglob("*.j2")
+        if "你" in path.read_text(encoding="utf-8")
+    ]
+    assert informal == []
+
+
+
+def test_the_broadcast_summary_warns_of_an_audience_nobody_in_and_of_coupon_rules_waived() -> None:
+    en = texts_for("en")
+    nobody = {"sent": 0, "held_out": 0, "opted_out": 1, "unreachable": 2}
+    assert "nobody will get it" in en("staff/broadcast/summary", **{**SAMPLE, "expected": nobody})
+    assert "nobody will get it" not in en("staff/broadcast/summary", **SAMPLE)
+    waived = en("staff/broadcast/summary", **SAMPLE)
+    assert "whatever their tier" in waived and "per-member limit don't apply" in waived
+    only_limit = en("staff/broadcast/summary", **{**SAMPLE, "coupon_rules_not_applied": ["per_member_limit"]})
+    assert "whatever their tier" not in only_limit and "per-member limit don't apply" in only_limit
+    no_coupon = en("staff/broadcast/summary", **{**SAMPLE, "coupon_name": None})
+    assert "don't apply" not in no_coupon

@@ -7,9 +7,9 @@ import itertools
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from db.models import AuditEvent, Coupon, CouponTemplate, LedgerEntry, Member, Store
+from db.models import AuditEvent, Coupon, CouponTemplate, LedgerEntry, Member, Notification, NotificationKind, Store
 from db.uow import UnitOfWorkFactory
 from loyalty import coupons
 from loyalty.clock import Clock
@@ -65,11 +65,17 @@ async def make_template(
 async def give_coupon(
     uow_factory: UnitOfWorkFactory, clock: Clock, member: Member, template: CouponTemplate
 ) -> Coupon:
-    """Issue one coupon of `template` to `member` as the API would."""
+    """Issue one coupon of `template` to `member` as the API would, without the "a coupon for
+    you" message it queues (tests/e2e/test_nudges.py follows that one): the callers test what
+    comes after, and count their own messages."""
     async with uow_factory() as uow:
         issued = await coupons.issue(
             uow, clock, TEST_SETTINGS, member_id=member.id, template_code=template.code, actor="test"
         )
+        await uow.session.execute(
+            delete(Notification).where(Notification.member_id == member.id, Notification.kind == NotificationKind.COUPON_ISSUED)
+        )
+        await uow.commit()
         return issued.coupon
 
 

@@ -99,23 +99,19 @@ async def act(
         CampaignAction.cancel: service.cancel,
     }[callback_data.action]
     try:
-        await change(uow, clock, callback_data.campaign_id, actor=actor)
+        await change(uow, clock, callback_data.campaign_id, actor=actor)  # commits; a refusal writes nothing
     except StaffOnly:
-        await uow.rollback()
         await query.answer(texts("staff/campaigns/not_yours"), show_alert=True)
         return
     except CampaignStateConflict as error:
-        await uow.rollback()
         await query.answer(
-            texts("staff/campaigns/conflict", status=str(error.details["reason"])), show_alert=True
+            texts("staff/campaigns/conflict", status=error.reason), show_alert=True
         )
         await _refresh(query, uow, clock, texts)
         return
     except CampaignNotFound:
-        await uow.rollback()
         await query.answer(texts("staff/stale"), show_alert=True)
         return
-    await uow.commit()
     await query.answer(texts("staff/campaigns/changed", action=callback_data.action.value))
     await _refresh(query, uow, clock, texts)
 
