@@ -218,14 +218,24 @@ def test_scheduler_alone_sweeps_nudges_and_stops_cleanly(workdir: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    changed = threading.Condition()
+
+    def read() -> None:
+        for line in iter(process.stdout.readline, ""):  # type: ignore[union-attr]
+            with changed:
+                lines.append(line)
+                changed.notify_all()
+        with changed:  # the output ended: the process stopped
+            lines.append("")
+            changed.notify_all()
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 60
-        while not any("nudge sweep:" in line for line in lines):
-            assert process.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "no nudge sweep logged:\n" + "".join(lines)
-            time.sleep(0.1)
+        with changed:
+            # Woken by every line; the timeout is a hang guard only.
+            changed.wait_for(lambda: any("nudge sweep:" in line for line in lines) or lines[-1:] == [""], timeout=60)
+            assert any("nudge sweep:" in line for line in lines), "no nudge sweep logged:\n" + "".join(lines)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)

@@ -4,19 +4,17 @@ by one key in one day of the program's time zone, gains and losses added up."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from api.main import create_app
 from db.models import LedgerEntry, Member
 from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import Scope
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.api import RunningApi, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi, bearer, new_api_key
 from tests.utils.members import till_member
 
 CAP = 1000
@@ -24,10 +22,8 @@ ADMIN = frozenset({Scope.ADMIN})
 
 
 @pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    capped = settings.model_copy(update={"adjustment_daily_cap": CAP})
-    async with running_api(create_app(capped, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
+def api_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"adjustment_daily_cap": CAP})
 
 
 async def adjustments(uow_factory: UnitOfWorkFactory) -> list[tuple[str, int]]:

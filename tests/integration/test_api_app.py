@@ -18,14 +18,6 @@ from tests.utils.api import RunningApi, bearer, new_api_key, running_api
 
 
 @pytest.fixture
-async def api(
-    settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock
-) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
 async def unreachable_factory(tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory]:
     # SQLite cannot open a file in a directory that does not exist: a database that is "down".
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'db.sqlite3'}")

@@ -3,38 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from fastapi.dependencies.models import Dependant
 
 from api.deps import INVALID_KEY, require_api_key
-from api.main import create_app
 from db.models import Member
 from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import revoke_api_key
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
 from tests.utils.api import (
     RunningApi,
     bearer,
     call,
     member_count,
     new_api_key,
-    running_api,
     v1_operations,
     v1_routes,
 )
 from tests.utils.members import chat_member
-
-
-@pytest.fixture
-async def api(
-    settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock
-) -> AsyncIterator[RunningApi]:
-    app = create_app(settings, uow_factory=uow_factory, clock=clock)
-    async with running_api(app) as api:
-        yield api
 
 
 @pytest.fixture

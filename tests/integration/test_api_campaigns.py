@@ -6,7 +6,6 @@ naming its field with nothing written."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from api.main import create_app
 from db.models import Campaign, MemberMute
 from db.uow import UnitOfWorkFactory
 from loyalty.campaigns import service
@@ -24,7 +22,7 @@ from loyalty.config import Settings
 from loyalty.members import set_chat_reachable
 from tests.conftest import START
 from tests.integration.test_campaign_report import build_population, buy, katz_interval
-from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi, audit_events, bearer
 from tests.utils.coupons import add_store, make_template
 from tests.utils.database import every_row
 from tests.utils.members import chat_member, till_member
@@ -41,25 +39,9 @@ MEMBER_DAY: dict[str, Any] = {
 
 
 @pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def key(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> str:
-    return await new_api_key(uow_factory, clock, "backoffice")
-
-
-@pytest.fixture
-def auth(key: str) -> dict[str, str]:
-    return bearer(key)
-
-
-@pytest.fixture
-async def key_id(uow_factory: UnitOfWorkFactory, key: str) -> int:
+async def key_id(uow_factory: UnitOfWorkFactory, api_key: str, api_key_name: str) -> int:
     async with uow_factory() as uow:
-        api_key = await uow.api_keys.by_name("backoffice")
+        api_key = await uow.api_keys.by_name(api_key_name)
         assert api_key is not None
         return int(api_key.id)
 

@@ -6,7 +6,6 @@ with its reason or field and writing nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -14,15 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from api.main import create_app
 from db.models import Coupon, LedgerEntry, Notification
 from db.uow import UnitOfWorkFactory
 from loyalty import ledger
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
 from loyalty.i18n import localized
 from tests.conftest import START
-from tests.utils.api import RunningApi, assert_no_phone_disclosed, audit_events, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi, assert_no_phone_disclosed, audit_events, bearer, new_api_key
 from tests.utils.coupons import add_store, make_template, stored_coupon, written
 from tests.utils.members import next_phone, till_member
 from tests.utils.rewards import set_tier
@@ -38,17 +35,6 @@ WELCOME = {
     "min_spend_minor": 3000,
     "valid_days": 30,
 }
-
-
-@pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "till-1"))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ connection or the write lock in time, while the database still answers a read ma
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,9 +30,8 @@ def short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def api(settings: Settings, one_connection: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=one_connection, clock=clock)) as api:
-        yield api
+def api_uow_factory(one_connection: UnitOfWorkFactory) -> UnitOfWorkFactory:
+    return one_connection
 
 
 async def test_a_database_held_by_a_long_transaction_is_busy_not_unreachable(

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from api.main import create_app
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
@@ -21,7 +20,6 @@ from tests.utils.api import (
     bearer,
     member_count,
     new_api_key,
-    running_api,
 )
 from tests.utils.members import TEST_SETTINGS, chat_member, next_phone, till_member
 
@@ -30,18 +28,10 @@ PHONE_FORMS = ["+86 138 0013 8000", "13800138000", "+8613800138000", "8613800138
 
 
 @pytest.fixture
-async def api(
-    settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock
-) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-        # Whatever a test did, no answer carried a member's full phone number.
-        await assert_no_phone_disclosed(api, uow_factory)
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "till-1"))
+async def api(api: RunningApi, uow_factory: UnitOfWorkFactory) -> AsyncIterator[RunningApi]:
+    yield api
+    # Whatever a test did, no answer carried a member's full phone number.
+    await assert_no_phone_disclosed(api, uow_factory)
 
 
 def unknown_member_number() -> str:

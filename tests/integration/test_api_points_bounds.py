@@ -5,20 +5,18 @@ the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from api.main import create_app
 from db.uow import UnitOfWorkFactory
 from loyalty import ledger
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.purchases import MAX_AMOUNT_MINOR
-from tests.utils.api import RunningApi, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi
 from tests.utils.coupons import add_store
 from tests.utils.database import every_row
 from tests.utils.members import till_member
@@ -27,18 +25,17 @@ INT32_MAX = 2**31 - 1
 
 
 @pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
+def api_settings(settings: Settings) -> Settings:
     # Adjustments here test the balance's bound, far above a key's daily cap (which has tests of
     # its own: tests/integration/test_api_adjustment_cap.py).
-    uncapped = settings.model_copy(update={"adjustment_daily_cap": 10**12})
-    async with running_api(create_app(uncapped, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
+    return settings.model_copy(update={"adjustment_daily_cap": 10**12})
 
 
 @pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
+async def auth(auth: dict[str, str], uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
+    """The shared key, and the store the purchases here are made at."""
     await add_store(uow_factory, clock, "S001", city="Shanghai")
-    return bearer(await new_api_key(uow_factory, clock, "backoffice"))
+    return auth
 
 
 @pytest.fixture

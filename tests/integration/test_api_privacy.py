@@ -3,7 +3,6 @@ read it), the erasure (audited, idempotent), and what an erased member's number 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -12,21 +11,15 @@ from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.data_export import MemberExport
-from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi, audit_events
 from tests.utils.coupons import make_template
 from tests.utils.members import till_member
 from tests.utils.privacy import ALEX, lived, phone_needles, sign_up, traces
 
 
 @pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "privacy-desk"))
+def api_key_name() -> str:
+    return "privacy-desk"  # the actor its audit events name
 
 
 async def test_the_export_holds_everything_in_the_members_language_and_is_audited(

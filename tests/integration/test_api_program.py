@@ -3,21 +3,19 @@ and for every bad input a 422 naming the field with nothing written."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, get_args
 
 import pytest
 from sqlalchemy import select
 
-from api.main import create_app
 from api.schemas.program import BonusEvent, RuleKind
 from db.models import AuditEvent, EarningRule, Store, Tier
 from db.uow import UnitOfWorkFactory
 from loyalty import earning
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.api import AUTH_AUDIT, RunningApi, audit_events, bearer, new_api_key, running_api
+from tests.utils.api import AUTH_AUDIT, RunningApi, audit_events
 
 ENDPOINTS = [
     ("GET", "/api/v1/tiers"),
@@ -53,16 +51,8 @@ PLATINUM = GOLD | {
 
 
 @pytest.fixture
-async def api(
-    settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock
-) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "backoffice"))
+def api_key_name() -> str:
+    return "backoffice"  # the actor its audit events name
 
 
 async def snapshot(uow_factory: UnitOfWorkFactory) -> dict[str, Any]:

@@ -4,7 +4,6 @@ concurrency, refunds and bad input."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -16,20 +15,8 @@ from db.models import EarningRule, LedgerEntry, Notification, Purchase, Refund, 
 from db.uow import UnitOfWorkFactory
 from loyalty import ledger
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
-from tests.utils.api import RunningApi, bearer, new_api_key, running_api
+from tests.utils.api import running_api
 from tests.utils.members import till_member
-
-
-@pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "till-1"))
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ at the cost of one INSERT in the request's own transaction."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,22 +11,14 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.main import create_app
 from db.models import Member
 from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import Scope
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
-from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi, audit_events, bearer, new_api_key
 from tests.utils.members import chat_member
 
 PHONE = "+8613912345678"
-
-
-@pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
 
 
 @pytest.fixture

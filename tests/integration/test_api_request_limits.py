@@ -15,7 +15,7 @@ from api.response_headers import SECURITY_HEADERS
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.api import RunningApi, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi, running_api
 from tests.utils.database import every_row
 
 JSON_LIMIT = 4096
@@ -29,14 +29,8 @@ def limited(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def api(limited: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(limited, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "backoffice"))
+def api_settings(limited: Settings) -> Settings:
+    return limited
 
 
 def padded_member(size: int) -> bytes:

@@ -3,21 +3,18 @@ lookup and use of a code, and every refusal naming its field and writing nothing
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from api.main import create_app
 from bot.rewards_view import reward_name
 from db.models import Reward, RewardRedemption, Store
 from db.uow import UnitOfWorkFactory
 from loyalty import rewards
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
-from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi, audit_events, bearer
 from tests.utils.members import till_member
 from tests.utils.rewards import give_points, make_reward
 
@@ -28,17 +25,6 @@ LATTE = {
     "points_price": 250,
     "cash_value_minor": 3200,
 }
-
-
-@pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "till-1"))
 
 
 async def written(uow_factory: UnitOfWorkFactory) -> tuple[int, int, int]:

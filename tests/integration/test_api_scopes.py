@@ -5,38 +5,28 @@ checked too (unlisted: admin only)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
 from api.access import ROUTE_SCOPES, allowed_scopes, operation_name
-from api.main import create_app
 from api.routes import API_V1_PREFIX
 from db.models import ApiKey, AuditEvent, Member
 from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import ALL_SCOPES, Scope, scopes_of, set_api_key_scopes
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
 from tests.utils.api import (
     RunningApi,
     bearer,
     call,
     member_count,
     new_api_key,
-    running_api,
     v1_operations,
 )
 from tests.utils.members import chat_member
 
 ONE_SCOPE = [pytest.param(frozenset({scope}), id=scope.value) for scope in Scope]
-
-
-@pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
 
 
 @pytest.fixture

@@ -3,19 +3,15 @@ the CSV import, all or nothing, with every bad input a 422 naming the field."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from api.main import create_app
 from db.models import AuditEvent, Store
 from db.uow import UnitOfWorkFactory
-from loyalty.clock import FixedClock
-from loyalty.config import Settings
 from loyalty.geo import distance_m
-from tests.utils.api import RunningApi, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi
 
 HOURS = {"mon": [["08:00", "22:00"]], "sat": [["10:00", "02:00"]]}
 JINGAN = {
@@ -25,14 +21,8 @@ JINGAN = {
 
 
 @pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "backoffice"))
+def api_key_name() -> str:
+    return "backoffice"  # the actor its audit events name
 
 
 async def written(uow_factory: UnitOfWorkFactory) -> tuple[list[tuple[Any, ...]], list[str]]:

@@ -5,30 +5,21 @@ nothing written."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 
-from api.main import create_app
 from db.models import MemberTag
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
 from loyalty.members import luhn_check_digit
-from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi, audit_events, bearer
 from tests.utils.members import till_member
 
 
 @pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "backoffice"))
+def api_key_name() -> str:
+    return "backoffice"  # the actor its audit events name
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ nothing, the same on SQLite (which would store them) and PostgreSQL (which canno
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,11 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from api.main import create_app
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
-from tests.utils.api import RunningApi, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi
 from tests.utils.coupons import add_store, make_template
 from tests.utils.database import every_row
 from tests.utils.members import till_member
@@ -116,17 +114,6 @@ def with_text(body: dict[str, Any], loc: Loc, text: str) -> dict[str, Any]:
         holder = holder[key]
     holder[loc[-1]] = text
     return changed
-
-
-@pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "backoffice"))
 
 
 @pytest.fixture

@@ -5,18 +5,15 @@ would expire, leaving every later purchase a 500 until the entry expired)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from api.main import create_app
 from db.models import Store
 from db.program_cache import ProgramCache
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
-from tests.utils.api import RunningApi, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi
 from tests.utils.members import till_member
 
 TTL = 5.0
@@ -43,14 +40,8 @@ def cached_factory(uow_factory: UnitOfWorkFactory, cache_clock: CacheClock) -> U
 
 
 @pytest.fixture
-async def api(settings: Settings, cached_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=cached_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(cached_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(cached_factory, clock, "till-1"))
+def api_uow_factory(cached_factory: UnitOfWorkFactory) -> UnitOfWorkFactory:
+    return cached_factory
 
 
 @pytest.fixture

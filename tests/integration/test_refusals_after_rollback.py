@@ -6,16 +6,13 @@ read before a rollback is used after it, and nothing a request loaded outlives i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from api.main import create_app
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
-from loyalty.config import Settings
-from tests.utils.api import RunningApi, bearer, new_api_key, running_api
+from tests.utils.api import RunningApi
 from tests.utils.members import till_member
 
 RACERS = 8
@@ -37,17 +34,6 @@ CREATES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         for n in range(RACERS)
     ],
 }
-
-
-@pytest.fixture
-async def api(settings: Settings, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> AsyncIterator[RunningApi]:
-    async with running_api(create_app(settings, uow_factory=uow_factory, clock=clock)) as api:
-        yield api
-
-
-@pytest.fixture
-async def auth(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> dict[str, str]:
-    return bearer(await new_api_key(uow_factory, clock, "back-office"))
 
 
 @pytest.mark.parametrize("what", CREATES)
