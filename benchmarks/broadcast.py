@@ -173,9 +173,9 @@ async def drain(url: str, base_url: str, members: int, rate: float | None, *, tr
     from db.engine import create_engine, create_session_factory
     from db.models import CampaignRecipient
     from db.uow import UnitOfWorkFactory
+    from entrypoints.runtime import freeze_startup_heap
     from loyalty.clock import SystemClock
     from loyalty.config import Settings
-    from entrypoints.runtime import freeze_startup_heap
 
     campaign_id = await new_campaign(url, members)
     engine = create_engine(url)

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -300,15 +301,15 @@ def run_one(kind: str, sizes: Sequence[int]) -> dict[str, Any]:
             ) as bar:
                 task = bar.add_task("members", total=size - have)
 
-                async def grow() -> None:
+                async def grow(have: int, size: int, advance: Callable[[int], None]) -> None:
                     await writer.open()
                     started = time.perf_counter()
-                    await _grow(writer, have, size, tier_ids, lambda n: bar.advance(task, n))
+                    await _grow(writer, have, size, tier_ids, advance)
                     timings.append({"members": size, "populate_s": round(time.perf_counter() - started, 1)})
                     await writer.prepare_sweep()
                     await writer.close()
 
-                asyncio.run(grow())
+                asyncio.run(grow(have, size, partial(bar.advance, task)))
             seconds, sweep_report, again = asyncio.run(_sweep(url))
             timings[-1].update(
                 sweep_s=round(seconds, 3),

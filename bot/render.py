@@ -12,7 +12,7 @@ import tomllib
 import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -165,6 +165,6 @@ class Texts:
         )
 
 
-@lru_cache(maxsize=None)
+@cache
 def texts_for(locale: str, region: str | None = None) -> Texts:
     return Texts(locale, region)

@@ -190,9 +190,8 @@ async def _win_back(
     raw = notification.payload.get("last_purchase_at")
     last = _instant(raw) if raw else None
     # The payload's time is cut to the second: the purchase it names lies within that second.
-    if last is not None:
-        if await uow.purchases.purchased_since(member.id, last + PAYLOAD_PRECISION):
-            return None
+    if last is not None and await uow.purchases.purchased_since(member.id, last + PAYLOAD_PRECISION):
+        return None
     return {
         "since": last.astimezone(member_zone(member, settings)).date() if last else None,
         "offer": await _gift(uow, notification, member, now=now, settings=settings),

@@ -203,7 +203,7 @@ class StoreMap:
     that many stores share (a city, a time zone, opening hours, an import's creation time) are
     kept once. Never changed once built: a changed store means a new map."""
 
-    __slots__ = ("_cells", "_rows", "_ids", "_latitudes", "_longitudes", "_zones", "_hours", "_schedules", "_shown")
+    __slots__ = ("_cells", "_hours", "_ids", "_latitudes", "_longitudes", "_rows", "_schedules", "_shown", "_zones")
 
     def __init__(self, stores: LocatedStores) -> None:
         order = sorted(range(len(stores.ids)), key=stores.cells.__getitem__)

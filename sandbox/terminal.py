@@ -60,7 +60,7 @@ async def _read_line(stream: IO[str]) -> str:
     def worker() -> None:
         try:
             line = stream.readline()
-        except BaseException as exc:  # handed over to the awaiting coroutine
+        except BaseException as exc:  # noqa: BLE001 - handed over to the awaiting coroutine
             loop.call_soon_threadsafe(deliver, None, exc)
         else:
             loop.call_soon_threadsafe(deliver, line, None)

@@ -20,8 +20,8 @@ from api.schemas.common import MEMBER_ERASED, check_member_number
 from api.schemas.members import ErasurePublic, MemberTagsPublic, MemberTagsUpdate
 from db.models import Member
 from db.uow import UnitOfWork
-from loyalty.data_export import MemberExport, export_for_merchant
 from loyalty.access_audit import record_member_read
+from loyalty.data_export import MemberExport, export_for_merchant
 from loyalty.erasure import erase_for_merchant
 from loyalty.errors import InvalidPhone
 from loyalty.members import (

@@ -11,7 +11,6 @@ from pydantic_core import PydanticCustomError
 from loyalty.members import MEMBER_NUMBER_DIGITS, is_valid_member_number
 from loyalty.text import MultiLine, SingleLine
 
-
 # Every free text the API accepts is a SingleLine (a name, a code, a reason, an address...) or a
 # MultiLine (a message or a description members read as paragraphs): loyalty/text.py.
 # {"en": ..., "zh_CN": ...}: names per locale, and texts per locale that may break lines.

@@ -138,7 +138,7 @@ class CouponTemplatePublic(BaseModel):
     created_at: datetime
 
     @classmethod
-    def from_definition(cls, definition: TemplateDefinition) -> "CouponTemplatePublic":
+    def from_definition(cls, definition: TemplateDefinition) -> CouponTemplatePublic:
         template = definition.template
         return cls(
             code=template.code,
@@ -203,7 +203,7 @@ class CouponPublic(BaseModel):
     bonus_points: int | None = Field(description="Points it added (a points multiplier).")
 
     @classmethod
-    def from_details(cls, details: CouponDetails) -> "CouponPublic":
+    def from_details(cls, details: CouponDetails) -> CouponPublic:
         coupon, template = details.coupon, details.template
         return cls(
             code=coupon.code,

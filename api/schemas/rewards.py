@@ -87,7 +87,7 @@ class RewardPublic(BaseModel):
     created_at: datetime
 
     @classmethod
-    def from_definition(cls, definition: RewardDefinition) -> "RewardPublic":
+    def from_definition(cls, definition: RewardDefinition) -> RewardPublic:
         reward = definition.reward
         return cls(
             code=reward.code,
@@ -130,7 +130,7 @@ class RedemptionPublic(BaseModel):
     store: str | None = Field(description="Where it was used.")
 
     @classmethod
-    def from_details(cls, details: RedemptionDetails) -> "RedemptionPublic":
+    def from_details(cls, details: RedemptionDetails) -> RedemptionPublic:
         redemption = details.redemption
         return cls(
             code=redemption.code,

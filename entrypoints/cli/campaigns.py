@@ -65,8 +65,8 @@ def list_(
 
 async def _send(settings: Settings, campaign_id: int) -> None:
     from bot.broadcast import BroadcastClient, BroadcastEngine
-    from loyalty.campaigns import service
     from entrypoints.runtime import freeze_startup_heap, open_services
+    from loyalty.campaigns import service
 
     assert settings.bot_token is not None
     async with open_services(settings) as services:
@@ -153,8 +153,8 @@ def summary(progress) -> str:  # type: ignore[no-untyped-def]
 
 
 async def _listing(settings: Settings, limit: int) -> Table:
-    from loyalty.campaigns import service
     from entrypoints.runtime import open_services
+    from loyalty.campaigns import service
 
     table = Table("id", "name", "status", "when", "sent", "failed", "skipped", "held out", "left")
     async with open_services(settings) as services, services.uow_factory() as uow:

@@ -40,8 +40,8 @@ def prepared_settings(*, quiet: bool = False) -> Settings:
 
 def with_uow(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Run `action(uow, clock)` in one unit of work against the configured database."""
-    from loyalty.errors import LoyaltyError
     from entrypoints.runtime import open_services
+    from loyalty.errors import LoyaltyError
 
     settings = prepared_settings(quiet=True)
 

@@ -371,11 +371,11 @@ async def _rotate(settings: Settings, batch_size: int) -> RotationReport:
 async def _chat(settings: Settings, *, name: str, language: str, with_api: bool) -> None:
     from bot.app import build_bot, build_dispatcher
     from bot.broadcast import BroadcastClient
+    from entrypoints.runtime import open_services, run_until_stopped
     from sandbox.limits import SandboxLimits
     from sandbox.middleware import HandlingMiddleware
     from sandbox.server import SandboxServer
     from sandbox.terminal import run_terminal_chat
-    from entrypoints.runtime import open_services, run_until_stopped
 
     # A person chats here, or a script pipes lines in far faster than anyone types: the sandbox
     # keeps Telegram's rates but allows a longer burst per chat (the tests cover strict limits).

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sandbox import SandboxLimits, SandboxServer
 from db.uow import UnitOfWorkFactory
 from entrypoints.cli.campaigns import campaigns_app
 from loyalty.clock import SystemClock
+from sandbox import SandboxLimits, SandboxServer
 from tests.conftest import TEST_SECRET
 from tests.utils.broadcast import campaign, seed_campaign, statuses
 
