@@ -93,9 +93,10 @@ def _body_loc(field: str | None) -> list[str | int]:
 async def _store_import_rejected(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StoreImportRejected)
     errors = exc.details.get("errors") or []
-    log.info("422 on %s %s: %d bad rows", request.method, request.url.path, len(errors))  # type: ignore[arg-type]
+    assert isinstance(errors, list), "a store import is rejected with its list of RowError"
+    log.info("422 on %s %s: %d bad rows", request.method, request.url.path, len(errors))
     return validation_response(
-        field_error(["body", error.row, error.field], error.message, exc.code) for error in errors  # type: ignore[union-attr]
+        field_error(["body", error.row, error.field], error.message, exc.code) for error in errors
     )
 
 

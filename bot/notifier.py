@@ -113,9 +113,9 @@ class NotificationSender:
         now = self._clock.now()
         try:
             claimed = await self._claim_and_prepare(notification_id, now)
-        except Exception as error:  # a database hiccup or a bad row: nothing went
+        except Exception as failure:  # a database hiccup or a bad row: nothing went
             log.exception("preparing notification %s failed", notification_id)
-            await self._retry_or_fail(notification_id, now, f"{type(error).__name__}: {error}")
+            await self._retry_or_fail(notification_id, now, f"{type(failure).__name__}: {failure}")
             return "retry"
         if not isinstance(claimed, Claimed):
             return claimed

@@ -222,7 +222,7 @@ _BUILDERS: dict[str, Builder] = {
 async def _buys(uow: UnitOfWork, member: Member, points: int, *, now: datetime) -> list[Context]:
     buys = await rewards.what_points_buy(uow, member, points, now=now, limit=MAX_BUYS)
     locale = member.locale
-    return [{"name": localized(item.reward.names, locale), "count": item.count} for item in buys]
+    return [{"name": localized(item.reward.names, locale), "count": item.quantity} for item in buys]
 
 
 async def _gift(

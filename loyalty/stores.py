@@ -359,9 +359,10 @@ def _hours(row: Mapping[str, str | None]) -> object | None:
     if value is None:
         return None
     try:
-        return json.loads(value)
+        hours: object = json.loads(value)
     except ValueError:
         raise InvalidInput('hours are JSON: {"mon": [["08:00", "22:00"]]}', field="hours") from None
+    return hours
 
 
 def parse_store_csv(text: str, *, default_timezone: str) -> list[StoreSpec]:

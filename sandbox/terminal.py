@@ -162,9 +162,9 @@ class _TerminalChat:
             parts.append(f"{label} {caption}".rstrip())
         elif message.document is not None:
             document = message.document
-            size = f", {document.size} bytes" if document.size is not None else ""
+            bytes_note = f", {document.size} bytes" if document.size is not None else ""
             caption = self._styled(message.caption or "", message.caption_entities)
-            parts.append(f"[file: {document.file_name}{size}] {caption}".rstrip())
+            parts.append(f"[file: {document.file_name}{bytes_note}] {caption}".rstrip())
         elif message.venue is not None:
             venue = message.venue
             where = venue["location"]

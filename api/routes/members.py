@@ -127,6 +127,7 @@ async def list_or_find_members(
             uow, clock, actor=api_key.actor, phone_e164=filters.phone_e164, telegram_id=filters.telegram_id
         )
         matches = [found] if found is not None else []
+        rows: Sequence[Member]
         start = (page - 1) * page_size
         rows, count = matches[start : start + page_size], len(matches)
     else:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic.config import JsonDict
 
 from api.schemas.common import ErrorPublic, LocalisedNames, LocalisedTexts, MemberNumberStr, SingleLine
 from loyalty import coupons
@@ -22,7 +23,7 @@ _KIND = (
     "(value: the item's worth in minor units) or `points_multiplier` (value: percent of the base "
     "rate's points, above 100: 200 doubles them)."
 )
-_EXAMPLE = {
+_EXAMPLE: JsonDict = {
     "code": "WELCOME10",
     "names": {"en": "10% off your next coffee", "zh_CN": "咖啡九折"},
     "descriptions": {"en": "On any order of ¥30.00 or more.", "zh_CN": "满30元可用。"},

@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic.config import JsonDict
 
 from api.schemas.common import LocalisedNames, LocalisedTexts, SingleLine
 from loyalty.rewards import RedemptionDetails, RewardDefinition
 
-_EXAMPLE = {
+_EXAMPLE: JsonDict = {
     "code": "LATTE",
     "names": {"en": "Latte", "zh_CN": "拿铁"},
     "descriptions": {"en": "Any size, any milk.", "zh_CN": "任意杯型，任选奶。"},

@@ -19,6 +19,7 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, or_f
+from aiogram.filters.callback_data import CallbackQueryFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 
@@ -150,7 +151,7 @@ async def need_signup(query: CallbackQuery, texts: Texts, uow: UnitOfWork) -> No
     await query.answer(texts("card/need_signup"), show_alert=True)
 
 
-def _action(action: view.PrivacyAction) -> object:
+def _action(action: view.PrivacyAction) -> CallbackQueryFilter:
     return view.PrivacyCallback.filter(F.action == action)
 
 

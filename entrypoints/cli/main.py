@@ -301,7 +301,9 @@ def stores_import(
                 )
             except StoreImportRejected as error:
                 bar.finish()
-                for row in error.details["errors"]:  # type: ignore[union-attr]
+                bad_rows = error.details["errors"]
+                assert isinstance(bad_rows, list), "a store import is rejected with its list of RowError"
+                for row in bad_rows:
                     typer.secho(f"row {row.row}, {row.field}: {row.message}", fg=typer.colors.RED, err=True)
                 raise
 
