@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmarks.common import parser, postgres_server_url, report, scratch_database
+from benchmarks.common import databases, parser, report, scratch_database
 from db.crypto import FieldCipher
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -345,13 +345,7 @@ def _per_kind(sweep_report: Any) -> str:
 def main() -> None:
     args = parser(__doc__ or "").parse_args()
     sizes = QUICK_SIZES if args.quick else SIZES
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    results = []
-    for kind in kinds:
-        if kind == "postgres" and postgres_server_url() is None:
-            print("postgres: SKIPPED, no server reachable (set BENCH_POSTGRES_URL)", flush=True)
-            continue
-        results.append(run_one(kind, sizes))
+    results = [run_one(kind, sizes) for kind in databases(args.database)]
     # The slower database at the largest population (PostgreSQL, whose 10 s target this is,
     # whenever it ran on this machine); every run is in "runs".
     worst = max(results, key=lambda result: result["sizes"][-1]["sweep_s"])
