@@ -7,6 +7,7 @@ Numbers, money and dates are formatted per locale with Babel filters.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 import unicodedata
@@ -55,7 +56,7 @@ def format_money(minor_units: int, currency: str, locale: str) -> str:
     return text.replace(get_currency_symbol(currency, locale), home_currency_symbol(currency))
 
 
-@lru_cache(maxsize=None)
+@cache
 def home_currency_symbol(currency: str) -> str:
     """The currency's symbol in the main language of the country that issues it (ISO 4217's
     first two letters name it); a currency of no one country (EUR) keeps its usual symbol.
@@ -64,10 +65,8 @@ def home_currency_symbol(currency: str) -> str:
     languages = get_official_languages(territory, de_facto=True)
     symbol = get_currency_symbol(currency, "en")
     if languages:
-        try:
+        with contextlib.suppress(UnknownLocaleError):
             symbol = get_currency_symbol(currency, f"{languages[0]}_{territory}")
-        except UnknownLocaleError:
-            pass
     return unicodedata.normalize("NFKC", symbol)
 
 
