@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from benchmarks.common import free_port, parser, postgres_server_url, report, scratch_database
+from benchmarks.common import databases, free_port, parser, report, scratch_database
 
 SECRET = "benchmark-secret-key-0123456789-abcdefghijklmnop"
 TOKEN = "123456789:benchmark-token"
@@ -173,9 +173,9 @@ async def drain(url: str, base_url: str, members: int, rate: float | None, *, tr
     from db.engine import create_engine, create_session_factory
     from db.models import CampaignRecipient
     from db.uow import UnitOfWorkFactory
+    from entrypoints.runtime import freeze_startup_heap
     from loyalty.clock import SystemClock
     from loyalty.config import Settings
-    from entrypoints.runtime import freeze_startup_heap
 
     campaign_id = await new_campaign(url, members)
     engine = create_engine(url)
@@ -296,14 +296,8 @@ def main() -> None:
     parse.set_defaults(database="sqlite")
     args = parse.parse_args()
     sizes = QUICK if args.quick else FULL
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    runs = []
-    for kind in kinds:
-        if kind == "postgres" and postgres_server_url() is None:
-            print("postgres: SKIPPED, no server reachable (set BENCH_POSTGRES_URL)", flush=True)
-            continue
-        runs.append(run_one(kind, sizes))
+    runs = [run_one(kind, sizes) for kind in databases(args.database)]
     first = runs[0]
     report(
         {

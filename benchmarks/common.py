@@ -45,6 +45,16 @@ def postgres_server_url() -> str | None:
         return None
 
 
+def databases(choice: str) -> Iterator[str]:
+    """The databases `--database` asks for, in turn; a PostgreSQL no server answers for is
+    skipped with a line saying so when its turn comes."""
+    for kind in ["sqlite", "postgres"] if choice == "both" else [choice]:
+        if kind == "postgres" and postgres_server_url() is None:
+            print("postgres: SKIPPED, no server reachable (set BENCH_POSTGRES_URL)", flush=True)
+            continue
+        yield kind
+
+
 @contextmanager
 def scratch_database(kind: str) -> Iterator[str]:
     """A fresh, migrated database of the kind asked for; dropped afterwards."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import parser, postgres_server_url, report, scratch_database, served_api
+from benchmarks.common import databases, parser, report, scratch_database, served_api
 
 TARGET_GROWTH_MIB = 5.0
 CHUNK = 64 * 1024
@@ -91,13 +91,7 @@ def run_one(kind: str, size: int) -> dict[str, object]:
 def main() -> None:
     args = parser(__doc__ or "").parse_args()
     size = 10_000_000 if args.quick else 50_000_000
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    results = []
-    for kind in kinds:
-        if kind == "postgres" and postgres_server_url() is None:
-            print("postgres: SKIPPED, no server reachable (set BENCH_POSTGRES_URL)", flush=True)
-            continue
-        results.append(run_one(kind, size))
+    results = [run_one(kind, size) for kind in databases(args.database)]
     worst = max(results, key=lambda r: float(r["growth_mib"]))  # type: ignore[arg-type]
     report(
         {

@@ -33,12 +33,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmarks.common import parser, postgres_server_url, report, scratch_database
+from benchmarks.common import databases, parser, report, scratch_database
 from db.crypto import FieldCipher
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -300,15 +301,15 @@ def run_one(kind: str, sizes: Sequence[int]) -> dict[str, Any]:
             ) as bar:
                 task = bar.add_task("members", total=size - have)
 
-                async def grow() -> None:
+                async def grow(have: int, size: int, advance: Callable[[int], None]) -> None:
                     await writer.open()
                     started = time.perf_counter()
-                    await _grow(writer, have, size, tier_ids, lambda n: bar.advance(task, n))
+                    await _grow(writer, have, size, tier_ids, advance)
                     timings.append({"members": size, "populate_s": round(time.perf_counter() - started, 1)})
                     await writer.prepare_sweep()
                     await writer.close()
 
-                asyncio.run(grow())
+                asyncio.run(grow(have, size, partial(bar.advance, task)))
             seconds, sweep_report, again = asyncio.run(_sweep(url))
             timings[-1].update(
                 sweep_s=round(seconds, 3),
@@ -344,13 +345,7 @@ def _per_kind(sweep_report: Any) -> str:
 def main() -> None:
     args = parser(__doc__ or "").parse_args()
     sizes = QUICK_SIZES if args.quick else SIZES
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    results = []
-    for kind in kinds:
-        if kind == "postgres" and postgres_server_url() is None:
-            print("postgres: SKIPPED, no server reachable (set BENCH_POSTGRES_URL)", flush=True)
-            continue
-        results.append(run_one(kind, sizes))
+    results = [run_one(kind, sizes) for kind in databases(args.database)]
     # The slower database at the largest population (PostgreSQL, whose 10 s target this is,
     # whenever it ran on this machine); every run is in "runs".
     worst = max(results, key=lambda result: result["sizes"][-1]["sweep_s"])

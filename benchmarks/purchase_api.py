@@ -19,8 +19,8 @@ import httpx
 
 from benchmarks.common import (
     Timing,
+    databases,
     parser,
-    postgres_server_url,
     report,
     scratch_database,
     served_api,
@@ -130,13 +130,7 @@ def run_one(kind: str, requests: int, members: int) -> dict[str, float | str]:
 def main() -> None:
     args = parser(__doc__ or "").parse_args()
     requests, members = (300, 50) if args.quick else (3000, 500)
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    results = []
-    for kind in kinds:
-        if kind == "postgres" and postgres_server_url() is None:
-            print("postgres: SKIPPED, no server reachable (set BENCH_POSTGRES_URL)", flush=True)
-            continue
-        results.append(run_one(kind, requests, members))
+    results = [run_one(kind, requests, members) for kind in databases(args.database)]
     worst = min(results, key=lambda r: float(r["ratio"]))
     report(
         {

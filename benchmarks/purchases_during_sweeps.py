@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from benchmarks.common import parser, postgres_server_url, report, scratch_database
+from benchmarks.common import databases, parser, report, scratch_database
 from benchmarks.nudge_sweep import EXPIRIES, NOW, SECRET, PostgresWriter, SqliteWriter, Writer, _grow, _setup
 
 MEMBERS = 100_000
@@ -189,13 +189,7 @@ def run_one(kind: str, members: int) -> dict[str, Any]:
 def main() -> None:
     args = parser(__doc__ or "").parse_args()
     members = QUICK_MEMBERS if args.quick else MEMBERS
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    runs = []
-    for kind in kinds:
-        if kind == "postgres" and postgres_server_url() is None:
-            print("postgres: SKIPPED, no server reachable (set BENCH_POSTGRES_URL)", flush=True)
-            continue
-        runs.append(run_one(kind, members))
+    runs = [run_one(kind, members) for kind in databases(args.database)]
     # SQLite first: its single write lock is what this measures.
     main_run = runs[0]
     figure, baseline = main_run["nudge sweep"]["longest_ms"], main_run["idle"]["longest_ms"]

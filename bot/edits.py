@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 
 def unchanged(error: TelegramBadRequest) -> bool:
@@ -24,3 +25,13 @@ def edit_in_place() -> Iterator[None]:
     except TelegramBadRequest as error:
         if not unchanged(error):
             raise
+
+
+async def show_in_place(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Turn the pressed message into the next step, or send it anew if it cannot be edited."""
+    if isinstance(query.message, Message) and query.message.text is not None:
+        with edit_in_place():
+            await query.message.edit_text(text, reply_markup=markup)
+        return
+    assert query.bot is not None
+    await query.bot.send_message(query.from_user.id, text, reply_markup=markup)

@@ -24,6 +24,7 @@ to prevent, and both are rare (a crash inside one HTTP call). What was lost is s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -112,9 +113,9 @@ class NotificationSender:
         now = self._clock.now()
         try:
             claimed = await self._claim_and_prepare(notification_id, now)
-        except Exception as error:  # noqa: BLE001 - a database hiccup or a bad row: nothing went
+        except Exception as failure:  # a database hiccup or a bad row: nothing went
             log.exception("preparing notification %s failed", notification_id)
-            await self._retry_or_fail(notification_id, now, f"{type(error).__name__}: {error}")
+            await self._retry_or_fail(notification_id, now, f"{type(failure).__name__}: {failure}")
             return "retry"
         if not isinstance(claimed, Claimed):
             return claimed
@@ -233,13 +234,11 @@ class NotificationSender:
                 sent = await self.drain_once()
                 if sent:
                     log.info("sent %d notifications", sent)
-            except Exception:  # noqa: BLE001 - keep draining after a database hiccup
+            except Exception:  # keep draining after a database hiccup
                 log.exception("notification drain failed")
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
-            except TimeoutError:
-                pass
 
 
 # The gift coupon a greeting or an offer brings, by kind: its message gets a "show code" button.

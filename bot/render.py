@@ -7,12 +7,13 @@ Numbers, money and dates are formatted per locale with Babel filters.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 from importlib.resources import files
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def format_money(minor_units: int, currency: str, locale: str) -> str:
     return text.replace(get_currency_symbol(currency, locale), home_currency_symbol(currency))
 
 
-@lru_cache(maxsize=None)
+@cache
 def home_currency_symbol(currency: str) -> str:
     """The currency's symbol in the main language of the country that issues it (ISO 4217's
     first two letters name it); a currency of no one country (EUR) keeps its usual symbol.
@@ -65,10 +66,8 @@ def home_currency_symbol(currency: str) -> str:
     languages = get_official_languages(territory, de_facto=True)
     symbol = get_currency_symbol(currency, "en")
     if languages:
-        try:
+        with contextlib.suppress(UnknownLocaleError):
             symbol = get_currency_symbol(currency, f"{languages[0]}_{territory}")
-        except UnknownLocaleError:
-            pass
     return unicodedata.normalize("NFKC", symbol)
 
 
@@ -166,6 +165,6 @@ class Texts:
         )
 
 
-@lru_cache(maxsize=None)
+@cache
 def texts_for(locale: str, region: str | None = None) -> Texts:
     return Texts(locale, region)

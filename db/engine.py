@@ -6,7 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,6 +27,15 @@ def on_postgres(session: AsyncSession) -> bool:
     SKIP LOCKED, arrays, ANALYZE)."""
     bind = session.bind
     return bind is not None and bind.dialect.name == "postgresql"
+
+
+def dialect_insert(session: AsyncSession, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into a mapped class's table in the session's dialect, for the ON CONFLICT
+    clauses both PostgreSQL and SQLite have. Table columns, not the class's: rows go in as plain
+    dicts in batches, without the ORM's bulk machinery."""
+    table = model.__table__
+    assert isinstance(table, Table), f"{model.__name__} maps no single table"
+    return (postgresql.insert if on_postgres(session) else sqlite.insert)(table)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -78,15 +78,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head", *, cipher: FieldC
     """`cipher`: the program's field encryption, for revisions that encrypt existing rows
     (0011: birthdays). Without it such a revision refuses to run on a database that has them."""
     before = await current_revision(engine)
-
-    def run(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        config.attributes["cipher"] = cipher
-        command.upgrade(config, revision)
-
-    async with _migrating(engine) as connection:
-        await connection.run_sync(run)
+    await _run(engine, cipher, lambda config: command.upgrade(config, revision))
     after = await current_revision(engine)
     if before != after:
         log.info("database migrated from %s to %s", before or "empty", after)
@@ -95,11 +87,18 @@ async def upgrade(engine: AsyncEngine, revision: str = "head", *, cipher: FieldC
 
 
 async def downgrade(engine: AsyncEngine, revision: str, *, cipher: FieldCipher | None = None) -> None:
+    await _run(engine, cipher, lambda config: command.downgrade(config, revision))
+
+
+async def _run(engine: AsyncEngine, cipher: FieldCipher | None, step: Callable[[Config], None]) -> None:
+    """An Alembic command on the engine's own connection, with the cipher for revisions that
+    encrypt existing rows."""
+
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         config.attributes["cipher"] = cipher
-        command.downgrade(config, revision)
+        step(config)
 
     async with _migrating(engine) as connection:
         await connection.run_sync(run)

@@ -28,7 +28,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
 # --- the values a status or kind column holds ---------------------------------------------------
 # The rules, the bot, the API and the repositories compare against these; the columns stay
 # strings (a StrEnum member is its value), so rows, payloads and the API read as before.

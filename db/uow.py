@@ -116,7 +116,8 @@ class UnitOfWork:
     def writes_exclusively(self) -> bool:
         """Whether a write transaction stops every other writer until it ends (SQLite's one write
         lock), so that a long job must commit in short transactions for purchases to get in."""
-        return self.session.bind.dialect.name == "sqlite"
+        bind = self.session.bind
+        return bind is not None and bind.dialect.name == "sqlite"
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -199,9 +199,9 @@ async def authenticate(uow: UnitOfWork, clock: Clock, raw_key: str) -> AuthOutco
         return AuthOutcome(None, "revoked")
     if key.expires_at is not None and key.expires_at <= now:
         return AuthOutcome(None, "expired")
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        if await uow.api_keys.touch(key.id, now, unless_since=now - LAST_USED_RESOLUTION):
-            await uow.commit()
+    stale = key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION
+    if stale and await uow.api_keys.touch(key.id, now, unless_since=now - LAST_USED_RESOLUTION):
+        await uow.commit()
     return AuthOutcome(
         AuthenticatedKey(
             id=key.id, name=key.name, prefix=key.prefix, scopes=scopes_of(key), unscoped=key.scopes is None

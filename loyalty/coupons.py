@@ -50,10 +50,10 @@ from loyalty.errors import (
     InvalidInput,
     UnknownStore,
 )
+from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.i18n import localized
 from loyalty.idempotency import fingerprint
 from loyalty.money import MAX_ORDER_MINOR, accept_amount, in_program_currency
-from loyalty.fields import texts_by_locale, tier_rank, whole_number
 from loyalty.rewards import tier_for_rank
 from loyalty.stores import CITY_MAX_LENGTH
 
@@ -728,12 +728,12 @@ async def update_template(
         raise InvalidInput(f"cannot change {sorted(unknown)}", field=min(unknown))
     template = await find_template(uow, code)
     values = await _clean(uow, changes)
-    if "total_quantity" in values and values["total_quantity"] is not None:
-        if values["total_quantity"] < template.issued_count:
-            raise InvalidInput(
-                f"{template.issued_count} are already issued; the quantity cannot be lower",
-                field="total_quantity",
-            )
+    quantity = values.get("total_quantity")
+    if quantity is not None and quantity < template.issued_count:
+        raise InvalidInput(
+            f"{template.issued_count} are already issued; the quantity cannot be lower",
+            field="total_quantity",
+        )
     for name, value in values.items():
         setattr(template, name, value)
     _check_validity(template)

@@ -116,21 +116,10 @@ async def register_from_chat(
         log.info("chat linked to member %s enrolled via %s", existing.member_number, existing.enrolled_via)
         return Registration(existing, linked_existing=True)
 
-    member = Member(
-        member_number=await _unused_member_number(uow),
-        telegram_id=telegram_id,
-        locale=locale,
-        enrolled_via="chat",
-        tier_id=(await uow.program.entry_tier()).id,
-        tier_since=now,
-        start_payload=clean_start_payload(start_payload),
-        consent_version=consent.version,
-        consented_at=consent.given_at,
-        points_balance=0,
-        created_at=now,
-        updated_at=now,
+    member = await _new_member(
+        uow, now, telegram_id=telegram_id, phone_e164=phone_e164, locale=locale, enrolled_via="chat",
+        start_payload=start_payload, consent_version=consent.version, consented_at=consent.given_at,
     )
-    uow.members.set_phone(member, phone_e164)
     async with _unique_or_conflict(uow):
         await uow.members.add(member)
         await grant_event_bonus(uow, settings, member, event="signup", now=now, actor="chat")
@@ -160,21 +149,10 @@ async def enrol_at_till(
         raise AlreadyRegistered(
             f"this phone number is member {existing.member_number}'s", member_number=existing.member_number
         )
-    member = Member(
-        member_number=await _unused_member_number(uow),
-        telegram_id=None,
-        locale=locale,
-        enrolled_via="till",
-        tier_id=(await uow.program.entry_tier()).id,
-        tier_since=now,
-        start_payload=clean_start_payload(start_payload),
-        consent_version=consent_version,
-        consented_at=now,
-        points_balance=0,
-        created_at=now,
-        updated_at=now,
+    member = await _new_member(
+        uow, now, telegram_id=None, phone_e164=phone_e164, locale=locale, enrolled_via="till",
+        start_payload=start_payload, consent_version=consent_version, consented_at=now,
     )
-    uow.members.set_phone(member, phone_e164)
     async with _unique_or_conflict(uow):
         await uow.members.add(member)
         uow.audit.record(at=now, actor=actor, action="member.enrol", member_id=member.id)
@@ -182,6 +160,37 @@ async def enrol_at_till(
         await coupons.issue_automatic(uow, member, event="signup", now=now, zone=settings.zone)
         await uow.commit()
     log.info("member %s enrolled by %s", member.member_number, actor)
+    return member
+
+
+async def _new_member(
+    uow: UnitOfWork,
+    now: datetime,
+    *,
+    telegram_id: int | None,
+    phone_e164: str,
+    locale: str,
+    enrolled_via: str,
+    start_payload: str | None,
+    consent_version: str,
+    consented_at: datetime,
+) -> Member:
+    """A member on the entry tier with no points, not yet added to the session."""
+    member = Member(
+        member_number=await _unused_member_number(uow),
+        telegram_id=telegram_id,
+        locale=locale,
+        enrolled_via=enrolled_via,
+        tier_id=(await uow.program.entry_tier()).id,
+        tier_since=now,
+        start_payload=clean_start_payload(start_payload),
+        consent_version=consent_version,
+        consented_at=consented_at,
+        points_balance=0,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.members.set_phone(member, phone_e164)
     return member
 
 

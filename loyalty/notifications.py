@@ -203,9 +203,8 @@ async def _win_back(
     raw = notification.payload.get("last_purchase_at")
     last = _instant(raw) if raw else None
     # The payload's time is cut to the second: the purchase it names lies within that second.
-    if last is not None:
-        if await uow.purchases.purchased_since(member.id, last + PAYLOAD_PRECISION):
-            return None
+    if last is not None and await uow.purchases.purchased_since(member.id, last + PAYLOAD_PRECISION):
+        return None
     return {
         "since": last.astimezone(member_zone(member, settings)).date() if last else None,
         "offer": await _gift(uow, notification, member, now=now, settings=settings),
@@ -237,7 +236,7 @@ _BUILDERS: dict[str, Builder] = {
 async def _buys(uow: UnitOfWork, member: Member, points: int, *, now: datetime) -> list[Context]:
     buys = await rewards.what_points_buy(uow, member, points, now=now, limit=MAX_BUYS)
     locale = member.locale
-    return [{"name": localized(item.reward.names, locale), "count": item.count} for item in buys]
+    return [{"name": localized(item.reward.names, locale), "count": item.quantity} for item in buys]
 
 
 async def _gift(

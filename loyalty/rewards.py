@@ -192,7 +192,7 @@ async def _reward_on_offer(uow: UnitOfWork, reward_id: int, *, now: datetime) ->
 
 class Affordable(NamedTuple):
     reward: Reward
-    count: int
+    quantity: int  # not `count`, which would hide tuple.count
 
 
 async def what_points_buy(

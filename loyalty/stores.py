@@ -203,7 +203,7 @@ class StoreMap:
     that many stores share (a city, a time zone, opening hours, an import's creation time) are
     kept once. Never changed once built: a changed store means a new map."""
 
-    __slots__ = ("_cells", "_rows", "_ids", "_latitudes", "_longitudes", "_zones", "_hours", "_schedules", "_shown")
+    __slots__ = ("_cells", "_hours", "_ids", "_latitudes", "_longitudes", "_rows", "_schedules", "_shown", "_zones")
 
     def __init__(self, stores: LocatedStores) -> None:
         order = sorted(range(len(stores.ids)), key=stores.cells.__getitem__)
@@ -359,9 +359,10 @@ def _hours(row: Mapping[str, str | None]) -> object | None:
     if value is None:
         return None
     try:
-        return json.loads(value)
+        hours: object = json.loads(value)
     except ValueError:
         raise InvalidInput('hours are JSON: {"mon": [["08:00", "22:00"]]}', field="hours") from None
+    return hours
 
 
 def parse_store_csv(text: str, *, default_timezone: str) -> list[StoreSpec]:

@@ -97,17 +97,23 @@ class QualifyingStats:
     visits: int
 
 
+# Read-only members: the cached TierValue is frozen, and the rules only read a tier.
 class Thresholds(Protocol):
-    rank: int
-    min_spend_minor: int
-    min_visits: int
+    @property
+    def rank(self) -> int: ...
+    @property
+    def min_spend_minor(self) -> int: ...
+    @property
+    def min_visits(self) -> int: ...
 
 
 class LadderTier(Thresholds, Protocol):
     """A tier row or its cached value (db.repositories.program.TierValue)."""
 
-    id: int
-    code: str
+    @property
+    def id(self) -> int: ...
+    @property
+    def code(self) -> str: ...
 
 
 AnyTier = TypeVar("AnyTier", bound=LadderTier)

@@ -349,10 +349,7 @@ def format_text(
     their text is kept as sent, which only matters for length checks.
     """
     mode = normalize_parse_mode(parse_mode)
-    if mode == "HTML":
-        formatted = parse_html(source)
-    else:
-        formatted = FormattedText(source, list(entities or []))
+    formatted = parse_html(source) if mode == "HTML" else FormattedText(source, list(entities or []))
     return trim(formatted)
 
 

@@ -523,6 +523,18 @@ async def send_message(ctx: MethodContext, params: Params) -> Any:
     return ctx.commit_send(chat, message)
 
 
+def _sent_before(ctx: MethodContext, value: str, kind: str) -> StoredFile | str:
+    """A URL for Telegram to fetch, or the file_id of a file of this kind it already has."""
+    if value.startswith(("http://", "https://")):
+        return value
+    stored = ctx.state.files.get(value)
+    if stored is None:
+        raise ApiError.bad_request(errors.WRONG_FILE_ID)
+    if stored.kind != kind:
+        raise ApiError.bad_request("type of file mismatch")
+    return stored
+
+
 def _photo(ctx: MethodContext, params: Params) -> StoredFile | tuple[bytes, int, int] | str:
     """An existing photo (file_id), a fresh upload (bytes, width, height) or a URL."""
     value = params.file("photo")
@@ -545,14 +557,7 @@ def _photo(ctx: MethodContext, params: Params) -> StoredFile | tuple[bytes, int,
         ):
             raise ApiError.bad_request("PHOTO_INVALID_DIMENSIONS")
         return data, width, height
-    if value.startswith(("http://", "https://")):
-        return value
-    stored = ctx.state.files.get(value)
-    if stored is None:
-        raise ApiError.bad_request(errors.WRONG_FILE_ID)
-    if stored.kind != "photo":
-        raise ApiError.bad_request("type of file mismatch")
-    return stored
+    return _sent_before(ctx, value, "photo")
 
 
 @method("sendPhoto")
@@ -610,14 +615,7 @@ def _document(ctx: MethodContext, params: Params) -> StoredFile | tuple[bytes, s
         if not data:
             raise ApiError.bad_request("file must be non-empty")
         return data, value.filename or "file"
-    if value.startswith(("http://", "https://")):
-        return value
-    stored = ctx.state.files.get(value)
-    if stored is None:
-        raise ApiError.bad_request(errors.WRONG_FILE_ID)
-    if stored.kind != "document":
-        raise ApiError.bad_request("type of file mismatch")
-    return stored
+    return _sent_before(ctx, value, "document")
 
 
 @method("sendDocument")

@@ -60,7 +60,7 @@ async def _read_line(stream: IO[str]) -> str:
     def worker() -> None:
         try:
             line = stream.readline()
-        except BaseException as exc:  # handed over to the awaiting coroutine
+        except BaseException as exc:  # noqa: BLE001 - handed over to the awaiting coroutine
             loop.call_soon_threadsafe(deliver, None, exc)
         else:
             loop.call_soon_threadsafe(deliver, line, None)
@@ -162,9 +162,9 @@ class _TerminalChat:
             parts.append(f"{label} {caption}".rstrip())
         elif message.document is not None:
             document = message.document
-            size = f", {document.size} bytes" if document.size is not None else ""
+            bytes_note = f", {document.size} bytes" if document.size is not None else ""
             caption = self._styled(message.caption or "", message.caption_entities)
-            parts.append(f"[file: {document.file_name}{size}] {caption}".rstrip())
+            parts.append(f"[file: {document.file_name}{bytes_note}] {caption}".rstrip())
         elif message.venue is not None:
             venue = message.venue
             where = venue["location"]

@@ -62,14 +62,14 @@ IdempotencyHeader = Annotated[
     ),
 ]
 
-_NOT_FOUND = {status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such campaign"}}
-_INVALID = {
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such campaign"}}
+_INVALID: dict[int | str, dict[str, Any]] = {
     status.HTTP_422_UNPROCESSABLE_CONTENT: {
         "description": "Invalid campaign; `loc` names the field (e.g. `body.texts.en`, "
         "`body.audience.tiers`, `body.send_at`) and nothing is written"
     }
 }
-_STATE = {
+_STATE: dict[int | str, dict[str, Any]] = {
     status.HTTP_409_CONFLICT: {
         "model": ErrorPublic,
         "description": "Not allowed in the campaign's current status; `reason` is that status",

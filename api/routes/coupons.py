@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from api.deps import IDEMPOTENCY_KEY_PATTERN, ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api.route_docs import INVALID, NOT_FOUND
 from api.schemas import (
     CouponIssue,
     CouponPublic,
@@ -64,8 +65,6 @@ IdempotencyHeader = Annotated[
     ),
 ]
 
-_NOT_FOUND = {"model": ErrorPublic}
-_INVALID = {"description": "Invalid input; `loc` names the field"}
 _REFUSED = {
     "model": RefusalPublic,
     "description": "Refused; `reason` says why: expired, not_yet_valid, used, void, wrong_store, "
@@ -96,7 +95,7 @@ async def list_templates(
     "/{code}",
     name="get_coupon_template",
     summary="Get a coupon template",
-    responses={status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such template"}},
+    responses={status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such template"}},
 )
 async def get_template(code: TemplateCode, uow: UowDep) -> CouponTemplatePublic:
     return CouponTemplatePublic.from_definition(await coupons.template_definition(uow, code))
@@ -114,7 +113,7 @@ async def get_template(code: TemplateCode, uow: UowDep) -> CouponTemplatePublic:
     ),
     responses={
         status.HTTP_409_CONFLICT: {"model": ErrorPublic, "description": "A template has this code"},
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
     },
 )
 async def create_template(
@@ -143,8 +142,8 @@ async def create_template(
         "already issued keep their days; scope and minimum spend apply when they are redeemed."
     ),
     responses={
-        status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such template"},
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
+        status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such template"},
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
     },
 )
 async def update_template(
@@ -169,10 +168,10 @@ async def update_template(
         "`limit`, or the idempotency key was used for another coupon (`key_reused`)."
     ),
     responses={
-        status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such member or template"},
+        status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such member or template"},
         status.HTTP_409_CONFLICT: {"model": RefusalPublic, "description": "Cannot be issued; `reason` says why"},
         status.HTTP_410_GONE: MEMBER_ERASED,
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
     },
 )
 async def issue_coupon(
@@ -201,7 +200,7 @@ async def issue_coupon(
     summary="A member's coupons, newest first",
     description=f"Every coupon of the member, used ones included: the newest {MAX_LISTED}.",
     responses={
-        status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such member"},
+        status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such member"},
         status.HTTP_410_GONE: MEMBER_ERASED,
     },
 )
@@ -218,7 +217,7 @@ async def member_coupons(
 @issued.get(
     "/coupons/{code}",
     summary="Look up a coupon code a member shows",
-    responses={status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No coupon with this code"}},
+    responses={status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No coupon with this code"}},
 )
 async def get_coupon(code: CouponCode, uow: UowDep) -> CouponPublic:
     return CouponPublic.from_details(await coupons.find_coupon(uow, code))
@@ -234,9 +233,9 @@ async def get_coupon(code: CouponCode, uow: UowDep) -> CouponPublic:
         "`key_reused`. Every refusal writes nothing."
     ),
     responses={
-        status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No coupon with this code"},
+        status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No coupon with this code"},
         status.HTTP_409_CONFLICT: _REFUSED,
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
     },
 )
 async def redeem_coupon(

@@ -20,8 +20,8 @@ from api.schemas.common import MEMBER_ERASED, AlreadyRegisteredPublic, check_mem
 from api.schemas.members import ErasurePublic, MemberTagsPublic, MemberTagsUpdate
 from db.models import Member
 from db.uow import UnitOfWork
-from loyalty.data_export import MemberExport, export_for_merchant
 from loyalty.access_audit import record_member_read
+from loyalty.data_export import MemberExport, export_for_merchant
 from loyalty.erasure import erase_for_merchant
 from loyalty.errors import InvalidPhone
 from loyalty.members import (
@@ -127,6 +127,7 @@ async def list_or_find_members(
             uow, clock, actor=api_key.actor, phone_e164=filters.phone_e164, telegram_id=filters.telegram_id
         )
         matches = [found] if found is not None else []
+        rows: Sequence[Member]
         start = (page - 1) * page_size
         rows, count = matches[start : start + page_size], len(matches)
     else:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, st
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api.route_docs import INVALID, NOT_FOUND, Responses
 from api.schemas import (
     EarningRuleCreate,
     EarningRulePublic,
@@ -44,8 +45,6 @@ StoreCodePath = Annotated[
     str, Path(pattern=stores.STORE_CODE.pattern, description="The store's code.", examples=["S001"])
 ]
 
-_NOT_FOUND = {"model": ErrorPublic}
-_INVALID = {"description": "Invalid input; `loc` names the field"}
 
 
 def _actor(api_key: AuthenticatedKey) -> str:
@@ -67,7 +66,7 @@ async def list_tiers(uow: UowDep) -> TiersPublic:
     "/{code}",
     name="get_tier",
     summary="Get a tier",
-    responses={status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such tier"}},
+    responses={status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such tier"}},
 )
 async def get_tier(code: TierCodePath, uow: UowDep) -> TierPublic:
     return TierPublic.model_validate(await tiers.find_tier(uow, code))
@@ -89,7 +88,7 @@ async def get_tier(code: TierCodePath, uow: UowDep) -> TierPublic:
             "model": ErrorPublic,
             "description": "Another tier has this rank",
         },
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
     },
 )
 async def put_tier(
@@ -109,7 +108,7 @@ async def put_tier(
 # --- earning rules -------------------------------------------------------------------------------
 
 rules_router = APIRouter(prefix="/earning-rules", tags=["earning rules"])
-_RULE_NOT_FOUND = {status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such rule"}}
+_RULE_NOT_FOUND: Responses = {status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such rule"}}
 
 
 @rules_router.get("", summary="List earning rules, oldest first")
@@ -143,7 +142,7 @@ async def get_rule(rule_id: RuleId, uow: UowDep) -> EarningRulePublic:
         "`points` and may have a window. Fields that do not apply to the kind are refused. "
         "An active base rate replaces the previous one. `Location` is the new rule's URL."
     ),
-    responses={status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID},
+    responses={status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID},
 )
 async def create_rule(
     body: EarningRuleCreate,
@@ -164,7 +163,7 @@ async def create_rule(
     "/{rule_id}",
     summary="Change an earning rule",
     description="Fields left out stay; `null` clears an optional field. The kind cannot change.",
-    responses=_RULE_NOT_FOUND | {status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID},
+    responses=_RULE_NOT_FOUND | {status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID},
 )
 async def update_rule(
     rule_id: RuleId, body: EarningRuleUpdate, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep
@@ -209,7 +208,7 @@ async def list_stores(uow: UowDep) -> StoresPublic:
         "by their own opening hours and time zone (stores without published hours count as "
         "open). Stores without coordinates never appear."
     ),
-    responses={status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID},
+    responses={status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID},
 )
 async def nearest_stores(
     uow: UowDep,
@@ -282,7 +281,7 @@ async def import_stores(
     "/{code}",
     name="get_store",
     summary="Get a store",
-    responses={status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such store"}},
+    responses={status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such store"}},
 )
 async def get_store(code: StoreCodePath, uow: UowDep) -> StorePublic:
     return StorePublic.model_validate(await stores.find_store(uow, code))
@@ -298,7 +297,7 @@ async def get_store(code: StoreCodePath, uow: UowDep) -> StorePublic:
             "model": ErrorPublic,
             "description": "A store with this code exists",
         },
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
     },
 )
 async def create_store(

@@ -95,7 +95,7 @@ async def create_purchase(
         currency=body.currency,
         store_code=body.store,
         purchased_at=body.purchased_at,
-        lines=tuple(earning.Line(l.sku, l.category, l.quantity, l.amount_minor) for l in body.lines),
+        lines=tuple(earning.Line(line.sku, line.category, line.quantity, line.amount_minor) for line in body.lines),
     )
     key = _key(api_key, idempotency_key, f"order:{body.channel}:{body.order_id}", body.model_dump(mode="json"))
     answer, replayed = await record_purchase(

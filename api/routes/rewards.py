@@ -13,6 +13,7 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
+from api.route_docs import INVALID, NOT_FOUND
 from api.schemas import (
     ErrorPublic,
     RedemptionPublic,
@@ -29,8 +30,6 @@ router = APIRouter(tags=["rewards"])
 MAX_PAGE_SIZE = 200
 MAX_PAGE = 1_000_000_000  # keeps the row offset inside a 64-bit integer
 
-_NOT_FOUND = {"model": ErrorPublic}
-_INVALID = {"description": "Invalid input; `loc` names the field"}
 
 
 def _redemption_code(raw: str) -> str:
@@ -75,7 +74,7 @@ async def list_rewards(
     "/rewards/{code}",
     name="get_reward",
     summary="Get a reward",
-    responses={status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such reward"}},
+    responses={status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such reward"}},
 )
 async def get_reward(code: RewardCode, uow: UowDep) -> RewardPublic:
     return RewardPublic.from_definition(await rewards.reward_definition(uow, code))
@@ -91,7 +90,7 @@ async def get_reward(code: RewardCode, uow: UowDep) -> RewardPublic:
     ),
     responses={
         status.HTTP_409_CONFLICT: {"model": ErrorPublic, "description": "A reward has this code"},
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
     },
 )
 async def create_reward(
@@ -122,8 +121,8 @@ async def create_reward(
         "restock is a PATCH too. Redemptions already issued are honoured whatever changes."
     ),
     responses={
-        status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such reward"},
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
+        status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such reward"},
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
     },
 )
 async def update_reward(
@@ -151,7 +150,7 @@ async def update_reward(
 @router.get(
     "/redemptions/{code}",
     summary="Look up a redemption code a member shows",
-    responses={status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such code"}},
+    responses={status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such code"}},
 )
 async def get_redemption(code: RedemptionCode, uow: UowDep) -> RedemptionPublic:
     return RedemptionPublic.from_details(await rewards.find_redemption(uow, code))
@@ -165,9 +164,9 @@ async def get_redemption(code: RedemptionCode, uow: UowDep) -> RedemptionPublic:
         "`detail` says which. Audited under the API key's name."
     ),
     responses={
-        status.HTTP_404_NOT_FOUND: _NOT_FOUND | {"description": "No such code"},
+        status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such code"},
         status.HTTP_409_CONFLICT: {"model": ErrorPublic, "description": "Already used, or cancelled"},
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _INVALID,
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
     },
 )
 async def use_redemption(

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.schemas.common import LocalisedNames, LocalisedTexts, SingleLine
 from db.models import Campaign
@@ -39,7 +40,7 @@ _AUDIENCE = (
     "`last_purchase_after`: times with a zone; `birthday_month`: 1-12; `has_unused_coupon`: "
     "true / false. Unknown codes are refused, naming the field."
 )
-_EXAMPLE = {
+_EXAMPLE: JsonDict = {
     "name": "Member day, December",
     "texts": {
         "en": "It's member day! {{ tier }} members get 20% off today. You have {{ points }} points.",

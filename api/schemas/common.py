@@ -9,8 +9,10 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from loyalty.members import MEMBER_NUMBER_DIGITS, is_valid_member_number
-from loyalty.text import MultiLine, SingleLine
 
+# Re-exported: the schema modules take the text types from here.
+from loyalty.text import MultiLine as MultiLine
+from loyalty.text import SingleLine as SingleLine
 
 # Every free text the API accepts is a SingleLine (a name, a code, a reason, an address...) or a
 # MultiLine (a message or a description members read as paragraphs): loyalty/text.py.

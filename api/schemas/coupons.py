@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic.config import JsonDict
 
 from api.schemas.common import ErrorPublic, LocalisedNames, LocalisedTexts, MemberNumberStr, SingleLine
 from loyalty import coupons
@@ -22,7 +23,7 @@ _KIND = (
     "(value: the item's worth in minor units) or `points_multiplier` (value: percent of the base "
     "rate's points, above 100: 200 doubles them)."
 )
-_EXAMPLE = {
+_EXAMPLE: JsonDict = {
     "code": "WELCOME10",
     "names": {"en": "10% off your next coffee", "zh_CN": "咖啡九折"},
     "descriptions": {"en": "On any order of ¥30.00 or more.", "zh_CN": "满30元可用。"},
@@ -138,7 +139,7 @@ class CouponTemplatePublic(BaseModel):
     created_at: datetime
 
     @classmethod
-    def from_definition(cls, definition: TemplateDefinition) -> "CouponTemplatePublic":
+    def from_definition(cls, definition: TemplateDefinition) -> CouponTemplatePublic:
         template = definition.template
         return cls(
             code=template.code,
@@ -203,7 +204,7 @@ class CouponPublic(BaseModel):
     bonus_points: int | None = Field(description="Points it added (a points multiplier).")
 
     @classmethod
-    def from_details(cls, details: CouponDetails) -> "CouponPublic":
+    def from_details(cls, details: CouponDetails) -> CouponPublic:
         coupon, template = details.coupon, details.template
         return cls(
             code=coupon.code,

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic.config import JsonDict
 
 from api.schemas.common import SingleLine
 from api.schemas.members import Locale
@@ -103,7 +104,8 @@ class TierUpsert(BaseModel):
             min_visits=self.min_visits,
             earn_multiplier_pct=self.earn_multiplier_pct,
             birthday_multiplier_pct=self.birthday_multiplier_pct,
-            benefits=self.benefits,
+            # Rebuilt to widen the key from the two locales to str (a Mapping's key type is fixed).
+            benefits=dict(self.benefits.items()),
         )
 
 
@@ -252,7 +254,7 @@ HOURS_DESCRIPTION = (
     "time counts as open, closing time as closed. `null`: hours not published (never hidden by "
     "`open_now`)."
 )
-HOURS_EXAMPLE = {"mon": [["08:00", "22:00"]], "sat": [["10:00", "02:00"]], "sun": [["00:00", "24:00"]]}
+HOURS_EXAMPLE: JsonDict = {"mon": [["08:00", "22:00"]], "sat": [["10:00", "02:00"]], "sun": [["00:00", "24:00"]]}
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ClockTime = Annotated[str, Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$", examples=["08:00"])]
 OpeningHours = Annotated[
@@ -304,7 +306,8 @@ class StoreCreate(BaseModel):
             address=self.address,
             latitude=self.latitude,
             longitude=self.longitude,
-            opening_hours=self.opening_hours,
+            # Rebuilt to widen the key from the weekdays to str (a Mapping's key type is fixed).
+            opening_hours=dict(self.opening_hours.items()) if self.opening_hours is not None else None,
         )
 
 

@@ -59,7 +59,7 @@ class MemberIdentity(BaseModel):
     qr: MemberNumberStr | None = Field(default=None, description="The member card QR's content")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "MemberIdentity":
+    def _exactly_one(self) -> MemberIdentity:
         given = [name for name in ("member_number", "phone", "qr") if getattr(self, name) is not None]
         if len(given) != 1:
             raise PydanticCustomError("member_identity", "give exactly one of member_number, phone or qr")
@@ -135,7 +135,7 @@ class AdjustmentCreate(BaseModel):
     reason: SingleLine = Field(min_length=3, max_length=200)
 
     @model_validator(mode="after")
-    def _not_zero(self) -> "AdjustmentCreate":
+    def _not_zero(self) -> AdjustmentCreate:
         if self.points == 0:
             raise PydanticCustomError("points_zero", "an adjustment of 0 points changes nothing")
         return self

@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic.config import JsonDict
 
 from api.schemas.common import LocalisedNames, LocalisedTexts, SingleLine
 from loyalty.rewards import RedemptionDetails, RewardDefinition
 
-_EXAMPLE = {
+_EXAMPLE: JsonDict = {
     "code": "LATTE",
     "names": {"en": "Latte", "zh_CN": "拿铁"},
     "descriptions": {"en": "Any size, any milk.", "zh_CN": "任意杯型，任选奶。"},
@@ -87,7 +88,7 @@ class RewardPublic(BaseModel):
     created_at: datetime
 
     @classmethod
-    def from_definition(cls, definition: RewardDefinition) -> "RewardPublic":
+    def from_definition(cls, definition: RewardDefinition) -> RewardPublic:
         reward = definition.reward
         return cls(
             code=reward.code,
@@ -130,7 +131,7 @@ class RedemptionPublic(BaseModel):
     store: str | None = Field(description="Where it was used.")
 
     @classmethod
-    def from_details(cls, details: RedemptionDetails) -> "RedemptionPublic":
+    def from_details(cls, details: RedemptionDetails) -> RedemptionPublic:
         redemption = details.redemption
         return cls(
             code=redemption.code,

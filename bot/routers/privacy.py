@@ -19,11 +19,12 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, or_f
+from aiogram.filters.callback_data import CallbackQueryFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 
 from bot import privacy_view as view
-from bot.edits import edit_in_place
+from bot.edits import edit_in_place, show_in_place
 from bot.render import Texts
 from bot.routers.staff.menu import take_staff_menu
 from db.models import Member
@@ -73,7 +74,7 @@ async def export_data(
 async def ask_erase(query: CallbackQuery, texts: Texts, uow: UnitOfWork) -> None:
     await uow.release()
     await query.answer()
-    await _show(query, texts("privacy/erase_ask"), view.ask_keyboard(texts))
+    await show_in_place(query, texts("privacy/erase_ask"), view.ask_keyboard(texts))
 
 
 async def ask_erase_sure(
@@ -91,14 +92,14 @@ async def ask_erase_sure(
     confirm, kept = view.new_confirmation(member.member_number, now)
     await state.update_data({view.CONFIRMATION_KEY: kept})
     await query.answer()
-    await _show(query, view.final_text(texts, losses), view.final_keyboard(texts, confirm))
+    await show_in_place(query, view.final_text(texts, losses), view.final_keyboard(texts, confirm))
 
 
 async def keep(query: CallbackQuery, texts: Texts, uow: UnitOfWork, state: FSMContext) -> None:
     await uow.release()
     await view.withdraw_confirmation(state)  # an older "delete" button stops working
     await query.answer()
-    await _show(query, texts("privacy/kept"), None)
+    await show_in_place(query, texts("privacy/kept"), None)
 
 
 async def confirm_erase(
@@ -131,16 +132,6 @@ async def confirm_erase(
             await take_staff_menu(bot, telegram_id)
 
 
-async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Turn the pressed message into the next step, or send it anew if it cannot be edited."""
-    if isinstance(query.message, Message) and query.message.text is not None:
-        with edit_in_place():
-            await query.message.edit_text(text, reply_markup=markup)
-        return
-    assert query.bot is not None
-    await query.bot.send_message(query.from_user.id, text, reply_markup=markup)
-
-
 def _pressed_by_guest(_: CallbackQuery, member: Member | None) -> bool:
     return member is None
 
@@ -150,7 +141,7 @@ async def need_signup(query: CallbackQuery, texts: Texts, uow: UnitOfWork) -> No
     await query.answer(texts("card/need_signup"), show_alert=True)
 
 
-def _action(action: view.PrivacyAction) -> object:
+def _action(action: view.PrivacyAction) -> CallbackQueryFilter:
     return view.PrivacyCallback.filter(F.action == action)
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command, or_f
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 
 from bot import rewards_view as view
-from bot.edits import edit_in_place
+from bot.edits import show_in_place
 from bot.filters import ButtonText
 from bot.render import Texts
 from db.models import Member, RedemptionStatus
@@ -63,7 +63,7 @@ async def catalogue_page(
         return
     await uow.release()
     await query.answer()
-    await _show(query, view.catalogue_text(texts, page), view.catalogue_keyboard(texts, page))
+    await show_in_place(query, view.catalogue_text(texts, page), view.catalogue_keyboard(texts, page))
 
 
 async def reward_detail(
@@ -78,7 +78,9 @@ async def reward_detail(
     if offer is None:
         return
     await query.answer()
-    await _show(query, view.detail_text(texts, offer), view.detail_keyboard(texts, offer, page=callback_data.page))
+    await show_in_place(
+        query, view.detail_text(texts, offer), view.detail_keyboard(texts, offer, page=callback_data.page)
+    )
 
 
 async def ask_to_confirm(
@@ -98,7 +100,7 @@ async def ask_to_confirm(
         )
         return
     await query.answer()
-    await _show(
+    await show_in_place(
         query,
         view.confirm_text(texts, offer, available=offer.available),
         view.confirm_keyboard(texts, offer, page=callback_data.page),
@@ -149,7 +151,7 @@ async def confirm_redeem(
         await query.answer(texts("rewards/already", code=own.redemption.code), show_alert=True)
         return
     await query.answer()
-    await _show(query, view.redeemed_text(texts, own), None)
+    await show_in_place(query, view.redeemed_text(texts, own), None)
     await _send_code(query, texts, own, balance=result.balance)
 
 
@@ -163,7 +165,7 @@ async def my_codes(
     codes = await rewards.member_redemptions(uow, member)
     await uow.release()
     await query.answer()
-    await _show(
+    await show_in_place(
         query, texts("rewards/my_codes", count=len(codes)), view.my_codes_keyboard(texts, codes, page=callback_data.page)
     )
 
@@ -205,16 +207,6 @@ async def _offer_or_refuse(
 async def _refuse(query: CallbackQuery, uow: UnitOfWork, text: str) -> None:
     await uow.rollback()  # nothing of a refused action is kept, and no lock outlives it
     await query.answer(text, show_alert=True)
-
-
-async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Turn the pressed message into the next step, or send it anew if it cannot be edited."""
-    if isinstance(query.message, Message) and query.message.text is not None:
-        with edit_in_place():
-            await query.message.edit_text(text, reply_markup=markup)
-        return
-    assert query.bot is not None
-    await query.bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
 async def _send_code(query: CallbackQuery, texts: Texts, own: rewards.OwnRedemption, *, balance: int | None = None) -> None:

@@ -112,4 +112,5 @@ class CampaignEffectRepository:
             )
         )
         cost, points, used = (await self._session.execute(statement)).one()
-        return int(cost), int(points), int(used)
+        # COALESCE(..., 0) is never NULL, though it takes the nullable column's type.
+        return int(cost or 0), int(points or 0), int(used)

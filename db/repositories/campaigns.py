@@ -32,10 +32,9 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.engine import on_postgres
+from db.engine import dialect_insert, on_postgres
 from db.models import (
     Campaign,
     CampaignRecipient,
@@ -244,8 +243,7 @@ class CampaignRepository:
     async def add_recipients(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert recipient rows (dicts of CampaignRecipient's columns) in multi-row batches; a
         member who already has a row in the campaign keeps it (a start resumed, or run twice)."""
-        dialect_insert = postgresql.insert if on_postgres(self._session) else sqlite.insert
-        statement = dialect_insert(CampaignRecipient.__table__).on_conflict_do_nothing(
+        statement = dialect_insert(self._session, CampaignRecipient).on_conflict_do_nothing(
             index_elements=[CampaignRecipient.campaign_id, CampaignRecipient.member_id]
         )
         for start in range(0, len(rows), ROWS_PER_STATEMENT):

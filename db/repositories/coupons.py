@@ -7,10 +7,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.engine import dialect_insert
 from db.models import Coupon, CouponTemplate, Member
 
 # Rows (or keys) one statement carries at most: under every backend's bound-parameter limit.
@@ -98,8 +98,7 @@ class CouponRepository:
     async def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert coupons (dicts of the table's columns) in batches; a row whose code or issue
         key is taken is skipped (the caller reads back what went in by issue key)."""
-        dialect = self._session.bind.dialect.name
-        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Coupon.__table__)
+        statement = dialect_insert(self._session, Coupon)
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             batch = list(rows[start : start + ROWS_PER_STATEMENT])
             await self._session.execute(statement.on_conflict_do_nothing(), batch)
@@ -110,7 +109,8 @@ class CouponRepository:
         for start in range(0, len(issue_keys), ROWS_PER_STATEMENT):
             chunk = list(issue_keys[start : start + ROWS_PER_STATEMENT])
             rows = await self._session.execute(select(Coupon.issue_key, Coupon.id).where(Coupon.issue_key.in_(chunk)))
-            found.update((row[0], row[1]) for row in rows)
+            # Only coupons issued under a key were asked for: none of these keys is NULL.
+            found.update((key, coupon_id) for key, coupon_id in rows if key is not None)
         return found
 
     async def add(self, coupon: Coupon) -> bool:

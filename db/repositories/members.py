@@ -104,7 +104,7 @@ class MemberRepository:
         )
         await self._session.flush()
 
-    async def _one(self, statement: Select[tuple[Member]], lock: bool) -> Member | None:
+    async def _one(self, statement: Select[Member], lock: bool) -> Member | None:
         if lock:
             # The same lock as UnitOfWork.lock_member, taken by the lookup itself.
             statement = statement.with_for_update(key_share=True).execution_options(populate_existing=True)

@@ -18,6 +18,7 @@ strings: `dedupe_key` must not depend on the database the program runs on.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -117,8 +118,10 @@ class NudgeRepository:
         are no members). Ids are dense, so a span holds about `size` members."""
         if size < 1:
             raise ValueError("a span holds at least one id")
-        first, last = (await self._session.execute(select(func.min(Member.id), func.max(Member.id)))).one()
-        if first is None:
+        bounds = (await self._session.execute(select(func.min(Member.id), func.max(Member.id)))).one()
+        # MIN and MAX of no rows are NULL, whatever the column's type says.
+        first, last = typing.cast("tuple[int | None, int | None]", tuple(bounds))
+        if first is None or last is None:
             return []
         return [MemberSpan(start, min(start + size - 1, last)) for start in range(first, last + 1, size)]
 
@@ -434,7 +437,10 @@ class NudgeRepository:
         if self._postgres:
             moment = column - literal_column("INTERVAL '1 microsecond'", Interval()) if minus_microsecond else column
             return func.to_char(func.timezone(zone.key, moment), "YYYY-MM-DD", type_=String)
-        return getattr(func, SQLITE_LOCAL_DATE)(column, zone.key, -1 if minus_microsecond else 0, type_=String)
+        local_date: ColumnElement[str] = getattr(func, SQLITE_LOCAL_DATE)(
+            column, zone.key, -1 if minus_microsecond else 0, type_=String
+        )
+        return local_date
 
     def _iso_utc(self, column: ColumnElement[datetime] | Any) -> ColumnElement[str]:
         """ISO 8601 in UTC to the second, as Python writes it: 2026-12-31T16:00:00+00:00."""

@@ -229,4 +229,4 @@ class PersonalDataRepository:
 
     async def _count(self, statement: Any) -> int:
         result = await self._session.execute(statement)
-        return int(result.rowcount or 0)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

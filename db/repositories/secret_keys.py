@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from db.encrypted_columns import EncryptedColumn
 from db.engine import on_postgres
@@ -85,7 +87,7 @@ class SecretKeyRepository:
         if not rewrites:
             return
         key, value, index = column.sql_columns()
-        values = {value.name: bindparam("new_token")}
+        values: dict[str, BindParameter[Any]] = {value.name: bindparam("new_token")}
         if index is not None:
             values[index.name] = bindparam("new_index")
         statement = (

@@ -155,7 +155,8 @@ class Expected:
 
 # A coupon template's rules that a campaign does not apply: the merchant chose the audience,
 # and a monthly member day gives its coupon every month (coupons.issue_for_campaign).
-NOT_APPLIED_COUPON_RULES = ("min_tier", "per_member_limit")
+CouponRule = Literal["min_tier", "per_member_limit"]
+NOT_APPLIED_COUPON_RULES: tuple[CouponRule, ...] = ("min_tier", "per_member_limit")
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class Preview:
     samples: list[Sample]
     expected: Expected
     # Of NOT_APPLIED_COUPON_RULES, those the attached template sets: say so before sending.
-    coupon_rules_not_applied: tuple[str, ...] = ()
+    coupon_rules_not_applied: tuple[CouponRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,7 @@ async def preview(
     return Preview(size, expected.held_out, rendered, expected, _rules_not_applied(template))
 
 
-def _rules_not_applied(template: CouponTemplate | None) -> tuple[str, ...]:
+def _rules_not_applied(template: CouponTemplate | None) -> tuple[CouponRule, ...]:
     if template is None:
         return ()
     # Every template has a per-member limit (1 unless set): a campaign's coupon comes on top of it.

@@ -15,11 +15,11 @@ from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.app import build_bot, build_dispatcher
 from bot.notifier import NotificationSender
-from sandbox import CallbackAnswer, Conversation, SandboxLimits, SandboxServer, SandboxUser
-from sandbox.middleware import HandlingMiddleware
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
+from sandbox import CallbackAnswer, Conversation, SandboxLimits, SandboxServer, SandboxUser
+from sandbox.middleware import HandlingMiddleware
 
 
 @dataclass

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from bot.app import build_bot
 from bot.broadcast import BroadcastClient, BroadcastEngine
 from bot.notifier import NotificationSender
-from sandbox import SandboxLimits, SandboxServer
 from bot.throttle import Throttle
 from db.models import Member
 from db.uow import UnitOfWorkFactory
 from loyalty.campaigns import service
 from loyalty.config import Settings
+from sandbox import SandboxLimits, SandboxServer
 from tests.conftest import START
 from tests.e2e.conftest import Product
 from tests.utils.broadcast import RunningClock, campaign, recipients, seed_campaign, statuses

@@ -5,6 +5,7 @@ configuration errors name the variable and never show a secret."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import signal
@@ -87,7 +88,8 @@ async def test_uvicorn_with_the_app_factory_refuses_another_key_in_one_line(
 ) -> None:
     await written_with_test_secret(uow_factory, clock)
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_env", "--port", str(free_port())]
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         command, cwd=tmp_path, env=env_for(database_url, SECRET_KEY=OTHER_SECRET), capture_output=True, text=True,
         timeout=60,
     )

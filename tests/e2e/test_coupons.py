@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from bot.render import texts_for
-from sandbox import Conversation
 from db.models import Coupon, Member, Notification, Store
 from loyalty import coupons, earning
 from loyalty.earning import RuleSpec
+from sandbox import Conversation
 from tests.e2e.conftest import Product
 from tests.utils.coupons import give_coupon, make_template
 from tests.utils.members import chat_member
@@ -61,7 +61,7 @@ async def settle(conv: Conversation) -> None:
 async def test_coupons_are_listed_soonest_ending_first_and_a_button_shows_code_and_qr(product: Product) -> None:
     user, conv = product.member()
     member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id)
-    near, _ = await two_stores(product)
+    _near, _ = await two_stores(product)
     factory, clock = product.uow_factory, product.clock
     later = await make_template(factory, clock, code="WELCOME38", kind="percent_off", value=38, name="Welcome")
     sooner = await make_template(
@@ -171,7 +171,7 @@ async def test_offers_near_me_shows_which_store_takes_which_coupon(product: Prod
 async def test_walking_into_a_geofence_with_a_live_location_pushes_once(product: Product) -> None:
     user, conv = product.member()
     member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id)
-    near, other = await two_stores(product)
+    near, _other = await two_stores(product)
     template = await make_template(
         product.uow_factory, product.clock, code="GEO", kind="percent_off", value=38, valid_days=5, name="38 off"
     )

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_bot
-from sandbox import SandboxLimits, SandboxServer
 from db.models import Member
+from sandbox import SandboxLimits, SandboxServer
 from tests.e2e.conftest import Product
 from tests.utils.members import next_phone
 

@@ -51,7 +51,7 @@ async def test_a_year_of_nudges_is_sent_once_outside_quiet_hours_and_under_the_c
         members.append(member)
         users[member.id] = conv
     async with factory() as uow:
-        for n, member in enumerate(members):
+        for member in members:
             birthday = date(1990, 1, 1) + timedelta(days=rng.randrange(365))
             uow.members.set_birthday(await uow.lock_member(member.id), birthday)
         # One member mutes points reminders, one blocked the bot.

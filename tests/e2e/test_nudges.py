@@ -14,14 +14,14 @@ from sqlalchemy import select
 from bot.app import build_bot
 from bot.notifier import NotificationSender
 from bot.render import texts_for
-from sandbox import Conversation
 from db.crypto import FieldCipher
 from db.engine import create_engine, create_session_factory
 from db.models import Coupon, Member, MemberMute, Notification
 from db.uow import UnitOfWorkFactory
 from loyalty import coupons, ledger
-from loyalty.nudges import preferences
 from loyalty.config import Settings
+from loyalty.nudges import preferences
+from sandbox import Conversation
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import Product
 from tests.utils.coupons import make_template
@@ -166,7 +166,7 @@ async def test_two_senders_draining_at_once_send_each_row_once(
         conv, member = await member_in_chat(product, f"Member {number}")
         members.append((conv, member))
     rows = []
-    for conv, member in members:
+    for _conv, member in members:
         for year in range(2020, 2025):
             rows.append(await owe(product.uow_factory, product.clock, member, "birthday", year=year, stale_in=timedelta(days=30)))
     # A second bot process: its own database connections and its own Bot API session.
@@ -183,7 +183,7 @@ async def test_two_senders_draining_at_once_send_each_row_once(
     # Both saw the whole outbox; the cap of 3 a week lets three of each member's five go now.
     assert sum(sent) == 12
     await product.sandbox.wait_idle()
-    for conv, member in members:
+    for conv, _member in members:
         assert len([m for m in conv.messages if "Happy birthday" in (m.text or "")]) == 3
     after = [await stored(product.uow_factory, row.id) for row in rows]
     assert sorted(row.status for row in after) == ["pending"] * 8 + ["sent"] * 12, [(r.status, r.last_error) for r in after]
@@ -219,7 +219,7 @@ async def test_settings_toggle_topics_in_place_and_refuse_forged_buttons(product
         assert answer.text == EN("fallback/stale_button"), data
     assert await mutes(product) == [], "forged buttons write nothing"
 
-    guest_user, guest = product.member("Guest")
+    _guest_user, guest = product.member("Guest")
     [answer] = await guest.say("/settings")
     assert answer.text == EN("card/need_signup")
     assert (await product.forge(guest, "topic:points:0")).text == EN("card/need_signup")

@@ -49,7 +49,7 @@ async def buy(product: Product, member_number: str, order_id: str, amount_minor:
 
 async def test_points_from_the_till_arrive_in_value_terms(product: Product) -> None:
     await seed_catalogue(product)
-    user, conv, member = await signed_up(product)
+    _user, conv, member = await signed_up(product)
     mark = conv.mark()
     await buy(product, member.member_number, "A-1", 12800)
     assert await product.notifier.drain_once() == 1

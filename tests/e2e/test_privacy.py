@@ -12,13 +12,13 @@ from sqlalchemy import select
 from bot.app import build_bot
 from bot.render import texts_for
 from bot.routers.staff.menu import give_staff_menu
-from sandbox import SandboxMessage
 from db.models import Member, Notification
 from loyalty import staff
 from loyalty.config import Settings
 from loyalty.data_export import MemberExport
 from loyalty.idempotency import IdempotencyKey
 from loyalty.purchases import MemberRef, PurchaseRequest, record_purchase
+from sandbox import SandboxMessage
 from tests.e2e.conftest import Product
 from tests.utils.coupons import make_template
 from tests.utils.members import next_phone

@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 
 from bot import rewards_view as view
 from bot.render import texts_for
-from sandbox import Conversation, SandboxUser
 from db.models import Member, Reward, RewardRedemption
 from loyalty.ledger import check_consistency
+from sandbox import Conversation, SandboxUser
 from tests.e2e.conftest import Product
 from tests.utils.members import chat_member
 from tests.utils.qr import decode_qr

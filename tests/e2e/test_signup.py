@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.render import texts_for
-from sandbox import SandboxMessage
 from db.models import Member
 from loyalty.members import is_valid_member_number
+from sandbox import SandboxMessage
 from tests.e2e.conftest import Product
 from tests.utils.members import next_phone, till_member
 from tests.utils.qr import decode_qr

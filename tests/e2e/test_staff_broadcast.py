@@ -18,12 +18,12 @@ from bot.broadcast import BroadcastClient, BroadcastEngine
 from bot.campaign_progress import CampaignProgressWatcher
 from bot.render import texts_for
 from bot.routers.staff.broadcast import Segment, segment_options
-from sandbox import Conversation, SandboxMessage
 from db.models import Campaign, CampaignRecipient, Member
 from loyalty import staff
 from loyalty.campaigns import service
 from loyalty.campaigns.audience import Audience, audience_size
 from loyalty.config import Settings
+from sandbox import Conversation, SandboxMessage
 from tests.e2e.conftest import Product
 from tests.utils.coupons import give_coupon, make_template
 from tests.utils.members import chat_member

@@ -17,6 +17,7 @@ from datetime import timedelta
 import hypothesis
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -28,8 +29,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from fastapi import FastAPI
-
 from api.main import create_app
 from db.models import Coupon
 from db.uow import UnitOfWorkFactory
@@ -37,8 +36,8 @@ from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from tests.conftest import START
 from tests.utils.api import bearer, new_api_key
-from tests.utils.coupons import add_store, make_template
 from tests.utils.campaigns import add_member
+from tests.utils.coupons import add_store, make_template
 from tests.utils.members import TEST_SETTINGS
 
 EXAMPLE_MEMBER = "4260185626"

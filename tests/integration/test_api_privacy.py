@@ -3,7 +3,6 @@ read it), the erasure (audited, idempotent), and what an erased member's number 
 
 from __future__ import annotations
 
-
 import pytest
 
 from api.main import create_app

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from db.uow import UnitOfWorkFactory
@@ -193,12 +194,12 @@ async def test_a_control_character_in_a_csv_cell_refuses_the_import_naming_row_a
 ) -> None:
     before = await every_row(uow_factory)
     csv = (
-        "code,name,city,timezone,address\n"
-        "S010,Jing'an,Shanghai,Asia/Shanghai,1601 Nanjing West Rd\n"
-        "S011,Bund\x00,Shanghai,,\n"
-        'S012,People\'s Square,"Shang\nhai",,\n'
-        "S013,Xintiandi,Shanghai,Asia/Shanghai,\x1b[31mRed Rd\n"
-    ).encode()
+        b"code,name,city,timezone,address\n"
+        b"S010,Jing'an,Shanghai,Asia/Shanghai,1601 Nanjing West Rd\n"
+        b"S011,Bund\x00,Shanghai,,\n"
+        b'S012,People\'s Square,"Shang\nhai",,\n'
+        b"S013,Xintiandi,Shanghai,Asia/Shanghai,\x1b[31mRed Rd\n"
+    )
     response = await api.client.post(
         "/api/v1/stores/import", content=csv, headers=auth | {"Content-Type": "text/csv"}
     )

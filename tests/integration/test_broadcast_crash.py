@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sandbox import SandboxLimits, SandboxServer
 from db.uow import UnitOfWorkFactory
 from entrypoints.cli.campaigns import campaigns_app
 from loyalty.clock import SystemClock
+from sandbox import SandboxLimits, SandboxServer
 from tests.conftest import TEST_SECRET
 from tests.utils.broadcast import campaign, seed_campaign, statuses
 
@@ -70,7 +70,7 @@ async def until(
         while not condition() and not exited.done():
             seen = progress()
             moved = asyncio.ensure_future(
-                sandbox.state.activity.wait_until(lambda: condition() or progress() != seen, None)
+                sandbox.state.activity.wait_until(lambda seen=seen: condition() or progress() != seen, None)
             )
             done, _ = await asyncio.wait({moved, exited}, timeout=STALL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
             moved.cancel()

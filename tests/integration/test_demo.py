@@ -12,7 +12,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.render import region_of, texts_for
-from db.models import Base, CampaignRecipient, CouponTemplate, EarningRule, LedgerEntry, Member, Notification, Purchase, Reward, Store
+from db.models import (
+    Base,
+    CampaignRecipient,
+    CouponTemplate,
+    EarningRule,
+    LedgerEntry,
+    Member,
+    Notification,
+    Purchase,
+    Reward,
+    Store,
+)
 from db.uow import UnitOfWorkFactory
 from loyalty import demo, ledger
 from loyalty.campaigns.report import campaign_report

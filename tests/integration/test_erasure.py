@@ -294,7 +294,7 @@ async def test_erased_at_is_refused_on_a_row_that_still_holds_personal_data(
     async with uow_factory() as uow:
         stored = await uow.lock_member(member.id)
         stored.erased_at = clock.now()
-        with pytest.raises(Exception, match="(?i)check|constraint"):
+        with pytest.raises(Exception, match=r"(?i)check|constraint"):
             await uow.commit()
 
 

@@ -131,8 +131,8 @@ async def test_concurrent_credits_and_debits_add_up(uow_factory, clock: FixedClo
     )
 
     credited = sum(points for points, is_debit in work if not is_debit)
-    debited = [points for (points, is_debit), ok in zip(work, outcomes) if is_debit and ok]
-    refused = [points for (points, is_debit), ok in zip(work, outcomes) if is_debit and not ok]
+    debited = [points for (points, is_debit), ok in zip(work, outcomes, strict=True) if is_debit and ok]
+    refused = [points for (points, is_debit), ok in zip(work, outcomes, strict=True) if is_debit and not ok]
     assert debited and refused, "the mix should both succeed and run out"
     assert await stored_balance(uow_factory, member.id) == 100 + credited - sum(debited)
     async with uow_factory() as uow:

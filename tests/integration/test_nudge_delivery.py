@@ -16,8 +16,7 @@ from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.coupons import issue_gift
 from loyalty.nudges import preferences
-from loyalty.nudges.delivery import Decision, decide, defer, drop, prepare
-from loyalty.nudges.delivery import SEND
+from loyalty.nudges.delivery import SEND, Decision, decide, defer, drop, prepare
 from tests.utils.coupons import make_template
 from tests.utils.members import TEST_SETTINGS, chat_member, till_member
 from tests.utils.nudges import already_sent, nudge, set_member

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 
 from bot.render import texts_for
-from sandbox.formatting import parse_html
 from db.models import Coupon, Member, Notification, Purchase
 from db.uow import UnitOfWorkFactory
 from loyalty import ledger
 from loyalty.clock import FixedClock
 from loyalty.notifications import message_context
+from sandbox.formatting import parse_html
 from tests.utils.coupons import give_coupon, make_template
 from tests.utils.members import TEST_SETTINGS, chat_member
 from tests.utils.nudges import nudge, set_member

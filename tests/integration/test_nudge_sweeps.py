@@ -611,16 +611,15 @@ async def test_a_sweep_finding_the_lock_held_on_postgresql_skips(
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite needs no sweep lock: its write transactions already run one at a time")
     expected = await _due_population(uow_factory, clock, members=2)
-    async with engine.connect() as other_process:
-        async with other_process.begin():
-            held = await other_process.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK_KEY})
-            assert held
-            with caplog.at_level("INFO", logger="loyalty.nudges.sweeps"):
-                report = await run_sweeps(uow_factory, clock, settings)
-            assert report.skipped and report.owed == {} and report.total == 0
-            assert "another process is running the sweeps" in caplog.text
-            assert "skipped: another process is running the sweeps" in str(report)
-            assert await owed(uow_factory) == {}
+    async with engine.connect() as other_process, other_process.begin():
+        held = await other_process.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK_KEY})
+        assert held
+        with caplog.at_level("INFO", logger="loyalty.nudges.sweeps"):
+            report = await run_sweeps(uow_factory, clock, settings)
+        assert report.skipped and report.owed == {} and report.total == 0
+        assert "another process is running the sweeps" in caplog.text
+        assert "skipped: another process is running the sweeps" in str(report)
+        assert await owed(uow_factory) == {}
         # committed: the lock went with the transaction
     assert (await sweep(uow_factory, clock, settings)).total == expected
 

@@ -407,4 +407,4 @@ async def test_what_points_buy_caps_count_by_stock(uow_factory, clock) -> None:
     scarce = await make_reward(uow_factory, clock, price=100, stock=2)
     async with uow_factory() as uow:
         found = await rewards.what_points_buy(uow, member, 1000, now=clock.now())
-    assert [(item.reward.id, item.count) for item in found] == [(scarce.id, 2)]
+    assert [(item.reward.id, item.quantity) for item in found] == [(scarce.id, 2)]

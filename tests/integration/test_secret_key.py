@@ -7,7 +7,9 @@ import asyncio
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,7 +26,6 @@ from loyalty.secret_keys import (
     SecretKeyMismatch,
     check_secret_key,
     rotate_secret_key,
-    secret_key_status,
 )
 from tests.conftest import TEST_SECRET
 from tests.utils.api import bearer, new_api_key, running_api
@@ -68,7 +69,7 @@ async def test_the_api_with_another_key_refuses_to_start(
     key = await new_api_key(uow_factory, clock)
 
     other = create_app(settings_with(settings, OTHER_SECRET), clock=clock)
-    with pytest.raises(SecretKeyMismatch, match="^SECRET_KEY is not the key this database was written with"):
+    with pytest.raises(SecretKeyMismatch, match=r"^SECRET_KEY is not the key this database was written with"):
         async with other.router.lifespan_context(other):
             # Only reached when it started: show what it would have done.
             async with running_api(create_app(other.state.settings, uow_factory=other.state.uow_factory)) as api:

@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from sandbox import SandboxServer
 from db.models import AuditEvent, Staff
 from db.uow import UnitOfWorkFactory
-from loyalty import staff
 from entrypoints.cli.staff import staff_app
+from loyalty import staff
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.errors import InvalidInput, NotFound
+from sandbox import SandboxServer
 from tests.conftest import TEST_SECRET
 
 

@@ -3,9 +3,8 @@ after a grace period, and what a member is told about their progress."""
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select

@@ -71,7 +71,8 @@ def test_sums_in_one_currency_behave_like_the_integers(a: Money, b: Money, c: Mo
     assert a + zero == a == zero + a
     assert a + b == b + a
     assert (a + b) + c == a + (b + c)
-    assert a - a == zero and a + -a == zero and -(-a) == a
+    negated = -a
+    assert a - a == zero and a + negated == zero and -negated == a
     assert (a + b).minor == a.minor + b.minor and (a - b).minor == a.minor - b.minor
     assert (a - b) + b == a
 

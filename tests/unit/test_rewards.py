@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from bot import rewards_view as view
 from bot.render import texts_for
-from sandbox.formatting import parse_html
 from db.models import Reward, Tier
 from loyalty import codes, rewards
 from loyalty.config import SUPPORTED_LOCALES
+from sandbox.formatting import parse_html
 from tests.utils.rewards import TEMPLATE_SAMPLE
 
 CODE_SHAPE = re.compile(r"^RW-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")

@@ -8,10 +8,10 @@ import pytest
 from jinja2 import UndefinedError
 
 from bot.render import TEMPLATES_DIR, Texts, format_count, format_distance, format_money, plural, region_of, texts_for
-from sandbox.formatting import parse_html, utf16_len
 from loyalty.campaigns.rfm import RFM_SEGMENTS
 from loyalty.config import SUPPORTED_LOCALES
 from loyalty.nudges.kinds import TOPICS
+from sandbox.formatting import parse_html, utf16_len
 from tests.utils.privacy import sample_export
 from tests.utils.rewards import TEMPLATE_SAMPLE
 

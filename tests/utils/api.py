@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import httpx
 import uvicorn
@@ -70,11 +69,10 @@ async def running_api(app: FastAPI) -> AsyncIterator[RunningApi]:
         await response.aread()
         bodies.append(response.text)
 
-    async with serve(app) as base_url:
-        async with httpx.AsyncClient(
-            base_url=base_url, timeout=60, event_hooks={"response": [record]}
-        ) as client:
-            yield RunningApi(app=app, client=client, bodies=bodies)
+    async with serve(app) as base_url, httpx.AsyncClient(
+        base_url=base_url, timeout=60, event_hooks={"response": [record]}
+    ) as client:
+        yield RunningApi(app=app, client=client, bodies=bodies)
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -212,7 +212,7 @@ async def lead_a_life(uow_factory: UnitOfWorkFactory, clock: Clock, settings: Se
     campaign that chose them, the nudge sweeps (their birthday is today), a reward redeemed in
     the chat, and a walk past the store with a coupon valid there. Every step through the rules
     the API, the chat and the scheduler call."""
-    [store] = await add_stores(uow_factory, [located_store("ZJJ1", 31.1145, 121.0568, clock, name="Water Town")])
+    [_store] = await add_stores(uow_factory, [located_store("ZJJ1", 31.1145, 121.0568, clock, name="Water Town")])
     template = await make_template(uow_factory, clock, code="LIFE10", kind="amount_off", value=1000)
     nearby = await make_template(uow_factory, clock, code="NEAR20", kind="percent_off", value=20)
     reward = await make_reward(uow_factory, clock, code="MUG", price=50, name="Mug")

@@ -1,7 +1,7 @@
 """members api keys audit
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24 20:40:29.294546
 """
 

@@ -46,7 +46,7 @@ POINTS_COLUMNS = (
 )
 
 
-def _retype(old: sa.types.TypeEngine, new: sa.types.TypeEngine) -> None:
+def _retype(old: sa.types.TypeEngine[int], new: sa.types.TypeEngine[int]) -> None:
     if op.get_bind().dialect.name != 'postgresql':
         return
     for table, column, nullable in POINTS_COLUMNS:
