@@ -16,6 +16,7 @@ from importlib import metadata
 from typing import NoReturn
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
@@ -70,10 +71,6 @@ OPENAPI_TAGS = [
         "report comparing the targeted members with a random hold-out group.",
     },
     {"name": "health", "description": "Liveness and database reachability; no API key needed."},
-    {
-        "name": "diagnostics",
-        "description": "Endpoints for operators and benchmarks; they change nothing.",
-    },
 ]
 
 
@@ -122,7 +119,9 @@ def create_app(
             await engine.dispose()
             log.info("API stopped; database connections closed")
 
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the package's own copy, not a CDN: the
+    # merchant's console may run where there is no internet, and no third party sees who reads it.
+    app = FastAPIOffline(
         title=f"{settings.program_name} merchant API",
         description=DESCRIPTION,
         version=_version(),

@@ -11,6 +11,7 @@ router = APIRouter(tags=["diagnostics"])
 
 @router.get(
     "/noop",
+    include_in_schema=False,  # the benchmarks' baseline, not part of the merchant's API
     summary="Authenticated no-op (diagnostics)",
     description=(
         "Checks the API key and does nothing else. Benchmarks measure the other endpoints "
