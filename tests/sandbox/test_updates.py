@@ -236,7 +236,8 @@ async def test_stopping_the_sandbox_releases_long_polls(fake_clock: Any) -> None
         loop = asyncio.get_running_loop()
         started = loop.time()
         await sandbox.stop()
-        assert loop.time() - started < 1.5
-        assert await asyncio.wait_for(poll, 2) == []
+        # Half the poll's 30 s: stopping did not wait it out, however busy the machine is.
+        assert loop.time() - started < 15
+        assert await asyncio.wait_for(poll, 15) == []
     finally:
         await bot.session.close()
