@@ -54,3 +54,9 @@ def with_uow(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     except LoyaltyError as error:
         typer.secho(str(error), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from error
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`1 store`, `2 stores`, `1,000 stores`: the count with the noun it agrees with (English output only)."""
+    noun = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count:,} {noun}"
