@@ -19,6 +19,7 @@ from sandbox.conversation import Conversation
 from sandbox.errors import SandboxError
 from sandbox.formatting import render_ansi
 from sandbox.keyboards import markup_kind, reply_buttons
+from sandbox.pictures import draw_png
 from sandbox.server import SandboxServer
 from sandbox.state import ChatEvent, SandboxMessage, SandboxUser
 
@@ -36,6 +37,7 @@ Type a message and press Enter to send it to the bot. Special input:
   :help             show this help
   :quit             leave the chat (so does end of input)"""
 
+PROMPT = "you> "
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _LIVE_PERIOD = 900
 
@@ -107,6 +109,7 @@ class _TerminalChat:
         self.printed_seq = sandbox.state.event_seq
         self.location: tuple[float, float] | None = None
         self.live_message_id: int | None = None
+        self.prompting = False  # "you> " is on screen, waiting for the member's line
 
     # --- output ------------------------------------------------------------------------
 
@@ -129,7 +132,15 @@ class _TerminalChat:
                 lambda: bool(self.chat.events) and self.chat.events[-1].seq > self.printed_seq,
                 None,
             )
+            if not self.prompting:
+                self.flush()
+                continue
+            # A push while the prompt waits: take the prompt off its line, print, then show it again
+            # below, so a bot message never runs on from "you> ".
+            self.output.write("\r\x1b[2K" if _is_tty(self.output) else "\n")
             self.flush()
+            self.output.write(PROMPT)
+            self.output.flush()
 
     def _print_event(self, event: ChatEvent) -> None:
         if event.kind == "answered":
@@ -160,6 +171,8 @@ class _TerminalChat:
             label = f"[photo: {size} bytes]" if size is not None else "[photo]"
             caption = self._styled(message.caption or "", message.caption_entities)
             parts.append(f"{label} {caption}".rstrip())
+            # The picture itself, so a card's QR code can be scanned off the screen.
+            parts.extend((draw_png(message.photo.data) if message.photo.data else None) or [])
         elif message.document is not None:
             document = message.document
             bytes_note = f", {document.size} bytes" if document.size is not None else ""
@@ -225,9 +238,13 @@ class _TerminalChat:
         try:
             while True:
                 if not self.echo:
-                    self.output.write("you> ")
+                    self.output.write(PROMPT)
                     self.output.flush()
-                line = await _read_line(self.input)
+                    self.prompting = True
+                try:
+                    line = await _read_line(self.input)
+                finally:
+                    self.prompting = False
                 if not line:
                     break  # end of input: everything up to here has been printed
                 text = line.rstrip("\r\n")

@@ -12,7 +12,7 @@ import typer
 
 from entrypoints.cli import help_style
 from entrypoints.cli.campaigns import campaigns_app
-from entrypoints.cli.common import load_settings, plural, prepared_settings, with_uow
+from entrypoints.cli.common import load_settings, one_line_errors, plural, prepared_settings, with_uow
 from entrypoints.cli.staff import staff_app
 from loyalty.config import Settings
 
@@ -104,6 +104,8 @@ def chat(
     verbose: Annotated[bool, typer.Option(help="Show the product's log lines.")] = False,
 ) -> None:
     settings = prepared_settings(quiet=not verbose)
+    if not verbose:
+        one_line_errors()
     asyncio.run(_chat(settings, name=name, language=language, with_api=with_api))
 
 
