@@ -391,6 +391,7 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
     from sandbox.limits import SandboxLimits
     from sandbox.middleware import HandlingMiddleware
     from sandbox.server import SandboxServer
+    from sandbox.state import SandboxUser
     from sandbox.terminal import run_terminal_chat
 
     # A person chats here, or a script pipes lines in far faster than anyone types: the sandbox
@@ -400,6 +401,17 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
         dispatcher = build_dispatcher(settings=settings, uow_factory=services.uow_factory, clock=services.clock)
         dispatcher.update.outer_middleware(HandlingMiddleware(sandbox))
         user = sandbox.add_user(name, language_code=language)
+
+        async def make_staff(member: SandboxUser) -> str:
+            # Through the program's own staff rules, as `loyalty staff add` does.
+            from loyalty import staff
+
+            async with services.uow_factory() as uow:
+                change = await staff.add(
+                    uow, services.clock, telegram_id=member.id, role="owner", name=member.full_name, actor="chat"
+                )
+            return f"{change.staff.name} (id {member.id}) is staff: {change.staff.role}; try /broadcast"
+
         if with_api:
             print(
                 f"(API on http://{settings.api_host}:{settings.api_port}/docs; "
@@ -413,7 +425,7 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
             dispatcher=dispatcher,
             scheduler=True,
             broadcast_client=BroadcastClient(SANDBOX_TOKEN, sandbox.base_url),
-            foreground=lambda: run_terminal_chat(sandbox, user),
+            foreground=lambda: run_terminal_chat(sandbox, user, make_staff=make_staff),
         )
 
 

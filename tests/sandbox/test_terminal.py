@@ -197,3 +197,44 @@ async def test_a_photo_in_the_chat_is_drawn_under_its_caption(sandbox: SandboxSe
     lines = out.splitlines()
     at = lines.index(f"bot: [photo: {len(CARD_PNG)} bytes] Your card")
     assert lines[at + 1].startswith("     ") and set(lines[at + 1].strip()) <= set("█▀▄ ")
+
+
+async def test_several_members_in_one_session(sandbox: SandboxServer, bot: Bot) -> None:
+    made_staff: list[int] = []
+
+    async def make_staff(user: object) -> str:
+        made_staff.append(user.id)  # type: ignore[attr-defined]
+        return f"{user.first_name} is staff"  # type: ignore[attr-defined]
+
+    script = "/start\n:user Bob\nhello\n:user Ann\nhi\n:users\n:user Cy --staff\n:user\n"
+    out = await chat(sandbox, bot, script, make_staff=make_staff)
+    ann, bob, cy = sandbox.users
+    assert (ann.first_name, bob.first_name, cy.first_name) == ("Ann", "Bob", "Cy")
+    assert len({ann.id, bob.id, cy.id}) == 3
+    assert f"(now chatting as Bob, new member, id {bob.id})" in out
+    assert f"(now chatting as Ann, member, id {ann.id})" in out
+    assert [m.text for m in sandbox.history(bob) if not m.from_bot] == ["hello"]
+    assert [m.text for m in sandbox.history(ann) if not m.from_bot] == ["/start", "hi"]
+    assert "bot: echo: hello" in out and "bot: echo: hi" in out
+    assert f"  Ann (id {ann.id}) (you now)\n  Bob (id {bob.id})\n" in out
+    assert made_staff == [cy.id] and "(Cy is staff)" in out
+    assert "usage: :user NAME [--staff]" in out
+
+
+async def test_what_another_member_gets_is_shown_with_their_name(sandbox: SandboxServer, bot: Bot) -> None:
+    sandbox.set_limits(SandboxLimits.without_rate_limits())
+    ann = sandbox.add_user("Ann")
+    keyboard, screen = _Keyboard(), _Screen()
+    async with polling(bot, demo_router()):
+        chat_task = asyncio.create_task(
+            run_terminal_chat(sandbox, ann, input_stream=keyboard, output=screen)  # type: ignore[arg-type]
+        )
+        keyboard.lines.put(":user Bob\n")
+        await screen.shows("(now chatting as Bob")
+        bob = sandbox.users[-1]
+        keyboard.lines.put(":user Ann\n")
+        await screen.shows("(now chatting as Ann")
+        await bot.send_message(bob.id, "A broadcast for Bob")
+        await screen.shows("bot → Bob: A broadcast for Bob\n")
+        keyboard.lines.put(":quit\n")
+        await chat_task
