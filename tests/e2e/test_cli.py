@@ -178,6 +178,7 @@ def test_stores_import_is_all_or_nothing_with_a_summary(workdir: Path) -> None:
     bad = loyalty(workdir, "stores", "import", "bad.csv")
     assert bad.returncode == 1
     assert "row 4, latitude: latitude must be between -90 and 90" in bad.stderr
+    assert "1 bad row; nothing was imported" in bad.stderr
 
     def stores() -> list[tuple[str, float | None]]:
         with sqlite3.connect(workdir / "loyalty.sqlite3") as db:

@@ -50,3 +50,10 @@ def test_the_store_csv_help_names_every_column() -> None:
     result = CliRunner().invoke(app, ["stores", "import", "--help"], env={"COLUMNS": "100"})
     flat = re.sub(r"[\s│]+", "", result.output)
     assert "code,name,city,timezone,address,latitude,longitude,hours" in flat
+
+
+def test_counts_agree_with_their_noun() -> None:
+    from entrypoints.cli.common import plural
+
+    assert [plural(n, "store") for n in (0, 1, 2, 1000)] == ["0 stores", "1 store", "2 stores", "1,000 stores"]
+    assert plural(1, "entry", "entries") == "1 entry" and plural(3, "entry", "entries") == "3 entries"
