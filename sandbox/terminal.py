@@ -125,7 +125,7 @@ class _TerminalChat:
         self.make_staff = make_staff
         self.members: list[_Member] = []
         self.current = self._join(user)
-        self.prompting = False  # "you> " is on screen, waiting for the member's line
+        self.prompting: str | None = None  # the prompt on screen while a line is awaited from a person
 
     def _join(self, user: SandboxUser) -> _Member:
         member = _Member(
@@ -193,14 +193,15 @@ class _TerminalChat:
         activity = self.sandbox.state.activity
         while True:
             await activity.wait_until(self._unprinted, None)
-            if not self.prompting:
+            if self.prompting is None:
                 self.flush()
                 continue
             # A push while the prompt waits: take the prompt off its line, print, then show it again
             # below, so a bot message never runs on from "you> ".
             self.output.write("\r\x1b[2K" if _is_tty(self.output) else "\n")
+            prompt = self.prompting
             self.flush()
-            self.output.write(PROMPT)
+            self.output.write(prompt)
             self.output.flush()
 
     def _print_event(self, event: ChatEvent, member: _Member) -> None:
@@ -280,10 +281,19 @@ class _TerminalChat:
 
     # --- input -------------------------------------------------------------------------
 
+    async def read(self, prompt: str) -> str:
+        """Show ``prompt`` and read a line; a push meanwhile prints above a fresh copy of it."""
+        if prompt:
+            self.output.write(prompt)
+            self.output.flush()
+        self.prompting = prompt if prompt and not self.echo else None
+        try:
+            return await _read_line(self.input)
+        finally:
+            self.prompting = None
+
     async def ask(self, prompt: str) -> str | None:
-        self.output.write(prompt)
-        self.output.flush()
-        line = await _read_line(self.input)
+        line = await self.read(prompt)
         if not line:
             self.write()
             return None
@@ -300,14 +310,7 @@ class _TerminalChat:
         printer = asyncio.create_task(self.printer())
         try:
             while True:
-                if not self.echo:
-                    self.output.write(PROMPT)
-                    self.output.flush()
-                    self.prompting = True
-                try:
-                    line = await _read_line(self.input)
-                finally:
-                    self.prompting = False
+                line = await self.read(PROMPT if not self.echo else "")
                 if not line:
                     break  # end of input: everything up to here has been printed
                 text = line.rstrip("\r\n")

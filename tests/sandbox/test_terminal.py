@@ -238,3 +238,25 @@ async def test_what_another_member_gets_is_shown_with_their_name(sandbox: Sandbo
         await screen.shows("bot → Bob: A broadcast for Bob\n")
         keyboard.lines.put(":quit\n")
         await chat_task
+
+
+async def test_a_push_during_a_question_shows_the_question_again(sandbox: SandboxServer, bot: Bot) -> None:
+    sandbox.set_limits(SandboxLimits.without_rate_limits())
+    user = sandbox.add_user("Ann")
+    keyboard, screen = _Keyboard(), _Screen()
+    question = "Phone number to share (e.g. +8613800000000): "
+    async with polling(bot, demo_router()):
+        chat_task = asyncio.create_task(
+            run_terminal_chat(sandbox, user, input_stream=keyboard, output=screen)  # type: ignore[arg-type]
+        )
+        keyboard.lines.put("/start\n")
+        await screen.shows("keyboard: (a) Share my phone number")
+        keyboard.lines.put("a\n")
+        await screen.shows(question)
+        await bot.send_message(user.id, "Happy hour starts now")
+        await screen.shows(f"Happy hour starts now\n{question}")
+        keyboard.lines.put("+8613800000000\n")
+        await screen.shows("bot: Thanks, +8613800000000")
+        keyboard.lines.put(":quit\n")
+        await chat_task
+    assert f"{question}\nbot: Happy hour starts now\n{question}" in screen.getvalue()
