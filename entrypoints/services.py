@@ -26,10 +26,13 @@ from loyalty.secret_keys import check_secret_key
 log = logging.getLogger(__name__)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
 def configure_logging(level: str, *, quiet: bool = False) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=LOG_FORMAT,
         force=True,
     )
     # Per-request access lines and SQL echo drown out what the product itself says.

@@ -415,7 +415,7 @@ def parse_store_csv(text: str, *, default_timezone: str) -> list[StoreSpec]:
     if not specs and not errors:
         errors.append(RowError(2, "row", "the file has no stores"))
     if errors:
-        raise StoreImportRejected(f"{len(errors)} bad rows; nothing was imported", errors=errors)
+        raise StoreImportRejected(f"{len(errors)} bad row{'' if len(errors) == 1 else 's'}; nothing was imported", errors=errors)
     return specs
 
 

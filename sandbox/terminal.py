@@ -13,12 +13,15 @@ import contextlib
 import re
 import sys
 import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
 from sandbox.conversation import Conversation
 from sandbox.errors import SandboxError
 from sandbox.formatting import render_ansi
 from sandbox.keyboards import markup_kind, reply_buttons
+from sandbox.pictures import draw_png
 from sandbox.server import SandboxServer
 from sandbox.state import ChatEvent, SandboxMessage, SandboxUser
 
@@ -32,10 +35,15 @@ Type a message and press Enter to send it to the bot. Special input:
   :location LAT LON share a location (also what a location button will share)
   :live LAT LON     start a live location, or move the one already started
   :sticker          send a sticker
+  :user NAME        chat as member NAME from now on (a new member, with their own Telegram id,
+                    the first time); what the bot sends the others shows as "bot → NAME"
+  :user NAME --staff  the same, and make them staff (owner) of the program: /broadcast, /campaigns
+  :users            list the members of this session
   :block / :unblock block or unblock the bot
   :help             show this help
   :quit             leave the chat (so does end of input)"""
 
+PROMPT = "you> "
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _LIVE_PERIOD = 900
 
@@ -80,6 +88,21 @@ def _number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
+MakeStaff = Callable[[SandboxUser], Awaitable[str]]
+
+
+@dataclass
+class _Member:
+    """One member the terminal can chat as, with what the terminal remembers of their chat."""
+
+    user: SandboxUser
+    conv: Conversation
+    chat: Any
+    printed_seq: int
+    location: tuple[float, float] | None = None
+    live_message_id: int | None = None
+
+
 class _TerminalChat:
     def __init__(
         self,
@@ -90,23 +113,58 @@ class _TerminalChat:
         reply_timeout: float,
         quiet: float | None,
         color: bool | None,
+        make_staff: MakeStaff | None = None,
     ) -> None:
         self.sandbox = sandbox
-        self.user = user
         self.input = input_stream
         self.output = output
         self.color = _is_tty(output) if color is None else color
         self.echo = not _is_tty(input_stream)  # show piped input so transcripts read well
-        self.conv = Conversation(
-            sandbox,
-            user,
-            timeout=reply_timeout,
-            quiet=sandbox.reply_quiet_period if quiet is None else quiet,
+        self.reply_timeout = reply_timeout
+        self.quiet = sandbox.reply_quiet_period if quiet is None else quiet
+        self.make_staff = make_staff
+        self.members: list[_Member] = []
+        self.current = self._join(user)
+        self.prompting: str | None = None  # the prompt on screen while a line is awaited from a person
+
+    def _join(self, user: SandboxUser) -> _Member:
+        member = _Member(
+            user=user,
+            conv=Conversation(self.sandbox, user, timeout=self.reply_timeout, quiet=self.quiet),
+            chat=self.sandbox.state.chat(user.id),
+            printed_seq=self.sandbox.state.event_seq,
         )
-        self.chat = sandbox.state.chat(user.id)
-        self.printed_seq = sandbox.state.event_seq
-        self.location: tuple[float, float] | None = None
-        self.live_message_id: int | None = None
+        self.members.append(member)
+        return member
+
+    # The member chatting now; :user switches.
+    @property
+    def user(self) -> SandboxUser:
+        return self.current.user
+
+    @property
+    def conv(self) -> Conversation:
+        return self.current.conv
+
+    @property
+    def chat(self) -> Any:
+        return self.current.chat
+
+    @property
+    def location(self) -> tuple[float, float] | None:
+        return self.current.location
+
+    @location.setter
+    def location(self, value: tuple[float, float] | None) -> None:
+        self.current.location = value
+
+    @property
+    def live_message_id(self) -> int | None:
+        return self.current.live_message_id
+
+    @live_message_id.setter
+    def live_message_id(self, value: int | None) -> None:
+        self.current.live_message_id = value
 
     # --- output ------------------------------------------------------------------------
 
@@ -115,38 +173,55 @@ class _TerminalChat:
         self.output.flush()
 
     def flush(self) -> None:
-        """Print every bot event in this chat not printed yet."""
-        for event in self.chat.events:
-            if event.seq > self.printed_seq:
-                self.printed_seq = event.seq
-                self._print_event(event)
+        """Print every bot event not printed yet, in the order the bot acted: in the current
+        member's chat, and what the others got (a broadcast, a referral's reward) marked with their name."""
+        pending = [
+            (event, member)
+            for member in self.members
+            for event in member.chat.events
+            if event.seq > member.printed_seq
+        ]
+        for event, member in sorted(pending, key=lambda pair: pair[0].seq):
+            member.printed_seq = event.seq
+            self._print_event(event, member)
+
+    def _unprinted(self) -> bool:
+        return any(m.chat.events and m.chat.events[-1].seq > m.printed_seq for m in self.members)
 
     async def printer(self) -> None:
         """Print what the bot does while we wait for input (scheduled pushes and the like)."""
         activity = self.sandbox.state.activity
         while True:
-            await activity.wait_until(
-                lambda: bool(self.chat.events) and self.chat.events[-1].seq > self.printed_seq,
-                None,
-            )
+            await activity.wait_until(self._unprinted, None)
+            if self.prompting is None:
+                self.flush()
+                continue
+            # A push while the prompt waits: take the prompt off its line, print, then show it again
+            # below, so a bot message never runs on from "you> ".
+            self.output.write("\r\x1b[2K" if _is_tty(self.output) else "\n")
+            prompt = self.prompting
             self.flush()
+            self.output.write(prompt)
+            self.output.flush()
 
-    def _print_event(self, event: ChatEvent) -> None:
+    def _print_event(self, event: ChatEvent, member: _Member) -> None:
+        bot = "bot" if member is self.current else f"bot → {member.user.first_name}"
         if event.kind == "answered":
             answer = self.sandbox.callback_answers.get(event.callback_query_id or "")
             if answer is not None and answer.text:
                 kind = "alert" if answer.show_alert else "notification"
-                self.write(f"bot ({kind}): {answer.text}")
+                self.write(f"{bot} ({kind}): {answer.text}")
             return
-        message = self.chat.by_id.get(event.message_id or 0)
+        message = member.chat.by_id.get(event.message_id or 0)
         if message is None:
             return
         if event.kind == "deleted":
-            self.write(f"(bot deleted message #{message.message_id})")
+            self.write(f"({bot} deleted message #{message.message_id})")
             return
-        prefix = "bot" if event.kind == "sent" else f"bot (edited #{message.message_id})"
+        prefix = bot if event.kind == "sent" else f"{bot} (edited #{message.message_id})"
         self.write(self.render(message, prefix))
-        if event.kind == "sent" and markup_kind(message.reply_markup) in ("reply", "remove"):
+        keyboard = markup_kind(message.reply_markup) in ("reply", "remove")
+        if member is self.current and event.kind == "sent" and keyboard:
             self.write(self.render_keyboard(message.reply_markup))
 
     def _styled(self, text: str, entities: list[dict[str, Any]]) -> str:
@@ -160,6 +235,8 @@ class _TerminalChat:
             label = f"[photo: {size} bytes]" if size is not None else "[photo]"
             caption = self._styled(message.caption or "", message.caption_entities)
             parts.append(f"{label} {caption}".rstrip())
+            # The picture itself, so a card's QR code can be scanned off the screen.
+            parts.extend((draw_png(message.photo.data) if message.photo.data else None) or [])
         elif message.document is not None:
             document = message.document
             bytes_note = f", {document.size} bytes" if document.size is not None else ""
@@ -204,10 +281,19 @@ class _TerminalChat:
 
     # --- input -------------------------------------------------------------------------
 
+    async def read(self, prompt: str) -> str:
+        """Show ``prompt`` and read a line; a push meanwhile prints above a fresh copy of it."""
+        if prompt:
+            self.output.write(prompt)
+            self.output.flush()
+        self.prompting = prompt if prompt and not self.echo else None
+        try:
+            return await _read_line(self.input)
+        finally:
+            self.prompting = None
+
     async def ask(self, prompt: str) -> str | None:
-        self.output.write(prompt)
-        self.output.flush()
-        line = await _read_line(self.input)
+        line = await self.read(prompt)
         if not line:
             self.write()
             return None
@@ -224,10 +310,7 @@ class _TerminalChat:
         printer = asyncio.create_task(self.printer())
         try:
             while True:
-                if not self.echo:
-                    self.output.write("you> ")
-                    self.output.flush()
-                line = await _read_line(self.input)
+                line = await self.read(PROMPT if not self.echo else "")
                 if not line:
                     break  # end of input: everything up to here has been printed
                 text = line.rstrip("\r\n")
@@ -362,6 +445,12 @@ class _TerminalChat:
                 await self.acted(self.conv.share_location(*location))
             else:
                 await self.live(location)
+        elif name == ":user":
+            await self.switch(args)
+        elif name == ":users":
+            for member in self.members:
+                mark = " (you now)" if member is self.current else ""
+                self.write(f"  {member.user.first_name} (id {member.user.id}){mark}")
         elif name == ":sticker":
             await self.acted(self.conv.send_sticker())
         elif name == ":block":
@@ -373,6 +462,27 @@ class _TerminalChat:
         else:
             self.write(f"unknown command {name}; type :help")
         return True
+
+    async def switch(self, args: list[str]) -> None:
+        staff = "--staff" in args
+        words = [a for a in args if a != "--staff"]
+        if not words:
+            self.write("usage: :user NAME [--staff]")
+            return
+        name = " ".join(words)
+        member = next((m for m in self.members if m.user.first_name.lower() == name.lower()), None)
+        created = member is None
+        if member is None:
+            member = self._join(self.sandbox.add_user(name, language_code=self.user.language_code))
+        self.flush()
+        self.current = member
+        state = "new member" if created else "member"
+        self.write(f"(now chatting as {member.user.first_name}, {state}, id {member.user.id})")
+        if staff:
+            if self.make_staff is None:
+                self.write("! staff needs the program: run `loyalty chat`")
+                return
+            self.write(f"({await self.make_staff(member.user)})")
 
     async def live(self, location: tuple[float, float]) -> None:
         self.location = location
@@ -398,13 +508,16 @@ async def run_terminal_chat(
     reply_timeout: float = 5.0,
     quiet: float | None = None,
     color: bool | None = None,
+    make_staff: MakeStaff | None = None,
 ) -> None:
     """Chat as ``user`` until ``:quit`` or end of input; see :data:`HELP` for the syntax.
 
     ``reply_timeout``: how long to wait for the bot's first reaction to an input (then
     "(no reply ...)" is printed and the next line read). ``quiet``: the silence that ends a
     burst of replies (default: the sandbox's ``reply_quiet_period``). ``color``: ANSI styles
-    for bold/italic/...; by default only when ``output`` is a terminal.
+    for bold/italic/...; by default only when ``output`` is a terminal. ``make_staff``: what
+    ``:user NAME --staff`` calls to make a member staff (the program's own staff rules; the
+    sandbox knows nothing of them), returning the line to show.
     """
-    chat = _TerminalChat(sandbox, user, input_stream, output, reply_timeout, quiet, color)
+    chat = _TerminalChat(sandbox, user, input_stream, output, reply_timeout, quiet, color, make_staff)
     await chat.run()

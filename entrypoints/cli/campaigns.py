@@ -33,13 +33,21 @@ POLL_SECONDS = 1.0  # the progress bar's refresh from the database
 LONG_WAIT = 3_600.0  # a send waits at most this long at a time for rows due later (quiet hours)
 
 
-@campaigns_app.command("send")
-def send(campaign_id: Annotated[int, typer.Argument(help="The campaign's id (see `loyalty campaigns list`).")]) -> None:
-    """Send a campaign now, in the foreground, with a progress bar (rate and time left).
+SEND_HELP = (
+    "Send a campaign now, in the foreground, with a progress bar (rate and time left).\n\n"
+    "A scheduled campaign whose time has come is started first (its recipients chosen, the hold-out set aside). "
+    "Sends at BROADCAST_RATE messages a second through BOT_TOKEN and BOT_API_URL; waits for members whose quiet "
+    "hours hold their message, unless interrupted."
+)
 
-    A scheduled campaign whose time has come is started first (its recipients chosen, the
-    hold-out set aside). Sends at BROADCAST_RATE messages a second through BOT_TOKEN and
-    BOT_API_URL; waits for members whose quiet hours hold their message, unless interrupted."""
+
+# The help is one string per paragraph so the terminal wraps it, not the source's lines.
+@campaigns_app.command("send", help=SEND_HELP)
+def send(
+    campaign_id: Annotated[
+        int, typer.Argument(help="The campaign's id (see `loyalty campaigns list`).", metavar="CAMPAIGN_ID")
+    ],
+) -> None:
     from loyalty.errors import LoyaltyError
 
     settings = prepared_settings(quiet=True)

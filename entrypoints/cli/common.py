@@ -7,6 +7,7 @@ status 1."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -54,3 +55,30 @@ def with_uow(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     except LoyaltyError as error:
         typer.secho(str(error), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from error
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`1 store`, `2 stores`, `1,000 stores`: the count with the noun it agrees with (English output only)."""
+    noun = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count:,} {noun}"
+
+
+class OneLineFormatter(logging.Formatter):
+    """A log record without its traceback: in `loyalty chat` the log shares the screen with the
+    conversation, where an API error's forty lines of stack would bury it (`--verbose` keeps them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not (record.exc_info or record.exc_text or record.stack_info):
+            return super().format(record)
+        bare = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        error = record.exc_info[1] if record.exc_info else None
+        cause = f" ({type(error).__name__}: {error})" if error is not None else ""
+        return super().format(bare) + cause + " [--verbose shows the traceback]"
+
+
+def one_line_errors() -> None:
+    """Every log handler on the root logger prints records on one line, tracebacks left out."""
+    from entrypoints.services import LOG_FORMAT
+
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(OneLineFormatter(LOG_FORMAT))

@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from entrypoints.cli import help_style
 from entrypoints.cli.campaigns import campaigns_app
-from entrypoints.cli.common import load_settings, prepared_settings, with_uow
+from entrypoints.cli.common import load_settings, one_line_errors, plural, prepared_settings, with_uow
 from entrypoints.cli.staff import staff_app
 from loyalty.config import Settings
 
 if TYPE_CHECKING:
     from loyalty.secret_keys import RotationReport
+
+help_style.apply()
 
 app = typer.Typer(
     help=(
@@ -42,13 +45,16 @@ app.add_typer(secret_app, name="secret")
 SANDBOX_TOKEN = "123456789:sandbox-token-for-local-chat"
 
 
-@app.command()
-def run() -> None:
-    """Start the bot, the API and the scheduler in one process, migrating the database first.
+RUN_HELP = (
+    "Start the bot, the API and the scheduler in one process, migrating the database first.\n\n"
+    "The bot uses long polling with BOT_TOKEN against BOT_API_URL and sends what the outboxes hold (receipts, "
+    "nudges, campaigns at BROADCAST_RATE); without BOT_TOKEN it stays off and only the API and the scheduler run."
+)
 
-    The bot uses long polling with BOT_TOKEN against BOT_API_URL and sends what the outboxes
-    hold (receipts, nudges, campaigns at BROADCAST_RATE); without BOT_TOKEN it stays off and
-    only the API and the scheduler run."""
+
+# Each help is one string per paragraph so the terminal wraps it, not the source's lines.
+@app.command(help=RUN_HELP)
+def run() -> None:
     settings = prepared_settings()
     asyncio.run(_run(settings, with_bot=True))
 
@@ -82,19 +88,24 @@ def scheduler(
     asyncio.run(_run(settings, with_bot=False, api=False, migrate=migrate))
 
 
-@app.command()
+CHAT_HELP = (
+    "Chat with the product in the terminal, as a member, through the local Bot API sandbox.\n\n"
+    "No Telegram account or token is needed: the bot talks HTTP to a sandbox that behaves like Telegram. Type "
+    "text to send it; `:help` lists how to press buttons, share a contact or a location, and switch between "
+    "members (`:user NAME`, `:user NAME --staff`). Works with piped input too: printf '/start\\n1\\n' | loyalty chat"
+)
+
+
+@app.command(help=CHAT_HELP)
 def chat(
     name: Annotated[str, typer.Option(help="First name of the member you chat as.")] = "Alex",
     language: Annotated[str, typer.Option(help="Telegram language code of that member (en, zh).")] = "en",
     with_api: Annotated[bool, typer.Option("--api/--no-api", help="Also serve the REST API.")] = True,
     verbose: Annotated[bool, typer.Option(help="Show the product's log lines.")] = False,
 ) -> None:
-    """Chat with the product in the terminal, as a member, through the local Bot API sandbox.
-
-    No Telegram account or token is needed: the bot talks HTTP to a sandbox that behaves like
-    Telegram. Type text to send it; `:help` lists how to press buttons, share a contact or a
-    location. Works with piped input too: printf '/start\\n1\\n' | loyalty chat"""
     settings = prepared_settings(quiet=not verbose)
+    if not verbose:
+        one_line_errors()
     asyncio.run(_chat(settings, name=name, language=language, with_api=with_api))
 
 
@@ -234,12 +245,15 @@ def _scopes_text(scopes: frozenset[str]) -> str:
     return " + ".join(scope.value for scope in Scope if scope in scopes)
 
 
-@apikey_app.command("list")
-def apikey_list() -> None:
-    """List API keys: name, prefix, state, scopes, expiry and last use; never the keys themselves.
+APIKEY_LIST_HELP = (
+    "List API keys: name, prefix, state, scopes, expiry and last use; never the keys themselves.\n\n"
+    "A key made before keys had scopes may call everything: it is marked, so it can be narrowed with "
+    "`loyalty apikey scope NAME --scope till`."
+)
 
-    A key made before keys had scopes may call everything: it is marked, so it can be narrowed
-    with `loyalty apikey scope NAME --scope till`."""
+
+@apikey_app.command("list", help=APIKEY_LIST_HELP)
+def apikey_list() -> None:
     from loyalty.apikeys import scopes_of
 
     settings = load_settings()
@@ -307,7 +321,7 @@ def stores_import(
 
     report = with_uow(action)
     typer.secho(
-        f"{report.total} stores imported: {report.created} created, {report.updated} updated.",
+        f"{plural(report.total, 'store')} imported: {report.created} created, {report.updated} updated.",
         fg=typer.colors.GREEN,
     )
 
@@ -377,6 +391,7 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
     from sandbox.limits import SandboxLimits
     from sandbox.middleware import HandlingMiddleware
     from sandbox.server import SandboxServer
+    from sandbox.state import SandboxUser
     from sandbox.terminal import run_terminal_chat
 
     # A person chats here, or a script pipes lines in far faster than anyone types: the sandbox
@@ -386,6 +401,17 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
         dispatcher = build_dispatcher(settings=settings, uow_factory=services.uow_factory, clock=services.clock)
         dispatcher.update.outer_middleware(HandlingMiddleware(sandbox))
         user = sandbox.add_user(name, language_code=language)
+
+        async def make_staff(member: SandboxUser) -> str:
+            # Through the program's own staff rules, as `loyalty staff add` does.
+            from loyalty import staff
+
+            async with services.uow_factory() as uow:
+                change = await staff.add(
+                    uow, services.clock, telegram_id=member.id, role="owner", name=member.full_name, actor="chat"
+                )
+            return f"{change.staff.name} (id {member.id}) is staff: {change.staff.role}; try /broadcast"
+
         if with_api:
             print(
                 f"(API on http://{settings.api_host}:{settings.api_port}/docs; "
@@ -399,7 +425,7 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
             dispatcher=dispatcher,
             scheduler=True,
             broadcast_client=BroadcastClient(SANDBOX_TOKEN, sandbox.base_url),
-            foreground=lambda: run_terminal_chat(sandbox, user),
+            foreground=lambda: run_terminal_chat(sandbox, user, make_staff=make_staff),
         )
 
 

@@ -178,6 +178,7 @@ def test_stores_import_is_all_or_nothing_with_a_summary(workdir: Path) -> None:
     bad = loyalty(workdir, "stores", "import", "bad.csv")
     assert bad.returncode == 1
     assert "row 4, latitude: latitude must be between -90 and 90" in bad.stderr
+    assert "1 bad row; nothing was imported" in bad.stderr
 
     def stores() -> list[tuple[str, float | None]]:
         with sqlite3.connect(workdir / "loyalty.sqlite3") as db:
@@ -248,3 +249,22 @@ def test_scheduler_alone_sweeps_nudges_and_stops_cleanly(workdir: Path) -> None:
         assert db.execute("SELECT kind, status, dedupe_key FROM notifications").fetchall() == [
             ("birthday", "pending", f"birthday:1:{today.year}:")
         ]
+
+
+def test_piped_chat_with_two_members_a_staff_one_and_the_card_drawn(workdir: Path) -> None:
+    script = (
+        "/start\n1\n:contact +8613800138000\n1990-05-17\nShanghai\n/card\n"
+        ":user Mei --staff\n/broadcast\n:users\n"
+    )
+    result = loyalty(workdir, "chat", "--no-api", stdin=script, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    # The card's QR code is drawn, not just named.
+    card = out.splitlines()[out.splitlines().index("> /card") + 1 :]
+    assert card[0].startswith("bot: [photo:")
+    assert any(set(line.strip()) <= set("█▀▄ ") and "▄" in line for line in card[1:12])
+    # Mei is a second Telegram user, made staff through the program's rules: /broadcast opens for her.
+    assert "(now chatting as Mei, new member, id " in out and "is staff: owner" in out
+    assert "New broadcast" in out
+    assert "Alex (id " in out and "Mei (id " in out
+    assert "Traceback" not in out + result.stderr

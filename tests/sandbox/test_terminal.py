@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import queue
 
+import segno
 from aiogram import Bot
 
 from sandbox import HELP, SandboxLimits, SandboxServer, run_terminal_chat
+from sandbox.pictures import draw_png
+from sandbox.terminal import PROMPT
 from tests.sandbox.conftest import polling
 from tests.sandbox.demo_bot import CARD_PNG, demo_router
 
@@ -116,3 +121,142 @@ async def test_commands_for_contacts_live_location_and_blocking(
     assert "! member" in out and "has blocked the bot" in out
     assert "unknown command :frobnicate; type :help" in out
     assert out.rstrip().endswith("bot: echo: 7")
+
+
+class _Keyboard:
+    """A terminal's input: isatty() is true (so "you> " is shown) and each line waits its turn."""
+
+    def __init__(self) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.lines.get()
+
+
+class _Screen(io.StringIO):
+    """Output whose writes wake a waiting test (no polling, no sleeps)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        self.changed.set()
+        return super().write(text)
+
+    async def shows(self, text: str) -> None:
+        async with asyncio.timeout(5):
+            while text not in self.getvalue():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def test_a_push_while_the_prompt_waits_gets_its_own_line(sandbox: SandboxServer, bot: Bot) -> None:
+    sandbox.set_limits(SandboxLimits.without_rate_limits())
+    user = sandbox.add_user("Ann")
+    keyboard, screen = _Keyboard(), _Screen()
+    async with polling(bot, demo_router()):
+        chat_task = asyncio.create_task(
+            run_terminal_chat(sandbox, user, input_stream=keyboard, output=screen)  # type: ignore[arg-type]
+        )
+        await screen.shows(f"Type :help for help.\n{PROMPT}")
+        await bot.send_message(user.id, "Member day: double points")  # a scheduled push, say
+        await screen.shows("double points\n")
+        await screen.shows(f"double points\n{PROMPT}")
+        keyboard.lines.put(":quit\n")
+        await chat_task
+    out = screen.getvalue()
+    assert f"{PROMPT}bot" not in out
+    assert f"{PROMPT}\nbot: Member day: double points\n{PROMPT}" in out
+
+
+def test_a_qr_png_is_drawn_module_for_module() -> None:
+    qr = segno.make_qr("100042", error="m")
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="png", scale=10, border=4)
+    drawn = draw_png(buffer.getvalue())
+    assert drawn is not None
+    # Light modules are drawn, dark ones blank; two module rows per line, the quiet zone included.
+    modules = [[not dark for dark in row] for row in qr.matrix_iter(border=4)]
+    if len(modules) % 2:
+        modules.append([True] * len(modules[0]))
+    glyphs = {(True, True): "█", (True, False): "▀", (False, True): "▄", (False, False): " "}
+    expected = [
+        "".join(glyphs[a, b] for a, b in zip(modules[y], modules[y + 1], strict=True))
+        for y in range(0, len(modules), 2)
+    ]
+    assert drawn == expected
+    assert draw_png(b"\xff\xd8 not a png") is None
+
+
+async def test_a_photo_in_the_chat_is_drawn_under_its_caption(sandbox: SandboxServer, bot: Bot) -> None:
+    out = await chat(sandbox, bot, "/photo\n")
+    lines = out.splitlines()
+    at = lines.index(f"bot: [photo: {len(CARD_PNG)} bytes] Your card")
+    assert lines[at + 1].startswith("     ") and set(lines[at + 1].strip()) <= set("█▀▄ ")
+
+
+async def test_several_members_in_one_session(sandbox: SandboxServer, bot: Bot) -> None:
+    made_staff: list[int] = []
+
+    async def make_staff(user: object) -> str:
+        made_staff.append(user.id)  # type: ignore[attr-defined]
+        return f"{user.first_name} is staff"  # type: ignore[attr-defined]
+
+    script = "/start\n:user Bob\nhello\n:user Ann\nhi\n:users\n:user Cy --staff\n:user\n"
+    out = await chat(sandbox, bot, script, make_staff=make_staff)
+    ann, bob, cy = sandbox.users
+    assert (ann.first_name, bob.first_name, cy.first_name) == ("Ann", "Bob", "Cy")
+    assert len({ann.id, bob.id, cy.id}) == 3
+    assert f"(now chatting as Bob, new member, id {bob.id})" in out
+    assert f"(now chatting as Ann, member, id {ann.id})" in out
+    assert [m.text for m in sandbox.history(bob) if not m.from_bot] == ["hello"]
+    assert [m.text for m in sandbox.history(ann) if not m.from_bot] == ["/start", "hi"]
+    assert "bot: echo: hello" in out and "bot: echo: hi" in out
+    assert f"  Ann (id {ann.id}) (you now)\n  Bob (id {bob.id})\n" in out
+    assert made_staff == [cy.id] and "(Cy is staff)" in out
+    assert "usage: :user NAME [--staff]" in out
+
+
+async def test_what_another_member_gets_is_shown_with_their_name(sandbox: SandboxServer, bot: Bot) -> None:
+    sandbox.set_limits(SandboxLimits.without_rate_limits())
+    ann = sandbox.add_user("Ann")
+    keyboard, screen = _Keyboard(), _Screen()
+    async with polling(bot, demo_router()):
+        chat_task = asyncio.create_task(
+            run_terminal_chat(sandbox, ann, input_stream=keyboard, output=screen)  # type: ignore[arg-type]
+        )
+        keyboard.lines.put(":user Bob\n")
+        await screen.shows("(now chatting as Bob")
+        bob = sandbox.users[-1]
+        keyboard.lines.put(":user Ann\n")
+        await screen.shows("(now chatting as Ann")
+        await bot.send_message(bob.id, "A broadcast for Bob")
+        await screen.shows("bot → Bob: A broadcast for Bob\n")
+        keyboard.lines.put(":quit\n")
+        await chat_task
+
+
+async def test_a_push_during_a_question_shows_the_question_again(sandbox: SandboxServer, bot: Bot) -> None:
+    sandbox.set_limits(SandboxLimits.without_rate_limits())
+    user = sandbox.add_user("Ann")
+    keyboard, screen = _Keyboard(), _Screen()
+    question = "Phone number to share (e.g. +8613800000000): "
+    async with polling(bot, demo_router()):
+        chat_task = asyncio.create_task(
+            run_terminal_chat(sandbox, user, input_stream=keyboard, output=screen)  # type: ignore[arg-type]
+        )
+        keyboard.lines.put("/start\n")
+        await screen.shows("keyboard: (a) Share my phone number")
+        keyboard.lines.put("a\n")
+        await screen.shows(question)
+        await bot.send_message(user.id, "Happy hour starts now")
+        await screen.shows(f"Happy hour starts now\n{question}")
+        keyboard.lines.put("+8613800000000\n")
+        await screen.shows("bot: Thanks, +8613800000000")
+        keyboard.lines.put(":quit\n")
+        await chat_task
+    assert f"{question}\nbot: Happy hour starts now\n{question}" in screen.getvalue()
