@@ -106,12 +106,16 @@ async def test_a_chat_cannot_register_twice(uow_factory, clock) -> None:
 
 async def test_till_enrolment_of_a_known_phone_is_refused_and_audited_once(uow_factory, clock) -> None:
     phone = next_phone()
-    await till_member(uow_factory, clock, phone=phone)
-    with pytest.raises(AlreadyRegistered):
+    first = await till_member(uow_factory, clock, phone=phone)
+    with pytest.raises(AlreadyRegistered) as refusal:
         await till_member(uow_factory, clock, phone=phone)
+    assert refusal.value.member_number == first.member_number
     async with uow_factory() as uow:
-        events = (await uow.session.scalars(select(AuditEvent))).all()
-    assert [event.action for event in events] == ["member.enrol"]
+        events = (await uow.session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+    # One enrolment; the refusal names the member, so it is audited as the lookup it amounts to.
+    assert [(event.action, event.member_id) for event in events] == [
+        ("member.enrol", first.id), ("member.read", first.id)
+    ]
 
 
 async def test_concurrent_chat_and_till_enrolment_of_one_phone_make_one_member(uow_factory, clock) -> None:
