@@ -48,7 +48,8 @@ def test_random_keys_of_32_characters_and_more_pass() -> None:
     keys = [encode(rng.randbytes(size)) for encode, size in shapes for _ in range(250)]
     assert all(len(key) >= 32 for key in keys)
     assert [key for key in keys if secret_key_weakness(key) is not None] == []
-    assert load(environment="production", secret_key=keys[0]).require_secret_key() == keys[0]
+    production = load(environment="production", secret_key=keys[0], privacy_url="https://shop.cn/privacy")
+    assert production.require_secret_key() == keys[0]
 
 
 def test_development_warns_about_a_weak_key_without_showing_it(caplog: pytest.LogCaptureFixture) -> None:
