@@ -217,9 +217,8 @@ class Settings(BaseSettings):
         if listed and not self.old_keys():
             raise ValueError("OLD_SECRET_KEYS lists no key: leave it unset, or list the old keys separated by commas")
         if self.environment == "production" and is_placeholder_url(self.privacy_url):
-            raise ValueError(
-                "PRIVACY_URL is the example address: production needs the address of your own privacy terms"
-            )
+            what = "the example address" if "://" in self.privacy_url else "not an address (https://…)"
+            raise ValueError(f"PRIVACY_URL is {what}: production needs the address of your own privacy terms")
         return self
 
     @cached_property
