@@ -228,7 +228,7 @@ async def test_run_says_the_api_listens_once_it_does_and_keeps_the_scheduler_qui
     assert not [line for line in seen if "apscheduler" in line], seen
 
 
-async def test_a_bot_api_that_is_not_there_yet_is_retried_until_it_appears(tmp_path: Path) -> None:
+async def test_a_bot_api_that_is_not_there_or_goes_away_is_retried_until_it_is_back(tmp_path: Path) -> None:
     port = free_port()  # the Bot API is down: nothing listens there yet
     api_url = f"http://127.0.0.1:{port}"
     sandbox = SandboxServer(port=port)
@@ -246,6 +246,13 @@ async def test_a_bot_api_that_is_not_there_yet_is_retried_until_it_appears(tmp_p
         assert process.returncode is None
         async with sandbox:
             await read_until(process, f"connected to {api_url}", seen)
+            await read_until(process, "Start polling", seen)
+        # The network goes away while the bot runs: aiogram's polling retries with backoff.
+        await read_until(process, "Failed to fetch updates - TelegramNetworkError", seen)
+        await read_until(process, "Sleep for", seen)
+        assert process.returncode is None
+        async with SandboxServer(port=port):
+            await read_until(process, "Connection established", seen)
             assert process.returncode is None
             assert await stop(process) == 0
     finally:
