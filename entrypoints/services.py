@@ -93,8 +93,8 @@ async def check_reachable(engine: AsyncEngine) -> None:
         where = engine.url.render_as_string(hide_password=True)
         reason = str(getattr(error, "orig", None) or error).splitlines()[0] or type(error).__name__
         raise DatabaseUnreachable(
-            f"cannot open the database at DATABASE_URL ({where}): {reason}. Start it, or set DATABASE_URL "
-            "to one that runs (sqlite+aiosqlite:///./loyalty.sqlite3 needs nothing)"
+            f"cannot open the database at DATABASE_URL ({where}): {reason}. Start the database or correct "
+            "DATABASE_URL (sqlite+aiosqlite:///./loyalty.sqlite3 needs no server)"
         ) from None
 
 

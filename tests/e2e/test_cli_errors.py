@@ -79,8 +79,8 @@ def test_an_unreachable_database_is_a_sentence_without_its_password(tmp_path: Pa
         refused(
             result,
             f"cannot open the database at DATABASE_URL (postgresql+asyncpg://loyalty:***@127.0.0.1:{port}/loyalty): "
-            f"[Errno 111] Connect call failed ('127.0.0.1', {port}). Start it, or set DATABASE_URL to one that runs "
-            "(sqlite+aiosqlite:///./loyalty.sqlite3 needs nothing)",
+            f"[Errno 111] Connect call failed ('127.0.0.1', {port}). Start the database or correct DATABASE_URL "
+            "(sqlite+aiosqlite:///./loyalty.sqlite3 needs no server)",
         )
         assert result.stderr.count("\n") == 1 and "hunter2" not in result.stderr
 
@@ -88,8 +88,8 @@ def test_an_unreachable_database_is_a_sentence_without_its_password(tmp_path: Pa
     result = loyalty(tmp_path, "migrate", DATABASE_URL=missing, SECRET_KEY=TEST_SECRET)
     refused(
         result,
-        f"cannot open the database at DATABASE_URL ({missing}): unable to open database file. Start it, or set "
-        "DATABASE_URL to one that runs (sqlite+aiosqlite:///./loyalty.sqlite3 needs nothing)",
+        f"cannot open the database at DATABASE_URL ({missing}): unable to open database file. Start the database "
+        "or correct DATABASE_URL (sqlite+aiosqlite:///./loyalty.sqlite3 needs no server)",
     )
 
 
