@@ -85,12 +85,20 @@ async def check_reachable(engine: AsyncEngine) -> None:
     driver's traceback."""
     from sqlalchemy.exc import DBAPIError
 
+    where = engine.url.render_as_string(hide_password=True)
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not path.startswith("file:") and not Path(path).parent.is_dir():
+        # Found before aiosqlite tries: its failed connection leaves a thread behind that
+        # prints a traceback when the process exits.
+        raise DatabaseUnreachable(
+            f"cannot open the database at DATABASE_URL ({where}): the folder {Path(path).parent} does not "
+            "exist. Create it, or correct DATABASE_URL"
+        )
     refusals: tuple[type[BaseException], ...] = (OSError, DBAPIError, TimeoutError, *_driver_errors())
     try:
         async with engine.connect():
             pass
     except refusals as error:
-        where = engine.url.render_as_string(hide_password=True)
         reason = str(getattr(error, "orig", None) or error).splitlines()[0] or type(error).__name__
         raise DatabaseUnreachable(
             f"cannot open the database at DATABASE_URL ({where}): {reason}. Start the database or correct "

@@ -88,8 +88,8 @@ def test_an_unreachable_database_is_a_sentence_without_its_password(tmp_path: Pa
     result = loyalty(tmp_path, "migrate", DATABASE_URL=missing, SECRET_KEY=TEST_SECRET)
     refused(
         result,
-        f"cannot open the database at DATABASE_URL ({missing}): unable to open database file. Start the database "
-        "or correct DATABASE_URL (sqlite+aiosqlite:///./loyalty.sqlite3 needs no server)",
+        f"cannot open the database at DATABASE_URL ({missing}): the folder {tmp_path / 'no-such-folder'} does not "
+        "exist. Create it, or correct DATABASE_URL",
     )
 
 
