@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
@@ -17,6 +18,7 @@ from aiogram import Bot, Dispatcher
 
 from bot.broadcast.client import BroadcastClient
 from entrypoints.services import (
+    CannotStart,
     Services,
     configure_logging,
     ensure_dev_secret,
@@ -37,6 +39,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Waits between attempts to reach the Bot API at start-up, doubling up to the last.
+BOT_API_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+class ApiPortTaken(CannotStart):
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            f"API_PORT {port} on {host} is taken (another `loyalty run` or `loyalty chat`?): "
+            "stop that one, or set API_PORT to a free port"
+        )
+        self.host = host
+        self.port = port
+
+
+class BotTokenRefused(CannotStart):
+    pass
+
 
 class ApiServer(uvicorn.Server):
     """uvicorn inside a loop shared with the bot: the process, not uvicorn, owns the signals."""
@@ -44,6 +63,54 @@ class ApiServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def bind_api_socket(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound before anything else starts: a taken port is a
+    sentence (ApiPortTaken), and "API listening" is logged only once it is true."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise ApiPortTaken(host, port) from None
+    sock.setblocking(False)
+    return sock
+
+
+async def connect_bot(bot: Bot, api_url: str) -> None:
+    """Ask the Bot API who the bot is, until it answers: a network that is not there yet (or a
+    Bot API server that is down) is retried with backoff and a log line; a token the server
+    refuses stops the process (BotTokenRefused)."""
+    from aiogram.exceptions import TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError
+
+    for attempt in range(1, 1_000_000):
+        try:
+            me = await bot.me()
+        except TelegramUnauthorizedError:
+            raise BotTokenRefused(
+                f"BOT_TOKEN was refused by the Bot API at {api_url} (Unauthorized): copy the token again "
+                "from @BotFather, or send /revoke there for a new one"
+            ) from None
+        except (TelegramNetworkError, TelegramServerError, OSError, TimeoutError) as error:
+            delay = BOT_API_RETRY_SECONDS[min(attempt, len(BOT_API_RETRY_SECONDS)) - 1]
+            log.warning(
+                "cannot reach the Bot API at %s (%s): trying again in %.0f s (attempt %d)",
+                api_url, type(error).__name__, delay, attempt,
+            )
+            await asyncio.sleep(delay)
+        else:
+            log.info("bot @%s connected to %s", me.username, api_url)
+            return
+
+
+async def poll(bot: Bot, dispatcher: Dispatcher, api_url: str) -> None:
+    # Once connected, aiogram's polling retries a lost network itself, with backoff and a log line.
+    await connect_bot(bot, api_url)
+    await dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
 
 
 def api_server(services: Services) -> ApiServer:
@@ -86,7 +153,8 @@ async def run_until_stopped(
     tasks: list[asyncio.Task[object]] = []
     server = api_server(services) if api else None
     if server is not None:
-        tasks.append(asyncio.create_task(server.serve(), name="api"))
+        sock = bind_api_socket(services.settings.api_host, services.settings.api_port)
+        tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="api"))
         log.info("API listening on http://%s:%s", services.settings.api_host, services.settings.api_port)
     jobs = build_scheduler(services.settings, services.uow_factory, services.clock) if scheduler else None
     if jobs is not None:
@@ -95,11 +163,8 @@ async def run_until_stopped(
     if bot is not None and dispatcher is not None:
         from bot.notifier import NotificationSender
 
-        tasks.append(
-            asyncio.create_task(
-                dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False), name="bot"
-            )
-        )
+        api_url = bot.session.api.base.split("/bot{token}")[0]
+        tasks.append(asyncio.create_task(poll(bot, dispatcher, api_url), name="bot"))
         from bot.throttle import Throttle
 
         settings = services.settings

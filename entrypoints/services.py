@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+class CannotStart(Exception):
+    """Why the process cannot start, as one line an operator can act on (no traceback)."""
+
+
+class DatabaseUnreachable(CannotStart):
+    pass
+
+
 def configure_logging(level: str, *, quiet: bool = False) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else level,
@@ -39,6 +47,9 @@ def configure_logging(level: str, *, quiet: bool = False) -> None:
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # APScheduler's "Added job ... to job store" and "Running job ..." lines are its bookkeeping;
+    # the product logs what its jobs did.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def ensure_dev_secret(settings: Settings, env_file: Path = Path(".env")) -> Settings:
@@ -69,6 +80,41 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+async def check_reachable(engine: AsyncEngine) -> None:
+    """Connect once, so an unreachable database is a sentence (DatabaseUnreachable), not a
+    driver's traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    where = engine.url.render_as_string(hide_password=True)
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not path.startswith("file:") and not Path(path).parent.is_dir():
+        # Found before aiosqlite tries: its failed connection leaves a thread behind that
+        # prints a traceback when the process exits.
+        raise DatabaseUnreachable(
+            f"cannot open the database at DATABASE_URL ({where}): the folder {Path(path).parent} does not "
+            "exist. Create it, or correct DATABASE_URL"
+        )
+    refusals: tuple[type[BaseException], ...] = (OSError, DBAPIError, TimeoutError, *_driver_errors())
+    try:
+        async with engine.connect():
+            pass
+    except refusals as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0] or type(error).__name__
+        raise DatabaseUnreachable(
+            f"cannot open the database at DATABASE_URL ({where}): {reason}. Start the database or correct "
+            "DATABASE_URL (sqlite+aiosqlite:///./loyalty.sqlite3 needs no server)"
+        ) from None
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    # asyncpg's own refusals (a wrong password, a missing database) reach the caller unwrapped.
+    try:
+        from asyncpg import PostgresError  # type: ignore[import-untyped]
+    except ImportError:
+        return ()
+    return (PostgresError,)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -83,6 +129,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
     process's keys cannot read what the database holds: nothing is started then."""
     engine = create_engine(settings.database_url)
     try:
+        await check_reachable(engine)
         cipher = FieldCipher(settings.require_secret_key(), settings.old_keys())
         if migrate:
             # A revision may encrypt existing rows; it checks the key against the database first.

@@ -16,6 +16,18 @@ from zxcvbn import zxcvbn
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 PLACEHOLDER_SECRETS = {"changethis", "change-me", "secret", ""}
+# What DATABASE_URL may start with, and what to write instead of the schemes people reach for
+# first (the synchronous drivers' names, which the program cannot use).
+DATABASE_URL_EXAMPLES = "sqlite+aiosqlite:///./loyalty.sqlite3 or postgresql+asyncpg://USER:PASSWORD@HOST:5432/NAME"
+ASYNC_SCHEMES = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql"}
+SYNC_SCHEMES = {
+    "sqlite": "sqlite+aiosqlite", "sqlite+pysqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg", "postgresql+psycopg": "postgresql+asyncpg",
+}
+# Hosts of example addresses (RFC 2606 and .env.example): fine on a laptop, never in front of members.
+PLACEHOLDER_HOSTS = ("example.com", "example.org", "example.net")
+BOT_TOKEN_SHAPE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 # A key must take at least 2**80 guesses as zxcvbn estimates them: its pattern matching sees
 # through repeats, sequences, keyboard walks and dictionary words (those score under 60 bits).
 # It credits random text with about 3.3 bits a character but finds short "sequences" in some
@@ -129,6 +141,31 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit like '1200/minute': {value!r}") from exc
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_url(cls, value: str) -> str:
+        # Never quote the value back: it may hold the database's password.
+        scheme, separator, rest = value.strip().partition("://")
+        scheme = scheme.lower()
+        if scheme in SYNC_SCHEMES:
+            raise ValueError(
+                f"{scheme}:// has no async driver: write {SYNC_SCHEMES[scheme]}:// instead (the rest stays as it is)"
+            )
+        if not separator or not rest or scheme not in ASYNC_SCHEMES:
+            raise ValueError(f"not a database URL the program can use: write {DATABASE_URL_EXAMPLES}")
+        return value.strip()
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        token = value.get_secret_value().strip() if value is not None else ""
+        if token and not BOT_TOKEN_SHAPE.fullmatch(token):
+            raise ValueError(
+                "not a bot token (digits, a colon, then letters, digits, - and _): "
+                "copy it again from @BotFather, whole"
+            )
+        return SecretStr(token) if value is not None else None
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -179,6 +216,9 @@ class Settings(BaseSettings):
         listed = self.old_secret_keys.get_secret_value().strip() if self.old_secret_keys else ""
         if listed and not self.old_keys():
             raise ValueError("OLD_SECRET_KEYS lists no key: leave it unset, or list the old keys separated by commas")
+        if self.environment == "production" and is_placeholder_url(self.privacy_url):
+            what = "the example address" if "://" in self.privacy_url else "not an address (https://…)"
+            raise ValueError(f"PRIVACY_URL is {what}: production needs the address of your own privacy terms")
         return self
 
     @cached_property
@@ -212,6 +252,14 @@ def secret_key_weakness(key: str) -> str | None:
     if estimated_bits(key) < SECRET_KEY_MIN_BITS:
         return f"is too easy to guess (under {SECRET_KEY_MIN_BITS} bits: repeated, sequential or common text)"
     return None
+
+
+def is_placeholder_url(url: str) -> bool:
+    """Whether `url` is an example address (https://example.com/privacy), or no address at all."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url.strip()).hostname or "").lower()
+    return not host or any(host == example or host.endswith("." + example) for example in PLACEHOLDER_HOSTS)
 
 
 @lru_cache(maxsize=16)

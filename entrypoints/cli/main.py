@@ -103,25 +103,45 @@ def chat(
     with_api: Annotated[bool, typer.Option("--api/--no-api", help="Also serve the REST API.")] = True,
     verbose: Annotated[bool, typer.Option(help="Show the product's log lines.")] = False,
 ) -> None:
+    from entrypoints.runtime import ApiPortTaken
+
     settings = prepared_settings(quiet=not verbose)
     if not verbose:
         one_line_errors()
-    asyncio.run(_chat(settings, name=name, language=language, with_api=with_api))
+    try:
+        asyncio.run(_chat(settings, name=name, language=language, with_api=with_api))
+    except ApiPortTaken as taken:
+        typer.secho(
+            f"API_PORT {taken.port} on {taken.host} is taken (another `loyalty chat` or `loyalty run`?): "
+            "chat without the API with `loyalty chat --no-api`, or set API_PORT to a free port",
+            fg=typer.colors.RED, err=True,
+        )
+        raise typer.Exit(2) from None
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database at DATABASE_URL to the newest schema."""
     from db.crypto import FieldCipher
+    from db.engine import create_engine
     from db.migrate import upgrade_database
-    from entrypoints.services import configure_logging
+    from entrypoints.services import check_reachable, configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_level)
     # With the key, a revision can encrypt what it finds (0011: birthdays); without it, such a
     # revision refuses to run on a database that has something to encrypt.
     key = settings.secret_key.get_secret_value() if settings.secret_key else ""
-    asyncio.run(upgrade_database(settings.database_url, cipher=FieldCipher(key) if key else None))
+
+    async def go() -> None:
+        probe = create_engine(settings.database_url)
+        try:
+            await check_reachable(probe)
+        finally:
+            await probe.dispose()
+        await upgrade_database(settings.database_url, cipher=FieldCipher(key) if key else None)
+
+    asyncio.run(go())
 
 
 @secret_app.callback(invoke_without_command=True)
@@ -413,6 +433,11 @@ async def _chat(settings: Settings, *, name: str, language: str, with_api: bool)
             return f"{change.staff.name} (id {member.id}) is staff: {change.staff.role}; try /broadcast"
 
         if with_api:
+            from entrypoints.runtime import bind_api_socket
+
+            # A taken port is found before the chat prints its greeting (the socket is bound again
+            # to serve).
+            bind_api_socket(settings.api_host, settings.api_port).close()
             print(
                 f"(API on http://{settings.api_host}:{settings.api_port}/docs; "
                 "create a key with `loyalty apikey create NAME`)",
@@ -436,14 +461,19 @@ app.command(help=DEMO_HELP)(demo)
 
 
 def main() -> None:
-    """The `loyalty` command. A SECRET_KEY the database was not written with stops any command
-    that opens the database with one line, wherever it is found."""
+    """The `loyalty` command. A SECRET_KEY the database was not written with, or a database, port
+    or bot token that cannot be used (CannotStart), stops any command with one line, wherever it
+    is found."""
+    from entrypoints.services import CannotStart
     from loyalty.secret_keys import SecretKeyMismatch
 
     try:
         app()
     except SecretKeyMismatch as error:
         typer.secho(f"configuration error: {error}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except CannotStart as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
         sys.exit(2)
 
 

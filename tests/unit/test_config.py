@@ -48,7 +48,8 @@ def test_random_keys_of_32_characters_and_more_pass() -> None:
     keys = [encode(rng.randbytes(size)) for encode, size in shapes for _ in range(250)]
     assert all(len(key) >= 32 for key in keys)
     assert [key for key in keys if secret_key_weakness(key) is not None] == []
-    assert load(environment="production", secret_key=keys[0]).require_secret_key() == keys[0]
+    production = load(environment="production", secret_key=keys[0], privacy_url="https://shop.cn/privacy")
+    assert production.require_secret_key() == keys[0]
 
 
 def test_development_warns_about_a_weak_key_without_showing_it(caplog: pytest.LogCaptureFixture) -> None:
@@ -86,3 +87,37 @@ def test_old_keys_are_a_comma_separated_list() -> None:
 def test_a_list_setting_that_is_not_json_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPIRY_WARNING_DAYS", "30 and 7")
     assert problems() == ["EXPIRY_WARNING_DAYS: cannot be read (a list is written as JSON, e.g. [30, 7])"]
+
+
+def test_a_database_url_needs_an_async_driver_and_is_never_echoed() -> None:
+    assert problems(database_url="postgresql://loyalty:hunter2@db/loyalty") == [
+        "DATABASE_URL: postgresql:// has no async driver: write postgresql+asyncpg:// instead (the rest stays as it is)"
+    ]
+    assert problems(database_url="sqlite:///./loyalty.sqlite3") == [
+        "DATABASE_URL: sqlite:// has no async driver: write sqlite+aiosqlite:// instead (the rest stays as it is)"
+    ]
+    [line] = problems(database_url="mysql+aiomysql://loyalty:hunter2@db/loyalty")
+    assert line.startswith("DATABASE_URL: not a database URL the program can use") and "hunter2" not in line
+    assert load(database_url="postgresql+asyncpg://u:p@db/loyalty").database_url == "postgresql+asyncpg://u:p@db/loyalty"
+
+
+def test_a_bot_token_has_the_shape_botfather_gives_it() -> None:
+    [line] = problems(bot_token="AAH-secret-part-only")
+    assert line.startswith("BOT_TOKEN: not a bot token") and "secret-part" not in line
+    assert not load(bot_token="").bot_enabled
+    assert load(bot_token=" 123456789:AAH-x_y ").bot_token.get_secret_value() == "123456789:AAH-x_y"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("url", "what"),
+    [
+        ("https://example.com/privacy", "the example address"),
+        ("https://www.example.org/terms", "the example address"),
+        ("privacy", "not an address (https://…)"),
+    ],
+)
+def test_production_refuses_an_example_privacy_address(url: str, what: str) -> None:
+    assert problems(environment="production", secret_key=STRONG, privacy_url=url) == [
+        f"PRIVACY_URL is {what}: production needs the address of your own privacy terms"
+    ]
+    assert load(environment="development", privacy_url=url).privacy_url == url
