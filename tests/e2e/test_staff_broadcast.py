@@ -325,7 +325,8 @@ async def test_campaigns_pause_resume_cancel_with_roles_and_stale_buttons(produc
     campaign = await scheduled_campaign(product, settings, by=owner)
 
     [listing] = await owner.say("/campaigns")
-    assert f"#{campaign.id} Member day" in listing.text and "scheduled · 0 / 0 sent" in listing.text
+    assert f"#{campaign.id} Member day" in listing.text
+    assert "scheduled · goes out Nov 26, 2026" in listing.text and "0 / 0" not in listing.text
     assert listing.button_labels == [f"⏸ #{campaign.id}", f"✖️ #{campaign.id}"]
 
     # A marketer may not act on the owner's campaign.
@@ -337,7 +338,7 @@ async def test_campaigns_pause_resume_cancel_with_roles_and_stale_buttons(produc
 
     [redrawn] = await owner.press(f"⏸ #{campaign.id}")
     assert owner.last_callback_answer is not None and owner.last_callback_answer.text == "Paused."
-    assert redrawn.message_id == listing.message_id and "paused" in redrawn.text
+    assert redrawn.message_id == listing.message_id and "paused · not started, scheduled for Nov 26, 2026" in redrawn.text
     assert redrawn.button_labels == [f"▶️ #{campaign.id}", f"✖️ #{campaign.id}"]
     assert await status_of(product, campaign.id) == "paused"
 
@@ -348,9 +349,32 @@ async def test_campaigns_pause_resume_cancel_with_roles_and_stale_buttons(produc
 
     await owner.press(f"▶️ #{campaign.id}")
     assert await status_of(product, campaign.id) == "scheduled"
-    [after] = await owner.press(f"✖️ #{campaign.id}")
+
+    # Cancelling asks first; "Keep it" goes back to the list and changes nothing.
+    [question] = await owner.press(f"✖️ #{campaign.id}")
+    assert question.message_id == listing.message_id and "Cancel #" in question.text
+    assert question.button_labels == ["✖️ Yes, cancel it", "↩️ Keep it"]
+    assert await status_of(product, campaign.id) == "scheduled"
+    [kept] = await owner.press("↩️ Keep it")
+    assert kept.button_labels == [f"⏸ #{campaign.id}", f"✖️ #{campaign.id}"]
+    assert await status_of(product, campaign.id) == "scheduled"
+    # A confirmation forged onto the list (which offers no such button) writes nothing.
+    forged = await product.forge(owner, f"sf_cmp:cancel_yes:{campaign.id}")
+    assert (forged.text, forged.show_alert) == (EN("staff/stale"), True)
+    assert await status_of(product, campaign.id) == "scheduled"
+    # A marketer's confirmation of someone else's campaign is refused at the question already.
+    await marketer.say("/campaigns")
+    await marketer.press(f"✖️ #{campaign.id}")
+    answer = marketer.last_callback_answer
+    assert answer is not None and answer.text == EN("staff/campaigns/not_yours")
+
+    await owner.press(f"✖️ #{campaign.id}")
+    [after] = await owner.press("✖️ Yes, cancel it")
     assert await status_of(product, campaign.id) == "cancelled"
     assert after.buttons == [] and "cancelled" in after.text
+    # The same confirmation again (a stale question) says how things are and writes nothing new.
+    again = await product.forge(owner, f"sf_cmp:cancel_yes:{campaign.id}")
+    assert again.show_alert
 
     # A marketer's own campaign is theirs to change.
     own = await scheduled_campaign(product, settings, by=marketer, role="marketer")
