@@ -297,7 +297,10 @@ async def preview(
             member.locale,
             render(
                 draft.texts,
-                Addressee(member.locale, member.points, member.tier_names, member.member_number),
+                Addressee(
+                    member.locale, member.points, member.tier_names, member.member_number,
+                    uow.members.name_of(member.first_name_encrypted),
+                ),
                 default_locale=settings.default_locale,
             ),
         )

@@ -423,3 +423,62 @@ def test_segments_become_audiences() -> None:
     assert Segment(SegmentKind.rfm, "at_risk").audience() == Audience(rfm=["at_risk"])
     assert Segment(SegmentKind.birthday, month=11).audience() == Audience(birthday_month=11)
     assert Segment(SegmentKind.coupon).audience() == Audience(has_unused_coupon=True)
+
+
+async def test_a_broadcast_greets_members_by_the_first_name_they_write_under(
+    product: Product, client: BroadcastClient, settings: Settings
+) -> None:
+    owner = await staff_chat(product, "Owner")
+    named_user, named = product.member("<b>Al</b> & Co")
+    named_member = await chat_member(product.uow_factory, product.clock, telegram_id=named_user.id)
+    _, silent = product.member("Silent")
+    await chat_member(product.uow_factory, product.clock, telegram_id=silent.user.id)
+    _, chinese = product.member("Silent too", language="zh")
+    await chat_member(product.uow_factory, product.clock, telegram_id=chinese.user.id, locale="zh_CN")
+
+    async def stored_name() -> tuple[str | None, str | None]:
+        async with product.uow_factory() as uow:
+            member = await uow.members.by_id(named_member.id)
+            assert member is not None
+            return uow.members.first_name_of(member), member.first_name_encrypted
+
+    assert await stored_name() == (None, None), "signed up without a name here: none is made up"
+    await named.say("/help")  # writing to the bot keeps the name they write under, encrypted
+    name, token = await stored_name()
+    assert name == "<b>Al</b> & Co" and token is not None and "Al" not in token
+
+    # The staff member's preview fills it in from a member of the audience.
+    await owner.say("/broadcast")
+    await owner.press("All members · 3")
+    await owner.say("Hi {{ name }}, {{ points }} points wait for you")
+    await owner.press("No coupon")
+    preview = (await owner.press("🚀 Now"))[-2]
+    assert preview.text == "Hi <b>Al</b> & Co, 0 points wait for you" and not preview.entities
+    await owner.say("/cancel")
+
+    async with product.uow_factory() as uow:
+        campaign = await service.create_campaign(
+            uow, product.clock, settings,
+            service.CampaignDraft(
+                name="Hello", texts={"en": "Hi {{ name }}, {{ points }} points wait for you", "zh_CN": "{{ name }}，您好"},
+                audience=Audience(), holdout_pct=0,
+            ),
+            actor=service.Actor(f"staff:{owner.user.id}", "owner"),
+        )
+        await uow.commit()
+    async with product.uow_factory() as uow:
+        await service.start(uow, product.clock, settings, campaign.id)
+    await BroadcastEngine(client, product.uow_factory, product.clock, settings).drain(campaign.id)
+
+    [greeting] = product.sandbox.messages(named.user.id)[-1:]
+    assert greeting.text == "Hi <b>Al</b> & Co, 0 points wait for you", "a name is text: shown as written, never markup"
+    assert not greeting.entities
+    [unknown] = product.sandbox.messages(silent.user.id)
+    assert unknown.text == "Hi friend, 0 points wait for you"
+    [unknown_zh] = product.sandbox.messages(chinese.user.id)
+    assert unknown_zh.text == "朋友，您好"
+
+    # A new name on Telegram is kept the next time they write.
+    named_user.first_name = "Alexandra"
+    await named.say("/help")
+    assert (await stored_name())[0] == "Alexandra"
