@@ -118,6 +118,10 @@ async def test_a_staff_member_broadcasts_to_a_segment_and_watches_it_become_the_
 
     replies = await boss.press("All members · 4")
     assert replies[0].message_id == menu.message_id and replies[0].buttons == [], "a step's buttons go once used"
+    # ...and the question stays, with the answer chosen under it.
+    question = EN("staff/broadcast/choose_segment").replace("<b>", "").replace("</b>", "")
+    assert replies[0].text == question + "\n\n→ All members · 4"
+    assert any(entity["type"] == "bold" for entity in replies[0].entities or []), "the question keeps its formatting"
     asked = one_with(replies, "Now send the text")
     assert asked.button_labels == ["🎉 Member day", "✨ New offer"]
 
@@ -128,7 +132,10 @@ async def test_a_staff_member_broadcasts_to_a_segment_and_watches_it_become_the_
     assert coupon_question.button_labels == ["🎟 Member day gift", "No coupon"]
 
     # 3. A coupon template; 4. malformed and past times are refused, then Now.
-    when_question = (await boss.press("🎟 Member day gift"))[-1]
+    replies = await boss.press("🎟 Member day gift")
+    assert replies[0].message_id == coupon_question.message_id
+    assert replies[0].text.endswith("\n\n→ 🎟 Member day gift") and replies[0].buttons == []
+    when_question = replies[-1]
     assert when_question.button_labels == ["🚀 Now"]
     [malformed] = await boss.say("next tuesday")
     assert "I can't read that time" in malformed.text

@@ -115,6 +115,7 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "field": "texts.en",
     "ready": "member_day",
     "campaign_id": 12,
+    "answer": "<b>Al & Ex</b> Gold · 12,345",
     "status": "sending",
     "campaigns": [
         {"id": 12, "name": "<b>Al & Ex</b> day", "status": "sending", "sent": 1200, "total": 10800,
