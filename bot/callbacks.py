@@ -134,11 +134,14 @@ class StaffReviewCallback(CallbackData, prefix="sf_rev"):
 class CampaignAction(str, Enum):
     pause = "pause"
     resume = "resume"
-    cancel = "cancel"
+    cancel = "cancel"  # asks first: only `cancel_confirmed`, pressed on that question, cancels
+    cancel_confirmed = "cancel_yes"
+    keep = "keep"  # the question answered "Keep it": back to the list
 
 
 class StaffCampaignCallback(CallbackData, prefix="sf_cmp"):
-    """/campaigns: pause, resume or cancel this campaign; the service checks the state and who may."""
+    """/campaigns: pause, resume or cancel this campaign; the service checks the state and who may.
+    A cancel is confirmed by a second button, honoured only on the question that offered it."""
 
     action: CampaignAction
     campaign_id: Annotated[int, Field(ge=1, le=2**31 - 1)]

@@ -105,7 +105,7 @@ def effect_view(
 
 
 def _campaign_view(campaign: Campaign) -> dict[str, Any]:
-    return {"id": campaign.id, "name": campaign.name, "status": campaign.status}
+    return {"id": campaign.id, "name": campaign.name, "status": campaign.status, "started": campaign.started_at is not None}
 
 
 async def progress_text(uow: UnitOfWork, clock: Clock, settings: Settings, campaign_id: int, texts: Texts) -> str:

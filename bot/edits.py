@@ -27,6 +27,35 @@ def edit_in_place() -> Iterator[None]:
             raise
 
 
+def pressed_label(query: CallbackQuery) -> str | None:
+    """The label of the button pressed, when it is one of its message's own (else None: forged,
+    or a message too old to carry its keyboard)."""
+    message = query.message
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return None
+    for row in message.reply_markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == query.data:
+                return button.text
+    return None
+
+
+async def keep_answer(query: CallbackQuery, answered: str | None) -> None:
+    """Take an answered prompt's buttons off, so it cannot be pressed again, and write the answer
+    under its question (`answered`, HTML), so the chat still shows what was chosen; without one,
+    only the buttons go."""
+    message = query.message
+    if not isinstance(message, Message):
+        return
+    with edit_in_place():  # pressed twice: it already reads so
+        if answered is None or message.text is None:
+            await message.edit_reply_markup(reply_markup=None)
+        else:
+            await message.edit_text(
+                f"{message.html_text}\n\n{answered}", reply_markup=None, disable_web_page_preview=True
+            )
+
+
 async def show_in_place(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
     """Turn the pressed message into the next step, or send it anew if it cannot be edited."""
     if isinstance(query.message, Message) and query.message.text is not None:

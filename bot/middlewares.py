@@ -13,7 +13,7 @@ from aiogram.types import TelegramObject, Update, User
 from bot.render import region_of, texts_for
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock
-from loyalty.members import member_for_chat, set_chat_reachable
+from loyalty.members import member_for_chat, note_first_name, set_chat_reachable
 from loyalty.profile import locale_for_language_code
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -57,6 +57,10 @@ class MemberContextMiddleware(BaseMiddleware):
                 if member.chat_blocked_at is not None and _is_member_message(event):
                     # Writing to the bot is the surest sign the chat works again.
                     member = await set_chat_reachable(uow, self._clock, user.id, reachable=True)
+                if member is not None and _is_member_message(event):
+                    # The name a broadcast greets them by follows the one they write under; one
+                    # decryption to compare, a write only when it changed.
+                    await note_first_name(uow, self._clock, member, user.first_name)
             else:
                 state: FSMContext | None = data.get("state")
                 saved = (await state.get_data()).get(GUEST_LOCALE_KEY) if state else None

@@ -44,4 +44,5 @@ class EncryptedColumn:
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("members", "phone_encrypted", index="phone_index"),
     EncryptedColumn("members", "birthday_encrypted"),
+    EncryptedColumn("members", "first_name_encrypted"),
 )

@@ -195,7 +195,8 @@ class Member(Base):
         CheckConstraint(
             "erased_at IS NULL OR (telegram_id IS NULL AND phone_index IS NULL AND phone_encrypted IS NULL"
             " AND birthday_month IS NULL AND birthday_day IS NULL AND birthday_encrypted IS NULL"
-            " AND city IS NULL AND start_payload IS NULL AND timezone IS NULL AND points_balance = 0)",
+            " AND city IS NULL AND start_payload IS NULL AND timezone IS NULL AND points_balance = 0"
+            " AND first_name_encrypted IS NULL)",
             name="erased_row_empty",
         ),
     )
@@ -211,6 +212,8 @@ class Member(Base):
     birthday_month: Mapped[int | None] = mapped_column(SmallInteger)
     birthday_day: Mapped[int | None] = mapped_column(SmallInteger)
     birthday_encrypted: Mapped[str | None] = mapped_column(Text)
+    # The Telegram first name they had when they last wrote, encrypted, for a broadcast's {{ name }}.
+    first_name_encrypted: Mapped[str | None] = mapped_column(Text)
     city: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(8))
     enrolled_via: Mapped[str] = mapped_column(String(16))

@@ -79,7 +79,7 @@ class UnitOfWork:
         self.nudges = NudgeRepository(self._session)
         self.idempotency = IdempotencyRepository(self._session)
         self.campaigns = CampaignRepository(self._session)
-        self.campaign_outbox = CampaignOutboxRepository(self._session)
+        self.campaign_outbox = CampaignOutboxRepository(self._session, self._cipher)
         self.campaign_effect = CampaignEffectRepository(self._session)
         self.staff = StaffRepository(self._session)
         self.secret_keys = SecretKeyRepository(self._session)

@@ -27,6 +27,9 @@ class ExportedProfile(BaseModel):
     member_number: str
     phone: str | None = Field(description="In full, E.164: this is the member's own data.")
     telegram_id: int | None
+    first_name: str | None = Field(
+        default=None, description="The first name their Telegram account showed when they last wrote; a greeting's."
+    )
     birthday: date | None
     city: str | None
     language: str
@@ -159,6 +162,7 @@ async def export_member(uow: UnitOfWork, settings: Settings, member: Member, *, 
         member_number=member.member_number,
         phone=uow.members.phone_of(member),
         telegram_id=member.telegram_id,
+        first_name=uow.members.first_name_of(member),
         birthday=uow.members.birthday_of(member),
         city=member.city,
         language=locale,

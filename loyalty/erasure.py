@@ -12,8 +12,8 @@ One rule for every front end. Under the member's lock, in one transaction:
 - their own row keeps only what the merchant's accounts need (number, dates, language, how they
   enrolled, the consent they gave): no phone or its index, so the number can join again as a
   new member; no chat, so nothing is ever sent there again and the same Telegram user who comes
-  back starts as a guest; no birthday, city, time zone or sign-up payload. The database refuses
-  an erased row with any of them (`ck_members_erased_row_empty`).
+  back starts as a guest; no first name, birthday, city, time zone or sign-up payload. The
+  database refuses an erased row with any of them (`ck_members_erased_row_empty`).
 
 Ledger, purchases, refunds and used coupons stay, linked to the anonymous row: the merchant's
 books must still add up. An erasure is answered once and remembered (an idempotency record with

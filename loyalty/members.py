@@ -27,6 +27,7 @@ from loyalty.profile import check_locale, clean_city, clean_start_payload, parse
 log = logging.getLogger(__name__)
 
 MEMBER_NUMBER_DIGITS = 10  # nine random digits and a Luhn check digit
+FIRST_NAME_MAX = 64  # Telegram's limit for a first name
 
 
 def luhn_check_digit(digits: str) -> str:
@@ -89,8 +90,10 @@ async def register_from_chat(
     locale: str,
     consent: Consent | None,
     start_payload: str | None = None,
+    first_name: str | None = None,
 ) -> Registration:
-    """Make the chat a member once they consented and shared their own phone number."""
+    """Make the chat a member once they consented and shared their own phone number.
+    `first_name`: the one their Telegram account shows, kept (encrypted) for greetings."""
     if consent is None:
         raise ConsentRequired("sign-up needs consent to the privacy terms")
     check_locale(locale)
@@ -108,6 +111,7 @@ async def register_from_chat(
         existing.consent_version = consent.version
         existing.consented_at = consent.given_at
         existing.start_payload = existing.start_payload or clean_start_payload(start_payload)
+        uow.members.set_first_name(existing, clean_first_name(first_name))
         existing.updated_at = now
         async with _unique_or_conflict(uow):
             await grant_event_bonus(uow, settings, existing, event="signup", now=now, actor="chat")
@@ -120,6 +124,7 @@ async def register_from_chat(
         uow, now, telegram_id=telegram_id, phone_e164=phone_e164, locale=locale, enrolled_via="chat",
         start_payload=start_payload, consent_version=consent.version, consented_at=consent.given_at,
     )
+    uow.members.set_first_name(member, clean_first_name(first_name))
     async with _unique_or_conflict(uow):
         await uow.members.add(member)
         await grant_event_bonus(uow, settings, member, event="signup", now=now, actor="chat")
@@ -233,6 +238,27 @@ async def set_city(uow: UnitOfWork, clock: Clock, settings: Settings, member: Me
 async def _bonus_if_profile_complete(uow: UnitOfWork, settings: Settings, member: Member, now: datetime) -> None:
     if member.birthday_month is not None and member.city is not None:
         await grant_event_bonus(uow, settings, member, event="profile_complete", now=now, actor="chat")
+
+
+def clean_first_name(raw: str | None) -> str | None:
+    """A Telegram first name as kept: trimmed, at most FIRST_NAME_MAX characters (Telegram's own
+    limit), without control characters; None when nothing is left."""
+    if not raw:
+        return None
+    name = "".join(ch for ch in raw if ch.isprintable()).strip()[:FIRST_NAME_MAX].strip()
+    return name or None
+
+
+async def note_first_name(uow: UnitOfWork, clock: Clock, member: Member, raw: str | None) -> None:
+    """Keep the first name a member writes under, if it changed since it was last kept; commits
+    only then. A member with no name on Telegram keeps the one they had."""
+    name = clean_first_name(raw)
+    if name is None or uow.members.first_name_of(member) == name:
+        return
+    member = await uow.lock_member(member.id)
+    if uow.members.set_first_name(member, name):
+        member.updated_at = clock.now()
+        await uow.commit()
 
 
 def note_time_zone(member: Member, zone: str, now: datetime) -> None:

@@ -335,7 +335,7 @@ class BroadcastEngine:
         """The member's text, and the keyboard rows: the campaign's link buttons, then the
         member's coupon (the same "show code" button the coupons chat shows)."""
         default_locale = self._settings.default_locale
-        addressee = Addressee(row.locale, row.points, row.tier_names, row.member_number)
+        addressee = Addressee(row.locale, row.points, row.tier_names, row.member_number, row.first_name)
         text = render(content.texts, addressee, default_locale=default_locale)
         rows: list[list[dict[str, Any]]] = [
             [{"text": pick_text(button["texts"], row.locale, default_locale), "url": button["url"]}]

@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
 from bot.callbacks import LanguageCallback, on_its_message
-from bot.edits import edit_in_place
+from bot.edits import keep_answer, pressed_label
 from bot.filters import ButtonText
 from bot.middlewares import GUEST_LOCALE_KEY
 from bot.render import Texts, texts_for
@@ -41,8 +41,9 @@ async def language_chosen(
     texts = texts_for(callback_data.locale)
     await query.answer()
     if isinstance(query.message, Message):
-        with edit_in_place():  # pressed twice: the keyboard is already gone
-            await query.message.edit_reply_markup(reply_markup=None)
+        # The question stays with the language chosen under it; pressed twice, it already reads so.
+        label = pressed_label(query)
+        await keep_answer(query, texts("answered", answer=label) if label is not None else None)
         # The menu's labels are in the old language: resend it along with the confirmation.
         await query.message.answer(
             texts("language/changed"),

@@ -125,6 +125,7 @@ async def phone_shared(
                 given_at=datetime.fromisoformat(data["consented_at"]),
             ),
             start_payload=data.get("payload"),
+            first_name=message.from_user.first_name,
         )
     except PhoneTaken:
         await state.clear()

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ARRAY, ColumnElement, Integer, and_, any_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.crypto import FieldCipher
 from db.engine import on_postgres
 from db.models import Campaign, CampaignRecipient, Coupon, CouponTemplate, Member, MemberMute, Tier
 
@@ -41,6 +42,7 @@ class Recipient:
     member_number: str
     coupon_id: int | None
     coupon_names: dict[str, str] | None
+    first_name: str | None = None  # decrypted: a campaign's {{ name }}
 
 
 def clip(reason: str | None) -> str | None:
@@ -48,8 +50,9 @@ def clip(reason: str | None) -> str | None:
 
 
 class CampaignOutboxRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cipher: FieldCipher) -> None:
         self._session = session
+        self._cipher = cipher  # to read the first names a text may greet members by
 
     @property
     def _postgres(self) -> bool:
@@ -113,7 +116,8 @@ class CampaignOutboxRepository:
         return await self._details(campaign_id, member_ids, now)
 
     async def _details(self, campaign_id: int, member_ids: Sequence[int], claimed_at: datetime) -> list[Recipient]:
-        """The members of freshly claimed rows: chat, language, balance, tier and coupon names."""
+        """The members of freshly claimed rows: chat, language, balance, tier and coupon names,
+        first name."""
         statement = (
             select(
                 CampaignRecipient.member_id,
@@ -127,6 +131,7 @@ class CampaignOutboxRepository:
                 Tier.names,
                 CouponTemplate.names,
                 MemberMute.member_id,
+                Member.first_name_encrypted,
             )
             .join(Member, Member.id == CampaignRecipient.member_id)
             .join(Tier, Tier.id == Member.tier_id)
@@ -151,6 +156,7 @@ class CampaignOutboxRepository:
                 tier_names=row[8] or {},
                 coupon_names=row[9],
                 opted_out=row[10] is not None,
+                first_name=self._cipher.decrypt(row[11]) if row[11] is not None else None,
             )
             for row in await self._session.execute(statement)
         ]

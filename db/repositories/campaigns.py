@@ -103,6 +103,7 @@ class SampleMember:
     locale: str
     points: int
     tier_names: dict[str, str]
+    first_name_encrypted: str | None = None  # decrypted by the caller (MemberRepository.name_of)
 
 
 @dataclass(frozen=True)
@@ -323,14 +324,14 @@ class CampaignRepository:
         chat, not blocked, offers not muted."""
         muted = exists().where(MemberMute.member_id == Member.id, MemberMute.topic == OFFERS_TOPIC)
         statement = (
-            select(Member.member_number, Member.locale, Member.points_balance, Tier.names)
+            select(Member.member_number, Member.locale, Member.points_balance, Tier.names, Member.first_name_encrypted)
             .join(Tier, Tier.id == Member.tier_id)
             .where(*self._conditions(members), _reachable(), ~muted)
             .order_by(Member.id)
             .limit(limit)
         )
         rows = (await self._session.execute(statement)).all()
-        return [SampleMember(row[0], row[1], int(row[2]), dict(row[3])) for row in rows]
+        return [SampleMember(row[0], row[1], int(row[2]), dict(row[3]), row[4]) for row in rows]
 
     def _conditions(self, members: MemberFilter) -> list[ColumnElement[bool]]:
         # Erased members are nobody's audience (they have no chat either: not even "unreachable").

@@ -61,14 +61,31 @@ class MemberRepository:
             return None
         return date.fromisoformat(self._cipher.decrypt(member.birthday_encrypted))
 
+    def set_first_name(self, member: Member, name: str | None) -> bool:
+        """Keep the Telegram first name they go by now; whether it changed (so the caller knows
+        whether there is anything to commit). Without a blind index: nothing looks it up."""
+        name = name.strip() if name else None
+        if self.first_name_of(member) == (name or None):
+            return False
+        member.first_name_encrypted = self._cipher.encrypt(name) if name else None
+        return True
+
+    def first_name_of(self, member: Member) -> str | None:
+        return self.name_of(member.first_name_encrypted)
+
+    def name_of(self, token: str | None) -> str | None:
+        """A first name read as a column among others (a campaign's recipients), decrypted."""
+        return self._cipher.decrypt(token) if token is not None else None
+
     def forget_personal_fields(self, member: Member) -> None:
         """Every personal field of the row, gone for good (loyalty/erasure.py): the phone and its
-        index (so the number can join again), the chat, the birthday, the city, where they came
-        from and where they were last seen."""
+        index (so the number can join again), the chat, the birthday, the first name, the city,
+        where they came from and where they were last seen."""
         member.phone_index = None
         member.phone_encrypted = None
         member.telegram_id = None
         self.set_birthday(member, None)
+        member.first_name_encrypted = None
         member.city = None
         member.start_payload = None
         member.timezone = None

@@ -23,8 +23,13 @@ from loyalty.errors import InvalidCampaign
 from loyalty.i18n import localized
 
 # What a text may use: {{ points }} (the balance, formatted for the locale), {{ tier }} (the
-# tier's name in the member's language), {{ member_number }}.
-VARIABLES = ("points", "tier", "member_number")
+# tier's name in the member's language), {{ member_number }}, {{ name }} (the Telegram first name
+# they last wrote under, as they wrote it).
+VARIABLES = ("points", "tier", "member_number", "name")
+# {{ name }} for a member whose first name is not known (enrolled at a till and never wrote, or
+# no name on Telegram): a neutral word that reads right after "Hi" or "Dear" ("Hi friend!",
+# "亲爱的朋友"), never an empty gap ("Hi !").
+NAME_UNKNOWN = {"en": "friend", "zh_CN": "朋友"}
 MAX_TEXT = 4096  # Telegram's limit for a message...
 MAX_CAPTION = 1024  # ...and for a photo's caption
 # What checking a text fills the variables with: long enough values that a text which fits
@@ -32,6 +37,7 @@ MAX_CAPTION = 1024  # ...and for a photo's caption
 _SAMPLE_POINTS = 9_999_999
 _SAMPLE_TIER = {"en": "W" * 24}
 _SAMPLE_NUMBER = "M" * 16
+_SAMPLE_NAME = "W" * 64  # Telegram's longest first name
 
 _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
@@ -44,6 +50,7 @@ class Addressee:
     points: int
     tier_names: dict[str, str]
     member_number: str
+    name: str | None = None  # their first name; None: not known
 
 
 # Template markup in a merchant's text: {{ points }}, {% if %}, {# a note #}.
@@ -77,6 +84,7 @@ def render(texts: dict[str, str], addressee: Addressee, *, default_locale: str) 
         points=format_decimal(addressee.points, locale=addressee.locale),
         tier=localized(addressee.tier_names, addressee.locale),
         member_number=addressee.member_number,
+        name=addressee.name or NAME_UNKNOWN.get(addressee.locale, NAME_UNKNOWN["en"]),
     )
     return html.escape(text, quote=False)
 
@@ -97,7 +105,7 @@ def check_texts(texts: dict[str, str], *, supported_locales: tuple[str, ...], wi
         if not source.strip():
             raise InvalidCampaign("the text is empty", field=field, problem="empty")
         check_plain(source, field, multiline=True)
-        sample = Addressee(locale, _SAMPLE_POINTS, _SAMPLE_TIER, _SAMPLE_NUMBER)
+        sample = Addressee(locale, _SAMPLE_POINTS, _SAMPLE_TIER, _SAMPLE_NUMBER, _SAMPLE_NAME)
         try:
             rendered = render({locale: source}, sample, default_locale=locale)
         except TemplateError as error:

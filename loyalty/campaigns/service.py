@@ -297,7 +297,10 @@ async def preview(
             member.locale,
             render(
                 draft.texts,
-                Addressee(member.locale, member.points, member.tier_names, member.member_number),
+                Addressee(
+                    member.locale, member.points, member.tier_names, member.member_number,
+                    uow.members.name_of(member.first_name_encrypted),
+                ),
                 default_locale=settings.default_locale,
             ),
         )
@@ -366,6 +369,24 @@ async def cancel(uow: UnitOfWork, clock: Clock, campaign_id: int, *, actor: Acto
     )
 
 
+async def cancellable(uow: UnitOfWork, campaign_id: int, *, actor: Actor) -> Campaign:
+    """The campaign, if `actor` may cancel it now; refuses as cancel would (not found, not
+    theirs, over already). Writes nothing: asked before a cancel is confirmed."""
+    async with _refusal_keeps_nothing(uow):
+        campaign = await get_campaign(uow, campaign_id)
+        _may_change(campaign, actor)
+        if campaign.status not in LIVE_STATUSES:
+            raise CampaignStateConflict(f"campaign {campaign_id} is {campaign.status}; it cannot cancel",
+                                        reason=campaign.status)
+    await uow.release()
+    return campaign
+
+
+def _may_change(campaign: Campaign, actor: Actor) -> None:
+    if actor.role != "owner" and campaign.created_by != actor.ref:
+        raise StaffOnly("only an owner can change a campaign someone else created")
+
+
 async def _move(
     uow: UnitOfWork,
     clock: Clock,
@@ -378,8 +399,7 @@ async def _move(
 ) -> Campaign:
     async with _refusal_keeps_nothing(uow):
         campaign = await get_campaign(uow, campaign_id)
-        if actor.role != "owner" and campaign.created_by != actor.ref:
-            raise StaffOnly("only an owner can change a campaign someone else created")
+        _may_change(campaign, actor)
         if not await uow.campaigns.move(campaign_id, from_statuses=from_statuses, to=to, **values):
             status = (await get_campaign(uow, campaign_id)).status
             raise CampaignStateConflict(f"campaign {campaign_id} is {status}; it cannot {action}", reason=status)

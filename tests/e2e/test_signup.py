@@ -266,9 +266,13 @@ async def test_forged_and_stale_buttons_are_refused(product: Product) -> None:
 async def test_language_switch_persists_for_a_member(product: Product) -> None:
     _, conv = product.member()
     await sign_up(conv, phone=next_phone())
-    await conv.say("/language")
+    [question] = await conv.say("/language")
     replies = await conv.press("中文")
     assert "中文" in replies[-1].text
+    # The question stays, the language chosen under it.
+    assert replies[0].message_id == question.message_id
+    assert replies[0].text == EN("language/choose").replace("<b>", "").replace("</b>", "") + "\n\n→ 中文"
+    assert replies[0].buttons == []
     assert ZH("buttons/my_card") in conv.reply_keyboard_labels
     [member] = await members_in_db(product)
     assert member.locale == "zh_CN"

@@ -118,6 +118,10 @@ async def test_a_staff_member_broadcasts_to_a_segment_and_watches_it_become_the_
 
     replies = await boss.press("All members · 4")
     assert replies[0].message_id == menu.message_id and replies[0].buttons == [], "a step's buttons go once used"
+    # ...and the question stays, with the answer chosen under it.
+    question = EN("staff/broadcast/choose_segment").replace("<b>", "").replace("</b>", "")
+    assert replies[0].text == question + "\n\n→ All members · 4"
+    assert any(entity["type"] == "bold" for entity in replies[0].entities or []), "the question keeps its formatting"
     asked = one_with(replies, "Now send the text")
     assert asked.button_labels == ["🎉 Member day", "✨ New offer"]
 
@@ -128,7 +132,10 @@ async def test_a_staff_member_broadcasts_to_a_segment_and_watches_it_become_the_
     assert coupon_question.button_labels == ["🎟 Member day gift", "No coupon"]
 
     # 3. A coupon template; 4. malformed and past times are refused, then Now.
-    when_question = (await boss.press("🎟 Member day gift"))[-1]
+    replies = await boss.press("🎟 Member day gift")
+    assert replies[0].message_id == coupon_question.message_id
+    assert replies[0].text.endswith("\n\n→ 🎟 Member day gift") and replies[0].buttons == []
+    when_question = replies[-1]
     assert when_question.button_labels == ["🚀 Now"]
     [malformed] = await boss.say("next tuesday")
     assert "I can't read that time" in malformed.text
@@ -325,7 +332,8 @@ async def test_campaigns_pause_resume_cancel_with_roles_and_stale_buttons(produc
     campaign = await scheduled_campaign(product, settings, by=owner)
 
     [listing] = await owner.say("/campaigns")
-    assert f"#{campaign.id} Member day" in listing.text and "scheduled · 0 / 0 sent" in listing.text
+    assert f"#{campaign.id} Member day" in listing.text
+    assert "scheduled · goes out Nov 26, 2026" in listing.text and "0 / 0" not in listing.text
     assert listing.button_labels == [f"⏸ #{campaign.id}", f"✖️ #{campaign.id}"]
 
     # A marketer may not act on the owner's campaign.
@@ -337,7 +345,7 @@ async def test_campaigns_pause_resume_cancel_with_roles_and_stale_buttons(produc
 
     [redrawn] = await owner.press(f"⏸ #{campaign.id}")
     assert owner.last_callback_answer is not None and owner.last_callback_answer.text == "Paused."
-    assert redrawn.message_id == listing.message_id and "paused" in redrawn.text
+    assert redrawn.message_id == listing.message_id and "paused · not started, scheduled for Nov 26, 2026" in redrawn.text
     assert redrawn.button_labels == [f"▶️ #{campaign.id}", f"✖️ #{campaign.id}"]
     assert await status_of(product, campaign.id) == "paused"
 
@@ -348,9 +356,32 @@ async def test_campaigns_pause_resume_cancel_with_roles_and_stale_buttons(produc
 
     await owner.press(f"▶️ #{campaign.id}")
     assert await status_of(product, campaign.id) == "scheduled"
-    [after] = await owner.press(f"✖️ #{campaign.id}")
+
+    # Cancelling asks first; "Keep it" goes back to the list and changes nothing.
+    [question] = await owner.press(f"✖️ #{campaign.id}")
+    assert question.message_id == listing.message_id and "Cancel #" in question.text
+    assert question.button_labels == ["✖️ Yes, cancel it", "↩️ Keep it"]
+    assert await status_of(product, campaign.id) == "scheduled"
+    [kept] = await owner.press("↩️ Keep it")
+    assert kept.button_labels == [f"⏸ #{campaign.id}", f"✖️ #{campaign.id}"]
+    assert await status_of(product, campaign.id) == "scheduled"
+    # A confirmation forged onto the list (which offers no such button) writes nothing.
+    forged = await product.forge(owner, f"sf_cmp:cancel_yes:{campaign.id}")
+    assert (forged.text, forged.show_alert) == (EN("staff/stale"), True)
+    assert await status_of(product, campaign.id) == "scheduled"
+    # A marketer's confirmation of someone else's campaign is refused at the question already.
+    await marketer.say("/campaigns")
+    await marketer.press(f"✖️ #{campaign.id}")
+    answer = marketer.last_callback_answer
+    assert answer is not None and answer.text == EN("staff/campaigns/not_yours")
+
+    await owner.press(f"✖️ #{campaign.id}")
+    [after] = await owner.press("✖️ Yes, cancel it")
     assert await status_of(product, campaign.id) == "cancelled"
     assert after.buttons == [] and "cancelled" in after.text
+    # The same confirmation again (a stale question) says how things are and writes nothing new.
+    again = await product.forge(owner, f"sf_cmp:cancel_yes:{campaign.id}")
+    assert again.show_alert
 
     # A marketer's own campaign is theirs to change.
     own = await scheduled_campaign(product, settings, by=marketer, role="marketer")
@@ -399,3 +430,62 @@ def test_segments_become_audiences() -> None:
     assert Segment(SegmentKind.rfm, "at_risk").audience() == Audience(rfm=["at_risk"])
     assert Segment(SegmentKind.birthday, month=11).audience() == Audience(birthday_month=11)
     assert Segment(SegmentKind.coupon).audience() == Audience(has_unused_coupon=True)
+
+
+async def test_a_broadcast_greets_members_by_the_first_name_they_write_under(
+    product: Product, client: BroadcastClient, settings: Settings
+) -> None:
+    owner = await staff_chat(product, "Owner")
+    named_user, named = product.member("<b>Al</b> & Co")
+    named_member = await chat_member(product.uow_factory, product.clock, telegram_id=named_user.id)
+    _, silent = product.member("Silent")
+    await chat_member(product.uow_factory, product.clock, telegram_id=silent.user.id)
+    _, chinese = product.member("Silent too", language="zh")
+    await chat_member(product.uow_factory, product.clock, telegram_id=chinese.user.id, locale="zh_CN")
+
+    async def stored_name() -> tuple[str | None, str | None]:
+        async with product.uow_factory() as uow:
+            member = await uow.members.by_id(named_member.id)
+            assert member is not None
+            return uow.members.first_name_of(member), member.first_name_encrypted
+
+    assert await stored_name() == (None, None), "signed up without a name here: none is made up"
+    await named.say("/help")  # writing to the bot keeps the name they write under, encrypted
+    name, token = await stored_name()
+    assert name == "<b>Al</b> & Co" and token is not None and "Al" not in token
+
+    # The staff member's preview fills it in from a member of the audience.
+    await owner.say("/broadcast")
+    await owner.press("All members · 3")
+    await owner.say("Hi {{ name }}, {{ points }} points wait for you")
+    await owner.press("No coupon")
+    preview = (await owner.press("🚀 Now"))[-2]
+    assert preview.text == "Hi <b>Al</b> & Co, 0 points wait for you" and not preview.entities
+    await owner.say("/cancel")
+
+    async with product.uow_factory() as uow:
+        campaign = await service.create_campaign(
+            uow, product.clock, settings,
+            service.CampaignDraft(
+                name="Hello", texts={"en": "Hi {{ name }}, {{ points }} points wait for you", "zh_CN": "{{ name }}，您好"},
+                audience=Audience(), holdout_pct=0,
+            ),
+            actor=service.Actor(f"staff:{owner.user.id}", "owner"),
+        )
+        await uow.commit()
+    async with product.uow_factory() as uow:
+        await service.start(uow, product.clock, settings, campaign.id)
+    await BroadcastEngine(client, product.uow_factory, product.clock, settings).drain(campaign.id)
+
+    [greeting] = product.sandbox.messages(named.user.id)[-1:]
+    assert greeting.text == "Hi <b>Al</b> & Co, 0 points wait for you", "a name is text: shown as written, never markup"
+    assert not greeting.entities
+    [unknown] = product.sandbox.messages(silent.user.id)
+    assert unknown.text == "Hi friend, 0 points wait for you"
+    [unknown_zh] = product.sandbox.messages(chinese.user.id)
+    assert unknown_zh.text == "朋友，您好"
+
+    # A new name on Telegram is kept the next time they write.
+    named_user.first_name = "Alexandra"
+    await named.say("/help")
+    assert (await stored_name())[0] == "Alexandra"

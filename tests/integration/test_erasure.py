@@ -70,17 +70,20 @@ async def test_an_erased_member_leaves_no_personal_data_in_any_table_or_column(
 ) -> None:
     caplog.set_level(logging.INFO)  # the program's logs at their default level
     member = await lived(uow_factory, clock, settings)
-    before = {(trace.table, trace.column) for trace in await traces(uow_factory, ALEX.texts, [ALEX.telegram_id])}
+    scan = await traces(uow_factory, ALEX.texts, [ALEX.telegram_id], decrypted=True)
+    before = {(trace.table, trace.column) for trace in scan}
     # The scan finds what a life leaves (so it would find it after, too): the chat, city, the
-    # sign-up payload naming them, an adjustment's reason and its audit detail.
+    # sign-up payload naming them, an adjustment's reason and its audit detail, and what is kept
+    # encrypted: the phone, the birthday, the first name a broadcast greets them by.
     assert {
         ("members", "telegram_id"), ("members", "city"), ("members", "start_payload"),
         ("ledger_entries", "reason"), ("audit_events", "detail"),
+        ("members", "phone_encrypted"), ("members", "birthday_encrypted"), ("members", "first_name_encrypted"),
     } <= before
 
     await erase(uow_factory, clock, member)
 
-    found = await traces(uow_factory, ALEX.texts, [ALEX.telegram_id])
+    found = await traces(uow_factory, ALEX.texts, [ALEX.telegram_id], decrypted=True)
     assert found == [], "\n".join(map(str, found))
     assert f"member {member.member_number} erased by chat" in caplog.text
     logged = [needle for needle in [*ALEX.texts, str(ALEX.telegram_id)] if needle.casefold() in caplog.text.casefold()]

@@ -191,3 +191,44 @@ async def test_0011_encrypts_no_birthday_with_a_key_the_database_was_not_written
     async with engine.connect() as connection:
         token = await connection.scalar(text("SELECT birthday_encrypted FROM members"))
     assert right.decrypt(token) == "1990-05-17"
+
+
+async def test_0013_adds_the_first_name_and_keeps_erased_rows_without_it(empty_database: AsyncEngine) -> None:
+    """Existing members get no name until they write; an erased row may hold none, on the way
+    up; on the way down the names go (a copy of Telegram's, taken again when members write)."""
+    engine = empty_database
+    cipher = FieldCipher(TEST_SECRET)
+    await upgrade(engine, "0012", cipher=cipher)
+    async with engine.begin() as connection:
+        tier = await connection.scalar(text("SELECT id FROM tiers WHERE rank = 0"))
+        await connection.execute(
+            text(
+                "INSERT INTO members (id, member_number, telegram_id, locale, enrolled_via, consent_version, "
+                "consented_at, points_balance, tier_id, tier_since, created_at, updated_at) "
+                "VALUES (1, '1000000001', 5001, 'en', 'chat', 'v1', :at, 0, :tier, :at, :at, :at)"
+            ),
+            {"tier": tier, "at": START},
+        )
+        await connection.execute(text("INSERT INTO member_tags VALUES (1, 'vip', :at)"), {"at": START})
+
+    await upgrade(engine, "0013", cipher=cipher)
+    async with engine.begin() as connection:
+        assert await connection.scalar(text("SELECT first_name_encrypted FROM members WHERE id = 1")) is None
+        assert list(await connection.scalars(text("SELECT tag FROM member_tags WHERE member_id = 1"))) == ["vip"]
+        await connection.execute(
+            text("UPDATE members SET first_name_encrypted = :name WHERE id = 1"), {"name": cipher.encrypt("Alex")}
+        )
+    with pytest.raises(Exception, match=r"(?i)check|constraint"):
+        async with engine.begin() as connection:  # erased, with telegram_id cleared but the name left
+            await connection.execute(text("UPDATE members SET telegram_id = NULL, erased_at = :at WHERE id = 1"),
+                                     {"at": START})
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE members SET telegram_id = NULL, first_name_encrypted = NULL, erased_at = :at WHERE id = 1"),
+            {"at": START},
+        )
+
+    await downgrade(engine, "0012", cipher=cipher)
+    async with engine.connect() as connection:
+        columns = await connection.run_sync(lambda sync: [c["name"] for c in inspect(sync).get_columns("members")])
+    assert "first_name_encrypted" not in columns and "erased_at" in columns

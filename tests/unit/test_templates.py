@@ -115,13 +115,17 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "field": "texts.en",
     "ready": "member_day",
     "campaign_id": 12,
+    "answer": "<b>Al & Ex</b> Gold · 12,345",
     "status": "sending",
     "campaigns": [
         {"id": 12, "name": "<b>Al & Ex</b> day", "status": "sending", "sent": 1200, "total": 10800,
-         "recurrence": "monthly"},
-        {"id": 11, "name": "Old", "status": "done", "sent": 90, "total": 90, "recurrence": None},
+         "recurrence": "monthly", "started": True, "starts": None},
+        {"id": 11, "name": "Old", "status": "done", "sent": 90, "total": 90, "recurrence": None, "started": True,
+         "starts": None},
+        {"id": 13, "name": "Later", "status": "paused", "sent": 0, "total": 0, "recurrence": None, "started": False,
+         "starts": "Dec 8, 2026, 10:00"},
     ],
-    "campaign": {"id": 12, "name": "<b>Al & Ex</b> day", "status": "sending"},
+    "campaign": {"id": 12, "name": "<b>Al & Ex</b> day", "status": "sending", "started": True},
     "starts": "Dec 8, 2026, 10:00",
     "progress": {
         "total": 12345, "to_send": 11110, "pending": 900, "sending": 30, "sent": 10000, "failed": 3,
@@ -343,6 +347,8 @@ def test_near_upgrade_says_what_is_left_and_what_the_tier_gives() -> None:
     [
         ("staff/progress", {"campaign": {"id": 3, "name": "x", "status": "scheduled"}}),
         ("staff/progress", {"campaign": {"id": 3, "name": "x", "status": "scheduled"}, "starts": None}),
+        ("staff/progress", {"campaign": {"id": 3, "name": "x", "status": "paused", "started": False}}),
+        ("staff/progress", {"campaign": {"id": 3, "name": "x", "status": "paused", "started": False}, "starts": None}),
         ("staff/report", {"campaign": {"id": 3, "name": "x", "status": "done"}, "effect": None}),
         ("staff/report", {"effect": {**STAFF_EFFECT, "lift": None, "roi": None, "incremental_minor": None}}),
         ("staff/broadcast/summary", {"when": {"kind": "now"}, "coupon_name": None}),
@@ -377,6 +383,10 @@ def test_staff_texts_escape_names_and_show_placeholders_literally() -> None:
     listing = parse_html(en("staff/campaigns/list", **SAMPLE)).text
     assert "1,200 / 10,800 sent · 🔁 every month" in listing and "90 / 90 sent\n" in listing + "\n"
     assert "🔁 每月" in texts_for("zh_CN")("staff/campaigns/list", **SAMPLE)
+    assert "#13 Later\npaused · not started, scheduled for Dec 8, 2026, 10:00" in listing, "never 0 / 0 sent"
+    paused = {"id": 3, "name": "x", "status": "paused", "started": False}
+    progress = parse_html(en("staff/progress", **{**SAMPLE, "campaign": paused})).text
+    assert "Not started, scheduled for Dec 8, 2026, 10:00." in progress and "sent of" not in progress
     report = parse_html(en("staff/report", **SAMPLE)).text
     assert "<b>Al & Ex</b> day" in report, "a campaign name is text, never markup"
     assert "¥1,234,567.00" in report and "+35.2% (95% interval +10.1% to +65.4%)" in report

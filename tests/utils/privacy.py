@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, BigInteger, Integer, String, Text, select
 
+from db.encrypted_columns import ENCRYPTED_COLUMNS
 from db.models import Base, Member
 from db.uow import UnitOfWorkFactory
 from loyalty import coupons, earning, geofence, rewards
@@ -52,7 +53,7 @@ def sample_export(hostile: str = "<b>Al & Ex</b>") -> MemberExport:
         program="Loyalty Club",
         currency="CNY",
         profile=ExportedProfile(
-            member_number="4260185626", phone="+8613800000123", telegram_id=7345678901, birthday=date(1990, 5, 17),
+            member_number="4260185626", phone="+8613800000123", telegram_id=7345678901, first_name=hostile, birthday=date(1990, 5, 17),
             city=hostile, language="en", time_zone="Asia/Shanghai", enrolled_via="chat", joined_at=_AT,
             campaign="ref_abc", consent_version="2026-11", consented_at=_AT, tier="gold", tier_name=f"{hostile} Gold",
             tier_since=_AT, tier_at_risk_since=_AT, points_balance=1460, chat_blocked_at=_AT, tags=["vip"],
@@ -125,10 +126,19 @@ def birthday_needles(born: date) -> list[str]:
     ]
 
 
-async def traces(uow_factory: UnitOfWorkFactory, texts: list[str], numbers: list[int] = ()) -> list[Trace]:  # type: ignore[assignment]
+async def traces(
+    uow_factory: UnitOfWorkFactory,
+    texts: list[str],
+    numbers: list[int] = (),  # type: ignore[assignment]
+    *,
+    decrypted: bool = False,
+) -> list[Trace]:
     """Every place in the database that holds one of `texts` (in a text or JSON column, any case)
     or one of `numbers` (equal to an integer column, or as a whole number inside text). The
-    tables and columns come from the models, so a new one is scanned without anyone listing it."""
+    tables and columns come from the models, so a new one is scanned without anyone listing it.
+    `decrypted`: read the encrypted columns (db/encrypted_columns.py) as the program would, so
+    what they hold is found too, not only what lies in plain."""
+    encrypted = {(column.table, column.column) for column in ENCRYPTED_COLUMNS}
     patterns = [(needle, re.compile(re.escape(needle), re.IGNORECASE)) for needle in texts if needle]
     patterns += [(str(number), re.compile(rf"(?<!\d){number}(?!\d)")) for number in numbers]
     found: list[Trace] = []
@@ -145,6 +155,8 @@ async def traces(uow_factory: UnitOfWorkFactory, texts: list[str], numbers: list
                     if value is None:
                         continue
                     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+                    if decrypted and (table.name, column.name) in encrypted:
+                        text = uow.cipher.decrypt(text)
                     found += [Trace(table.name, column.name, needle, text) for needle, p in patterns if p.search(text)]
                 for column in integral:
                     if values[column] in numbers:
@@ -281,12 +293,13 @@ async def lead_a_life(uow_factory: UnitOfWorkFactory, clock: Clock, settings: Se
 
 
 async def sign_up(uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings) -> Member:
-    """ALEX joins in the chat, as bot/routers/start.py does it, with a birthday and a city."""
+    """ALEX joins in the chat, as bot/routers/start.py does it (their Telegram first name kept),
+    with a birthday and a city."""
     async with uow_factory() as uow:
         registration = await register_from_chat(
             uow, clock, settings, telegram_id=ALEX.telegram_id, phone_e164=ALEX.phone, locale="en",
             consent=Consent(version=settings.privacy_version, given_at=clock.now()),
-            start_payload=f"ref_{ALEX.username}",
+            start_payload=f"ref_{ALEX.username}", first_name=ALEX.first_name,
         )
     member = registration.member
     async with uow_factory() as uow:

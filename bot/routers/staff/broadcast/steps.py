@@ -24,7 +24,7 @@ from bot.callbacks import (
     StaffTextCallback,
 )
 from bot.campaign_progress import progress_text
-from bot.edits import edit_in_place
+from bot.edits import keep_answer, pressed_label
 from bot.routers.staff.broadcast import views
 from bot.routers.staff.broadcast.draft import (
     NO_COUPON,
@@ -107,7 +107,7 @@ async def ask_next(message: Message, state: FSMContext, draft: BroadcastDraft, c
 async def _chose_by_button(query: CallbackQuery, state: FSMContext, draft: BroadcastDraft, ctx: StaffContext) -> None:
     """A step answered with a button: keep the choice, take the step's buttons off, ask next."""
     await query.answer()
-    await _close_keyboard(query)
+    await _close_keyboard(query, ctx)
     await ask_next(_message(query), state, draft, ctx)
 
 
@@ -255,7 +255,7 @@ async def review_pressed(
     if callback_data.action is ReviewAction.cancel:
         await query.answer()
         await forget(state)
-        await _close_keyboard(query)
+        await _close_keyboard(query, ctx)
         await _message(query).answer(ctx.texts("staff/broadcast/cancelled"))
         return
     if callback_data.action is ReviewAction.edit:
@@ -263,7 +263,7 @@ async def review_pressed(
         if callback_data.step is None:
             await _message(query).edit_reply_markup(reply_markup=views.edit_keyboard(ctx.texts))
             return
-        await _close_keyboard(query)
+        await _close_keyboard(query, ctx)
         await ask_next(_message(query), state, draft.without(callback_data.step), ctx)
         return
     await confirm(query, state, draft, ctx)
@@ -281,7 +281,7 @@ async def confirm(query: CallbackQuery, state: FSMContext, draft: BroadcastDraft
     # Left before anything slow: a second tap on Confirm now finds no flow to confirm.
     await forget(state)
     await query.answer()
-    await _close_keyboard(query)
+    await _close_keyboard(query, ctx)
     if isinstance(draft.when, Now):
         await service.start(uow, clock, settings, campaign.id)  # commits itself
     text = await progress_text(uow, clock, settings, campaign.id, ctx.texts)
@@ -310,8 +310,8 @@ def _message(query: CallbackQuery) -> Message:
     return query.message
 
 
-async def _close_keyboard(query: CallbackQuery) -> None:
-    """Take the buttons off a step's message once it is answered, so it cannot be pressed again."""
-    if isinstance(query.message, Message):
-        with edit_in_place():
-            await query.message.edit_reply_markup(reply_markup=None)
+async def _close_keyboard(query: CallbackQuery, ctx: StaffContext) -> None:
+    """Take the buttons off a step's message once it is answered, so it cannot be pressed again,
+    and leave the question with the answer chosen under it ("→ Tier Gold")."""
+    label = pressed_label(query)
+    await keep_answer(query, ctx.texts("answered", answer=label) if label is not None else None)

@@ -169,7 +169,8 @@ async def preview_text(
     if member is not None:
         tier = await uow.program.tier(member.tier_id)
         addressee = messages.Addressee(
-            texts.locale, member.points_balance, tier.names if tier else {}, member.member_number
+            texts.locale, member.points_balance, tier.names if tier else {}, member.member_number,
+            uow.members.first_name_of(member),
         )
         return messages.render(draft.texts, addressee, default_locale=settings.default_locale)
     if preview.samples:
