@@ -11,6 +11,7 @@ import secrets
 from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import Field
@@ -60,6 +61,36 @@ class ShowCode(CallbackData, prefix="rws"):
 
 def new_nonce() -> str:
     return secrets.token_urlsafe(NONCE_BYTES)
+
+
+# In the chat's FSM data: the nonce of the "Yes, redeem" button last shown, and one /cancel took
+# back. Only a withdrawn nonce is refused: a confirmation from before a restart (memory storage
+# forgets) still works, as it did before /cancel could withdraw one.
+PENDING_REDEEM = "redeem_pending"
+WITHDRAWN_REDEEM = "redeem_withdrawn"
+
+
+async def expect_confirmation(state: FSMContext, nonce: str) -> None:
+    await state.update_data({PENDING_REDEEM: nonce})
+
+
+async def settle_confirmation(state: FSMContext) -> None:
+    """Redeemed: nothing is pending any more (a second tap still gets the same code)."""
+    await state.update_data({PENDING_REDEEM: None})
+
+
+async def withdraw_confirmation(state: FSMContext) -> bool:
+    """/cancel: the pending "Yes, redeem" button stops working; whether there was one."""
+    pending = (await state.get_data()).get(PENDING_REDEEM)
+    if not pending:
+        return False
+    await state.update_data({PENDING_REDEEM: None, WITHDRAWN_REDEEM: pending})
+    return True
+
+
+async def was_withdrawn(state: FSMContext, nonce: str) -> bool:
+    withdrawn = (await state.get_data()).get(WITHDRAWN_REDEEM)
+    return isinstance(withdrawn, str) and secrets.compare_digest(withdrawn, nonce)
 
 
 def reward_name(reward: Reward, locale: str) -> str:
@@ -137,11 +168,11 @@ def confirm_text(texts: Texts, offer: RewardOffer, *, available: int) -> str:
     )
 
 
-def confirm_keyboard(texts: Texts, offer: RewardOffer, *, page: int) -> InlineKeyboardMarkup:
+def confirm_keyboard(texts: Texts, offer: RewardOffer, *, page: int, nonce: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(
         text=texts("rewards/buttons/confirm"),
-        callback_data=RewardConfirm(reward_id=offer.reward.id, price=offer.reward.points_price, nonce=new_nonce()),
+        callback_data=RewardConfirm(reward_id=offer.reward.id, price=offer.reward.points_price, nonce=nonce),
     )
     builder.button(
         text=texts("rewards/buttons/cancel"), callback_data=RewardDetail(reward_id=offer.reward.id, page=page)

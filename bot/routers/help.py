@@ -5,7 +5,7 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardRemove
 
-from bot import keyboards, privacy_view
+from bot import keyboards, privacy_view, rewards_view
 from bot.filters import ButtonText
 from bot.render import Texts
 from db.models import Member
@@ -24,6 +24,8 @@ async def cancel(message: Message, state: FSMContext, member: Member | None, tex
         # A confirmation waiting outside any flow: "delete my membership" asked, not yet pressed.
         if await privacy_view.withdraw_confirmation(state):
             await message.answer(texts("privacy/kept"))
+        elif await rewards_view.withdraw_confirmation(state):
+            await message.answer(texts("rewards/cancelled"))
         else:
             await message.answer(texts("fallback/nothing_to_cancel"))
         return

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command, or_f
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot import rewards_view as view
@@ -90,6 +91,7 @@ async def ask_to_confirm(
     texts: Texts,
     uow: UnitOfWork,
     clock: Clock,
+    state: FSMContext,
 ) -> None:
     offer = await _offer_or_refuse(query, member, callback_data.reward_id, texts, uow, clock)
     if offer is None:
@@ -99,11 +101,13 @@ async def ask_to_confirm(
             view.refusal(texts, offer.reason, short=offer.points_short, tier=offer.required_tier), show_alert=True
         )
         return
+    nonce = view.new_nonce()
+    await view.expect_confirmation(state, nonce)
     await query.answer()
     await show_in_place(
         query,
         view.confirm_text(texts, offer, available=offer.available),
-        view.confirm_keyboard(texts, offer, page=callback_data.page),
+        view.confirm_keyboard(texts, offer, page=callback_data.page, nonce=nonce),
     )
 
 
@@ -114,7 +118,11 @@ async def confirm_redeem(
     texts: Texts,
     uow: UnitOfWork,
     clock: Clock,
+    state: FSMContext,
 ) -> None:
+    if await view.was_withdrawn(state, callback_data.nonce):  # /cancel took it back
+        await _refuse(query, uow, view.refusal(texts, "stale"))
+        return
     # Scoped by the membership, not the Telegram id: the ledger and the idempotency answers
     # keep no chat id that erasing the member would have to find (loyalty/erasure.py).
     key = IdempotencyKey(
@@ -147,6 +155,7 @@ async def confirm_redeem(
         await _refuse(query, uow, view.refusal(texts, "stale"))
         return
     await uow.release()
+    await view.settle_confirmation(state)
     if result.replayed:
         await query.answer(texts("rewards/already", code=own.redemption.code), show_alert=True)
         return

@@ -222,3 +222,27 @@ async def test_guests_are_asked_to_sign_up(product: Product) -> None:
         assert answer.text == EN("card/need_signup"), data
     async with product.uow_factory() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Member)) == 0
+
+
+async def test_cancel_withdraws_a_pending_redemption_and_only_that(product: Product) -> None:
+    _, conv, member = await member_in_chat(product, 1460)
+    await make_reward(product.uow_factory, product.clock, price=250, name="Latte", stock=5)
+    await conv.say("/rewards")
+    await conv.press("Latte · 250 pts")
+    [confirm] = await conv.press(EN("rewards/buttons/redeem"))
+    yes = confirm.button(EN("rewards/buttons/confirm"))["callback_data"]
+
+    [cancelled] = await conv.say("/cancel")
+    assert cancelled.text == EN("rewards/cancelled")
+    answer = await product.forge(conv, yes)  # the old "Yes, redeem", pressed after all
+    assert answer.text == view.refusal(EN, "stale") and answer.show_alert
+    assert await redemptions(product) == [] and await balance_of(product, member) == 1460
+    assert (await conv.say("/cancel"))[-1].text == EN("fallback/nothing_to_cancel")
+
+    # A confirmation that went through leaves nothing to cancel, and a second tap is still the same code.
+    await conv.say("/rewards")
+    await conv.press("Latte · 250 pts")
+    await conv.press(EN("rewards/buttons/redeem"))
+    await conv.press(EN("rewards/buttons/confirm"))
+    assert len(await redemptions(product)) == 1 and await balance_of(product, member) == 1210
+    assert (await conv.say("/cancel"))[-1].text == EN("fallback/nothing_to_cancel")
