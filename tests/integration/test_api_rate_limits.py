@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from limits.aio.storage import Storage
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import create_app
@@ -26,6 +24,7 @@ from loyalty.apikeys import Scope, revoke_api_key
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from tests.utils.api import RunningApi, audit_events, bearer, new_api_key, running_api
+from tests.utils.database import statements
 
 LIMITS = ("api_rate_limit", "auth_failure_limit", "auth_failure_limit_per_key")
 
@@ -61,20 +60,6 @@ async def api(
     async with running_api(app) as api:
         yield api
 
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements run on `engine` inside the block."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 def wrong_key(_n: int) -> dict[str, str]:

@@ -3,12 +3,7 @@ at the cost of one INSERT in the request's own transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.models import Member
@@ -16,6 +11,7 @@ from db.uow import UnitOfWorkFactory
 from loyalty.apikeys import Scope
 from loyalty.clock import FixedClock
 from tests.utils.api import RunningApi, audit_events, bearer, new_api_key
+from tests.utils.database import writes
 from tests.utils.members import chat_member
 
 PHONE = "+8613912345678"
@@ -25,21 +21,6 @@ PHONE = "+8613912345678"
 async def member(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> Member:
     return await chat_member(uow_factory, clock, telegram_id=555001, phone=PHONE)
 
-
-@contextmanager
-def writes(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The INSERT, UPDATE and DELETE statements run on `engine` inside the block."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_every_read_of_member_data_is_audited_with_its_key(

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -20,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.models import AuditEvent, Campaign, CampaignRecipient, Coupon, CouponTemplate
@@ -46,6 +44,7 @@ from tests.utils.campaigns import (
     started_campaign,
 )
 from tests.utils.coupons import make_template
+from tests.utils.database import statements
 
 NEW_YORK = "America/New_York"
 DAY = timedelta(days=1)
@@ -86,20 +85,6 @@ async def start(uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Set
 ROUND_TRIPS_PER_CHUNK = 4
 ROUND_TRIPS_PER_START = 20
 
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements run on `engine` inside the block (each one round trip)."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 # --- creating ------------------------------------------------------------------------------------

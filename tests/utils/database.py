@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, event, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.models import Base
 from db.uow import UnitOfWorkFactory
@@ -30,3 +33,27 @@ async def every_row(uow_factory: UnitOfWorkFactory) -> dict[str, list[str]]:
             table.name: sorted(repr(tuple(row)) for row in await uow.session.execute(without_auth_bookkeeping(table)))
             for table in Base.metadata.sorted_tables
         }
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements run on `engine` inside the block (each one round trip)."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def writes(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The INSERT, UPDATE and DELETE statements run on `engine` inside the block, once it ends."""
+    written: list[str] = []
+    with statements(engine) as seen:
+        yield written
+    written.extend(s for s in seen if s.lstrip().split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"})
