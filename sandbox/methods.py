@@ -590,8 +590,23 @@ async def send_photo(ctx: MethodContext, params: Params) -> Any:
             sizes=sizes,
         )
         ctx.state.register_file(stored)
-    message = ctx.new_bot_message(chat, "sendPhoto", params)
+    message = _captioned(ctx, chat, "sendPhoto", params, caption, parse_mode, markup, reply_to)
     message.photo = stored
+    return ctx.commit_send(chat, message)
+
+
+def _captioned(
+    ctx: MethodContext,
+    chat: SandboxChat,
+    method_name: str,
+    params: Params,
+    caption: FormattedText | None,
+    parse_mode: str | None,
+    markup: dict[str, Any] | None,
+    reply_to: SandboxMessage | None,
+) -> SandboxMessage:
+    """The bot's new message of a file send, with what every captioned send carries."""
+    message = ctx.new_bot_message(chat, method_name, params)
     if caption is not None:
         message.caption = caption.text
         message.caption_entities = caption.entities
@@ -599,7 +614,7 @@ async def send_photo(ctx: MethodContext, params: Params) -> Any:
     message.parse_mode = parse_mode
     message.reply_markup = markup
     message.reply_to = reply_to
-    return ctx.commit_send(chat, message)
+    return message
 
 
 def _document(ctx: MethodContext, params: Params) -> StoredFile | tuple[bytes, str] | str:
@@ -644,15 +659,8 @@ async def send_document(ctx: MethodContext, params: Params) -> Any:
             mime_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
         )
         ctx.state.register_file(stored)
-    message = ctx.new_bot_message(chat, "sendDocument", params)
+    message = _captioned(ctx, chat, "sendDocument", params, caption, parse_mode, markup, reply_to)
     message.document = stored
-    if caption is not None:
-        message.caption = caption.text
-        message.caption_entities = caption.entities
-        message.raw_caption = params.string("caption")
-    message.parse_mode = parse_mode
-    message.reply_markup = markup
-    message.reply_to = reply_to
     return ctx.commit_send(chat, message)
 
 
