@@ -701,6 +701,35 @@ class Staff(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class ConsoleLink(Base):
+    """A one-time sign-in link to the web console, for one staff member. Only the hash of its
+    token is kept: the token itself is in the link and nowhere else."""
+
+    __tablename__ = "console_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    locale: Mapped[str | None] = mapped_column(String(16))  # the language it was asked for in
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser of a staff member. `id_hash` is the hash of the cookie's value; the
+    CSRF secret is what every form of the session must send back."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
 class Campaign(Base):
     """A message to a segment of members at a moment: one occurrence of a (possibly recurring)
     broadcast. Its recipients are chosen when it starts (campaign_recipients)."""

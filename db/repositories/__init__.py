@@ -5,6 +5,7 @@ from db.repositories.audit import AuditLog
 from db.repositories.campaign_effect import CampaignEffectRepository
 from db.repositories.campaign_outbox import CampaignOutboxRepository
 from db.repositories.campaigns import CampaignRepository
+from db.repositories.console import ConsoleRepository
 from db.repositories.coupons import CouponRepository
 from db.repositories.idempotency import IdempotencyRepository
 from db.repositories.ledger import LedgerRepository
@@ -24,6 +25,7 @@ __all__ = [
     "CampaignEffectRepository",
     "CampaignOutboxRepository",
     "CampaignRepository",
+    "ConsoleRepository",
     "CouponRepository",
     "IdempotencyRepository",
     "LedgerRepository",

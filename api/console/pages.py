@@ -1,0 +1,132 @@
+"""The console's pages. Thin: each reads through a rule in loyalty/ and renders a template.
+
+Owners see every page; marketers the campaigns and the evaluation of promotions, and a 403 page
+elsewhere. Without a session every page redirects to /console/signin, which says how to get a
+sign-in link.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.console.deps import COOKIE, COOKIE_PATH, CheckedCsrf, CurrentStaff
+from api.console.rendering import PAGE_HEADERS, render
+from api.deps import ClockDep, SettingsDep, UowDep
+from loyalty import console_access
+from loyalty.campaigns import service
+from loyalty.campaigns.report import campaign_report
+from loyalty.config import Settings
+from loyalty.console_access import ConsoleUser, LinkRefused
+from loyalty.errors import CampaignNotFound, InvalidInput
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+CAMPAIGNS_LISTED = 50
+
+
+def home_of(user: ConsoleUser) -> str:
+    return "/console/" if user.is_owner else "/console/campaigns"
+
+
+def _redirect(to: str) -> RedirectResponse:
+    return RedirectResponse(to, status_code=303, headers=PAGE_HEADERS)
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin(request: Request, settings: SettingsDep) -> Response:
+    return render(request, "message.html", settings=settings, user=None, page="signin", status_code=200)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    uow: UowDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    try:
+        opened = await console_access.redeem_link(uow, clock, settings, token)
+    except LinkRefused as refused:
+        status_code = 403 if refused.reason == "unknown" else 410
+        return render(
+            request, "message.html", settings=settings, user=None, page=f"link_{refused.reason}", status_code=status_code
+        )
+    response = _redirect(home_of(opened.user))
+    set_session_cookie(response, settings, opened.token)
+    return response
+
+
+def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    # Lax, not Strict: the link is opened from Telegram, another site, and a Strict cookie set
+    # by that navigation would not come back with the redirect that follows it.
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=settings.console_session_hours * 3600,
+        path=COOKIE_PATH,
+        httponly=True,
+        secure=settings.environment == "production",
+        samesite="lax",
+    )
+
+
+@router.post("/logout")
+async def logout(user: CheckedCsrf, uow: UowDep, clock: ClockDep, settings: SettingsDep) -> Response:
+    await console_access.sign_out(uow, clock, user)
+    response = _redirect("/console/signin")
+    response.delete_cookie(
+        COOKIE, path=COOKIE_PATH, httponly=True, secure=settings.environment == "production", samesite="lax"
+    )
+    return response
+
+
+@router.post("/language")
+async def language(
+    user: CheckedCsrf,
+    uow: UowDep,
+    locale: Annotated[str, Form(max_length=16)],
+    next_page: Annotated[str, Form(alias="next", max_length=2000)] = "/console/",
+) -> Response:
+    try:
+        await console_access.set_language(uow, user, locale)
+    except InvalidInput:
+        return _redirect(_same_site(next_page))
+    return _redirect(_same_site(next_page))
+
+
+def _same_site(target: str) -> str:
+    """Back to a console page, never elsewhere (an open redirect would lend the console's name)."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/console"):
+        return "/console/"
+    return target
+
+
+@router.get("", include_in_schema=False)
+async def console_root() -> Response:
+    return _redirect("/console/")
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+async def campaigns(request: Request, user: CurrentStaff, uow: UowDep, clock: ClockDep, settings: SettingsDep) -> Response:
+    rows = []
+    for campaign in await service.list_campaigns(uow, limit=CAMPAIGNS_LISTED):
+        rows.append((campaign, await service.progress(uow, clock, campaign.id)))
+    return render(request, "campaigns.html", settings=settings, user=user, rows=rows, nav="campaigns")
+
+
+@router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
+async def campaign(
+    request: Request, campaign_id: int, user: CurrentStaff, uow: UowDep, clock: ClockDep, settings: SettingsDep
+) -> Response:
+    try:
+        found = await service.get_campaign(uow, campaign_id)
+        report = await campaign_report(uow, clock, settings, campaign_id)
+    except CampaignNotFound:
+        return render(request, "message.html", settings=settings, user=user, page="not_found", status_code=404)
+    return render(request, "campaign.html", settings=settings, user=user, campaign=found, report=report, nav="campaigns")
