@@ -6,6 +6,7 @@ from db.repositories.campaign_effect import CampaignEffectRepository
 from db.repositories.campaign_outbox import CampaignOutboxRepository
 from db.repositories.campaigns import CampaignRepository
 from db.repositories.coupons import CouponRepository
+from db.repositories.evaluation import EvaluationRepository
 from db.repositories.idempotency import IdempotencyRepository
 from db.repositories.ledger import LedgerRepository
 from db.repositories.members import MemberRepository
@@ -25,6 +26,7 @@ __all__ = [
     "CampaignOutboxRepository",
     "CampaignRepository",
     "CouponRepository",
+    "EvaluationRepository",
     "IdempotencyRepository",
     "LedgerRepository",
     "MemberRepository",
