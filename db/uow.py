@@ -26,6 +26,7 @@ from db.repositories import (
     CampaignRepository,
     ConsoleRepository,
     CouponRepository,
+    EvaluationRepository,
     IdempotencyRepository,
     LedgerRepository,
     MemberRepository,
@@ -83,6 +84,7 @@ class UnitOfWork:
         self.campaigns = CampaignRepository(self._session)
         self.campaign_outbox = CampaignOutboxRepository(self._session, self._cipher)
         self.campaign_effect = CampaignEffectRepository(self._session)
+        self.evaluation = EvaluationRepository(self._session)
         self.staff = StaffRepository(self._session)
         self.secret_keys = SecretKeyRepository(self._session)
         self.personal_data = PersonalDataRepository(self._session)

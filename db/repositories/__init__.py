@@ -7,6 +7,7 @@ from db.repositories.campaign_outbox import CampaignOutboxRepository
 from db.repositories.campaigns import CampaignRepository
 from db.repositories.console import ConsoleRepository
 from db.repositories.coupons import CouponRepository
+from db.repositories.evaluation import EvaluationRepository
 from db.repositories.idempotency import IdempotencyRepository
 from db.repositories.ledger import LedgerRepository
 from db.repositories.members import MemberRepository
@@ -27,6 +28,7 @@ __all__ = [
     "CampaignRepository",
     "ConsoleRepository",
     "CouponRepository",
+    "EvaluationRepository",
     "IdempotencyRepository",
     "LedgerRepository",
     "MemberRepository",
