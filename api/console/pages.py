@@ -7,6 +7,7 @@ sign-in link.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -17,11 +18,13 @@ from api.console.deps import COOKIE, COOKIE_PATH, CheckedCsrf, CurrentStaff
 from api.console.rendering import PAGE_HEADERS, render
 from api.deps import ClockDep, SettingsDep, UowDep
 from loyalty import console_access
+from loyalty.campaigns import evaluation as promotion
 from loyalty.campaigns import service
 from loyalty.campaigns.report import campaign_report
+from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.console_access import ConsoleUser, LinkRefused
-from loyalty.errors import CampaignNotFound, InvalidInput
+from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidInput
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -130,3 +133,64 @@ async def campaign(
     except CampaignNotFound:
         return render(request, "message.html", settings=settings, user=user, page="not_found", status_code=404)
     return render(request, "campaign.html", settings=settings, user=user, campaign=found, report=report, nav="campaigns")
+
+
+def _day(value: str | None) -> date | None:
+    """A day from a form field (YYYY-MM-DD); None when it is empty or not a day."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def local_today(clock: Clock, settings: Settings) -> date:
+    return clock.now().astimezone(settings.zone).date()
+
+
+@router.get("/evaluation", response_class=HTMLResponse)
+async def evaluation(
+    request: Request,
+    user: CurrentStaff,
+    uow: UowDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    campaign: Annotated[str | None, Query(max_length=20)] = None,
+    start: Annotated[str | None, Query(max_length=20)] = None,
+    end: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    """Before, during and after a campaign (or a range of days), beside the hold-out."""
+    recent = await service.list_campaigns(uow, limit=CAMPAIGNS_LISTED)
+    form = {"campaign": campaign or "", "start": start or "", "end": end or ""}
+    context = {"recent": recent, "form": form, "nav": "evaluation", "result": None, "problem": None}
+
+    def page(status_code: int = 200, **more: object) -> Response:
+        return render(request, "evaluation.html", settings=settings, user=user, status_code=status_code, **{**context, **more})
+
+    if campaign:
+        if not campaign.isdigit():
+            return page(422, problem="campaign")
+        try:
+            result = await promotion.evaluate_campaign(uow, clock, settings, int(campaign))
+        except CampaignNotFound:
+            return page(404, problem="campaign_unknown")
+        except CampaignStateConflict:
+            return page(409, problem="not_started")
+        return page(result=result)
+    if start or end:
+        first, last = _day(start), _day(end)
+        if first is None or last is None:
+            return page(422, problem="dates")
+        try:
+            result = await promotion.evaluate_range(uow, clock, settings, first, last)
+        except InvalidInput:
+            if last < first:
+                problem = "range_order"
+            elif first > local_today(clock, settings):
+                problem = "range_future"
+            else:
+                problem = "range_long"
+            return page(422, problem=problem)
+        return page(result=result)
+    return page()

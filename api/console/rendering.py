@@ -21,8 +21,6 @@ HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
-EVALUATION_AVAILABLE = False  # the promotion evaluation page, once its rules exist
-
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
@@ -81,7 +79,6 @@ def render(
         csrf_token=user.csrf_secret if user is not None else "",
         here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         program_name=settings.program_name,
-        evaluation_available=EVALUATION_AVAILABLE,
         **context,
     )
     return HTMLResponse(page, status_code=status_code, headers=PAGE_HEADERS)
