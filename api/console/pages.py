@@ -14,17 +14,18 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.console.deps import COOKIE, COOKIE_PATH, CheckedCsrf, CurrentStaff
-from api.console.rendering import PAGE_HEADERS, render
+from api.console import dashboard as board_page
+from api.console.deps import COOKIE, COOKIE_PATH, CheckedCsrf, CurrentStaff, OwnerOnly
+from api.console.rendering import PAGE_HEADERS, render, texts_for
 from api.deps import ClockDep, SettingsDep, UowDep
-from loyalty import console_access
+from loyalty import console_access, kpis, stores
 from loyalty.campaigns import evaluation as promotion
 from loyalty.campaigns import service
 from loyalty.campaigns.report import campaign_report
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.console_access import ConsoleUser, LinkRefused
-from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidInput
+from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidInput, StoreNotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -113,6 +114,42 @@ def _same_site(target: str) -> str:
 @router.get("", include_in_schema=False)
 async def console_root() -> Response:
     return _redirect("/console/")
+
+
+@router.get("/", response_class=HTMLResponse)
+async def dashboard(
+    request: Request,
+    user: OwnerOnly,
+    uow: UowDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    days: Annotated[str | None, Query(max_length=10)] = None,
+    start: Annotated[str | None, Query(max_length=20)] = None,
+    end: Annotated[str | None, Query(max_length=20)] = None,
+    store: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    all_stores = await stores.list_stores(uow)
+    form = {"days": days or "", "start": start or "", "end": end or "", "store": store or ""}
+    context: dict[str, object] = {
+        "nav": "dashboard", "stores": all_stores, "form": form, "presets": kpis.PERIOD_PRESETS,
+        "board": None, "problem": None, "asked": None,
+    }
+
+    def page(status_code: int = 200, **more: object) -> Response:
+        return render(request, "dashboard.html", settings=settings, user=user, status_code=status_code, **{**context, **more})
+
+    try:
+        asked = board_page.asked_period(days, start, end, today=local_today(clock, settings))
+    except board_page.PeriodProblem as problem:
+        return page(422, problem=str(problem))
+    if store:
+        try:
+            await stores.find_store(uow, store)
+        except StoreNotFound:
+            return page(422, problem="store", asked=asked)
+    board = await kpis.dashboard(uow, clock, settings, asked.period, store_code=store or None)
+    texts = texts_for(settings, user.locale)
+    return page(asked=asked, board=board, chart_json=board_page.chart_data(board, texts), heat=board_page.heat)
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
