@@ -26,6 +26,7 @@ from db.repositories import (
     CampaignRepository,
     CouponRepository,
     IdempotencyRepository,
+    KpiRepository,
     LedgerRepository,
     MemberRepository,
     NotificationRepository,
@@ -52,6 +53,7 @@ class UnitOfWork:
     nudges: NudgeRepository
     idempotency: IdempotencyRepository
     personal_data: PersonalDataRepository
+    kpis: KpiRepository
 
     def __init__(
         self,
@@ -84,6 +86,7 @@ class UnitOfWork:
         self.staff = StaffRepository(self._session)
         self.secret_keys = SecretKeyRepository(self._session)
         self.personal_data = PersonalDataRepository(self._session)
+        self.kpis = KpiRepository(self._session)
         return self
 
     async def __aexit__(

@@ -7,6 +7,7 @@ from db.repositories.campaign_outbox import CampaignOutboxRepository
 from db.repositories.campaigns import CampaignRepository
 from db.repositories.coupons import CouponRepository
 from db.repositories.idempotency import IdempotencyRepository
+from db.repositories.kpis import KpiRepository
 from db.repositories.ledger import LedgerRepository
 from db.repositories.members import MemberRepository
 from db.repositories.notifications import NotificationRepository
@@ -26,6 +27,7 @@ __all__ = [
     "CampaignRepository",
     "CouponRepository",
     "IdempotencyRepository",
+    "KpiRepository",
     "LedgerRepository",
     "MemberRepository",
     "NotificationRepository",
