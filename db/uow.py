@@ -28,6 +28,7 @@ from db.repositories import (
     CouponRepository,
     EvaluationRepository,
     IdempotencyRepository,
+    KpiRepository,
     LedgerRepository,
     MemberRepository,
     NotificationRepository,
@@ -55,6 +56,7 @@ class UnitOfWork:
     idempotency: IdempotencyRepository
     personal_data: PersonalDataRepository
     console: ConsoleRepository
+    kpis: KpiRepository
 
     def __init__(
         self,
@@ -89,6 +91,7 @@ class UnitOfWork:
         self.secret_keys = SecretKeyRepository(self._session)
         self.personal_data = PersonalDataRepository(self._session)
         self.console = ConsoleRepository(self._session)
+        self.kpis = KpiRepository(self._session)
         return self
 
     async def __aexit__(

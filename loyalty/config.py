@@ -6,6 +6,7 @@ import logging
 import math
 import re
 from datetime import time
+from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -129,6 +130,9 @@ class Settings(BaseSettings):
     # Hand adjustments of points through the API: at most this many points (gains and losses
     # added up as absolute values) per API key per day in TIMEZONE.
     adjustment_daily_cap: int = Field(default=50_000, ge=0, le=10**12)
+    # What a point costs the merchant, in minor units of CURRENCY (0.5: two points cost a fen):
+    # the dashboard's points liability is the outstanding points times this.
+    point_cost_minor: Decimal = Field(default=Decimal(1), ge=0, le=10**6, max_digits=12)
 
     # The web console (/console): a staff member signs in with a one-time link from the bot (or
     # `loyalty console link`), valid `console_link_minutes`. A session ends after

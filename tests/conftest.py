@@ -95,6 +95,14 @@ def seed_rows(database_url: str) -> dict[str, list[dict[str, object]]]:
 @pytest.fixture
 async def engine(database_url: str, seed_rows: dict[str, list[dict[str, object]]]) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
+    await reset_tables(engine, seed_rows)
+    yield engine
+    await engine.dispose()
+
+
+async def reset_tables(engine: AsyncEngine, seed_rows: dict[str, list[dict[str, object]]]) -> None:
+    """Empty every table and put back what the migrations seeded (also between the examples of
+    a property test that writes a whole population)."""
     async with engine.begin() as connection:
         # The ledger and the audit trail refuse DELETE (db/append_only.py): the guard is lifted
         # for this reset and put back before it commits, so no other connection sees it lifted.
@@ -109,8 +117,6 @@ async def engine(database_url: str, seed_rows: dict[str, list[dict[str, object]]
                     await connection.execute(
                         text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), MAX(id)) FROM {table.name}")
                     )
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

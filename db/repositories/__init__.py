@@ -9,6 +9,7 @@ from db.repositories.console import ConsoleRepository
 from db.repositories.coupons import CouponRepository
 from db.repositories.evaluation import EvaluationRepository
 from db.repositories.idempotency import IdempotencyRepository
+from db.repositories.kpis import KpiRepository
 from db.repositories.ledger import LedgerRepository
 from db.repositories.members import MemberRepository
 from db.repositories.notifications import NotificationRepository
@@ -30,6 +31,7 @@ __all__ = [
     "CouponRepository",
     "EvaluationRepository",
     "IdempotencyRepository",
+    "KpiRepository",
     "LedgerRepository",
     "MemberRepository",
     "NotificationRepository",

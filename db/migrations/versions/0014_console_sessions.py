@@ -1,7 +1,7 @@
 """console sign-in links and sessions
 
 Revision ID: 0014_console_sessions
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-06
 
 `console_links`: one-time links that sign a staff member in to the web console (the hash of the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0014_console_sessions'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
