@@ -22,6 +22,7 @@ from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 
 from api.auth import install_auth
+from api.console import install_console
 from api.errors import install_error_handlers
 from api.ratelimit import RateLimits
 from api.request_limits import RequestBodyLimit
@@ -135,6 +136,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(api_v1)
+    install_console(app)  # /console: the web pages, outside the OpenAPI document
     # Middlewares: the last added runs first. Every answer gets the security headers (the 401,
     # 413 and 429 of the layers below included); a body too large is refused before anything
     # reads it; the key is checked from the headers before the route reads the body.

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -701,6 +702,35 @@ class Staff(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class ConsoleLink(Base):
+    """A one-time sign-in link to the web console, for one staff member. Only the hash of its
+    token is kept: the token itself is in the link and nowhere else."""
+
+    __tablename__ = "console_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    locale: Mapped[str | None] = mapped_column(String(16))  # the language it was asked for in
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser of a staff member. `id_hash` is the hash of the cookie's value; the
+    CSRF secret is what every form of the session must send back."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
 class Campaign(Base):
     """A message to a segment of members at a moment: one occurrence of a (possibly recurring)
     broadcast. Its recipients are chosen when it starts (campaign_recipients)."""
@@ -776,6 +806,101 @@ class CampaignRecipient(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+
+
+# --- key performance indicators (loyalty/kpis) ---------------------------------------------------
+
+
+class TierChange(Base):
+    """A member moving from one tier to another: what the tier-moves chart counts. Ranks, not tier
+    ids, so a move reads up or down even after the ladder changed. Like the ledger, the rows stay
+    when a member is erased: they point to the anonymous row and hold nothing personal."""
+
+    __tablename__ = "tier_changes"
+    __table_args__ = (
+        CheckConstraint("from_rank <> to_rank", name="moves"),
+        Index("ix_tier_changes_at", "at"),
+        Index("ix_tier_changes_member_at", "member_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    from_rank: Mapped[int] = mapped_column(Integer)
+    to_rank: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class AnonymousSale(Base):
+    """What a till (or the online shop, without a store) sold to non-members on one local day:
+    one row per store and day, replaced when the till reports the day again."""
+
+    __tablename__ = "anonymous_sales"
+    __table_args__ = (
+        CheckConstraint("amount_minor >= 0 AND sales >= 0", name="not_negative"),
+        # One row per (store, day); NULL (online) is a value of its own here, which a plain
+        # unique constraint would not see.
+        Index(
+            "uq_anonymous_sales_store_day", "store_id", "day", unique=True,
+            postgresql_where=text("store_id IS NOT NULL"), sqlite_where=text("store_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_anonymous_sales_online_day", "day", unique=True,
+            postgresql_where=text("store_id IS NULL"), sqlite_where=text("store_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    day: Mapped[date] = mapped_column(Date)  # local day in the program's TIMEZONE
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    sales: Mapped[int] = mapped_column(Integer)  # how many sales made up the amount
+    reported_at: Mapped[datetime] = mapped_column(Timestamp)  # the latest report of the day
+    reported_by: Mapped[str] = mapped_column(String(80))
+
+
+class KpiDay(Base):
+    """A local day whose roll-ups are stored (loyalty/kpis/rollup.py), and when they were built."""
+
+    __tablename__ = "kpi_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    built_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class KpiDaily(Base):
+    """Additive numbers of one local day: summed over the days of any period. `scope` is a store
+    id, 0 for every store and the online shop together, -1 for the online shop."""
+
+    __tablename__ = "kpi_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scope: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(48), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class KpiSnapshot(Base):
+    """Numbers as they stood at the end of one local day (outstanding points, members per tier,
+    RFM segment sizes): read at a period's ends, never summed."""
+
+    __tablename__ = "kpi_snapshots"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(48), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class KpiBitmap(Base):
+    """The members behind a distinct count on one local day, as a serialized roaring bitmap of
+    member ids: the union over a period's days is the exact number of distinct members."""
+
+    __tablename__ = "kpi_bitmaps"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scope: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)  # buyers, twice, joined
+    bitmap: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SecretKeyFingerprint(Base):

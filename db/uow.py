@@ -24,8 +24,11 @@ from db.repositories import (
     CampaignEffectRepository,
     CampaignOutboxRepository,
     CampaignRepository,
+    ConsoleRepository,
     CouponRepository,
+    EvaluationRepository,
     IdempotencyRepository,
+    KpiRepository,
     LedgerRepository,
     MemberRepository,
     NotificationRepository,
@@ -52,6 +55,8 @@ class UnitOfWork:
     nudges: NudgeRepository
     idempotency: IdempotencyRepository
     personal_data: PersonalDataRepository
+    console: ConsoleRepository
+    kpis: KpiRepository
 
     def __init__(
         self,
@@ -81,9 +86,12 @@ class UnitOfWork:
         self.campaigns = CampaignRepository(self._session)
         self.campaign_outbox = CampaignOutboxRepository(self._session, self._cipher)
         self.campaign_effect = CampaignEffectRepository(self._session)
+        self.evaluation = EvaluationRepository(self._session)
         self.staff = StaffRepository(self._session)
         self.secret_keys = SecretKeyRepository(self._session)
         self.personal_data = PersonalDataRepository(self._session)
+        self.console = ConsoleRepository(self._session)
+        self.kpis = KpiRepository(self._session)
         return self
 
     async def __aexit__(

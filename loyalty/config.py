@@ -6,6 +6,7 @@ import logging
 import math
 import re
 from datetime import time
+from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -129,6 +130,18 @@ class Settings(BaseSettings):
     # Hand adjustments of points through the API: at most this many points (gains and losses
     # added up as absolute values) per API key per day in TIMEZONE.
     adjustment_daily_cap: int = Field(default=50_000, ge=0, le=10**12)
+    # What a point costs the merchant, in minor units of CURRENCY (0.5: two points cost a fen):
+    # the dashboard's points liability is the outstanding points times this.
+    point_cost_minor: Decimal = Field(default=Decimal(1), ge=0, le=10**6, max_digits=12)
+
+    # The web console (/console): a staff member signs in with a one-time link from the bot (or
+    # `loyalty console link`), valid `console_link_minutes`. A session ends after
+    # `console_idle_minutes` without a request, and `console_session_hours` after sign-in
+    # whatever happens. CONSOLE_URL is the console's public address, which the links point to.
+    console_link_minutes: int = Field(default=10, ge=1, le=60)
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    console_url: str = "http://127.0.0.1:8000/console"
 
     @field_validator("api_rate_limit", "auth_failure_limit", "auth_failure_limit_per_key")
     @classmethod
@@ -139,6 +152,14 @@ class Settings(BaseSettings):
             parse(value)
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '1200/minute': {value!r}") from exc
+        return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"not an address like https://loyalty.example.com/console: {value!r}")
         return value
 
     @field_validator("database_url")

@@ -129,6 +129,12 @@ class ExportedAuditEvent(BaseModel):
     detail: str | None
 
 
+class ExportedTierMove(BaseModel):
+    at: datetime
+    from_tier: str = Field(description="The tier's code, or `rank-<n>` for a rank no tier has any more.")
+    to_tier: str
+
+
 class MemberExport(BaseModel):
     """Everything stored about one member."""
 
@@ -143,6 +149,7 @@ class MemberExport(BaseModel):
     messages: list[ExportedMessage] = Field(description="Messages the program wrote to them (receipts, nudges).")
     campaigns: list[ExportedCampaignMessage] = Field(description="Broadcasts they were chosen for.")
     audit: list[ExportedAuditEvent] = Field(description="What staff and API keys did to their membership.")
+    tier_moves: list[ExportedTierMove] = Field(default_factory=list, description="Their moves between tiers, oldest first.")
 
 
 async def export_member(uow: UnitOfWork, settings: Settings, member: Member, *, now: datetime) -> MemberExport:
@@ -150,7 +157,9 @@ async def export_member(uow: UnitOfWork, settings: Settings, member: Member, *, 
     zone = member_zone(member, settings)
     locale = member.locale
     data = uow.personal_data
-    tier = next(tier for tier in await uow.program.tiers() if tier.id == member.tier_id)
+    tiers = await uow.program.tiers()
+    tier = next(tier for tier in tiers if tier.id == member.tier_id)
+    codes = {tier.rank: tier.code for tier in tiers}
 
     def local(moment: datetime | None) -> datetime | None:
         return moment.astimezone(zone) if moment is not None else None
@@ -252,6 +261,13 @@ async def export_member(uow: UnitOfWork, settings: Settings, member: Member, *, 
         audit=[
             ExportedAuditEvent(at=at(event.at), by=event.actor, action=event.action, detail=event.detail)
             for event in await data.audit_events(member.id)
+        ],
+        tier_moves=[
+            ExportedTierMove(
+                at=at(move.at), from_tier=codes.get(move.from_rank, f"rank-{move.from_rank}"),
+                to_tier=codes.get(move.to_rank, f"rank-{move.to_rank}"),
+            )
+            for move in await data.tier_changes(member.id)
         ],
     )
 

@@ -376,6 +376,12 @@ class InvalidCampaign(InvalidInput):
         self.problem = problem
 
 
+class InvalidPeriod(InvalidInput):
+    """A range of days that cannot be evaluated; `field` names the bad end ("start", "end")."""
+
+    code = "invalid_period"
+
+
 class CampaignNotFound(NotFound):
     code = "campaign_not_found"
 

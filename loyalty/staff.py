@@ -70,7 +70,12 @@ async def add(
 
 
 async def remove(uow: UnitOfWork, clock: Clock, telegram_id: int, *, actor: str = "cli") -> None:
-    """Take staff access away at once. Campaigns they created keep running. Commits."""
+    """Take staff access away at once: their console sessions and unused sign-in links end with
+    it. Campaigns they created keep running. Commits."""
+    existing = await uow.staff.by_telegram_id(telegram_id)
+    if existing is None:
+        raise NotFound(f"no staff member has Telegram id {telegram_id}")
+    await uow.console.end_sessions_of(existing.id)
     if not await uow.staff.remove(telegram_id):
         raise NotFound(f"no staff member has Telegram id {telegram_id}")
     uow.audit.record(at=clock.now(), actor=actor, action="staff.remove", detail=str(telegram_id))

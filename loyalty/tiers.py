@@ -175,7 +175,12 @@ def _notify(
     )
 
 
-def _move(member: Member, tier: LadderTier, *, now: datetime, at_risk_since: datetime | None) -> None:
+def _move(
+    uow: UnitOfWork, member: Member, old: LadderTier, tier: LadderTier, *, now: datetime, at_risk_since: datetime | None
+) -> None:
+    """Every move between tiers goes through here, so each one is recorded (the tier-moves chart
+    of loyalty/kpis reads them)."""
+    uow.kpis.add_tier_change(member_id=member.id, from_rank=old.rank, to_rank=tier.rank, at=now)
     member.tier_id = tier.id
     member.tier_since = now
     member.tier_at_risk_since = at_risk_since
@@ -208,7 +213,7 @@ async def upgrade_if_qualified(
     stats = await qualifying_stats(uow, member.id, now=now, months=months)
     target = qualified_tier(tiers, stats)
     if target.rank > current.rank:
-        _move(member, target, now=now, at_risk_since=None)
+        _move(uow, member, current, target, now=now, at_risk_since=None)
         gifts = await coupons.issue_automatic(
             uow, member, event="tier", now=now, zone=zone, ranks=(current.rank, target.rank)
         )
@@ -261,7 +266,7 @@ async def review_member(
     if now - member.tier_at_risk_since < grace:
         return "unchanged"
     lower = max((tier for tier in tiers if tier.rank < current.rank), key=lambda tier: tier.rank)
-    _move(member, lower, now=now, at_risk_since=None if qualifies(lower, stats) else now)
+    _move(uow, member, current, lower, now=now, at_risk_since=None if qualifies(lower, stats) else now)
     _notify(uow, member, NotificationKind.TIER_DOWNGRADED, current, lower, now)
     log.info("member %s down from %s to %s", member.member_number, current.code, lower.code)
     return "downgraded"

@@ -5,8 +5,11 @@ from db.repositories.audit import AuditLog
 from db.repositories.campaign_effect import CampaignEffectRepository
 from db.repositories.campaign_outbox import CampaignOutboxRepository
 from db.repositories.campaigns import CampaignRepository
+from db.repositories.console import ConsoleRepository
 from db.repositories.coupons import CouponRepository
+from db.repositories.evaluation import EvaluationRepository
 from db.repositories.idempotency import IdempotencyRepository
+from db.repositories.kpis import KpiRepository
 from db.repositories.ledger import LedgerRepository
 from db.repositories.members import MemberRepository
 from db.repositories.notifications import NotificationRepository
@@ -24,8 +27,11 @@ __all__ = [
     "CampaignEffectRepository",
     "CampaignOutboxRepository",
     "CampaignRepository",
+    "ConsoleRepository",
     "CouponRepository",
+    "EvaluationRepository",
     "IdempotencyRepository",
+    "KpiRepository",
     "LedgerRepository",
     "MemberRepository",
     "NotificationRepository",

@@ -319,6 +319,18 @@ class CampaignRepository:
         row = (await self._session.execute(statement)).one()
         return int(row[0]), int(row[1] or 0), int(row[2] or 0)
 
+    async def audience_buyers(self, members: MemberFilter, *, since: datetime, currency: str) -> int:
+        """Members of the audience with a purchase in [since, now] counted as a campaign report
+        counts one (in `currency`, not refunded in full): the audience's usual conversion."""
+        bought = exists().where(
+            Purchase.member_id == Member.id,
+            Purchase.purchased_at.between(since, members.now),
+            Purchase.currency == currency,
+            Purchase.amount_minor > Purchase.refunded_minor,
+        )
+        statement = select(func.count()).where(*self._conditions(members), bought)
+        return int(await self._session.scalar(statement) or 0)
+
     async def sample_members(self, members: MemberFilter, *, limit: int) -> list[SampleMember]:
         """The first `limit` members of the audience (by id) a campaign would reach: with a
         chat, not blocked, offers not muted."""

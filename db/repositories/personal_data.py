@@ -37,6 +37,7 @@ from db.models import (
     RewardRedemption,
     Staff,
     Store,
+    TierChange,
 )
 
 # Table -> what an erasure does with the member's rows there.
@@ -53,6 +54,7 @@ MEMBER_TABLES: dict[str, str] = {
     "member_tags": "deleted",
     "audit_events": "kept; every detail about the member set to NULL",
     "idempotency_records": "answers to requests about the member deleted (also those under their scopes)",
+    "tier_changes": "kept, like the ledger: ranks and times only, counted by the tier-moves chart",
 }
 # Rows that name a member without a foreign key: by Telegram id (staff, a campaign's progress
 # message), by scope (idempotency answers: "member:<id>", "bonus:<id>", "chat:<Telegram id>").
@@ -163,6 +165,10 @@ class PersonalDataRepository:
 
     async def audit_events(self, member_id: int) -> Sequence[AuditEvent]:
         statement = select(AuditEvent).where(AuditEvent.member_id == member_id).order_by(AuditEvent.id)
+        return (await self._session.scalars(statement)).all()
+
+    async def tier_changes(self, member_id: int) -> Sequence[TierChange]:
+        statement = select(TierChange).where(TierChange.member_id == member_id).order_by(TierChange.at, TierChange.id)
         return (await self._session.scalars(statement)).all()
 
     async def staff_role(self, telegram_id: int | None) -> str | None:

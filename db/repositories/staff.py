@@ -21,6 +21,10 @@ class StaffRepository:
         statement = select(Staff).where(Staff.telegram_id == telegram_id).execution_options(populate_existing=True)
         return (await self._session.scalars(statement)).one_or_none()
 
+    async def by_id(self, staff_id: int) -> Staff | None:
+        statement = select(Staff).where(Staff.id == staff_id).execution_options(populate_existing=True)
+        return (await self._session.scalars(statement)).one_or_none()
+
     async def all(self) -> Sequence[Staff]:
         return (await self._session.scalars(select(Staff).order_by(Staff.role, Staff.name, Staff.id))).all()
 

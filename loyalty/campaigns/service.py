@@ -57,6 +57,7 @@ from db.uow import IntegrityError, UnitOfWork, UnitOfWorkFactory
 from loyalty import coupons
 from loyalty.campaigns.audience import Audience, AudienceSize, audience_size, member_filter
 from loyalty.campaigns.messages import Addressee, check_plain, check_texts, render
+from loyalty.campaigns.power import Readability, readability
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
 from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidCampaign, LoyaltyError, StaffOnly
@@ -167,6 +168,9 @@ class Preview:
     expected: Expected
     # Of NOT_APPLIED_COUPON_RULES, those the attached template sets: say so before sending.
     coupon_rules_not_applied: tuple[CouponRule, ...] = ()
+    # Whether the hold-out comparison could be read (loyalty/campaigns/power.py); None only
+    # where a Preview is built by hand.
+    readability: Readability | None = None
 
 
 @dataclass(frozen=True)
@@ -285,7 +289,9 @@ async def preview(
     uow: UnitOfWork, clock: Clock, settings: Settings, draft: CampaignDraft, *, samples: int = 3
 ) -> Preview:
     """What a draft would reach and say, before anything is written: the audience's size, the
-    expected hold-out, and the text rendered for the first few members it would reach. The
+    expected hold-out, the text rendered for the first few members it would reach, and whether
+    its hold-out test could be read: the audience's usual conversion (members who bought in the
+    last attribution_days), the smallest lift detectable and the share that would do. The
     draft is checked as create_campaign checks it. Writes nothing."""
     now = clock.now()
     values = await _validated(uow, settings, draft, now=now)
@@ -308,7 +314,11 @@ async def preview(
     ]
     expected = Expected.of(size, values["holdout_pct"])
     template = await uow.coupons.template(values["coupon_template_id"]) if values["coupon_template_id"] else None
-    return Preview(size, expected.held_out, rendered, expected, _rules_not_applied(template))
+    buyers = await uow.campaigns.audience_buyers(
+        members, since=now - timedelta(days=values["attribution_days"]), currency=settings.currency
+    )
+    test = readability(buyers, size.total, values["holdout_pct"], max_pct=HOLDOUT_MAX_PCT)
+    return Preview(size, expected.held_out, rendered, expected, _rules_not_applied(template), test)
 
 
 def _rules_not_applied(template: CouponTemplate | None) -> tuple[CouponRule, ...]:

@@ -28,7 +28,7 @@ from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from tests.utils.api import serve
-from tests.utils.database import restore_seed
+from tests.conftest import reset_tables
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 
@@ -106,7 +106,7 @@ async def tab(browser: Browser) -> AsyncIterator[Tab]:
 async def engine(database_url: str, seed_rows: dict[str, list[dict[str, object]]]) -> AsyncIterator[AsyncEngine]:
     """tests/conftest.py's `engine`, in the module's event loop."""
     engine = create_engine(database_url)
-    await restore_seed(engine, seed_rows)
+    await reset_tables(engine, seed_rows)
     yield engine
     await engine.dispose()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FRONT_ENDS = ("bot/routers", "api/routes")
+FRONT_ENDS = ("bot/routers", "api/routes", "api/console")
 
 
 def commits_in(source: str, name: str) -> list[str]:

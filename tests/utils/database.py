@@ -1,4 +1,4 @@
-"""What the database holds, to check that a refused request wrote nothing; and the reset to\nthe seeded state every test starts from."""
+"""What the database holds, to check that a refused request wrote nothing."""
 
 from __future__ import annotations
 
@@ -6,32 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Select, Table, event, select, text
+from sqlalchemy import Select, Table, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.models import Base
 from db.uow import UnitOfWorkFactory
-from tests.utils.append_only import guard_lifted
 
 AUTH_AUDIT = "apikey."  # the actions of authentication itself: key made, attempt failed, ...
-
-
-async def restore_seed(engine: AsyncEngine, seed_rows: dict[str, list[dict[str, object]]]) -> None:
-    """Empty every table, then put back what the migrations seeded: the state each test starts from."""
-    async with engine.begin() as connection:
-        # The ledger and the audit trail refuse DELETE (db/append_only.py): the guard is lifted
-        # for this reset and put back before it commits, so no other connection sees it lifted.
-        async with guard_lifted(connection):
-            for table in reversed(Base.metadata.sorted_tables):
-                await connection.execute(table.delete())
-        for table in Base.metadata.sorted_tables:
-            if table.name in seed_rows:
-                await connection.execute(table.insert(), seed_rows[table.name])
-                if connection.dialect.name == "postgresql":
-                    # Rows went in with their ids; the id sequence must move past them.
-                    await connection.execute(
-                        text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), MAX(id)) FROM {table.name}")
-                    )
 
 
 def without_auth_bookkeeping(table: Table) -> Select[Any]:

@@ -1,4 +1,4 @@
-"""The staff's part of the bot: /broadcast and /campaigns, for Telegram users with a row in
+"""The staff's part of the bot: /broadcast, /campaigns and /console, for Telegram users with a row in
 `staff` (loyalty/staff.py).
 
 Everything here sits behind IsStaff, read from the database on each update, so a member never
@@ -14,7 +14,7 @@ from aiogram.types import CallbackQuery
 from bot.callbacks import STAFF_PREFIX
 from bot.filters import IsStaff
 from bot.render import Texts
-from bot.routers.staff import broadcast, campaigns
+from bot.routers.staff import broadcast, campaigns, console
 
 
 async def refuse(query: CallbackQuery, texts: Texts) -> None:
@@ -34,7 +34,7 @@ def router() -> Router:
     guarded.callback_query.filter(IsStaff())
     leftovers = Router(name="staff-stale")
     leftovers.callback_query.register(stale, F.data.startswith(STAFF_PREFIX))
-    guarded.include_routers(broadcast.router(), campaigns.router(), leftovers)
+    guarded.include_routers(broadcast.router(), campaigns.router(), console.router(), leftovers)
     refusal = Router(name="staff-refusal")
     refusal.callback_query.register(refuse, F.data.startswith(STAFF_PREFIX))
     root.include_routers(guarded, refusal)

@@ -1,4 +1,4 @@
-"""The staff command menu: members' commands plus /broadcast and /campaigns, shown only in a staff
+"""The staff command menu: members' commands plus /broadcast, /campaigns and /console, shown only in a staff
 member's own chat (BotCommandScopeChat). The default menu, every member's, never lists them."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from aiogram.types import BotCommand, BotCommandScopeChat
 from bot.render import texts_for
 from loyalty.config import SUPPORTED_LOCALES
 
-STAFF_COMMANDS = ("broadcast", "campaigns")
+STAFF_COMMANDS = ("broadcast", "campaigns", "console")
 
 
 def _language(locale: str) -> str | None:

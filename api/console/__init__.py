@@ -1,0 +1,34 @@
+"""The merchant's web console at /console: server-rendered pages for the owner and marketers,
+served by the API's own process. `install_console(app)` adds its routes, static files and the
+pages it answers refusals with."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from api.console.deps import ConsoleRefusal, SignInNeeded
+from api.console.pages import router
+from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
+from loyalty.config import Settings
+
+SIGN_IN_PAGE = "/console/signin"
+
+
+def install_console(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
+
+    async def sign_in_needed(request: Request, exc: Exception) -> Response:
+        if request.headers.get("HX-Request"):  # htmx follows a redirect in place; a full page load is wanted
+            return Response(status_code=204, headers={**PAGE_HEADERS, "HX-Redirect": SIGN_IN_PAGE})
+        return RedirectResponse(SIGN_IN_PAGE, status_code=303, headers=PAGE_HEADERS)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ConsoleRefusal)
+        settings: Settings = request.app.state.settings
+        return render(request, "message.html", settings=settings, user=exc.user, page=exc.page, status_code=exc.status)
+
+    app.add_exception_handler(SignInNeeded, sign_in_needed)
+    app.add_exception_handler(ConsoleRefusal, refused)

@@ -1,0 +1,100 @@
+"""The owner's dashboard page: the period and store asked for, the KPI engine's Dashboard
+(loyalty.kpis.dashboard), and the chart data handed to the page's script as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from babel.numbers import get_currency_precision
+from markupsafe import Markup
+
+from api.console.texts import ConsoleTexts
+from loyalty.kpis import MAX_PERIOD_DAYS, PERIOD_PRESETS, Dashboard, Period
+
+DEFAULT_DAYS = 30
+# Line charts draw these as bars: counts per month, not a level over time.
+BAR_CHARTS = frozenset({"tier_moves", "breakage"})
+
+
+class PeriodProblem(ValueError):
+    """A period that cannot be shown; the value is the key of the message that says why."""
+
+
+@dataclass(frozen=True)
+class Asked:
+    period: Period
+    days: int | None  # a preset, or None for a custom range
+
+
+def _day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def asked_period(days: str | None, start: str | None, end: str | None, *, today: date) -> Asked:
+    """The period from the page's query: a preset number of days ending today, or a custom
+    range of local days (both ends included). PeriodProblem names what is wrong."""
+    if start or end:
+        first, last = _day(start), _day(end)
+        if first is None or last is None:
+            raise PeriodProblem("dates")
+        if last < first:
+            raise PeriodProblem("range_order")
+        if last > today:
+            raise PeriodProblem("range_future")
+        if (last - first).days + 1 > MAX_PERIOD_DAYS:
+            raise PeriodProblem("range_long")
+        return Asked(Period(first, last), None)
+    if days is None or days == "":
+        return Asked(Period.last(DEFAULT_DAYS, today), DEFAULT_DAYS)
+    if not days.isdigit() or int(days) not in PERIOD_PRESETS:
+        raise PeriodProblem("days")
+    return Asked(Period.last(int(days), today), int(days))
+
+
+def chart_data(board: Dashboard, texts: ConsoleTexts) -> Markup:
+    """The charts as JSON for `<script type="application/json">`: never run, so the page's CSP
+    needs no inline script. `<`, `>` and `&` are escaped so no value can end the element."""
+    charts: dict[str, Any] = {}
+    for key, series in board.charts.items():
+        charts[key] = {
+            "title": texts(f"chart.{key}.title") if texts.has(f"chart.{key}.title") else key,
+            "unit": series.unit.value,
+            "type": "bar" if key in BAR_CHARTS else "line",
+            "labels": list(series.labels),
+            "lines": [
+                {"key": name, "label": texts(f"line.{name}") if texts.has(f"line.{name}") else name, "values": list(values)}
+                for name, values in series.lines.items()
+            ],
+        }
+    if board.tiers:
+        charts["tiers"] = {
+            "title": texts("dashboard.tiers"),
+            "unit": "count",
+            "type": "bar",
+            "labels": list(board.tiers),
+            "lines": [{"key": "members", "label": texts("dashboard.members"), "values": list(board.tiers.values())}],
+        }
+    payload = {
+        "locale": texts.locale.replace("_", "-"),
+        "currency": board.currency,
+        "moneyExponent": get_currency_precision(board.currency),
+        "charts": charts,
+    }
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
+
+
+def heat(share: float | None) -> str:
+    """The heat map class of a retention share: tenths, from heat-0 to heat-10."""
+    if share is None:
+        return "heat-none"
+    return f"heat-{max(0, min(10, round(share * 10)))}"

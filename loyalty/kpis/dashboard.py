@@ -1,0 +1,293 @@
+"""The dashboard of a period: figures against the previous period, charts, tiers, cohorts,
+segments and campaigns, read from the daily roll-ups (today live). Reads only.
+
+Charts over more than 90 days show weeks, not days: 7-day buckets from the period's first day
+(the last one may be shorter), each labelled by its first day; a count in a bucket is the sum
+of its days, a level (members, outstanding points) is the value as its last day ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from pyroaring import BitMap
+
+from db.uow import UnitOfWork
+from loyalty.campaigns.report import campaign_report
+from loyalty.campaigns.rfm import RFM_SEGMENTS
+from loyalty.clock import Clock
+from loyalty.config import Settings
+from loyalty.errors import StoreNotFound
+from loyalty.kpis import definitions
+from loyalty.kpis.bitmaps import repeat_buyers, union
+from loyalty.kpis.days import (
+    ALL_STORES,
+    ANONYMOUS_AMOUNT,
+    ANONYMOUS_REPORTS,
+    BUYERS,
+    JOINED,
+    MEMBERS_TOTAL,
+    NEW_MEMBERS,
+    OUTSTANDING,
+    PURCHASES,
+    REFUNDS,
+    REVENUE,
+    SEGMENT_PREFIX,
+    TIER_DOWN,
+    TIER_PREFIX,
+    TIER_UP,
+    TWICE,
+    day_bounds,
+    points_metric,
+)
+from loyalty.kpis.model import CampaignRow, CohortRow, Dashboard, Figure, Period, Series, Unit
+from loyalty.kpis.source import DaySource, days_between
+
+WEEKLY_AFTER_DAYS = 90  # longer periods chart weeks
+RETENTION_MONTHS: dict[int, int] = {30: 1, 90: 3, 365: 12}  # retained[days]: bought that month after joining
+COHORT_MONTHS = 12
+
+Daily = dict[date, dict[tuple[int, str], int]]
+Snapshots = dict[date, dict[str, int]]
+
+
+async def dashboard(
+    uow: UnitOfWork, clock: Clock, settings: Settings, period: Period, store_code: str | None = None
+) -> Dashboard:
+    """The dashboard of `period` (local days in TIMEZONE), of one store or of all (None).
+    StoreNotFound for an unknown store code."""
+    now = clock.now()
+    scope = ALL_STORES
+    if store_code is not None:
+        store = await uow.program.store_by_code(store_code)
+        if store is None:
+            raise StoreNotFound(f"no store {store_code!r}")
+        scope = store.id
+    source = DaySource(uow, settings, now=now)
+    previous = period.previous()
+    daily = await source.daily(previous.start, period.end, scope)
+    snapshots = await source.snapshots(
+        days_between(previous.start - timedelta(days=1), period.end)
+    )
+    totals = {
+        "now": await _totals(source, settings, period, scope, daily, snapshots),
+        "before": await _totals(source, settings, previous, scope, daily, snapshots),
+    }
+    figures = {
+        key: Figure(key, unit, function(totals["now"]), function(totals["before"]))
+        for key, (unit, function) in definitions.FIGURES.items()
+    }
+    end_snapshot = _at(snapshots, period.end, source.today)
+    start_snapshot = snapshots.get(period.start - timedelta(days=1), {})
+    return Dashboard(
+        period=period,
+        store_code=store_code,
+        currency=settings.currency,
+        computed_at=now,
+        figures=figures,
+        charts=await _charts(uow, settings, period, scope, daily, snapshots, source.today),
+        tiers=await _tiers(uow, end_snapshot),
+        cohorts=await _cohorts(source, period),
+        segments={
+            segment: (start_snapshot.get(SEGMENT_PREFIX + segment, 0), end_snapshot.get(SEGMENT_PREFIX + segment, 0))
+            for segment in RFM_SEGMENTS
+        },
+        campaigns=await _campaigns(uow, clock, settings, period),
+    )
+
+
+def _at(snapshots: Snapshots, day: date, today: date) -> dict[str, int]:
+    return snapshots.get(min(day, today), {})
+
+
+def _sum(daily: Daily, days: Sequence[date], scope: int, metric: str) -> int:
+    return sum(daily.get(day, {}).get((scope, metric), 0) for day in days)
+
+
+async def _totals(
+    source: DaySource, settings: Settings, period: Period, scope: int, daily: Daily, snapshots: Snapshots
+) -> definitions.Totals:
+    days = days_between(period.start, period.end)
+    buyers = await source.bitmaps(period.start, period.end, scope, BUYERS)
+    twice = await source.bitmaps(period.start, period.end, scope, TWICE)
+    in_order = [(buyers.get(day, BitMap()), twice.get(day, BitMap())) for day in days]
+    end = _at(snapshots, period.end, source.today)
+
+    def points(kind: str, credit: bool) -> int:
+        return _sum(daily, days, ALL_STORES, points_metric(kind, credit))
+
+    return definitions.Totals(
+        members_at_start=snapshots.get(period.start - timedelta(days=1), {}).get(MEMBERS_TOTAL, 0),
+        members_at_end=end.get(MEMBERS_TOTAL, 0),
+        new_members=_sum(daily, days, ALL_STORES, NEW_MEMBERS),
+        active_members=len(union(buyers.values())),
+        repeat_buyers=len(repeat_buyers(in_order)),
+        purchases=_sum(daily, days, scope, PURCHASES),
+        revenue_minor=_sum(daily, days, scope, REVENUE),
+        refunds_minor=_sum(daily, days, scope, REFUNDS),
+        anonymous_minor=_sum(daily, days, scope, ANONYMOUS_AMOUNT),
+        anonymous_reports=_sum(daily, days, scope, ANONYMOUS_REPORTS),
+        points_credited=points("earn", True) + points("bonus", True) + points("adjust", True),
+        points_clawed_back=points("clawback", False),
+        points_redeemed=points("redeem", False),
+        points_reversed=points("reversal", True),
+        points_expired=points("expire", False),
+        points_outstanding=end.get(OUTSTANDING, 0),
+        point_cost_minor=settings.point_cost_minor,
+    )
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+
+def buckets(period: Period) -> list[list[date]]:
+    """The chart's x axis: days, or weeks from the first day over periods longer than 90 days."""
+    days = days_between(period.start, period.end)
+    size = 7 if period.days > WEEKLY_AFTER_DAYS else 1
+    return [days[first : first + size] for first in range(0, len(days), size)]
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_months(month: date, months: int) -> date:
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def months_of(period: Period) -> list[date]:
+    months, month = [], month_start(period.start)
+    while month <= period.end:
+        months.append(month)
+        month = add_months(month, 1)
+    return months
+
+
+async def _charts(
+    uow: UnitOfWork, settings: Settings, period: Period, scope: int, daily: Daily, snapshots: Snapshots, today: date
+) -> dict[str, Series]:
+    groups = buckets(period)
+    labels = tuple(group[0].isoformat() for group in groups)
+
+    def summed(metric: str, metric_scope: int = ALL_STORES) -> tuple[int | None, ...]:
+        return tuple(_sum(daily, group, metric_scope, metric) if group[0] <= today else None for group in groups)
+
+    def level(metric: str) -> tuple[int | None, ...]:
+        return tuple(_at(snapshots, group[-1], today).get(metric) if group[0] <= today else None for group in groups)
+
+    def points(kind: str, credit: bool) -> tuple[int | None, ...]:
+        return summed(points_metric(kind, credit))
+
+    def minus(a: tuple[int | None, ...], b: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return tuple(None if x is None or y is None else x - y for x, y in zip(a, b, strict=True))
+
+    def plus(*lines: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return tuple(None if None in values else sum(v for v in values if v is not None) for values in zip(*lines, strict=True))
+
+    issued = minus(plus(points("earn", True), points("bonus", True), points("adjust", True)), points("clawback", False))
+    months = months_of(period)
+    period_days = set(days_between(period.start, period.end))
+    month_days = [[day for day in period_days if month_start(day) == month] for month in months]
+    breakage: list[float | None] = []
+    for month in months:
+        start, _ = day_bounds(month, settings.zone)
+        end, _ = day_bounds(add_months(month, 1), settings.zone)
+        earned, expired = await uow.kpis.breakage(start, end)
+        breakage.append(expired / earned if earned > 0 else None)
+    month_labels = tuple(month.strftime("%Y-%m") for month in months)
+    return {
+        "members": Series(
+            "members", Unit.COUNT, labels, {"new": summed(NEW_MEMBERS), "total": level(MEMBERS_TOTAL)}
+        ),
+        "points": Series(
+            "points",
+            Unit.POINTS,
+            labels,
+            {
+                "issued": issued,
+                "redeemed": minus(points("redeem", False), points("reversal", True)),
+                "expired": points("expire", False),
+                "outstanding": level(OUTSTANDING),
+            },
+        ),
+        "revenue": Series("revenue", Unit.MONEY, labels, {"revenue": minus(summed(REVENUE, scope), summed(REFUNDS, scope))}),
+        "tier_moves": Series(
+            "tier_moves",
+            Unit.COUNT,
+            month_labels,
+            {
+                "up": tuple(_sum(daily, days, ALL_STORES, TIER_UP) for days in month_days),
+                "down": tuple(_sum(daily, days, ALL_STORES, TIER_DOWN) for days in month_days),
+            },
+        ),
+        "breakage": Series("breakage", Unit.RATIO, month_labels, {"expired_share": tuple(breakage)}),
+    }
+
+
+# --- tiers, cohorts, campaigns --------------------------------------------------------------------
+
+
+async def _tiers(uow: UnitOfWork, snapshot: dict[str, int]) -> dict[str, int]:
+    codes = {tier.rank: tier.code for tier in sorted(await uow.program.tiers(), key=lambda tier: tier.rank)}
+    counts = {code: 0 for code in codes.values()}
+    for metric, members in snapshot.items():
+        if metric.startswith(TIER_PREFIX):
+            rank = int(metric.removeprefix(TIER_PREFIX))
+            code = codes.get(rank, f"rank-{rank}")  # a rank no tier has any more
+            counts[code] = counts.get(code, 0) + members
+    return counts
+
+
+async def _cohorts(source: DaySource, period: Period) -> tuple[CohortRow, ...]:
+    """The members who joined in each of the 12 months up to the period's last, and the share of
+    them who bought in the calendar month 1, 3 and 12 months after (None until it has ended)."""
+    last_month = month_start(period.end)
+    months = [add_months(last_month, offset) for offset in range(-(COHORT_MONTHS - 1), 1)]
+    joined = await source.bitmaps(months[0], add_months(last_month, 1) - timedelta(days=1), ALL_STORES, JOINED)
+    yesterday = source.today - timedelta(days=1)
+    buyers = await source.bitmaps(add_months(months[0], 1), yesterday, ALL_STORES, BUYERS)
+    rows = []
+    for month in months:
+        cohort = union(members for day, members in joined.items() if month_start(day) == month)
+        retained: dict[int, float | None] = {}
+        for days, after in RETENTION_MONTHS.items():
+            target = add_months(month, after)
+            ended = add_months(target, 1) - timedelta(days=1) < source.today
+            if not ended or not cohort:
+                retained[days] = None
+                continue
+            bought = union(members for day, members in buyers.items() if month_start(day) == target)
+            retained[days] = len(cohort & bought) / len(cohort)
+        rows.append(CohortRow(month=month, members=len(cohort), retained=retained))
+    return tuple(rows)
+
+
+async def _campaigns(uow: UnitOfWork, clock: Clock, settings: Settings, period: Period) -> tuple[CampaignRow, ...]:
+    start, _ = day_bounds(period.start, settings.zone)
+    _, end = day_bounds(period.end, settings.zone)
+    rows = []
+    for campaign_id in await uow.kpis.campaigns_started(start, end):
+        report = await campaign_report(uow, clock, settings, campaign_id)
+        campaign = await uow.campaigns.get(campaign_id)
+        rows.append(
+            CampaignRow(
+                campaign_id=campaign_id,
+                name=campaign.name if campaign is not None else "",
+                started_at=report.window_start,
+                reach=report.progress.sent,
+                targeted_conversion=report.targeted.conversion,
+                holdout_conversion=report.holdout.conversion,
+                lift=report.lift,
+                lift_low=report.lift_low,
+                lift_high=report.lift_high,
+                incremental_revenue_minor=report.incremental_revenue_minor,
+                coupon_cost_minor=report.coupon_cost_minor,
+                roi=report.roi,
+            )
+        )
+    return tuple(rows)
+
+
+__all__ = ["dashboard"]
