@@ -27,8 +27,8 @@ from db.engine import create_engine
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.api import serve
 from tests.conftest import reset_tables
+from tests.utils.api import serve
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 
@@ -116,3 +116,10 @@ async def base_url(settings: Settings, uow_factory: UnitOfWorkFactory, clock: Fi
     """The app, with the test's database and clock, served over HTTP; its base URL."""
     async with serve(create_app(settings, uow_factory=uow_factory, clock=clock)) as url:
         yield url
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def other_tab(browser: Browser) -> AsyncIterator[Tab]:
+    """A second context, with cookies of its own: someone else, or the same person on another device."""
+    async with open_tab(browser) as opened:
+        yield opened
