@@ -5,7 +5,9 @@ against the app served over real HTTP on 127.0.0.1.
 Playwright's connection to the browser belongs to the event loop that started it, so a module of
 browser tests runs in one event loop (`pytestmark = pytest.mark.asyncio(loop_scope="module")`),
 and the async fixtures its tests use (the database engine, the served app) run in that loop too:
-this file gives them `loop_scope="module"` while keeping them per test."""
+this file gives them `loop_scope="module"` while keeping them per test. A module's own async
+fixtures need the same (`@pytest_asyncio.fixture(loop_scope="module")`): asyncpg refuses a
+connection used from another loop, where aiosqlite would let it pass."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from api.console.rendering import texts_for
@@ -64,7 +65,7 @@ def local_today(clock: FixedClock, settings: Settings) -> date:
     return clock.now().astimezone(settings.zone).date()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def history(uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings) -> None:
     """Two members who joined months ago and bought since, with the past days rolled up as the
     nightly job leaves them (the dashboard reads those, and builds only today live)."""
