@@ -67,11 +67,7 @@ async def shoot(browser: Browser, base_url: str, uow_factory: UnitOfWorkFactory,
     return written
 
 
-async def main(out: Path, members: int) -> list[Path]:
-    executable = chromium_path()
-    if executable is None:
-        raise SystemExit("no chromium: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH")
-    out.mkdir(parents=True, exist_ok=True)
+async def main(executable: Path, out: Path, members: int) -> list[Path]:
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'screenshots.sqlite3'}"
         secret = secrets.token_urlsafe(48)
@@ -107,5 +103,9 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--members", type=int, default=120)
     arguments = parser.parse_args()
-    for written in asyncio.run(main(arguments.out, arguments.members)):
+    chromium = chromium_path()
+    if chromium is None:
+        raise SystemExit("no chromium: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH")
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    for written in asyncio.run(main(chromium, arguments.out, arguments.members)):
         print(written, file=sys.stderr)
