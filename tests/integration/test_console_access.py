@@ -152,6 +152,12 @@ async def test_a_session_ends_after_the_idle_time_without_requests(
     api: RunningApi, uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
 ) -> None:
     await sign_in(api.client, uow_factory, clock, settings, OWNER)
+    signed_in_at = clock.now()
+    clock.advance(console_access.TOUCH_EVERY / 2)
+    assert (await api.client.get("/console/campaigns")).status_code == 200
+    async with uow_factory() as uow:
+        [row] = await uow.session.scalars(select(ConsoleSession))
+    assert row.last_seen_at == signed_in_at, "a page view within a minute of the last writes nothing"
     idle = timedelta(minutes=settings.console_idle_minutes)
     for _ in range(3):  # each request restarts the idle time
         clock.advance(idle - timedelta(seconds=1))
