@@ -167,7 +167,7 @@ async def redeem_link(uow: UnitOfWork, clock: Clock, settings: Settings, token: 
 async def authenticate(uow: UnitOfWork, clock: Clock, settings: Settings, token: str | None) -> ConsoleUser | None:
     """The staff member whose session the cookie names, or None: no such session, it ran out
     (idle or absolute; then it is deleted), or its staff member was removed. Records the request
-    as the session's latest activity (at most every TOUCH_EVERY). Commits what it changes."""
+    as the session's latest activity (at most every TOUCH_EVERY). Commits."""
     if not token or not looks_like_token(token):
         return None
     found = await uow.console.session_with_staff(token_hash(token))
@@ -182,7 +182,8 @@ async def authenticate(uow: UnitOfWork, clock: Clock, settings: Settings, token:
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         await uow.console.touch(row.id_hash, now)
-        await uow.commit()
+    # Ends the transaction either way: the page's own reads start afresh, holding nothing of this.
+    await uow.commit()
     return ConsoleUser(
         staff_id=staff.id,
         telegram_id=staff.telegram_id,

@@ -159,6 +159,8 @@ async def test_a_session_ends_after_the_idle_time_without_requests(
         [row] = await uow.session.scalars(select(ConsoleSession))
     assert row.last_seen_at == signed_in_at, "a page view within a minute of the last writes nothing"
     idle = timedelta(minutes=settings.console_idle_minutes)
+    clock.set(signed_in_at + idle - timedelta(seconds=1))
+    assert (await api.client.get("/console/campaigns")).status_code == 200
     for _ in range(3):  # each request restarts the idle time
         clock.advance(idle - timedelta(seconds=1))
         assert (await api.client.get("/console/campaigns")).status_code == 200
@@ -209,7 +211,7 @@ async def test_a_marketer_gets_a_403_page_on_owner_pages_and_a_demoted_owner_at_
     assert (await api.client.get("/console/campaigns")).status_code == 200
 
     base = str(api.client.base_url)
-    async with httpx.AsyncClient(base_url=base) as owner:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as owner:
         await sign_in(owner, uow_factory, clock, settings, OWNER)
         assert (await owner.get("/console/")).status_code == 200
         async with uow_factory() as uow:
