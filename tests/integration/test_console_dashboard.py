@@ -168,6 +168,9 @@ async def test_the_vendored_scripts_and_the_stylesheet_are_served(api: RunningAp
     assert htmx.status_code == chart.status_code == css.status_code == 200
     assert "htmx" in htmx.text[:200] and chart.text.startswith("/*!\n * Chart.js v4")
     assert "@media (max-width: 600px)" in css.text
+    assert chart.headers["cache-control"] == "no-cache" and chart.headers["etag"]
+    again = await api.client.get("/console/static/vendor/chart.umd.min.js", headers={"If-None-Match": chart.headers["etag"]})
+    assert again.status_code == 304 and again.content == b"", "an unchanged file is not sent again"
 
 
 def test_chart_data_cannot_end_its_script_element() -> None:
