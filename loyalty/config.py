@@ -137,11 +137,12 @@ class Settings(BaseSettings):
     # The web console (/console): a staff member signs in with a one-time link from the bot (or
     # `loyalty console link`), valid `console_link_minutes`. A session ends after
     # `console_idle_minutes` without a request, and `console_session_hours` after sign-in
-    # whatever happens. CONSOLE_URL is the console's public address, which the links point to.
+    # whatever happens. CONSOLE_URL is the console's public address, which the links point to;
+    # unset, the API's own address (http://API_HOST:API_PORT/console), which works on this machine.
     console_link_minutes: int = Field(default=10, ge=1, le=60)
     console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
-    console_url: str = "http://127.0.0.1:8000/console"
+    console_url: str = ""
 
     @field_validator("api_rate_limit", "auth_failure_limit", "auth_failure_limit_per_key")
     @classmethod
@@ -158,7 +159,7 @@ class Settings(BaseSettings):
     @classmethod
     def _console_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
             raise ValueError(f"not an address like https://loyalty.example.com/console: {value!r}")
         return value
 
@@ -220,6 +221,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _console_url_default(self) -> Settings:
+        if not self.console_url:
+            self.console_url = f"http://{self.api_host}:{self.api_port}/console"
+        return self
 
     @model_validator(mode="after")
     def _enforce_real_secrets(self) -> Settings:

@@ -33,6 +33,9 @@ TOKEN_BYTES = 32  # 256 bits: neither a link nor a cookie can be guessed
 # What a token from secrets.token_urlsafe(TOKEN_BYTES) looks like; anything else is not one.
 _TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 MAX_TOKEN_LENGTH = 64
+# A session's last activity is written at most this often, not on every request: a page view is
+# then a read, and an idle session may end up to this much before its full idle time.
+TOUCH_EVERY = timedelta(minutes=1)
 
 LinkProblem = Literal["unknown", "used", "expired"]
 
@@ -164,7 +167,7 @@ async def redeem_link(uow: UnitOfWork, clock: Clock, settings: Settings, token: 
 async def authenticate(uow: UnitOfWork, clock: Clock, settings: Settings, token: str | None) -> ConsoleUser | None:
     """The staff member whose session the cookie names, or None: no such session, it ran out
     (idle or absolute; then it is deleted), or its staff member was removed. Records the request
-    as the session's latest activity. Commits."""
+    as the session's latest activity (at most every TOUCH_EVERY). Commits."""
     if not token or not looks_like_token(token):
         return None
     found = await uow.console.session_with_staff(token_hash(token))
@@ -177,7 +180,9 @@ async def authenticate(uow: UnitOfWork, clock: Clock, settings: Settings, token:
         await uow.console.end_session(row.id_hash)
         await uow.commit()
         return None
-    await uow.console.touch(row.id_hash, now)
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        await uow.console.touch(row.id_hash, now)
+    # Ends the transaction either way: the page's own reads start afresh, holding nothing of this.
     await uow.commit()
     return ConsoleUser(
         staff_id=staff.id,

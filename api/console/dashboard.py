@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,6 +18,7 @@ from loyalty.kpis import MAX_PERIOD_DAYS, PERIOD_PRESETS, Dashboard, Period
 DEFAULT_DAYS = 30
 # Line charts draw these as bars: counts per month, not a level over time.
 BAR_CHARTS = frozenset({"tier_moves", "breakage"})
+SCALE_APART = 10  # lines this many times apart get an axis each
 
 
 class PeriodProblem(ValueError):
@@ -64,13 +66,19 @@ def chart_data(board: Dashboard, texts: ConsoleTexts) -> Markup:
     needs no inline script. `<`, `>` and `&` are escaped so no value can end the element."""
     charts: dict[str, Any] = {}
     for key, series in board.charts.items():
+        axes = _axes(series.lines)
         charts[key] = {
             "title": texts(f"chart.{key}.title") if texts.has(f"chart.{key}.title") else key,
             "unit": series.unit.value,
             "type": "bar" if key in BAR_CHARTS else "line",
             "labels": list(series.labels),
             "lines": [
-                {"key": name, "label": texts(f"line.{name}") if texts.has(f"line.{name}") else name, "values": list(values)}
+                {
+                    "key": name,
+                    "label": texts(f"line.{name}") if texts.has(f"line.{name}") else name,
+                    "values": list(values),
+                    "axis": axes[name],
+                }
                 for name, values in series.lines.items()
             ],
         }
@@ -80,7 +88,9 @@ def chart_data(board: Dashboard, texts: ConsoleTexts) -> Markup:
             "unit": "count",
             "type": "bar",
             "labels": list(board.tiers),
-            "lines": [{"key": "members", "label": texts("dashboard.members"), "values": list(board.tiers.values())}],
+            "lines": [
+                {"key": "members", "label": texts("dashboard.members"), "values": list(board.tiers.values()), "axis": "y"}
+            ],
         }
     payload = {
         "locale": texts.locale.replace("_", "-"),
@@ -91,6 +101,15 @@ def chart_data(board: Dashboard, texts: ConsoleTexts) -> Markup:
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(text)
+
+
+def _axes(lines: Mapping[str, Sequence[int | float | None]]) -> dict[str, str]:
+    """Which y axis each line is drawn on: a line ten times smaller than the largest (new members
+    beside all members, points issued a day beside points outstanding) gets the right-hand axis,
+    or it would lie flat on the bottom of the chart."""
+    peaks = {name: max((abs(value) for value in values if value is not None), default=0) for name, values in lines.items()}
+    top = max(peaks.values(), default=0)
+    return {name: "y1" if top and peak * SCALE_APART < top else "y" for name, peak in peaks.items()}
 
 
 def heat(share: float | None) -> str:

@@ -51,7 +51,7 @@ async def login(
     uow: UowDep,
     clock: ClockDep,
     settings: SettingsDep,
-    token: Annotated[str | None, Query(max_length=200)] = None,
+    token: Annotated[str | None, Query()] = None,
 ) -> Response:
     try:
         opened = await console_access.redeem_link(uow, clock, settings, token)
@@ -91,15 +91,17 @@ async def logout(user: CheckedCsrf, uow: UowDep, clock: ClockDep, settings: Sett
 
 @router.post("/language")
 async def language(
+    request: Request,
     user: CheckedCsrf,
     uow: UowDep,
-    locale: Annotated[str, Form(max_length=16)],
-    next_page: Annotated[str, Form(alias="next", max_length=2000)] = "/console/",
+    settings: SettingsDep,
+    locale: Annotated[str, Form()] = "",
+    next_page: Annotated[str, Form(alias="next")] = "/console/",
 ) -> Response:
     try:
         await console_access.set_language(uow, user, locale)
     except InvalidInput:
-        return _redirect(_same_site(next_page))
+        return render(request, "message.html", settings=settings, user=user, page="language", status_code=422)
     return _redirect(_same_site(next_page))
 
 
@@ -123,10 +125,10 @@ async def dashboard(
     uow: UowDep,
     clock: ClockDep,
     settings: SettingsDep,
-    days: Annotated[str | None, Query(max_length=10)] = None,
-    start: Annotated[str | None, Query(max_length=20)] = None,
-    end: Annotated[str | None, Query(max_length=20)] = None,
-    store: Annotated[str | None, Query(max_length=64)] = None,
+    days: Annotated[str | None, Query()] = None,
+    start: Annotated[str | None, Query()] = None,
+    end: Annotated[str | None, Query()] = None,
+    store: Annotated[str | None, Query()] = None,
 ) -> Response:
     all_stores = await stores.list_stores(uow)
     form = {"days": days or "", "start": start or "", "end": end or "", "store": store or ""}
@@ -162,11 +164,13 @@ async def campaigns(request: Request, user: CurrentStaff, uow: UowDep, clock: Cl
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
 async def campaign(
-    request: Request, campaign_id: int, user: CurrentStaff, uow: UowDep, clock: ClockDep, settings: SettingsDep
+    request: Request, campaign_id: str, user: CurrentStaff, uow: UowDep, clock: ClockDep, settings: SettingsDep
 ) -> Response:
     try:
-        found = await service.get_campaign(uow, campaign_id)
-        report = await campaign_report(uow, clock, settings, campaign_id)
+        if not campaign_id.isdigit() or len(campaign_id) > 18:
+            raise CampaignNotFound(campaign_id)
+        found = await service.get_campaign(uow, int(campaign_id))
+        report = await campaign_report(uow, clock, settings, int(campaign_id))
     except CampaignNotFound:
         return render(request, "message.html", settings=settings, user=user, page="not_found", status_code=404)
     return render(request, "campaign.html", settings=settings, user=user, campaign=found, report=report, nav="campaigns")
@@ -193,9 +197,9 @@ async def evaluation(
     uow: UowDep,
     clock: ClockDep,
     settings: SettingsDep,
-    campaign: Annotated[str | None, Query(max_length=20)] = None,
-    start: Annotated[str | None, Query(max_length=20)] = None,
-    end: Annotated[str | None, Query(max_length=20)] = None,
+    campaign: Annotated[str | None, Query()] = None,
+    start: Annotated[str | None, Query()] = None,
+    end: Annotated[str | None, Query()] = None,
 ) -> Response:
     """Before, during and after a campaign (or a range of days), beside the hold-out."""
     recent = await service.list_campaigns(uow, limit=CAMPAIGNS_LISTED)
@@ -206,7 +210,7 @@ async def evaluation(
         return render(request, "evaluation.html", settings=settings, user=user, status_code=status_code, **{**context, **more})
 
     if campaign:
-        if not campaign.isdigit():
+        if not campaign.isdigit() or len(campaign) > 18:
             return page(422, problem="campaign")
         try:
             result = await promotion.evaluate_campaign(uow, clock, settings, int(campaign))

@@ -168,6 +168,9 @@ async def test_the_vendored_scripts_and_the_stylesheet_are_served(api: RunningAp
     assert htmx.status_code == chart.status_code == css.status_code == 200
     assert "htmx" in htmx.text[:200] and chart.text.startswith("/*!\n * Chart.js v4")
     assert "@media (max-width: 600px)" in css.text
+    assert chart.headers["cache-control"] == "no-cache" and chart.headers["etag"]
+    again = await api.client.get("/console/static/vendor/chart.umd.min.js", headers={"If-None-Match": chart.headers["etag"]})
+    assert again.status_code == 304 and again.content == b"", "an unchanged file is not sent again"
 
 
 def test_chart_data_cannot_end_its_script_element() -> None:
@@ -187,3 +190,15 @@ def test_chart_data_cannot_end_its_script_element() -> None:
 def test_heat_map_classes_are_tenths(share: float | None, css: str) -> None:
     assert heat(share) == css
 
+
+
+def test_a_line_ten_times_smaller_than_the_largest_gets_the_right_hand_axis() -> None:
+    lines = {"total": (180, 200), "new": (3, 19), "none": (None, None)}
+    board = Dashboard(
+        period=Period(date(2026, 11, 1), date(2026, 11, 2)), store_code=None, currency="CNY",
+        computed_at=datetime(2026, 11, 2, tzinfo=timezone.utc), figures={},
+        charts={"members": Series("members", Unit.COUNT, ("2026-11-01", "2026-11-02"), lines)},
+    )
+    decoded = json.loads(str(chart_data(board, ConsoleTexts(locale="en", currency="CNY"))))
+    axes = {line["key"]: line["axis"] for line in decoded["charts"]["members"]["lines"]}
+    assert axes == {"total": "y", "new": "y1", "none": "y1"}

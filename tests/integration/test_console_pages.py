@@ -69,7 +69,9 @@ async def test_a_campaigns_report_page_shows_the_reports_figures(
 
     missing = await api.client.get("/console/campaigns/999999")
     assert missing.status_code == 404 and "Not found" in missing.text
-    assert (await api.client.get("/console/campaigns/nope")).status_code == 422
+    for bad in ("nope", "1e3", "9" * 40):
+        page = await api.client.get(f"/console/campaigns/{bad}")
+        assert page.status_code == 404 and "Not found" in page.text, bad
 
 
 async def test_the_evaluation_page_sets_before_during_and_after_beside_the_holdout(
@@ -96,6 +98,7 @@ async def test_the_evaluation_page_sets_before_during_and_after_beside_the_holdo
     ("params", "status", "problem"),
     [
         ({"campaign": "abc"}, 422, "campaign"),
+        ({"campaign": "9" * 40}, 422, "campaign"),
         ({"campaign": "999999"}, 404, "campaign_unknown"),
         ({"start": "2026-13-01", "end": "2026-11-01"}, 422, "dates"),
         ({"start": "2026-11-01"}, 422, "dates"),

@@ -9,7 +9,8 @@
     if (!source || typeof Chart === "undefined") { return; }
     var data = JSON.parse(source.textContent);
     var numbers = new Intl.NumberFormat(data.locale);
-    var money = new Intl.NumberFormat(data.locale, { style: "currency", currency: data.currency });
+    // narrowSymbol: "¥", as the page writes it, not "CN¥".
+    var money = new Intl.NumberFormat(data.locale, { style: "currency", currency: data.currency, currencyDisplay: "narrowSymbol" });
     var percent = new Intl.NumberFormat(data.locale, { style: "percent", maximumFractionDigits: 1 });
     var scale = Math.pow(10, data.moneyExponent);
 
@@ -29,7 +30,7 @@
           labels: chart.labels,
           datasets: chart.lines.map(function (line, index) {
             var colour = PALETTE[index % PALETTE.length];
-            return { label: line.label, data: line.values, borderColor: colour, backgroundColor: colour, spanGaps: true, pointRadius: 0, tension: 0.2 };
+            return { label: line.label, data: line.values, yAxisID: line.axis, borderColor: colour, backgroundColor: colour, spanGaps: true, pointRadius: 0, tension: 0.2 };
           })
         },
         options: {
@@ -37,7 +38,14 @@
           maintainAspectRatio: false,
           animation: false,
           interaction: { mode: "index", intersect: false },
-          scales: { y: { beginAtZero: true, ticks: { callback: function (value) { return format(chart.unit, value); } } } },
+          scales: {
+            y: { beginAtZero: true, ticks: { callback: function (value) { return format(chart.unit, value); } } },
+            y1: {
+              display: chart.lines.some(function (line) { return line.axis === "y1"; }),
+              position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
+              ticks: { callback: function (value) { return format(chart.unit, value); } }
+            }
+          },
           plugins: {
             legend: { position: "bottom" },
             tooltip: { callbacks: { label: function (item) { return item.dataset.label + ": " + format(chart.unit, item.raw); } } }
