@@ -31,8 +31,8 @@ from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.demo import build_demo
 from loyalty.kpis.rollup import build_rollups
-from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_tab
 from tests.utils.api import serve
+from tests.utils.browser import CHROMIUM_FLAGS, chromium_path, open_tab
 
 NOW = datetime(2026, 11, 24, 4, 0, tzinfo=timezone.utc)  # noon in Shanghai
 OWNER = 1001

@@ -20,7 +20,7 @@ from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.kpis import Period, dashboard
 from loyalty.kpis.rollup import build_rollups
-from tests.browser.conftest import Tab
+from tests.utils.browser import Tab
 from tests.utils.console import add_staff, new_link
 from tests.utils.kpis import local_noon
 from tests.utils.members import till_member
