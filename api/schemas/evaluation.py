@@ -148,7 +148,7 @@ class EvaluationPublic(BaseModel):
         f"no_holdout, holdout_small (a lift under {READABLE_MDE:.0%} would not show), holdout_moved (the "
         f"hold-out's buyers moved on their own by {SHIFT:.0%} or more), trend (buyers were already moving "
         "before), seasonality (they moved from before to during a year earlier), other_campaigns "
-        "(another campaign started in the before or during window)."
+        "(another campaign started in one of the three windows)."
     )
 
     @classmethod

@@ -57,7 +57,7 @@ Reasons why the two may differ (machine-readable, in this order; the console wor
   window as long before it (when that one had buyers);
 - seasonality: a year earlier (52 weeks, so the same weekdays), the same group's buyers moved
   by SHIFT or more from the before window to the during window (when there were buyers then);
-- other_campaigns: another campaign started during the before or during window.
+- other_campaigns: another campaign started in one of the three windows.
 """
 
 from __future__ import annotations
@@ -369,7 +369,9 @@ async def _reasons(
     year_during = await _sums(uow, settings, group, spans[1].shifted(-_YEAR))
     if _moved(_count_change(year_during.buyers, year_before.buyers)):
         reasons.append(Reason.SEASONALITY)
-    others = await uow.evaluation.campaigns_started(spans[0].start, spans[1].end, besides=group.campaign_id)
+    # The next occurrence of a recurring campaign starts in its after window: that counts too,
+    # as it moves the after figures and retention.
+    others = await uow.evaluation.campaigns_started(spans[0].start, spans[2].end, besides=group.campaign_id)
     if others:
         reasons.append(Reason.OTHER_CAMPAIGNS)
     return tuple(reasons)
