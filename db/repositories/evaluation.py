@@ -116,6 +116,10 @@ class EvaluationRepository:
             for status, buyers, purchases, revenue in await self._session.execute(statement)
         }
 
+    async def first_purchase_at(self) -> datetime | None:
+        """When the program's first purchase was made (the index's first entry)."""
+        return await self._session.scalar(select(func.min(Purchase.purchased_at)))
+
     async def registrations(self, start: datetime, end: datetime) -> int:
         """Members who joined in [start, end), erased since or not."""
         statement = select(func.count()).where(Member.created_at >= start, Member.created_at < end)

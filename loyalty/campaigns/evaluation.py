@@ -375,12 +375,19 @@ async def _reasons(
             reasons.append(Reason.HOLDOUT_MOVED)
     length = spans[1].end - spans[1].start
     earlier = spans[0].shifted(-length)
-    earlier_buyers = (await _sums(uow, settings, group, earlier)).group.buyers
-    if _moved(_count_change(before.buyers, earlier_buyers)):
+    # Spans before the program's first purchase are not summed: a young program has no year ago.
+    first = await uow.evaluation.first_purchase_at()
+
+    async def buyers_in(span: _Span) -> int:
+        if first is None or first >= span.end:
+            return 0
+        return (await _sums(uow, settings, group, span)).group.buyers
+
+    if _moved(_count_change(before.buyers, await buyers_in(earlier))):
         reasons.append(Reason.TREND)
-    year_before = (await _sums(uow, settings, group, spans[0].shifted(-_YEAR))).group
-    year_during = (await _sums(uow, settings, group, spans[1].shifted(-_YEAR))).group
-    if _moved(_count_change(year_during.buyers, year_before.buyers)):
+    year_before = await buyers_in(spans[0].shifted(-_YEAR))
+    year_during = await buyers_in(spans[1].shifted(-_YEAR))
+    if _moved(_count_change(year_during, year_before)):
         reasons.append(Reason.SEASONALITY)
     # The next occurrence of a recurring campaign starts in its after window: that counts too,
     # as it moves the after figures and retention.
