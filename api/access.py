@@ -55,6 +55,8 @@ ROUTE_SCOPES: Mapping[str, frozenset[Scope]] = {
     "POST /campaigns/{campaign_id}/resume": MARKETING,
     "POST /campaigns/{campaign_id}/cancel": MARKETING,
     "GET /campaigns/{campaign_id}/report": MARKETING,
+    "GET /campaigns/{campaign_id}/evaluation": MARKETING,
+    "GET /evaluation": MARKETING,
     "GET /segments/rfm": MARKETING,
     "GET /kpis": MARKETING,
     "GET /members/{member_number}/tags": MARKETING,
