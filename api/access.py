@@ -34,6 +34,7 @@ ROUTE_SCOPES: Mapping[str, frozenset[Scope]] = {
     "GET /members/{member_number}/points": TILL,
     "POST /purchases": TILL,
     "POST /refunds": TILL,
+    "POST /sales": TILL,  # a day's sales to non-members (loyalty/kpis/sales.py)
     "GET /coupons/{code}": TILL,
     "POST /coupons/redeem": TILL,
     "GET /redemptions/{code}": TILL,
@@ -54,7 +55,10 @@ ROUTE_SCOPES: Mapping[str, frozenset[Scope]] = {
     "POST /campaigns/{campaign_id}/resume": MARKETING,
     "POST /campaigns/{campaign_id}/cancel": MARKETING,
     "GET /campaigns/{campaign_id}/report": MARKETING,
+    "GET /campaigns/{campaign_id}/evaluation": MARKETING,
+    "GET /evaluation": MARKETING,
     "GET /segments/rfm": MARKETING,
+    "GET /kpis": MARKETING,
     "GET /members/{member_number}/tags": MARKETING,
     "PUT /members/{member_number}/tags": MARKETING,
     "GET /coupon-templates": MARKETING,

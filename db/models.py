@@ -396,6 +396,7 @@ class Refund(Base):
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("points_clawed_back >= 0 AND shortfall_points >= 0", name="points_sane"),
+        Index("ix_refunds_refunded_at", "refunded_at"),  # a day's refunds (loyalty/kpis/days.py)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -454,6 +455,8 @@ class LedgerEntry(Base):
         CheckConstraint("balance_after >= 0", name="balance_not_negative"),
         CheckConstraint(_one_of("kind", LedgerKind), name="known_kind"),
         Index("ix_ledger_entries_member_id", "member_id", "id"),
+        # A day's movements, for the dashboard's daily roll-up (loyalty/kpis/days.py).
+        Index("ix_ledger_entries_at", "at"),
         # The daily adjustment cap sums one key's adjustments of the day; only those are indexed.
         Index(
             "ix_ledger_entries_adjustments",
@@ -485,6 +488,8 @@ class PointLot(Base):
         CheckConstraint("points > 0", name="points_positive"),
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within_points"),
         Index("ix_point_lots_member_open", "member_id", "expires_at", "id"),
+        # The lots of an issue month, for the dashboard's breakage chart.
+        Index("ix_point_lots_earned_at", "earned_at"),
         # Only open lots: the expiry sweep stays proportional to what is due, not to all history.
         Index(
             "ix_point_lots_open_expires_at",

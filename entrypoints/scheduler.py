@@ -7,7 +7,9 @@ two processes running them at once waste work but change nothing twice; the nudg
 take a database lock on PostgreSQL, so only one process runs them at a time
 (loyalty/nudges/sweeps.py). Campaigns whose time came are started every minute: a campaign's
 start is claimed with a conditional UPDATE, so two schedulers start it once
-(loyalty/campaigns/service.py).
+(loyalty/campaigns/service.py). The dashboard's daily roll-ups are built shortly after local
+midnight, and once at start-up, so a scheduler that was down catches up on the days it missed
+(loyalty/kpis/rollup.py).
 
 Every trigger runs in the program's TIMEZONE, whatever the host's zone: the daily tier review is
 at 03:00 there. A trigger built by hand takes the host's zone unless told otherwise (the
@@ -29,6 +31,7 @@ from loyalty import ledger, tiers
 from loyalty.campaigns import service as campaigns
 from loyalty.clock import Clock
 from loyalty.config import Settings
+from loyalty.kpis import build_rollups
 from loyalty.nudges import sweeps
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,10 @@ log = logging.getLogger(__name__)
 # The first nudge sweep runs this soon after start (not at once: the rest of the process comes
 # up first), then every NUDGE_SWEEP_MINUTES.
 FIRST_NUDGE_SWEEP_AFTER = timedelta(seconds=2)
+# The roll-ups of the day that just ended: a few minutes after midnight, so purchases posted at
+# 23:59 have landed; and once this long after start-up.
+ROLLUP_AT = (0, 10)  # local hour, minute
+FIRST_ROLLUP_AFTER = timedelta(seconds=30)
 
 
 def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock) -> AsyncIOScheduler:
@@ -62,6 +69,10 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
         if started:
             log.info("campaigns started: %s", ", ".join(map(str, started)))
 
+    async def build_kpi_rollups() -> None:
+        built = await build_rollups(uow_factory, clock, settings)
+        log.info("kpi roll-ups: %d days built", built)
+
     scheduler.add_job(
         expire_points, IntervalTrigger(hours=1, timezone=zone), id="expire_points", name="expire points"
     )
@@ -80,5 +91,12 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
     scheduler.add_job(
         start_campaigns, IntervalTrigger(minutes=1, timezone=zone), id="start_campaigns", name="start campaigns",
         next_run_time=datetime.now(zone) + FIRST_NUDGE_SWEEP_AFTER,
+    )
+    scheduler.add_job(
+        build_kpi_rollups,
+        CronTrigger(hour=ROLLUP_AT[0], minute=ROLLUP_AT[1], timezone=zone),
+        id="kpi_rollups",
+        name="build kpi roll-ups",
+        next_run_time=datetime.now(zone) + FIRST_ROLLUP_AFTER,
     )
     return scheduler

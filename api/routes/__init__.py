@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 
 from api.deps import require_api_key
-from api.routes import campaigns, coupons, diagnostics, health, members, program, purchases, rewards
+from api.routes import campaigns, coupons, diagnostics, health, kpis, members, program, purchases, rewards
 from api.schemas import ErrorPublic
 from api.schemas.common import BODY_TOO_LARGE, ScopeRefusalPublic
 
@@ -46,6 +46,7 @@ api_v1.include_router(program.router)
 api_v1.include_router(rewards.router)
 api_v1.include_router(coupons.router)
 api_v1.include_router(campaigns.router)
+api_v1.include_router(kpis.router)
 api_v1.include_router(diagnostics.router)
 
 __all__ = ["API_V1_PREFIX", "api_v1", "health"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict
-from datetime import time
+from datetime import date, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
@@ -33,20 +33,23 @@ from api.schemas.campaigns import (
     SamplePublic,
 )
 from api.schemas.common import ErrorPublic
+from api.schemas.evaluation import EvaluationPublic
 from db.models import Campaign
 from db.uow import UnitOfWork
 from loyalty.apikeys import AuthenticatedKey
 from loyalty.campaigns import service
+from loyalty.campaigns.evaluation import evaluate_campaign, evaluate_range
 from loyalty.campaigns.report import campaign_report
 from loyalty.campaigns.rfm import rfm_counts
 from loyalty.campaigns.service import Actor, Button, CampaignDraft
 from loyalty.clock import Clock
-from loyalty.errors import InvalidCampaign
+from loyalty.errors import InvalidCampaign, InvalidPeriod
 from loyalty.idempotency import IdempotencyKey, Outcome, fingerprint
 
 router = APIRouter()
 campaigns = APIRouter(prefix="/campaigns", tags=["campaigns"])
 segments = APIRouter(prefix="/segments", tags=["campaigns"])
+evaluation = APIRouter(prefix="/evaluation", tags=["campaigns"])
 
 MAX_LISTED = 100
 MAX_SAMPLES = 10
@@ -189,7 +192,9 @@ async def create_campaign(
     description=(
         "Takes the body of `POST /api/v1/campaigns`, checks it the same way and writes nothing: "
         "how many members the audience holds now (reachable, opted out, unreachable), about how "
-        "many the hold-out keeps back, and the message rendered for a few of them."
+        "many the hold-out keeps back, the message rendered for a few of them, and whether the "
+        "hold-out test could be read: the audience's usual conversion, the smallest lift it could "
+        "detect, the hold-out share that would make it readable, and a warning when it could not be."
     ),
     responses=_INVALID,
 )
@@ -203,6 +208,7 @@ async def preview_campaign(
     with _named_as_in_body():
         preview = await service.preview(uow, clock, settings, _draft(body), samples=samples)
     size = preview.audience
+    test = preview.readability
     return PreviewPublic(
         audience=AudienceSizePublic(
             total=size.total, reachable=size.reachable, opted_out=size.opted_out, unreachable=size.unreachable
@@ -214,6 +220,10 @@ async def preview_campaign(
             SamplePublic(member_number=sample.member_number, locale=sample.locale, text=sample.text)
             for sample in preview.samples
         ],
+        baseline_conversion=test.baseline_conversion if test else None,
+        minimum_detectable_lift=test.mde.relative if test and test.mde else None,
+        suggested_holdout_pct=test.suggested_holdout_pct if test else None,
+        holdout_warning=test.warning.value if test and test.warning else None,
     )
 
 
@@ -316,6 +326,61 @@ async def get_report(
     return ReportPublic.from_report(await campaign_report(uow, clock, settings, campaign_id))
 
 
+_EVALUATION = (
+    "Three windows of equal length, before, during and after, each with new registrations and "
+    "member growth (program-wide), the group's members, buyers, purchases, revenue net of refunds, "
+    "buyer share, spend per member, purchase frequency, average order value, participation and "
+    "conversion, and coupon cost; retention (during buyers who bought again after; null until the "
+    "after window ends); the naive effect (during - before, with its ROI) and the reasons it may "
+    "differ from the causal one."
+)
+
+
+@campaigns.get(
+    "/{campaign_id}/evaluation",
+    summary="A campaign before, during and after, naive against hold-out",
+    description=(
+        "During is the report's attribution window; the group is the targeted members (every "
+        "recipient not held out), and who took part is those the message reached. " + _EVALUATION
+        + " The causal effect is the report's: targeted against the hold-out over the during "
+        "window, with the hold-out's own drift from before. A campaign that never started is a "
+        "409 whose `reason` is its status."
+    ),
+    responses=_NOT_FOUND | _STATE,
+)
+async def get_evaluation(
+    campaign_id: CampaignId, uow: UowDep, clock: ClockDep, settings: SettingsDep
+) -> EvaluationPublic:
+    return EvaluationPublic.of(await evaluate_campaign(uow, clock, settings, campaign_id))
+
+
+@evaluation.get(
+    "",
+    summary="A range of days before, during and after",
+    description=(
+        "The local days `start`..`end` (both included, the program's time zone) for every member, "
+        "against as many days just before and just after. Who took part is who bought, so "
+        "conversion is null, and there is no hold-out, so no causal effect. " + _EVALUATION
+        + " A range that ends before it starts, starts after today or runs longer than three "
+        "years is a 422 naming `start` or `end`."
+    ),
+    responses=_INVALID,
+)
+async def get_range_evaluation(
+    uow: UowDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    start: Annotated[date, Query(description="The first day, local (YYYY-MM-DD).")],
+    end: Annotated[date, Query(description="The last day, included.")],
+) -> EvaluationPublic:
+    try:
+        return EvaluationPublic.of(await evaluate_range(uow, clock, settings, start, end))
+    except InvalidPeriod as error:
+        raise RequestValidationError(
+            [field_error(["query", error.field or "start"], str(error), error.code)]
+        ) from None
+
+
 @segments.get(
     "/rfm",
     summary="Members per RFM segment",
@@ -338,3 +403,4 @@ async def rfm_segments(uow: UowDep, clock: ClockDep) -> RfmSegmentsPublic:
 
 router.include_router(campaigns)
 router.include_router(segments)
+router.include_router(evaluation)

@@ -19,8 +19,9 @@ from api.schemas.common import LocalisedNames, LocalisedTexts, SingleLine
 from db.models import Campaign
 from loyalty.campaigns.audience import Audience
 from loyalty.campaigns.messages import VARIABLES
+from loyalty.campaigns.power import READABLE_MDE
 from loyalty.campaigns.report import GroupEffect, Report
-from loyalty.campaigns.service import Progress
+from loyalty.campaigns.service import HOLDOUT_MAX_PCT, Progress
 from loyalty.config import SUPPORTED_LOCALES
 
 Day = date  # a field below is called `date`
@@ -278,6 +279,28 @@ class PreviewPublic(BaseModel):
         "sent to gets the coupon, once per occurrence, whatever their tier or the coupons they have."
     )
     samples: list[SamplePublic] = Field(description="The text rendered for a few members of the audience.")
+    baseline_conversion: float | None = Field(
+        description="The audience's usual conversion: the share of it who bought in the last "
+        "`attribution_days` (in the program's currency, not refunded in full), what the hold-out is "
+        "expected to show. Null for an empty audience."
+    )
+    minimum_detectable_lift: float | None = Field(
+        description="The smallest relative lift (as the report's `lift.relative`: 0.25 is +25 %) the "
+        "hold-out comparison would detect 80 % of the time at a two-sided 5 % level, with this "
+        "audience, hold-out share and baseline conversion: (1.96 + 0.84) x sqrt(p(1-p)(1/n_t + 1/n_h)) "
+        "/ p. Null when it cannot be computed (no hold-out, no baseline, an empty group)."
+    )
+    suggested_holdout_pct: int | None = Field(
+        description=f"The smallest hold-out share (whole percent, up to {HOLDOUT_MAX_PCT}) whose minimum "
+        f"detectable lift is at most {READABLE_MDE:.0%}: the test can then be read. Null when no share "
+        "would do (the audience is too small, or nobody in it bought lately)."
+    )
+    holdout_warning: Literal["no_holdout", "no_baseline", "holdout_too_small", "audience_too_small"] | None = Field(
+        description=f"Why the test could not be read with the chosen share (a lift below {READABLE_MDE:.0%} "
+        "would not show): `no_holdout` (0 %), `no_baseline` (nobody in the audience bought lately), "
+        "`holdout_too_small` (`suggested_holdout_pct` would do), `audience_too_small` (no share would). "
+        "Null: it can be read."
+    )
 
 
 class GroupEffectPublic(BaseModel):

@@ -94,6 +94,32 @@ class EvaluationRepository:
         buyers, purchases, revenue = (await self._session.execute(statement)).one()
         return GroupSums(int(buyers), int(purchases), int(revenue or 0))
 
+    async def purchase_sums_by_status(
+        self, campaign_id: int, start: datetime, end: datetime, currency: str
+    ) -> dict[str, GroupSums]:
+        """Buyers, purchases and net revenue in [start, end) of a campaign's recipients, per
+        recipient status (held_out, sent, skipped, ...): one pass for every group, which add up,
+        as a member has one row per campaign."""
+        statement = (
+            select(
+                CampaignRecipient.status,
+                func.count(distinct(Purchase.member_id)),
+                func.count(Purchase.id),
+                func.coalesce(func.sum(Purchase.amount_minor - Purchase.refunded_minor), 0),
+            )
+            .join(Purchase, Purchase.member_id == CampaignRecipient.member_id)
+            .where(CampaignRecipient.campaign_id == campaign_id, *_counted(start, end, currency))
+            .group_by(CampaignRecipient.status)
+        )
+        return {
+            status: GroupSums(int(buyers), int(purchases), int(revenue or 0))
+            for status, buyers, purchases, revenue in await self._session.execute(statement)
+        }
+
+    async def first_purchase_at(self) -> datetime | None:
+        """When the program's first purchase was made (the index's first entry)."""
+        return await self._session.scalar(select(func.min(Purchase.purchased_at)))
+
     async def registrations(self, start: datetime, end: datetime) -> int:
         """Members who joined in [start, end), erased since or not."""
         statement = select(func.count()).where(Member.created_at >= start, Member.created_at < end)

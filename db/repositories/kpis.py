@@ -161,6 +161,9 @@ class KpiRepository:
 
     # --- roll-ups ---------------------------------------------------------------------------------
 
+    async def first_built_day(self) -> date | None:
+        return await self._session.scalar(select(func.min(KpiDay.day)))
+
     async def built_days(self, first: date, last: date) -> set[date]:
         statement = select(KpiDay.day).where(KpiDay.day >= first, KpiDay.day <= last)
         return set((await self._session.scalars(statement)).all())

@@ -57,7 +57,7 @@ Reasons why the two may differ (machine-readable, in this order; the console wor
   window as long before it (when that one had buyers);
 - seasonality: a year earlier (52 weeks, so the same weekdays), the same group's buyers moved
   by SHIFT or more from the before window to the during window (when there were buyers then);
-- other_campaigns: another campaign started during the before or during window.
+- other_campaigns: another campaign started in one of the three windows.
 """
 
 from __future__ import annotations
@@ -237,8 +237,21 @@ async def _evaluate(
 ) -> Evaluation:
     now = clock.now()
     names: tuple[WindowName, WindowName, WindowName] = ("before", "during", "after")
+    # A campaign's groups were chosen when it started: the same in every window, counted once.
+    sizes = (
+        (
+            await uow.evaluation.group_size(group, joined_before=now),
+            await uow.evaluation.group_size(Group(group.campaign_id, reached=True), joined_before=now),
+        )
+        if group.campaign_id is not None
+        else None
+    )
+    # Up to now, now included (as the report counts); a window still to come measures nothing.
+    measured = [_Span(span.start, max(min(span.end, now + _INSTANT), span.start)) for span in spans]
+    sums = [await _sums(uow, settings, group, span) for span in measured]
     before, during, after = [
-        await _window(uow, settings, name, span, group, now=now) for name, span in zip(names, spans, strict=True)
+        await _window(uow, settings, name, span, group, window_sums, sizes, now=now)
+        for name, span, window_sums in zip(names, spans, sums, strict=True)
     ]
     retention = None
     if after.complete and during.buyers:
@@ -253,7 +266,7 @@ async def _evaluate(
         coupon_cost_minor=during.coupon_cost_minor,
         roi=_roi(during.revenue_minor - before.revenue_minor, during.coupon_cost_minor),
     )
-    causal = await _causal(uow, settings, report, spans) if report is not None else None
+    causal = _causal(report, holdout_before=sums[0].held_out) if report is not None else None
     reasons = await _reasons(uow, settings, spans, group, before, during, after, causal)
     return Evaluation(
         campaign_id=group.campaign_id,
@@ -270,22 +283,28 @@ async def _evaluate(
 
 
 async def _window(
-    uow: UnitOfWork, settings: Settings, name: WindowName, span: _Span, group: Group, *, now: datetime
+    uow: UnitOfWork,
+    settings: Settings,
+    name: WindowName,
+    span: _Span,
+    group: Group,
+    window_sums: _Sums,
+    sizes: tuple[int, int] | None,
+    *,
+    now: datetime,
 ) -> WindowFigures:
-    # Up to now, now included (as the report counts); a window still to come measures nothing.
+    """One window's figures; `sizes`: a campaign's (targeted, reached), None for every member."""
     until = max(min(span.end, now + _INSTANT), span.start)
     repository = uow.evaluation
-    sums = await repository.purchase_sums(group, span.start, until, settings.currency)
-    members = await repository.group_size(group, joined_before=until)
+    sums = window_sums.group
     registrations = await repository.registrations(span.start, until)
     members_before = await repository.group_size(Group(), joined_before=span.start)
-    if group.campaign_id is None:
-        participants, participant_buyers, conversion = sums.buyers, sums.buyers, None
+    if sizes is None:
+        members = members_before + registrations
+        participants, conversion = sums.buyers, None
     else:
-        reached = Group(group.campaign_id, reached=True)
-        participants = await repository.group_size(reached, joined_before=until)
-        participant_buyers = (await repository.purchase_sums(reached, span.start, until, settings.currency)).buyers
-        conversion = _share(participant_buyers, participants)
+        members, participants = sizes
+        conversion = _share(window_sums.reached.buyers, participants)
     zone = settings.zone
     return WindowFigures(
         name=name,
@@ -312,17 +331,11 @@ async def _window(
     )
 
 
-async def _causal(
-    uow: UnitOfWork, settings: Settings, report: Report, spans: tuple[_Span, _Span, _Span]
-) -> CausalEffect:
-    assert report.campaign_id is not None
-    holdout = Group(report.campaign_id, held_out=True)
-    before = spans[0]
+def _causal(report: Report, *, holdout_before: GroupSums) -> CausalEffect:
     size = report.holdout.members
-    holdout_before = await uow.evaluation.purchase_sums(holdout, before.start, before.end, settings.currency)
-    drift = _ratio_change(
-        _share(report.holdout.buyers, size), _share(holdout_before.buyers, size)
-    ) if size else None
+    drift = (
+        _ratio_change(_share(report.holdout.buyers, size), _share(holdout_before.buyers, size)) if size else None
+    )
     return CausalEffect(
         targeted_members=report.targeted.members,
         holdout_members=size,
@@ -362,21 +375,50 @@ async def _reasons(
             reasons.append(Reason.HOLDOUT_MOVED)
     length = spans[1].end - spans[1].start
     earlier = spans[0].shifted(-length)
-    earlier_buyers = (await _sums(uow, settings, group, earlier)).buyers
-    if _moved(_count_change(before.buyers, earlier_buyers)):
+    # Spans before the program's first purchase are not summed: a young program has no year ago.
+    first = await uow.evaluation.first_purchase_at()
+
+    async def buyers_in(span: _Span) -> int:
+        if first is None or first >= span.end:
+            return 0
+        return (await _sums(uow, settings, group, span)).group.buyers
+
+    if _moved(_count_change(before.buyers, await buyers_in(earlier))):
         reasons.append(Reason.TREND)
-    year_before = await _sums(uow, settings, group, spans[0].shifted(-_YEAR))
-    year_during = await _sums(uow, settings, group, spans[1].shifted(-_YEAR))
-    if _moved(_count_change(year_during.buyers, year_before.buyers)):
+    year_before = await buyers_in(spans[0].shifted(-_YEAR))
+    year_during = await buyers_in(spans[1].shifted(-_YEAR))
+    if _moved(_count_change(year_during, year_before)):
         reasons.append(Reason.SEASONALITY)
-    others = await uow.evaluation.campaigns_started(spans[0].start, spans[1].end, besides=group.campaign_id)
+    # The next occurrence of a recurring campaign starts in its after window: that counts too,
+    # as it moves the after figures and retention.
+    others = await uow.evaluation.campaigns_started(spans[0].start, spans[2].end, besides=group.campaign_id)
     if others:
         reasons.append(Reason.OTHER_CAMPAIGNS)
     return tuple(reasons)
 
 
-async def _sums(uow: UnitOfWork, settings: Settings, group: Group, span: _Span) -> GroupSums:
-    return await uow.evaluation.purchase_sums(group, span.start, span.end, settings.currency)
+@dataclass(frozen=True)
+class _Sums:
+    group: GroupSums  # the evaluated group: a campaign's targeted members, or every member
+    reached: GroupSums  # of the targeted, those the message reached (a range: the same as group)
+    held_out: GroupSums  # a campaign's hold-out (a range: none)
+
+
+async def _sums(uow: UnitOfWork, settings: Settings, group: Group, span: _Span) -> _Sums:
+    if group.campaign_id is None:
+        sums = await uow.evaluation.purchase_sums(group, span.start, span.end, settings.currency)
+        return _Sums(sums, sums, GroupSums())
+    by_status = await uow.evaluation.purchase_sums_by_status(group.campaign_id, span.start, span.end, settings.currency)
+    targeted = [sums for status, sums in by_status.items() if status != "held_out"]
+    return _Sums(
+        GroupSums(
+            buyers=sum(sums.buyers for sums in targeted),
+            purchases=sum(sums.purchases for sums in targeted),
+            revenue_minor=sum(sums.revenue_minor for sums in targeted),
+        ),
+        by_status.get("sent", GroupSums()),
+        by_status.get("held_out", GroupSums()),
+    )
 
 
 def _share(part: int | float, whole: int | float) -> float | None:

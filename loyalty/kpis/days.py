@@ -10,6 +10,7 @@ tiers, segments) are kept under ALL_STORES only.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -76,9 +77,15 @@ def local_day(moment: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
 
 
-async def build_day(uow: UnitOfWork, settings: Settings, day: date, *, now: datetime) -> DayValues:
+async def build_day(
+    uow: UnitOfWork, settings: Settings, day: date, *, now: datetime, day_before: Mapping[str, int] | None = None
+) -> DayValues:
     """Every number of `day` from the raw tables. Reads only. `now` bounds today's RFM window
-    (a segment is measured as of the end of the day, or now if that is sooner)."""
+    (a segment is measured as of the end of the day, or now if that is sooner).
+
+    `day_before`: the snapshots of the day before, when known (stored, or just built). The points
+    outstanding are then those plus the day's movements, instead of a sum over the whole ledger;
+    the same number, since the ledger is append-only and a day's movements are read in full."""
     start, end = day_bounds(day, settings.zone)
     values = DayValues(day)
     kpis = uow.kpis
@@ -121,9 +128,14 @@ async def build_day(uow: UnitOfWork, settings: Settings, day: date, *, now: date
             _add(values, target, ANONYMOUS_SALES, sales)
             _add(values, target, ANONYMOUS_REPORTS, 1)
 
+    moved = 0
     for kind, credit, points in await kpis.ledger_by_kind(start, end):
         _add(values, ALL_STORES, points_metric(kind, credit), abs(points))
-    values.snapshots[OUTSTANDING] = await kpis.outstanding_at(end)
+        moved += points
+    if day_before is not None and OUTSTANDING in day_before:
+        values.snapshots[OUTSTANDING] = day_before[OUTSTANDING] + moved
+    else:
+        values.snapshots[OUTSTANDING] = await kpis.outstanding_at(end)
 
     up, down = await kpis.tier_moves(start, end)
     values.daily[(ALL_STORES, TIER_UP)] = up

@@ -83,12 +83,20 @@ async def build_rollups(
     today = local_day(clock.now(), settings.zone)
     async with uow_factory() as uow:
         days = await days_to_build(uow, settings, today=today, since=since)
+    before: DayValues | None = None
     for done, day in enumerate(days, start=1):
         async with uow_factory() as uow:
             now = clock.now()
-            values = await build_day(uow, settings, day, now=now)
+            if before is None or before.day != day - timedelta(days=1):
+                before = None
+                stored = await uow.kpis.snapshots([day - timedelta(days=1)])
+                day_before = {metric: value for _, metric, value in stored} if stored else None
+            values = await build_day(
+                uow, settings, day, now=now, day_before=before.snapshots if before is not None else day_before
+            )
             await store(uow, values, built_at=now)
             await uow.commit()
+        before = values
         if progress is not None:
             progress(day, done, len(days))
     if days:

@@ -25,47 +25,42 @@ class DaySource:
         self._now = now
         self.today = local_day(now, settings.zone)
         self._live: dict[date, DayValues] = {}
-        self._first_day: date | None = None
+        self._first: date | None = None
+
+    async def first_day(self) -> date:
+        """The first day with anything to count: days before it are empty, not worth building.
+        The roll-up job builds from the first data on, and nothing is written earlier later than
+        the backdating window it rebuilds, so its first day is that day; until it has run, the
+        raw tables say."""
+        if self._first is None:
+            first = await self._uow.kpis.first_built_day()
+            if first is None:
+                firsts = [await self._uow.kpis.first_anonymous_day()]
+                activity = await self._uow.kpis.first_activity()
+                if activity is not None:
+                    firsts.append(local_day(activity, self._settings.zone))
+                known = [day for day in firsts if day is not None]
+                first = min(known) if known else self.today
+            self._first = min(first, self.today)
+        return self._first
 
     async def _split(self, first: date, last: date) -> tuple[list[date], list[date]]:
-        """The days of [first, last] up to today: (stored, to build live)."""
+        """The days of [first, last] up to today: (stored, to build live). Days before the first
+        data are in neither: they have nothing."""
         last = min(last, self.today)
+        first = max(first, await self.first_day())
         if last < first:
             return [], []
         built = await self._uow.kpis.built_days(first, min(last, self.today - timedelta(days=1)))
         days = days_between(first, last)
         return [day for day in days if day in built], [day for day in days if day not in built]
 
-    async def first_day(self) -> date:
-        """The first local day anything counted happened (after today when nothing has)."""
-        if self._first_day is None:
-            firsts = [self.today + timedelta(days=1)]
-            first_activity = await self._uow.kpis.first_activity()
-            if first_activity is not None:
-                firsts.append(local_day(first_activity, self._settings.zone))
-            first_anonymous = await self._uow.kpis.first_anonymous_day()
-            if first_anonymous is not None:
-                firsts.append(first_anonymous)
-            self._first_day = min(firsts)
-        return self._first_day
-
     async def live(self, day: date) -> DayValues:
         if day not in self._live:
-            first = await self.first_day()
-            if day < first:
-                # Before anything happened every day reads the same: build the eve of the first
-                # day once and copy it, or a young program's year-long view (whose previous
-                # period, and cohorts, reach back before it began) builds hundreds of empty
-                # days on every request. The roll-up job never stores those days either.
-                eve = first - timedelta(days=1)
-                if eve not in self._live:
-                    self._live[eve] = await build_day(self._uow, self._settings, eve, now=self._now)
-                template = self._live[eve]
-                self._live[day] = DayValues(
-                    day, dict(template.daily), dict(template.snapshots), dict(template.bitmaps)
-                )
-            else:
-                self._live[day] = await build_day(self._uow, self._settings, day, now=self._now)
+            yesterday = day - timedelta(days=1)
+            stored = await self._uow.kpis.snapshots([yesterday]) if await self._uow.kpis.built_days(yesterday, yesterday) else []
+            day_before = {metric: value for _, metric, value in stored} if stored else None
+            self._live[day] = await build_day(self._uow, self._settings, day, now=self._now, day_before=day_before)
         return self._live[day]
 
     async def daily(self, first: date, last: date, scope: int) -> dict[date, dict[tuple[int, str], int]]:

@@ -11,20 +11,21 @@ from datetime import date, timedelta
 
 import pytest
 from aiogram import Bot
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from bot.app import build_bot
 from bot.broadcast import BroadcastClient, BroadcastEngine
 from bot.campaign_progress import CampaignProgressWatcher
 from bot.render import texts_for
 from bot.routers.staff.broadcast import Segment, segment_options
-from db.models import Campaign, CampaignRecipient, Member
+from db.models import Campaign, CampaignRecipient, Member, Purchase
 from loyalty import staff
 from loyalty.campaigns import service
 from loyalty.campaigns.audience import Audience, audience_size
 from loyalty.config import Settings
 from sandbox import Conversation, SandboxMessage
 from tests.e2e.conftest import Product
+from tests.utils.campaigns import add_members
 from tests.utils.coupons import give_coupon, make_template
 from tests.utils.members import chat_member
 
@@ -152,6 +153,7 @@ async def test_a_staff_member_broadcasts_to_a_segment_and_watches_it_become_the_
     assert preview.button_labels == [EN("coupons/buttons/show", name="Member day gift")]
     assert "All members, 4 members" in summary.text and "Coupon: Member day gift" in summary.text
     assert "When: as soon as you confirm" in summary.text
+    assert "Nobody in this audience bought in the last 7 days" in summary.text, "no usual conversion to size it by"
     assert summary.button_labels == ["✅ Confirm", "✏️ Edit", "✖️ Cancel"]
     assert await campaigns(product) == []
 
@@ -222,6 +224,37 @@ async def test_ready_texts_local_times_edit_and_cancel_write_nothing(product: Pr
     cancelled = (await boss.press("✖️ 取消"))[-1]
     assert cancelled.text == ZH("staff/broadcast/cancelled")
     assert await campaigns(product) == [] and await recipient_count(product) == 0
+
+
+async def test_the_summary_says_how_small_a_lift_the_hold_out_could_show(product: Product) -> None:
+    # 2,000 members, half of whom bought in the last 7 days: p = 0.5. Held out 10 % (the
+    # default): 2.8016 x sqrt(0.25 x (1/1800 + 1/200)) / 0.5 = 0.2088, a lift under +21 % would
+    # not show; 11 % gives 0.2002, 12 % 0.1928: the first share that reads +20 %.
+    ids = await add_members(product.uow_factory, product.clock, 2_000)
+    now = product.clock.now()
+    async with product.uow_factory() as uow:
+        await uow.session.execute(
+            insert(Purchase),
+            [{"member_id": member_id, "order_id": f"B-{member_id}", "channel": "online", "amount_minor": 3_000,
+              "currency": "CNY", "purchased_at": now - timedelta(days=3), "refunded_minor": 0, "created_at": now,
+              "points_earned": 0} for member_id in ids[:1_000]],
+        )
+        await uow.commit()
+    for language, texts, expected in [
+        ("en", EN, "⚠️ A 10 % hold-out only shows a lift above +21 %; holding out 12 % would show one of +20 %."),
+        ("zh-hans", ZH, "⚠️ 10% 的对照组只能看出超过 +21% 的提升；对照组设为 12% 可看出 +20% 的提升。"),
+    ]:
+        boss = await staff_chat(product, f"Boss {language}", language=language)
+        await boss.say("/broadcast")
+        await boss.press(0)  # every member
+        await boss.press(texts("staff/broadcast/ready_button", ready="member_day"))
+        await boss.press(texts("staff/broadcast/coupon_button", coupon_name=None))
+        summary = (await boss.press(texts("staff/broadcast/now_button")))[-1]
+        assert expected in summary.text, summary.text
+        assert "Nobody" not in summary.text and "太少" not in summary.text
+        cancel = summary.button_labels[-1]
+        assert (await boss.press(cancel))[-1].text == texts("staff/broadcast/cancelled")
+    assert await campaigns(product) == []
 
 
 async def test_editing_the_text_asks_for_it_again(product: Product) -> None:

@@ -327,6 +327,9 @@ async def test_preview_sizes_the_audience_renders_samples_and_writes_nothing(
         "audience": {"total": 0, "reachable": 0, "opted_out": 0, "unreachable": 0}, "holdout": 0,
         "expected": {"sent": 0, "held_out": 0, "opted_out": 0, "unreachable": 0}, "coupon_rules_not_applied": [],
         "samples": [],
+        # Nobody to measure: no conversion, and (this draft holds nobody out) no hold-out.
+        "baseline_conversion": None, "minimum_detectable_lift": None, "suggested_holdout_pct": None,
+        "holdout_warning": "no_holdout",
     }
     few = await api.client.post("/api/v1/campaigns/preview", json=MEMBER_DAY, params={"samples": 1}, headers=auth)
     assert len(few.json()["samples"]) == 1

@@ -349,3 +349,60 @@ async def test_bad_ranges_are_refused(
         with pytest.raises(InvalidPeriod) as refused:
             await evaluate_range(uow, clock, settings, start, end)
     assert refused.value.field == field_name
+
+
+async def buyers_at(uow_factory: UnitOfWorkFactory, clock: FixedClock, moments: list[datetime]) -> None:
+    """One new member buying once at each moment."""
+    async with uow_factory() as uow:
+        tier = await uow.program.entry_tier()
+        first = STARTED - timedelta(days=800)
+        rows = [member_row(first, tier.id, created_at=first) for _ in moments]
+        ids = list((await uow.session.execute(insert(Member).returning(Member.id), rows)).scalars())
+        await uow.session.execute(
+            insert(Purchase),
+            [{"member_id": member_id, "order_id": f"T-{next(_orders)}", "channel": "online", "amount_minor": 1_000,
+              "currency": "CNY", "purchased_at": at, "refunded_minor": 0, "created_at": at, "points_earned": 0}
+             for member_id, at in zip(ids, moments, strict=True)],
+        )
+        await uow.commit()
+
+
+@pytest.mark.parametrize(
+    ("earlier", "before", "during", "year_before", "year_during", "expected"),
+    [
+        (5, 5, 8, 0, 0, []),  # steady before, nothing a year ago to compare
+        (4, 5, 8, 0, 0, [Reason.TREND]),  # +25 % already before
+        (5, 5, 8, 10, 12, [Reason.SEASONALITY]),  # +20 % the same weeks a year ago
+        (10, 11, 8, 0, 0, [Reason.TREND]),  # +10 %: SHIFT or more
+        (20, 21, 8, 0, 0, []),  # +5 %: chance
+        (4, 5, 8, 10, 8, [Reason.TREND, Reason.SEASONALITY]),  # a fall a year ago moves too
+    ],
+)
+async def test_trend_and_seasonality(
+    uow_factory: UnitOfWorkFactory,
+    clock: FixedClock,
+    settings: Settings,
+    earlier: int,
+    before: int,
+    during: int,
+    year_before: int,
+    year_during: int,
+    expected: list[Reason],
+) -> None:
+    zone = settings.zone
+    first = date(2026, 11, 1)
+    start = datetime.combine(first, time(12), zone)  # midday of the range's first day
+    week = timedelta(days=7)
+    year = timedelta(weeks=52)
+    moments = (
+        [start - 2 * week + timedelta(hours=i) for i in range(earlier)]
+        + [start - week + timedelta(hours=i) for i in range(before)]
+        + [start + timedelta(hours=i) for i in range(during)]
+        + [start - week - year + timedelta(hours=i) for i in range(year_before)]
+        + [start - year + timedelta(hours=i) for i in range(year_during)]
+    )
+    await buyers_at(uow_factory, clock, moments)
+    async with uow_factory() as uow:
+        evaluation = await evaluate_range(uow, clock, settings, first, first + timedelta(days=6))
+    assert (evaluation.before.buyers, evaluation.during.buyers) == (before, during)
+    assert [reason for reason in evaluation.reasons if reason in (Reason.TREND, Reason.SEASONALITY)] == expected

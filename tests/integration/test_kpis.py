@@ -3,6 +3,7 @@ for the past days, today computed live; a missed day rebuilt, a backdated purcha
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta, timezone
 from decimal import Decimal
 
@@ -12,16 +13,18 @@ from hypothesis import HealthCheck, given, note
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner, Result
 
 from db.models import KpiDaily, KpiDay, Purchase
 from db.uow import UnitOfWorkFactory
+from entrypoints.cli import app
 from loyalty.campaigns.rfm import rfm_counts
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.errors import StoreNotFound
 from loyalty.kpis import Period, build_rollups, dashboard
 from loyalty.kpis.days import day_bounds
-from tests.conftest import START, reset_tables
+from tests.conftest import START, TEST_SECRET, reset_tables
 from tests.utils.kpis import STORE_CODES, Population, Written, populations, reference, tiers_at, write
 
 TODAY = START.astimezone(timezone(timedelta(hours=8))).date()  # 2026-11-24 in Asia/Shanghai
@@ -190,3 +193,28 @@ async def test_cohorts_count_who_bought_in_the_months_after_joining(
     assert september.retained == {30: 1.0, 90: None, 365: None}
     assert november.members == 0 and november.retained == {30: None, 90: None, 365: None}
 
+
+
+async def test_the_cli_builds_every_day_since_the_first_data(
+    settings: Settings, uow_factory: UnitOfWorkFactory, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(str(tmp_path))  # never read a developer's .env
+    env = {
+        "DATABASE_URL": settings.database_url, "SECRET_KEY": TEST_SECRET, "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING", "COLUMNS": "200",
+    }
+
+    def cli(*args: str) -> Result:
+        return CliRunner().invoke(app, ["kpis", *args], env=env)
+
+    refused = await asyncio.to_thread(cli, "rebuild", "--since", "2026-02-30")
+    assert refused.exit_code == 2 and "is not a date" in refused.output
+    first = date(2026, 11, 1)
+    await write(uow_factory, Population((0,), (None,), (), (), (), ()), first)
+    built = await asyncio.to_thread(cli, "rebuild")
+    assert built.exit_code == 0, built.output
+    async with uow_factory() as uow:
+        days = sorted((await uow.session.scalars(select(KpiDay.day))).all())
+    # The command runs on the system clock: every day from the first data to yesterday, whatever today is.
+    assert days[0] == first and days == [first + timedelta(days=n) for n in range(len(days))]
+    assert f"{len(days)} days built." in built.output

@@ -1,5 +1,5 @@
 """The days before a program's first activity, which the roll-up job never stores: a dashboard
-reads them as they are (every one like the eve of the first day) without building each one."""
+over them builds none of them, so a year-long view of a young program stays cheap."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.kpis import Period, dashboard
 from loyalty.kpis.days import build_day
-from loyalty.kpis.source import DaySource
 from tests.utils.database import statements
 from tests.utils.kpis import local_noon
 from tests.utils.members import till_member
@@ -28,20 +27,6 @@ async def young_program(uow_factory: UnitOfWorkFactory, clock: FixedClock, setti
     member = await till_member(uow_factory, FixedClock(local_noon(today - timedelta(days=BEGAN_DAYS_AGO))))
     await add_purchase(uow_factory, member, amount_minor=AMOUNT, at=local_noon(today - timedelta(days=2)))
     return today
-
-
-async def test_a_day_before_the_first_reads_as_building_it_would(
-    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
-) -> None:
-    today = await young_program(uow_factory, clock, settings)
-    async with uow_factory() as uow:
-        source = DaySource(uow, settings, now=clock.now())
-        assert await source.first_day() == today - timedelta(days=BEGAN_DAYS_AGO)
-        for days_ago in (BEGAN_DAYS_AGO + 1, BEGAN_DAYS_AGO + 2, 400):
-            day = today - timedelta(days=days_ago)
-            assert await source.live(day) == await build_day(uow, settings, day, now=clock.now()), day
-        first = today - timedelta(days=BEGAN_DAYS_AGO)
-        assert (await source.live(first)).daily != (await source.live(first - timedelta(days=1))).daily
 
 
 async def test_a_year_long_dashboard_of_a_young_program_builds_only_its_days(

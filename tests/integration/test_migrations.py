@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -232,3 +232,37 @@ async def test_0013_adds_the_first_name_and_keeps_erased_rows_without_it(empty_d
     async with engine.connect() as connection:
         columns = await connection.run_sync(lambda sync: [c["name"] for c in inspect(sync).get_columns("members")])
     assert "first_name_encrypted" not in columns and "erased_at" in columns
+
+
+async def test_0014_takes_past_tier_moves_from_the_notifications(empty_database: AsyncEngine) -> None:
+    engine = empty_database
+    await upgrade(engine, "0013")
+    later = START + timedelta(days=40)
+    async with engine.begin() as connection:
+        tier = await connection.scalar(text("SELECT id FROM tiers WHERE rank = 0"))
+        await connection.execute(
+            text(
+                "INSERT INTO members (id, member_number, locale, enrolled_via, consent_version, consented_at, "
+                "points_balance, tier_id, tier_since, created_at, updated_at) "
+                "VALUES (1, '1000000001', 'en', 'till', 'v1', :at, 0, :tier, :at, :at, :at)"
+            ),
+            {"tier": tier, "at": START},
+        )
+        for kind, payload, moment in [
+            ("tier_upgraded", '{"old": "member", "new": "gold", "coupon_ids": []}', START),
+            ("points_earned", '{"points": 5}', START),
+            ("tier_downgraded", '{"old": "gold", "new": "silver"}', later),
+            ("tier_upgraded", '{"old": "silver", "new": "retired-tier"}', later),  # rank unknown: left out
+        ]:
+            await connection.execute(
+                text(
+                    "INSERT INTO notifications (member_id, kind, payload, status, attempts, created_at) "
+                    "VALUES (1, :kind, :payload, 'sent', 1, :at)"
+                ),
+                {"kind": kind, "payload": payload, "at": moment},
+            )
+    await upgrade(engine)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT member_id, from_rank, to_rank FROM tier_changes ORDER BY id"))).all()
+        ranks = dict((await connection.execute(text("SELECT code, rank FROM tiers"))).all())
+    assert [tuple(row) for row in rows] == [(1, 0, ranks["gold"]), (1, ranks["gold"], ranks["silver"])]

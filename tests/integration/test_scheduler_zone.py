@@ -72,8 +72,9 @@ def test_every_job_runs_in_the_program_zone_whatever_the_host_zone(
     program_zone: str, host_zone: str, after: datetime, review_at: datetime
 ) -> None:
     jobs = scheduled(program_zone, host_zone, after)
-    assert {job["id"] for job in jobs} >= {"expire_points", "review_tiers", "sweep_nudges", "start_campaigns"}
+    assert {job["id"] for job in jobs} >= {"expire_points", "review_tiers", "sweep_nudges", "start_campaigns", "kpi_rollups"}
     assert {job["id"]: job["zone"] for job in jobs} == {job["id"]: program_zone for job in jobs}
     cron = {job["id"]: datetime.fromisoformat(str(job["next"])) for job in jobs if job["next"] is not None}
-    assert cron == {"review_tiers": review_at}
+    # The roll-ups of the day that ended: 00:10 there, the night of the review.
+    assert cron == {"review_tiers": review_at, "kpi_rollups": review_at.replace(hour=0, minute=10)}
     assert cron["review_tiers"].astimezone(ZoneInfo(program_zone)).hour == 3

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from db.models import Member, Notification
+from db.models import Member, Notification, TierChange
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
@@ -21,6 +21,7 @@ from loyalty.tiers import (
     tier_progress,
     upgrade_if_qualified,
 )
+from tests.conftest import START
 from tests.utils.members import till_member
 from tests.utils.purchases import add_purchase, refund
 
@@ -214,6 +215,14 @@ async def test_review_over_simulated_months_steps_down_one_rank_per_grace_period
     assert (await state(uow_factory, member))[2] == at(
         2027, 4, 4, 3
     )  # tier_since moves with the tier
+    # Every move is recorded for the dashboard's tier-moves chart, ranks and times only.
+    async with uow_factory() as uow:
+        moves = (await uow.session.scalars(select(TierChange).order_by(TierChange.id))).all()
+    assert [(move.member_id, move.from_rank, move.to_rank, move.at) for move in moves] == [
+        (member.id, 0, 2, START),
+        (member.id, 2, 1, at(2027, 2, 9, 3)),
+        (member.id, 1, 0, at(2027, 4, 4, 3)),
+    ]
 
 
 async def test_grace_is_respected_to_the_microsecond(

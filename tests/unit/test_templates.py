@@ -37,6 +37,10 @@ STAFF_EFFECT: dict[str, object] = {
     "coupon_cost_minor": 642000, "roi": "+265.4%", "currency": "CNY",
 }
 
+READABLE: dict[str, object] = {
+    "warning": None, "mde": 18, "baseline": "12.5", "suggested": 8, "target": 20, "holdout": 10, "days": 7
+}
+
 # Sample values for every variable any template uses; member input is made hostile on purpose.
 SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "name": "<b>Al & Ex</b>",
@@ -105,6 +109,8 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "audience": {"total": 12345, "reachable": 12000, "opted_out": 300, "unreachable": 45},
     "expected": {"sent": 10800, "held_out": 1235, "opted_out": 270, "unreachable": 40},
     "coupon_rules_not_applied": ["min_tier", "per_member_limit"],
+    # Whether a broadcast's hold-out test could be read (bot/routers/staff/broadcast/views.py).
+    "test": READABLE,
     "when": {"kind": "local", "date": date(2026, 12, 8), "time": "10:00"},
     "repeat": "monthly",
     "every": "quarterly",
@@ -362,6 +368,13 @@ def test_near_upgrade_says_what_is_left_and_what_the_tier_gives() -> None:
         ("staff/broadcast/summary", {"repeat": "once"}),
         ("staff/broadcast/summary", {"repeat": "quarterly"}),
         ("staff/broadcast/summary", {"coupon_rules_not_applied": []}),
+        ("staff/broadcast/summary", {"test": None}),
+        *[
+            ("staff/broadcast/readability", {"test": {**READABLE, "warning": warning, "mde": mde}})
+            for warning in ("no_holdout", "no_baseline", "audience_too_small", "holdout_too_small")
+            for mde in (45, None)
+            if mde is not None or warning == "holdout_too_small"
+        ],
         ("staff/broadcast/summary", {"expected": {"sent": 0, "held_out": 0, "opted_out": 0, "unreachable": 3}}),
         ("staff/broadcast/ask_repeat", {"day": 30}),
     ]

@@ -239,6 +239,11 @@ async def review(message: Message, state: FSMContext, draft: BroadcastDraft, ctx
             expected=preview.expected,
             coupon_name=localized(draft.coupon.names, texts.locale) if draft.coupon.names else None,
             coupon_rules_not_applied=preview.coupon_rules_not_applied,
+            test=views.readability_view(
+                preview,
+                holdout_pct=_or(campaign_draft.holdout_pct, settings.campaign_holdout_pct),
+                days=_or(campaign_draft.attribution_days, settings.campaign_attribution_days),
+            ),
             when=views.when_view(draft.when, texts.locale, settings),
             repeat=draft.repeat.value,
             day=send_day(draft.when, now=clock.now(), zone=settings.zone).day,
@@ -246,6 +251,10 @@ async def review(message: Message, state: FSMContext, draft: BroadcastDraft, ctx
         ),
         reply_markup=views.review_keyboard(texts),
     )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 async def review_pressed(

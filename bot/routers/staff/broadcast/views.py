@@ -27,7 +27,7 @@ from bot.render import TEMPLATES_DIR, Texts, plain, texts_for
 from bot.routers.staff.broadcast.draft import Coupon, Segment
 from db.models import CouponTemplate, Member
 from db.uow import UnitOfWork
-from loyalty.campaigns import messages, service
+from loyalty.campaigns import messages, power, service
 from loyalty.campaigns.audience import audience_size
 from loyalty.campaigns.rfm import RFM_SEGMENTS
 from loyalty.campaigns.when import At, LocalAt, SendTime
@@ -154,6 +154,28 @@ def when_view(when: SendTime, locale: str, settings: Settings) -> dict[str, Any]
 
 
 # --- the review -----------------------------------------------------------------------------------
+
+
+def readability_view(preview: service.Preview, *, holdout_pct: int, days: int) -> dict[str, Any] | None:
+    """Whether the hold-out test could be read, as staff/broadcast/readability words it: shares in
+    whole percent (the baseline to a tenth)."""
+    test = preview.readability
+    if test is None:
+        return None
+    mde = test.mde
+    if test.warning is power.Unreadable.AUDIENCE_TOO_SMALL and test.baseline_conversion:
+        # No share would do: say what the largest one could show at best.
+        mde = power.mde_for_share(test.baseline_conversion, preview.audience.total, service.HOLDOUT_MAX_PCT)
+    return {
+        "warning": test.warning.value if test.warning else None,
+        "mde": round(mde.relative * 100) if mde else None,
+        "baseline": f"{(test.baseline_conversion or 0) * 100:.1f}",
+        "suggested": test.suggested_holdout_pct,
+        "target": round(power.READABLE_MDE * 100),
+        "holdout": holdout_pct,
+        "days": days,
+    }
+
 
 
 async def preview_text(
