@@ -60,7 +60,10 @@ class DaySource:
             yesterday = day - timedelta(days=1)
             stored = await self._uow.kpis.snapshots([yesterday]) if await self._uow.kpis.built_days(yesterday, yesterday) else []
             day_before = {metric: value for _, metric, value in stored} if stored else None
-            self._live[day] = await build_day(self._uow, self._settings, day, now=self._now, day_before=day_before)
+            self._live[day] = await build_day(
+                self._uow, self._settings, day, now=self._now, day_before=day_before,
+                segments_of_day_before=day == self.today,
+            )
         return self._live[day]
 
     async def daily(self, first: date, last: date, scope: int) -> dict[date, dict[tuple[int, str], int]]:
