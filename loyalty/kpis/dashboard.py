@@ -74,9 +74,10 @@ async def dashboard(
     source = DaySource(uow, settings, now=now)
     previous = period.previous()
     daily = await source.daily(previous.start, period.end, scope)
-    snapshots = await source.snapshots(
-        days_between(previous.start - timedelta(days=1), period.end)
-    )
+    # Levels are read at a few days only: each period's eve and end, and each chart bucket's end.
+    ends = [previous.start - timedelta(days=1), period.start - timedelta(days=1), previous.end, period.end]
+    ends += [group[-1] for group in buckets(period)]
+    snapshots = await source.snapshots([min(day, source.today) for day in ends])
     totals = {
         "now": await _totals(source, settings, period, scope, daily, snapshots),
         "before": await _totals(source, settings, previous, scope, daily, snapshots),
