@@ -345,3 +345,30 @@ async def deactivate_rule(
         )
         await uow.commit()
     return rule
+
+
+# --- a sample purchase, for the merchant trying rules out ----------------------------------------
+
+
+async def sample_points(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    amount_minor: int,
+    tier_code: str,
+    category: str | None = None,
+    birthday_month: bool = False,
+) -> Earned:
+    """What a purchase of `amount_minor` (one line of `category`, when given) made now by a
+    member of `tier_code` would earn: the rules and arithmetic a recorded purchase goes through,
+    with nothing written."""
+    if amount_minor <= 0 or amount_minor > MAX_PER_AMOUNT_MINOR:
+        raise InvalidInput(f"the amount is 1-{MAX_PER_AMOUNT_MINOR}", field="amount_minor")
+    if category is not None and not 0 < len(category.strip()) <= CATEGORY_MAX_LENGTH:
+        raise InvalidInput(f"a category is 1-{CATEGORY_MAX_LENGTH} characters", field="category")
+    tier = next((tier for tier in await uow.program.ladder() if tier.code == tier_code), None)
+    if tier is None:
+        raise InvalidInput(f"no tier {tier_code!r}", field="tier")
+    lines = [Line(sku="sample", category=category, quantity=1, amount_minor=amount_minor)] if category else []
+    rules = await active_rules(uow, at=clock.now())
+    return points_for(rules, amount_minor=amount_minor, lines=lines, tier=tier, birthday_month=birthday_month)

@@ -562,7 +562,14 @@ async def put_tier(
         raise TierRankTaken(f"rank {spec.rank} is taken by tier {holder.code!r}")
     check_ladder(_rung(code, spec), [_rung(tier.code, tier) for tier in tiers if tier.code != code])
 
-    now = clock.now()
+    async with _rank_unique(uow, spec.rank):
+        tier = await _save(uow, existing, code, spec, now=clock.now(), actor=actor)
+        await uow.commit()
+    return tier, existing is None
+
+
+async def _save(uow: UnitOfWork, existing: Tier | None, code: str, spec: TierSpec, *, now: datetime, actor: str) -> Tier:
+    """Write one checked tier and audit it; no commit."""
     values = {
         "rank": spec.rank,
         "names": dict(spec.names),
@@ -583,7 +590,7 @@ async def put_tier(
                 name: value for name, value in values.items() if getattr(tier, name) != value
             }
             if not changed:
-                return tier, False
+                return tier
             for name, value in changed.items():
                 setattr(tier, name, value)
             tier.updated_at = now
@@ -594,5 +601,101 @@ async def put_tier(
             action="tier.create" if existing is None else "tier.update",
             detail=json.dumps({"code": code, **values}, ensure_ascii=False),
         )
+    return tier
+
+
+# --- the whole ladder at once (the console's table) ----------------------------------------------
+
+
+def ladder_problems(ladder: Mapping[str, TierSpec]) -> dict[str, InvalidInput]:
+    """What is wrong with a whole proposed ladder, by tier code (the first problem of each):
+    the checks put_tier makes of one tier, made of every tier against the others proposed."""
+    problems: dict[str, InvalidInput] = {}
+    ranks: dict[int, str] = {}
+    for code, spec in ladder.items():
+        try:
+            check_spec(code, spec)
+            if spec.rank in ranks:
+                raise InvalidInput(f"rank {spec.rank} is taken by tier {ranks[spec.rank]!r}", field="rank")
+            ranks[spec.rank] = code
+        except InvalidInput as problem:
+            problems[code] = problem
+    if ladder and ENTRY_RANK not in ranks and not problems:
+        lowest = min(ladder, key=lambda code: ladder[code].rank)
+        problems[lowest] = InvalidInput("the ladder needs an entry tier at rank 0", field="rank")
+    for code, spec in ladder.items():
+        if code in problems:
+            continue
+        try:
+            check_ladder(_rung(code, spec), [_rung(other, theirs) for other, theirs in ladder.items() if other != code])
+        except InvalidInput as problem:
+            problems[code] = problem
+    return problems
+
+
+@dataclass(frozen=True)
+class LadderPreview:
+    members: int
+    up: int  # would qualify, under the proposed ladder, for a tier above the one they hold
+    down: int  # hold a tier they would no longer qualify for (at risk, then one rank down)
+
+
+async def preview_ladder(uow: UnitOfWork, clock: Clock, settings: Settings, ladder: Mapping[str, TierSpec]) -> LadderPreview:
+    """How members' tiers would move if the proposed ladder were saved, from their qualifying
+    stats now. Members keep their tier when the ladder changes; this counts who the next
+    purchase would lift and who the next review would mark at risk. A member whose tier the
+    proposal drops is counted against the entry tier."""
+    now = clock.now()
+    codes = {tier.id: tier.code for tier in await uow.program.tiers()}
+    proposed = [Rung(code, spec.rank, spec.min_spend_minor, spec.min_visits) for code, spec in ladder.items()]
+    by_code = {rung.code: rung for rung in proposed}
+    entry = next((rung for rung in proposed if rung.rank == ENTRY_RANK), None)
+    members = up = down = 0
+    rows = await uow.program.standing_of_members(since=window_start(now, settings.tier_window_months), until=now)
+    for tier_id, spend, visits in rows:
+        members += 1
+        held = by_code.get(codes.get(tier_id, ""), entry)
+        if held is None or entry is None:
+            continue
+        stats = QualifyingStats(spend_minor=spend, visits=visits)
+        if not qualifies(held, stats):
+            down += 1
+        elif max(rung.rank for rung in proposed if qualifies(rung, stats)) > held.rank:
+            up += 1
+    return LadderPreview(members=members, up=up, down=down)
+
+
+async def put_ladder(uow: UnitOfWork, clock: Clock, ladder: Mapping[str, TierSpec], *, actor: str) -> list[Tier]:
+    """Save a whole ladder in one transaction: the tiers named are created or replaced (tiers
+    not named stay as they are and are checked with the others). Nothing is written when any
+    tier is refused: the first problem is raised, its field prefixed with the tier's code."""
+    current = {tier.code: tier for tier in await uow.program.tiers()}
+    whole = {code: _spec_of(tier) for code, tier in current.items()} | dict(ladder)
+    for code, spec in ladder.items():
+        existing = current.get(code)
+        if existing is not None and existing.rank == ENTRY_RANK and spec.rank != ENTRY_RANK:
+            raise InvalidInput("the entry tier stays at rank 0", field=f"{code}.rank")
+    problems = ladder_problems(whole)
+    if problems:
+        code, problem = next(iter(problems.items()))
+        raise InvalidInput(str(problem), field=f"{code}.{problem.field}")
+    now = clock.now()
+    saved = []
+    # Two tiers trading ranks would meet mid-way on the unique rank: refused as taken.
+    async with _rank_unique(uow, 0):
+        for code in ladder:
+            saved.append(await _save(uow, current.get(code), code, ladder[code], now=now, actor=actor))
         await uow.commit()
-    return tier, existing is None
+    return saved
+
+
+def _spec_of(tier: Tier) -> TierSpec:
+    return TierSpec(
+        rank=tier.rank,
+        names=dict(tier.names),
+        min_spend_minor=tier.min_spend_minor,
+        min_visits=tier.min_visits,
+        earn_multiplier_pct=tier.earn_multiplier_pct,
+        birthday_multiplier_pct=tier.birthday_multiplier_pct,
+        benefits={locale: list(items) for locale, items in (tier.benefits or {}).items()},
+    )

@@ -119,6 +119,24 @@ class ProgramRepository:
         spend, visits = (await self._session.execute(statement)).one()
         return int(spend), int(visits)
 
+    async def standing_of_members(self, *, since: datetime, until: datetime) -> Sequence[tuple[int, int, int]]:
+        """(tier id, net spend, visits) of every member not erased, over the same window as
+        qualifying_totals: one grouped read, for previewing a change of the ladder."""
+        net = Purchase.amount_minor - Purchase.refunded_minor
+        window = (Purchase.member_id == Member.id) & (Purchase.purchased_at > since) & (Purchase.purchased_at <= until)
+        statement = (
+            select(
+                Member.tier_id,
+                func.coalesce(func.sum(net), 0),
+                func.coalesce(func.sum(case((net > 0, 1), else_=0)), 0),
+            )
+            .select_from(Member)
+            .outerjoin(Purchase, window)
+            .where(Member.erased_at.is_(None))
+            .group_by(Member.id, Member.tier_id)
+        )
+        return [(int(row[0]), int(row[1]), int(row[2])) for row in (await self._session.execute(statement)).all()]
+
     async def qualifying_purchases(
         self, member_id: int, *, since: datetime, until: datetime
     ) -> Sequence[tuple[datetime, int]]:
