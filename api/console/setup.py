@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from api.console import earning, tiers
+from api.console import catalogue, earning, tiers
 
-routers = (tiers.router, earning.router)
+routers = (tiers.router, earning.router, catalogue.router)
