@@ -429,6 +429,7 @@ class Reward(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     names: Mapped[dict[str, str]] = mapped_column(JSON)
     descriptions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    image_url: Mapped[str | None] = mapped_column(String(500))  # https only (loyalty/images.py)
     points_price: Mapped[int] = mapped_column(Points)
     cash_value_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
@@ -612,6 +613,7 @@ class CouponTemplate(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     names: Mapped[dict[str, str]] = mapped_column(JSON)
     descriptions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    image_url: Mapped[str | None] = mapped_column(String(500))  # https only (loyalty/images.py)
     kind: Mapped[str] = mapped_column(String(24))
     # percent_off: the percentage; amount_off: minor units off; free_item: the item's value in
     # minor units (what the coupon costs the merchant); points_multiplier: percent, 200 = double.

@@ -50,7 +50,7 @@ from loyalty.errors import (
     InvalidInput,
     UnknownStore,
 )
-from loyalty.fields import texts_by_locale, tier_rank, whole_number
+from loyalty.fields import image_url, texts_by_locale, tier_rank, whole_number
 from loyalty.i18n import localized
 from loyalty.idempotency import fingerprint
 from loyalty.money import MAX_ORDER_MINOR, accept_amount, in_program_currency
@@ -666,10 +666,11 @@ class TemplateSpec:
     total_quantity: int | None = None
     auto_issue: str | None = None
     active: bool = True
+    image_url: str | None = None
 
 
 EDITABLE = frozenset(
-    {"names", "descriptions", "valid_from", "valid_until", "valid_days", "stores", "cities",
+    {"names", "image_url", "descriptions", "valid_from", "valid_until", "valid_days", "stores", "cities",
      "min_tier", "per_member_limit", "total_quantity", "active", "min_spend_minor"}
 )
 # What a coupon is (its kind, value and currency) never changes once issued: members hold it.
@@ -802,6 +803,8 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
             clean[name] = texts_by_locale(
                 value, field_name="names", any_required=True, max_length=NAME_MAX_LENGTH
             )
+        elif name == "image_url":
+            clean[name] = image_url(value)
         elif name == "descriptions":
             clean[name] = texts_by_locale(
                 value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH,

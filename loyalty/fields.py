@@ -1,10 +1,11 @@
 """Checks shared by the merchant's catalogues (rewards, coupon templates): per-locale texts,
-bounded whole numbers and a tier named by code. Each refusal names the field."""
+bounded whole numbers, a picture's https address and a tier named by code. Each refusal names the field."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from db.uow import UnitOfWork
 from loyalty.config import SUPPORTED_LOCALES
@@ -57,3 +58,28 @@ async def tier_rank(uow: UnitOfWork, code: str | None, *, field_name: str = "min
     if tier is None:
         raise InvalidInput(f"no tier {code!r}", field=field_name)
     return tier.rank
+
+
+IMAGE_URL_MAX_LENGTH = 500
+
+
+def image_url(value: Any, name: str = "image_url") -> str | None:
+    """An https address of a picture (the chat fetches it from there), or None for none."""
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        parts = urlsplit(text) if text else None
+        host = parts.hostname if parts is not None else None
+    except ValueError:  # "https://[": a bracket that opens an IPv6 address and never closes
+        parts, host = None, None
+    if (
+        parts is None
+        or parts.scheme != "https"
+        or not host
+        or parts.username is not None
+        or len(text) > IMAGE_URL_MAX_LENGTH
+        or any(character.isspace() or not character.isprintable() for character in text)
+    ):
+        raise InvalidInput(f"{name} is an https:// address of at most {IMAGE_URL_MAX_LENGTH} characters", field=name)
+    return text

@@ -33,7 +33,7 @@ from loyalty.errors import (
     RewardUnavailable,
     UnknownStore,
 )
-from loyalty.fields import texts_by_locale, tier_rank, whole_number
+from loyalty.fields import image_url, texts_by_locale, tier_rank, whole_number
 from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.money import in_program_currency
 
@@ -420,11 +420,13 @@ class RewardSpec:
     active_from: datetime | None = None
     active_until: datetime | None = None
     active: bool = True
+    image_url: str | None = None
 
 
 EDITABLE = frozenset(
     {
         "names",
+        "image_url",
         "descriptions",
         "points_price",
         "cash_value_minor",
@@ -536,6 +538,8 @@ async def _clean(uow: UnitOfWork, values: Mapping[str, Any], program_currency: s
             clean["names"] = texts_by_locale(
                 value, field_name="names", any_required=True, max_length=NAME_MAX_LENGTH
             )
+        elif name == "image_url":
+            clean[name] = image_url(value)
         elif name == "descriptions":
             clean["descriptions"] = texts_by_locale(
                 value or {}, field_name="descriptions", required=(), max_length=DESCRIPTION_MAX_LENGTH,

@@ -53,7 +53,8 @@ TEXTS = tuple(
 REWARD_FIELDS = (
     Field("code", "text", create_only=True), *TEXTS,
     Field("points_price", "number"), Field("cash_value", "money", api="cash_value_minor"), Field("stock", "number"),
-    Field("min_tier", "tier"), Field("active_from", "datetime"), Field("active_until", "datetime"), Field("active", "check"),
+    Field("min_tier", "tier"), Field("active_from", "datetime"), Field("active_until", "datetime"),
+    Field("image_url", "text"), Field("active", "check"),
 )
 TEMPLATE_FIELDS = (
     Field("code", "text", create_only=True), *TEXTS,
@@ -61,7 +62,8 @@ TEMPLATE_FIELDS = (
     Field("min_spend", "money", api="min_spend_minor"), Field("valid_from", "date"), Field("valid_until", "date"),
     Field("valid_days", "number"), Field("stores", "list"), Field("cities", "list"), Field("min_tier", "tier"),
     Field("per_member_limit", "number"), Field("total_quantity", "number"),
-    Field("auto_issue", "select", create_only=True, options=("", *coupons.AUTO_ISSUE)), Field("active", "check"),
+    Field("auto_issue", "select", create_only=True, options=("", *coupons.AUTO_ISSUE)), Field("image_url", "text"),
+    Field("active", "check"),
 )
 
 
@@ -148,7 +150,7 @@ def _reward_form(definition: rewards.RewardDefinition, settings: Settings) -> di
         "cash_value": major(reward.cash_value_minor, settings.currency), "stock": "" if reward.stock is None else str(reward.stock),
         "min_tier": definition.min_tier.code if definition.min_tier and definition.min_tier.rank else "",
         "active_from": _moment(reward.active_from, settings), "active_until": _moment(reward.active_until, settings),
-        "active": "1" if reward.active else "",
+        "image_url": reward.image_url or "", "active": "1" if reward.active else "",
     }
 
 
@@ -165,7 +167,8 @@ def _template_form(definition: coupons.TemplateDefinition, settings: Settings) -
         "min_tier": definition.min_tier.code if definition.min_tier else "",
         "per_member_limit": str(template.per_member_limit),
         "total_quantity": "" if template.total_quantity is None else str(template.total_quantity),
-        "auto_issue": template.auto_issue or "", "active": "1" if template.active else "",
+        "auto_issue": template.auto_issue or "", "image_url": template.image_url or "",
+        "active": "1" if template.active else "",
     }
 
 

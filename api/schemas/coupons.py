@@ -90,6 +90,9 @@ class CouponTemplateCreate(BaseModel):
         ),
     )
     active: StrictBool = True
+    image_url: SingleLine | None = Field(
+        default=None, description="An https:// address of a picture, shown with it in the chat; up to 500 characters."
+    )
 
 
 class CouponTemplateUpdate(BaseModel):
@@ -115,12 +118,14 @@ class CouponTemplateUpdate(BaseModel):
         default=None, description="Null for unlimited; never below the number already issued."
     )
     active: StrictBool | None = None
+    image_url: SingleLine | None = Field(default=None, description="An https:// address, or null for none.")
 
 
 class CouponTemplatePublic(BaseModel):
     code: str
     names: dict[str, str]
     descriptions: dict[str, str]
+    image_url: str | None
     kind: str = Field(description=_KIND)
     value: int
     currency: str
@@ -145,6 +150,7 @@ class CouponTemplatePublic(BaseModel):
             code=template.code,
             names=template.names,
             descriptions=template.descriptions,
+            image_url=template.image_url,
             kind=template.kind,
             value=template.value,
             currency=template.currency,

@@ -52,6 +52,9 @@ class RewardCreate(BaseModel):
         default=None, description="On offer until (excluded); after `active_from`."
     )
     active: StrictBool = True
+    image_url: SingleLine | None = Field(
+        default=None, description="An https:// address of a picture, shown with it in the chat; up to 500 characters."
+    )
 
 
 class RewardUpdate(BaseModel):
@@ -71,12 +74,14 @@ class RewardUpdate(BaseModel):
     active_from: AwareDatetime | None = None
     active_until: AwareDatetime | None = None
     active: StrictBool | None = None
+    image_url: SingleLine | None = Field(default=None, description="An https:// address, or null for none.")
 
 
 class RewardPublic(BaseModel):
     code: str
     names: dict[str, str]
     descriptions: dict[str, str]
+    image_url: str | None
     points_price: int
     cash_value_minor: int
     currency: str
@@ -94,6 +99,7 @@ class RewardPublic(BaseModel):
             code=reward.code,
             names=reward.names,
             descriptions=reward.descriptions,
+            image_url=reward.image_url,
             points_price=reward.points_price,
             cash_value_minor=reward.cash_value_minor,
             currency=reward.currency,

@@ -16,6 +16,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.callbacks import CouponCallback
 from bot.coupons_view import MAX_LISTED, code_photo, coupon_buttons
 from bot.filters import ButtonText
+from bot.pictures import send_picture
 from bot.render import Texts
 from db.models import CouponStatus, Member
 from db.uow import UnitOfWork
@@ -74,6 +75,7 @@ async def show_code(
     await uow.release()
     await query.answer()
     assert query.bot is not None
+    await send_picture(query.bot, query.from_user.id, own.template.image_url)
     await query.bot.send_photo(
         query.from_user.id,
         code_photo(own.coupon.code),

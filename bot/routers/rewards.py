@@ -22,6 +22,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import rewards_view as view
 from bot.edits import show_in_place
 from bot.filters import ButtonText
+from bot.pictures import send_picture
 from bot.render import Texts
 from db.models import Member, RedemptionStatus
 from db.uow import UnitOfWork
@@ -82,6 +83,8 @@ async def reward_detail(
     await show_in_place(
         query, view.detail_text(texts, offer), view.detail_keyboard(texts, offer, page=callback_data.page)
     )
+    assert query.bot is not None
+    await send_picture(query.bot, query.from_user.id, offer.reward.image_url)
 
 
 async def ask_to_confirm(

@@ -70,11 +70,16 @@ async def test_a_marketer_creates_and_edits_a_reward_named_in_one_language(marke
     assert form.status_code == 200 and 'value="32"' in form.text and "readonly" in form.text
     edited = await marketer.post("/console/rewards/LATTE", data={
         "csrf_token": token, **REWARD, "code": "IGNORED", "name_en": "Latte", "stock": "20", "active": "",
+        "image_url": "https://shop.example.com/latte.jpg",
     })
     assert edited.status_code == 303, edited.text
     reward = (await rows(uow_factory, Reward))["LATTE"]
     assert isinstance(reward, Reward)
     assert (reward.names, reward.stock, reward.active) == ({"en": "Latte", "zh_CN": "拿铁"}, 20, False)
+    assert reward.image_url == "https://shop.example.com/latte.jpg"
+    listing = await marketer.get("/console/rewards")
+    assert '<img class="thumb" src="https://shop.example.com/latte.jpg"' in listing.text
+    assert "img-src 'self' data: https:" in listing.headers["content-security-policy"]
     assert await changes_by(uow_factory, MARKETER) == ["reward.create", "reward.update"]
     assert (await marketer.get("/console/rewards/NOPE")).status_code == 404
 
@@ -89,6 +94,8 @@ async def test_a_marketer_creates_and_edits_a_reward_named_in_one_language(marke
         ({"cash_value": "-1"}, "cash_value_minor"),
         ({"active_from": "2026-12-08T00:00", "active_until": "2026-12-01T00:00"}, "active_until"),
         ({"min_tier": "platinum"}, "min_tier"),
+        ({"image_url": "http://shop.example.com/latte.jpg"}, "image_url"),
+        ({"image_url": "https://user:pw@shop.example.com/latte.jpg"}, "image_url"),
     ],
 )
 async def test_a_reward_the_rules_refuse_is_shown_back_and_nothing_is_written(
