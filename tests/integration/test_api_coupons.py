@@ -131,6 +131,7 @@ async def test_create_read_list_and_change_a_template(api: RunningApi, auth, uow
         "code": "WELCOME10",
         "names": {"en": "10% off", "zh_CN": "九折"},
         "descriptions": {"en": "On orders of ¥30.00 or more."},
+        "image_url": None,
         "kind": "percent_off",
         "value": 10,
         "currency": "CNY",

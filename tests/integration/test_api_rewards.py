@@ -83,6 +83,7 @@ async def test_create_then_read(api: RunningApi, auth, uow_factory) -> None:
         "code": "LATTE",
         "names": {"en": "Latte", "zh_CN": "拿铁"},
         "descriptions": {"en": "Any size, any milk."},
+        "image_url": None,
         "points_price": 250,
         "cash_value_minor": 3200,
         "currency": "CNY",
