@@ -13,6 +13,7 @@ from babel.numbers import get_currency_precision
 from markupsafe import Markup
 
 from api.console.texts import ConsoleTexts
+from loyalty.i18n import localized
 from loyalty.kpis import MAX_PERIOD_DAYS, PERIOD_PRESETS, Dashboard, Period
 
 DEFAULT_DAYS = 30
@@ -87,7 +88,7 @@ def chart_data(board: Dashboard, texts: ConsoleTexts) -> Markup:
             "title": texts("dashboard.tiers"),
             "unit": "count",
             "type": "bar",
-            "labels": list(board.tiers),
+            "labels": [tier_name(board, code, texts.locale) for code in board.tiers],
             "lines": [
                 {"key": "members", "label": texts("dashboard.members"), "values": list(board.tiers.values()), "axis": "y"}
             ],
@@ -101,6 +102,12 @@ def chart_data(board: Dashboard, texts: ConsoleTexts) -> Markup:
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(text)
+
+
+def tier_name(board: Dashboard, code: str, locale: str) -> str:
+    """The tier's name in the reader's language (its code for a tier that no longer exists)."""
+    names = board.tier_names.get(code)
+    return localized(dict(names), locale) if names else code
 
 
 def _axes(lines: Mapping[str, Sequence[int | float | None]]) -> dict[str, str]:

@@ -97,9 +97,13 @@ async def test_the_dashboard_shows_the_kpi_engines_figures_for_the_period(
             name: list(values) for name, values in series.lines.items()
         }
     for tier, count in board.tiers.items():
-        assert f'<tr data-tier="{tier}"><td>{tier}</td><td class="num">{t.number(count)}</td></tr>' in page.text
+        name = board.tier_names[tier]["en"]
+        assert name != tier, "the population's tiers have names apart from their codes"
+        assert f'<tr data-tier="{tier}"><td>{name}</td><td class="num">{t.number(count)}</td></tr>' in page.text
+    assert charts["tiers"]["labels"] == [board.tier_names[tier]["en"] for tier in board.tiers]
     for segment in board.segments:
-        assert f'data-segment="{segment}"' in page.text
+        assert f'<tr data-segment="{segment}"><td>{t("rfm." + segment)}</td>' in page.text
+    assert "<td>At risk</td>" in page.text
     for row in board.cohorts:
         assert f'data-cohort="{row.month.isoformat()}"' in page.text
     assert '<script src="/console/static/charts.js" defer></script>' in page.text
