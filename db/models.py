@@ -184,6 +184,13 @@ class Member(Base):
             postgresql_where=text("telegram_id IS NOT NULL AND chat_blocked_at IS NULL"),
             sqlite_where=text("telegram_id IS NOT NULL AND chat_blocked_at IS NULL"),
         ),
+        # Members erased on a day, for the dashboard's daily member count (few rows: partial).
+        Index(
+            "ix_members_erased_at",
+            "erased_at",
+            postgresql_where=text("erased_at IS NOT NULL"),
+            sqlite_where=text("erased_at IS NOT NULL"),
+        ),
         # The birthday sweep reads the members born on a month and day.
         Index("ix_members_birthday", "birthday_month", "birthday_day"),
         CheckConstraint(

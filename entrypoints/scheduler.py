@@ -9,7 +9,8 @@ take a database lock on PostgreSQL, so only one process runs them at a time
 start is claimed with a conditional UPDATE, so two schedulers start it once
 (loyalty/campaigns/service.py). The dashboard's daily roll-ups are built shortly after local
 midnight, and once at start-up, so a scheduler that was down catches up on the days it missed
-(loyalty/kpis/rollup.py).
+(loyalty/kpis/rollup.py). Expired console sign-in links and ended console sessions are deleted
+every hour (loyalty/console_access.py).
 
 Every trigger runs in the program's TIMEZONE, whatever the host's zone: the daily tier review is
 at 03:00 there. A trigger built by hand takes the host's zone unless told otherwise (the
@@ -27,7 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from db.uow import UnitOfWorkFactory
-from loyalty import ledger, tiers
+from loyalty import console_access, ledger, tiers
 from loyalty.campaigns import service as campaigns
 from loyalty.clock import Clock
 from loyalty.config import Settings
@@ -73,6 +74,12 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
         built = await build_rollups(uow_factory, clock, settings)
         log.info("kpi roll-ups: %d days built", built)
 
+    async def delete_ended_console_sessions() -> None:
+        async with uow_factory() as uow:
+            links, sessions = await console_access.delete_ended(uow, clock, settings)
+        if links or sessions:
+            log.info("console: %d expired sign-in links and %d ended sessions deleted", links, sessions)
+
     scheduler.add_job(
         expire_points, IntervalTrigger(hours=1, timezone=zone), id="expire_points", name="expire points"
     )
@@ -98,5 +105,11 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
         id="kpi_rollups",
         name="build kpi roll-ups",
         next_run_time=datetime.now(zone) + FIRST_ROLLUP_AFTER,
+    )
+    scheduler.add_job(
+        delete_ended_console_sessions,
+        IntervalTrigger(hours=1, timezone=zone),
+        id="console_sessions",
+        name="delete ended console sessions",
     )
     return scheduler

@@ -216,3 +216,13 @@ async def set_language(uow: UnitOfWork, user: ConsoleUser, locale: str) -> None:
         raise InvalidInput(f"unknown language {locale!r}; use one of {', '.join(SUPPORTED_LOCALES)}", field="locale")
     await uow.console.set_locale(user.session_hash, locale)
     await uow.commit()
+
+
+async def delete_ended(uow: UnitOfWork, clock: Clock, settings: Settings) -> tuple[int, int]:
+    """Delete expired links and ended sessions that nobody came back to (a session is also
+    refused and deleted at its next request; this is for those never seen again). Returns how
+    many links and sessions went. Commits."""
+    now = clock.now()
+    ended = await uow.console.delete_ended(now, now - timedelta(minutes=settings.console_idle_minutes))
+    await uow.commit()
+    return ended

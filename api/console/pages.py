@@ -7,9 +7,9 @@ sign-in link.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -105,10 +105,13 @@ async def language(
     return _redirect(_same_site(next_page))
 
 
+_CONSOLE_PAGE = re.compile(r"/console(?:/[A-Za-z0-9_\-/]*)?(?:\?[A-Za-z0-9_\-.=&%+]*)?")
+
+
 def _same_site(target: str) -> str:
-    """Back to a console page, never elsewhere (an open redirect would lend the console's name)."""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/console"):
+    """Back to a console page, never elsewhere (an open redirect would lend the console's name):
+    a plain /console path with an optional plain query, no "..", no backslash, no host."""
+    if not _CONSOLE_PAGE.fullmatch(target) or ".." in target:
         return "/console/"
     return target
 

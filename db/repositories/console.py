@@ -80,3 +80,16 @@ class ConsoleRepository:
             delete(ConsoleSession).where(ConsoleSession.staff_id == staff_id).execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_ended(self, now: datetime, idle_since: datetime) -> tuple[int, int]:
+        """Delete links past their expiry (used or not) and sessions past either expiry; how many
+        of each."""
+        links = await self._session.execute(
+            delete(ConsoleLink).where(ConsoleLink.expires_at <= now).execution_options(synchronize_session=False)
+        )
+        sessions = await self._session.execute(
+            delete(ConsoleSession)
+            .where((ConsoleSession.expires_at <= now) | (ConsoleSession.last_seen_at <= idle_since))
+            .execution_options(synchronize_session=False)
+        )
+        return int(links.rowcount), int(sessions.rowcount)  # type: ignore[attr-defined]

@@ -21,12 +21,10 @@ from db.repositories.campaign_effect import GroupSums
 
 @dataclass(frozen=True)
 class Group:
-    """Whose purchases: every member (campaign_id None), or a campaign's recipients: the
-    targeted group (held_out False: every recipient not held out), the hold-out (True), or of
-    the targeted, only those the message reached (reached True)."""
+    """Whose purchases: every member (campaign_id None), or a campaign's targeted group (every
+    recipient not held out), or of the targeted, only those the message reached (reached)."""
 
     campaign_id: int | None = None
-    held_out: bool = False
     reached: bool = False
 
 
@@ -41,8 +39,6 @@ def _counted(start: datetime, end: datetime, currency: str) -> list[ColumnElemen
 
 def _recipients(group: Group) -> Select[Any]:
     statement = select(CampaignRecipient.member_id).where(CampaignRecipient.campaign_id == group.campaign_id)
-    if group.held_out:
-        return statement.where(CampaignRecipient.status == "held_out")
     if group.reached:
         return statement.where(CampaignRecipient.status == "sent")
     return statement.where(CampaignRecipient.status != "held_out")

@@ -138,18 +138,36 @@ class KpiRepository:
         )
         return [(row[0], int(row[1]), int(row[2])) for row in (await self._session.execute(statement)).all()]
 
-    async def breakage(self, start: datetime, end: datetime) -> tuple[int, int]:
-        """(points issued into lots earned in [start, end), of them expired so far)."""
+    async def lots_earned(self, start: datetime, end: datetime) -> int:
+        """Points put into lots earned in [start, end)."""
         issued = await self._session.scalar(
             select(func.sum(PointLot.points)).where(PointLot.earned_at >= start, PointLot.earned_at < end)
         )
-        expired = await self._session.scalar(
-            select(func.sum(LotDebit.points))
-            .join(PointLot, PointLot.id == LotDebit.lot_id)
+        return int(issued or 0)
+
+    async def expired_by_lot(self, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+        """(when the lot was earned, points) of what expired in [start, end), per lot."""
+        statement = (
+            select(PointLot.earned_at, func.sum(LotDebit.points))
+            .join(LotDebit, LotDebit.lot_id == PointLot.id)
             .join(LedgerEntry, LedgerEntry.id == LotDebit.entry_id)
-            .where(PointLot.earned_at >= start, PointLot.earned_at < end, LedgerEntry.kind == LedgerKind.EXPIRE)
+            .where(LedgerEntry.at >= start, LedgerEntry.at < end, LedgerEntry.kind == LedgerKind.EXPIRE)
+            .group_by(PointLot.id, PointLot.earned_at)
         )
-        return int(issued or 0), int(expired or 0)
+        return [(row[0], int(row[1])) for row in (await self._session.execute(statement)).all()]
+
+    async def members_erased(self, start: datetime, end: datetime) -> int:
+        statement = select(func.count()).select_from(Member).where(Member.erased_at >= start, Member.erased_at < end)
+        return int(await self._session.scalar(statement) or 0)
+
+    async def daily_totals(self, prefix: str, last: date, scope: int) -> dict[str, int]:
+        """Every metric starting with `prefix`, summed over all days up to `last`."""
+        statement = (
+            select(KpiDaily.metric, func.sum(KpiDaily.value))
+            .where(KpiDaily.metric.startswith(prefix, autoescape=True), KpiDaily.day <= last, KpiDaily.scope == scope)
+            .group_by(KpiDaily.metric)
+        )
+        return {row[0]: int(row[1]) for row in (await self._session.execute(statement)).all()}
 
     async def campaigns_started(self, start: datetime, end: datetime) -> list[int]:
         statement = (

@@ -4,6 +4,11 @@ segments and campaigns, read from the daily roll-ups (today live). Reads only.
 Charts over more than 90 days show weeks, not days: 7-day buckets from the period's first day
 (the last one may be shorter), each labelled by its first day; a count in a bucket is the sum
 of its days, a level (members, outstanding points) is the value as its last day ended.
+
+RFM segments at a period's end that is today are those of the last night's roll-up: scoring
+every buyer of the last year again on each view would cost more than the rest of the
+dashboard, for a number that moves little in a day. Breakage per month is the share of the
+points earned that month that had expired by the period's end, read from the roll-ups.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from loyalty.kpis.days import (
     ANONYMOUS_AMOUNT,
     ANONYMOUS_REPORTS,
     BUYERS,
+    EXPIRED_FROM,
     JOINED,
+    LOTS_EARNED,
     MEMBERS_TOTAL,
     NEW_MEMBERS,
     OUTSTANDING,
@@ -67,9 +74,10 @@ async def dashboard(
     source = DaySource(uow, settings, now=now)
     previous = period.previous()
     daily = await source.daily(previous.start, period.end, scope)
-    snapshots = await source.snapshots(
-        days_between(previous.start - timedelta(days=1), period.end)
-    )
+    # Levels are read at a few days only: each period's eve and end, and each chart bucket's end.
+    ends = [previous.start - timedelta(days=1), period.start - timedelta(days=1), previous.end, period.end]
+    ends += [group[-1] for group in buckets(period)]
+    snapshots = await source.snapshots([min(day, source.today) for day in ends])
     totals = {
         "now": await _totals(source, settings, period, scope, daily, snapshots),
         "before": await _totals(source, settings, previous, scope, daily, snapshots),
@@ -86,7 +94,7 @@ async def dashboard(
         currency=settings.currency,
         computed_at=now,
         figures=figures,
-        charts=await _charts(uow, settings, period, scope, daily, snapshots, source.today),
+        charts=await _charts(uow, source, period, scope, daily, snapshots),
         tiers=await _tiers(uow, end_snapshot),
         cohorts=await _cohorts(source, period),
         segments={
@@ -166,8 +174,9 @@ def months_of(period: Period) -> list[date]:
 
 
 async def _charts(
-    uow: UnitOfWork, settings: Settings, period: Period, scope: int, daily: Daily, snapshots: Snapshots, today: date
+    uow: UnitOfWork, source: DaySource, period: Period, scope: int, daily: Daily, snapshots: Snapshots
 ) -> dict[str, Series]:
+    today = source.today
     groups = buckets(period)
     labels = tuple(group[0].isoformat() for group in groups)
 
@@ -190,12 +199,21 @@ async def _charts(
     months = months_of(period)
     period_days = set(days_between(period.start, period.end))
     month_days = [[day for day in period_days if month_start(day) == month] for month in months]
+    # Breakage: of the points earned in each month (the whole month, in the period or not),
+    # the share that had expired by the period's end (stored days, and today live).
+    expired = await uow.kpis.daily_totals(EXPIRED_FROM, min(period.end, today - timedelta(days=1)), ALL_STORES)
+    if period.end >= today:
+        for (metric_scope, metric), value in daily.get(today, {}).items():
+            if metric_scope == ALL_STORES and metric.startswith(EXPIRED_FROM):
+                expired[metric] = expired.get(metric, 0) + value
+    earned_daily = await source.daily(months[0], add_months(months[-1], 1) - timedelta(days=1), ALL_STORES)
     breakage: list[float | None] = []
     for month in months:
-        start, _ = day_bounds(month, settings.zone)
-        end, _ = day_bounds(add_months(month, 1), settings.zone)
-        earned, expired = await uow.kpis.breakage(start, end)
-        breakage.append(expired / earned if earned > 0 else None)
+        earned = sum(
+            values.get((ALL_STORES, LOTS_EARNED), 0) for day, values in earned_daily.items() if month_start(day) == month
+        )
+        lost = expired.get(EXPIRED_FROM + month.strftime("%Y-%m"), 0)
+        breakage.append(lost / earned if earned > 0 else None)
     month_labels = tuple(month.strftime("%Y-%m") for month in months)
     return {
         "members": Series(

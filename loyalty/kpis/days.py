@@ -22,6 +22,7 @@ from loyalty.campaigns.rfm import rfm_counts
 from loyalty.config import Settings
 
 ALL_STORES = 0
+_INSTANT = timedelta(microseconds=1)  # the last instant of a day is its end less this
 ONLINE = -1
 
 # Additive metrics (summed over a period's days).
@@ -34,6 +35,9 @@ ANONYMOUS_SALES = "anonymous.sales"
 ANONYMOUS_REPORTS = "anonymous.reports"  # tills that reported the day: contribution needs one
 TIER_UP = "tier.up"
 TIER_DOWN = "tier.down"
+
+LOTS_EARNED = "lots.earned"  # points put into lots that day: what breakage is a share of
+EXPIRED_FROM = "expired.from."  # + YYYY-MM: points that expired that day, by the local month they were earned
 
 # Snapshots (as the day ended).
 MEMBERS_TOTAL = "members.total"
@@ -78,14 +82,25 @@ def local_day(moment: datetime, zone: ZoneInfo) -> date:
 
 
 async def build_day(
-    uow: UnitOfWork, settings: Settings, day: date, *, now: datetime, day_before: Mapping[str, int] | None = None
+    uow: UnitOfWork,
+    settings: Settings,
+    day: date,
+    *,
+    now: datetime,
+    day_before: Mapping[str, int] | None = None,
+    segments_of_day_before: bool = False,
 ) -> DayValues:
     """Every number of `day` from the raw tables. Reads only. `now` bounds today's RFM window
     (a segment is measured as of the end of the day, or now if that is sooner).
 
     `day_before`: the snapshots of the day before, when known (stored, or just built). The points
     outstanding are then those plus the day's movements, instead of a sum over the whole ledger;
-    the same number, since the ledger is append-only and a day's movements are read in full."""
+    the same number, since the ledger is append-only and a day's movements are read in full.
+    Members are counted the same way (the day before's, plus who joined, less who was erased).
+
+    `segments_of_day_before`: take the RFM segment sizes from `day_before` rather than scoring
+    every buyer of the last year again: for today, whose dashboard is asked for often, the
+    segments are those of the last night's roll-up (a 365-day window moves little in a day)."""
     start, end = day_bounds(day, settings.zone)
     values = DayValues(day)
     kpis = uow.kpis
@@ -93,7 +108,11 @@ async def build_day(
     joined = BitMap(await kpis.joined(start, end))
     values.bitmaps[(ALL_STORES, JOINED)] = joined
     values.daily[(ALL_STORES, NEW_MEMBERS)] = len(joined)
-    values.snapshots[MEMBERS_TOTAL] = await kpis.members_at(end)
+    if day_before is not None and MEMBERS_TOTAL in day_before:
+        erased = await kpis.members_erased(start, end)
+        values.snapshots[MEMBERS_TOTAL] = day_before[MEMBERS_TOTAL] + len(joined) - erased
+    else:
+        values.snapshots[MEMBERS_TOTAL] = await kpis.members_at(end)
 
     buyers: dict[int, BitMap] = defaultdict(BitMap)
     twice: dict[int, BitMap] = defaultdict(BitMap)
@@ -137,14 +156,22 @@ async def build_day(
     else:
         values.snapshots[OUTSTANDING] = await kpis.outstanding_at(end)
 
+    values.daily[(ALL_STORES, LOTS_EARNED)] = await kpis.lots_earned(start, end)
+    for earned_at, points in await kpis.expired_by_lot(start, end):
+        _add(values, ALL_STORES, EXPIRED_FROM + earned_at.astimezone(settings.zone).strftime("%Y-%m"), points)
+
     up, down = await kpis.tier_moves(start, end)
     values.daily[(ALL_STORES, TIER_UP)] = up
     values.daily[(ALL_STORES, TIER_DOWN)] = down
     for rank, count in (await kpis.ranks_at(end)).items():
         values.snapshots[f"{TIER_PREFIX}{rank}"] = count
 
-    for segment, count in (await rfm_counts(uow, now=min(end, now))).items():
-        values.snapshots[f"{SEGMENT_PREFIX}{segment}"] = count
+    known = {key: value for key, value in (day_before or {}).items() if key.startswith(SEGMENT_PREFIX)}
+    if segments_of_day_before and known:
+        values.snapshots.update(known)
+    else:
+        for segment, count in (await rfm_counts(uow, now=min(end - _INSTANT, now))).items():
+            values.snapshots[f"{SEGMENT_PREFIX}{segment}"] = count
     return values
 
 

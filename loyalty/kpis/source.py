@@ -60,7 +60,10 @@ class DaySource:
             yesterday = day - timedelta(days=1)
             stored = await self._uow.kpis.snapshots([yesterday]) if await self._uow.kpis.built_days(yesterday, yesterday) else []
             day_before = {metric: value for _, metric, value in stored} if stored else None
-            self._live[day] = await build_day(self._uow, self._settings, day, now=self._now, day_before=day_before)
+            self._live[day] = await build_day(
+                self._uow, self._settings, day, now=self._now, day_before=day_before,
+                segments_of_day_before=day == self.today,
+            )
         return self._live[day]
 
     async def daily(self, first: date, last: date, scope: int) -> dict[date, dict[tuple[int, str], int]]:
@@ -83,13 +86,14 @@ class DaySource:
         if not wanted:
             return {}
         stored, live = await self._split(wanted[0], wanted[-1])
-        stored_wanted = [day for day in stored if day in set(wanted)]
+        chosen = set(wanted)
+        stored_wanted = [day for day in stored if day in chosen]
         found: dict[date, dict[str, int]] = {day: {} for day in stored_wanted}
         for chunk in range(0, len(stored_wanted), 500):
             for day, metric, value in await self._uow.kpis.snapshots(stored_wanted[chunk : chunk + 500]):
                 found[day][metric] = value
         for day in live:
-            if day in set(wanted):
+            if day in chosen:
                 found[day] = dict((await self.live(day)).snapshots)
         return found
 

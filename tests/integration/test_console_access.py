@@ -340,3 +340,27 @@ async def test_the_cli_prints_a_working_link_for_staff_and_refuses_anyone_else(
     async with uow_factory() as uow:
         actors = list(await uow.session.scalars(select(AuditEvent.actor).where(AuditEvent.action == "console.link")))
     assert actors == ["cli"]
+
+
+async def test_expired_links_and_ended_sessions_are_deleted_by_the_sweep(
+    api: RunningApi, uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    link_life = timedelta(minutes=settings.console_link_minutes)
+    idle = timedelta(minutes=settings.console_idle_minutes)
+    started = clock.now()
+    await sign_in(api.client, uow_factory, clock, settings, OWNER)  # then idle from now on
+    await new_link(uow_factory, clock, settings, MARKETER)  # never used
+    clock.advance(link_life - timedelta(seconds=1))
+    async with uow_factory() as uow:
+        assert await console_access.delete_ended(uow, clock, settings) == (0, 0)
+    clock.set(started + link_life)
+    async with uow_factory() as uow:
+        assert await console_access.delete_ended(uow, clock, settings) == (2, 0), "the used link and the unused one"
+    async with httpx.AsyncClient(base_url=str(api.client.base_url)) as other:
+        await sign_in(other, uow_factory, clock, settings, MARKETER)
+    clock.set(started + idle)
+    async with uow_factory() as uow:
+        assert await console_access.delete_ended(uow, clock, settings) == (1, 1), "the owner's idle session"
+    assert await session_count(uow_factory) == 1
+    async with uow_factory() as uow:
+        assert list(await uow.session.scalars(select(ConsoleLink))) == []

@@ -25,7 +25,7 @@ from loyalty.errors import StoreNotFound
 from loyalty.kpis import Period, build_rollups, dashboard
 from loyalty.kpis.days import day_bounds
 from tests.conftest import START, TEST_SECRET, reset_tables
-from tests.utils.kpis import STORE_CODES, Population, Written, populations, reference, tiers_at, write
+from tests.utils.kpis import STORE_CODES, Population, Written, breakage, populations, reference, tiers_at, write
 
 TODAY = START.astimezone(timezone(timedelta(hours=8))).date()  # 2026-11-24 in Asia/Shanghai
 
@@ -53,12 +53,23 @@ async def _check(
         codes = {tier.rank: tier.code for tier in await uow.program.tiers()}
         assert board.tiers == {codes[rank]: tiers.get(rank, 0) for rank in codes}
         # Segments: as rfm.py counts them, at the start (stored) and at the end (live today).
-        start, _ = day_bounds(period.start - timedelta(days=1), settings.zone)
-        at_start = await rfm_counts(uow, now=min(start + timedelta(days=1), clock.now()))
-        at_end = await rfm_counts(uow, now=min(end, clock.now()))
+        # Today's are those of the last night's roll-up, when there is one.
+        instant = timedelta(microseconds=1)
+        _, start = day_bounds(period.start - timedelta(days=1), settings.zone)
+        at_start = await rfm_counts(uow, now=min(start - instant, clock.now()))
+        today = clock.now().astimezone(settings.zone).date()
+        last_night = today - timedelta(days=1)
+        segments_end = end
+        if period.end >= today and await uow.kpis.built_days(last_night, last_night):
+            segments_end = day_bounds(today, settings.zone)[0]
+        at_end = await rfm_counts(uow, now=min(segments_end - instant, clock.now()))
     assert board.segments == {segment: (at_start[segment], at_end[segment]) for segment in at_start}
     revenue = board.charts["revenue"].lines["revenue"]
     assert sum(value or 0 for value in revenue) == expected["spend.revenue"]
+    breakage_chart = board.charts["breakage"]
+    for label, share in zip(breakage_chart.labels, breakage_chart.lines["expired_share"], strict=True):
+        month = date.fromisoformat(label + "-01")
+        assert share == pytest.approx(breakage(written, month, end)), f"breakage of {label}"
     new = board.charts["members"].lines["new"]
     assert sum(value or 0 for value in new) == expected["members.new"]
 

@@ -47,6 +47,7 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "program": "Loyalty Club",
     "version": "2026-11",
     "url": "https://example.com/privacy?a=1&b=2",
+    "minutes": 10,
     "button": "📱 Share my phone number",
     "skip": "Skip",
     "agree": "I agree",

@@ -123,6 +123,8 @@ class Written:
     ledger: list[tuple[int, datetime, str, int]] = field(default_factory=list)  # member, at, kind, points
     moves: list[tuple[int, datetime, int, int]] = field(default_factory=list)  # member, at, from, to
     anonymous: list[tuple[int | None, date, int]] = field(default_factory=list)
+    lots: list[tuple[datetime, int]] = field(default_factory=list)  # earned at, points
+    expired: list[tuple[datetime, datetime, int]] = field(default_factory=list)  # lot earned at, expired at, points
     stores: dict[str, int] = field(default_factory=dict)
 
 
@@ -189,6 +191,9 @@ async def write(uow_factory: UnitOfWorkFactory, population: Population, today: d
                     lot.remaining -= taken
                     owed -= taken
                     session.add(LotDebit(entry_id=debit.id, lot_id=lot.id, points=taken))
+                    if debit.kind == "expire":
+                        written.expired.append((lot.earned_at, debit.at, taken))
+            written.lots.extend((lot.earned_at, lot.points) for lot in lots)
         await session.flush()
 
         for index, member in enumerate(members):
@@ -323,3 +328,15 @@ def tiers_at(written: Written, moment: datetime) -> dict[int, int]:
         moves = [move for move in written.moves if move[0] == member and move[1] < moment]
         ranks[moves[-1][3] if moves else 0] += 1
     return dict(ranks)
+
+
+def breakage(written: Written, month: date, until: datetime) -> float | None:
+    """Of the points earned in `month` (local), the share expired before `until`."""
+
+    def in_month(at: datetime) -> bool:
+        local = at.astimezone(ZONE)
+        return (local.year, local.month) == (month.year, month.month)
+
+    earned = sum(points for at, points in written.lots if in_month(at))
+    lost = sum(points for at, expired_at, points in written.expired if in_month(at) and expired_at < until)
+    return lost / earned if earned else None

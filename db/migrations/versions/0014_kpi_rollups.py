@@ -13,8 +13,8 @@ data: dropping them loses nothing the roll-up job cannot build again.
 existed are taken from the tier_upgraded / tier_downgraded notifications still kept (those of an
 erased member were deleted with the rest of their messages, so their moves are not recovered).
 
-Indexes on `ledger_entries.at`, `refunds.refunded_at` and `point_lots.earned_at`: a day's roll-up
-reads one day of each, and the breakage chart one month of lots. Created without batch mode:
+Indexes on `ledger_entries.at`, `refunds.refunded_at`, `point_lots.earned_at` and (partial)
+`members.erased_at`: a day's roll-up reads one day of each. Created without batch mode:
 rebuilding the append-only ledger on SQLite would drop its triggers.
 
 `anonymous_sales`: what each till sold to non-members per local day (POST /api/v1/sales), for
@@ -100,6 +100,10 @@ def upgrade() -> None:
     op.create_index('ix_ledger_entries_at', 'ledger_entries', ['at'], unique=False)
     op.create_index('ix_refunds_refunded_at', 'refunds', ['refunded_at'], unique=False)
     op.create_index('ix_point_lots_earned_at', 'point_lots', ['earned_at'], unique=False)
+    op.create_index(
+        'ix_members_erased_at', 'members', ['erased_at'], unique=False,
+        postgresql_where=sa.text('erased_at IS NOT NULL'), sqlite_where=sa.text('erased_at IS NOT NULL'),
+    )
     _backfill_tier_changes()
 
 
@@ -128,6 +132,7 @@ def _backfill_tier_changes() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_members_erased_at', table_name='members', sqlite_where=sa.text('erased_at IS NOT NULL'))
     op.drop_index('ix_point_lots_earned_at', table_name='point_lots')
     op.drop_index('ix_refunds_refunded_at', table_name='refunds')
     op.drop_index('ix_ledger_entries_at', table_name='ledger_entries')
