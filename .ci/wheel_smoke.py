@@ -43,7 +43,7 @@ PACKAGES = ("entrypoints", "loyalty", "db", "bot", "api", "sandbox", "templates"
 
 
 def not_installed_here() -> list[str]:
-    problems = [] if data_files_installed() else ["the wheel carries no message templates or no migrations"]
+    problems = [] if data_files_installed() else ["the wheel carries no message templates, no migrations or no console"]
     for name in PACKAGES:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
@@ -57,8 +57,14 @@ def data_files_installed() -> bool:
     files = [str(path) for path in importlib.metadata.distribution("telegram-loyalty").files or []]
     templates = sum(name.startswith("templates/messages/") and name.endswith(".j2") for name in files)
     migrations = sum(name.startswith("db/migrations/versions/0") and name.endswith(".py") for name in files)
-    print(f"wheel smoke: installed {len(files)} files, {templates} message templates, {migrations} migrations")
-    return templates > 0 and migrations > 0
+    words = sum(name.startswith("templates/console/") and name.endswith(".toml") for name in files)
+    pages = sum(name.startswith("api/console/templates/") and name.endswith(".html") for name in files)
+    assets = sum(name.startswith("api/console/static/") for name in files)
+    print(
+        f"wheel smoke: installed {len(files)} files, {templates} message templates, {migrations} migrations, "
+        f"console: {pages} pages, {words} word files, {assets} static files"
+    )
+    return templates > 0 and migrations > 0 and words > 0 and pages > 0 and assets > 0
 
 
 def free_port() -> int:

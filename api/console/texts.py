@@ -1,7 +1,8 @@
 """The console's words and number formats, per locale.
 
-Words are keyed strings in templates/console/<locale>.toml (a key missing from a locale falls back
-to English, and one missing from English is an error, so a page never shows a bare key).
+Words are keyed strings in templates/console/<locale>/*.toml, one file per part of the console (a
+key missing from a locale falls back to English, and one missing from English is an error, so a
+page never shows a bare key; a key defined in two files is an error too).
 Numbers, money, percentages and dates are formatted with Babel for the reader's locale; money
 shows the home currency's own symbol ("¥" for CNY in English too), as the bot does.
 """
@@ -38,8 +39,20 @@ FALLBACK = "en"
 
 @cache
 def _strings(locale: str) -> Mapping[str, str]:
-    raw = (files("templates") / "console" / f"{locale}.toml").read_text(encoding="utf-8")
-    return _flatten(tomllib.loads(raw))
+    return load_words(locale)
+
+
+def load_words(locale: str) -> dict[str, str]:
+    """Every word of one locale, from all its files; a key two files define is refused."""
+    words: dict[str, str] = {}
+    folder = files("templates") / "console" / locale
+    for part in sorted((entry for entry in folder.iterdir() if entry.name.endswith(".toml")), key=lambda entry: entry.name):
+        flat = _flatten(tomllib.loads(part.read_text(encoding="utf-8")))
+        twice = flat.keys() & words.keys()
+        if twice:
+            raise ValueError(f"console words defined twice ({part.name}): {', '.join(sorted(twice))}")
+        words.update(flat)
+    return words
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -15,12 +15,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
-from db.models import KpiDaily, KpiDay, Purchase
+from db.models import KpiDaily, KpiDay, Purchase, TierChange
 from db.uow import UnitOfWorkFactory
 from entrypoints.cli import app
 from loyalty.campaigns.rfm import rfm_counts
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
+from loyalty.erasure import erase_member
 from loyalty.errors import StoreNotFound
 from loyalty.kpis import Period, build_rollups, dashboard
 from loyalty.kpis.days import day_bounds
@@ -229,3 +230,37 @@ async def test_the_cli_builds_every_day_since_the_first_data(
     # The command runs on the system clock: every day from the first data to yesterday, whatever today is.
     assert days[0] == first and days == [first + timedelta(days=n) for n in range(len(days))]
     assert f"{len(days)} days built." in built.output
+
+
+async def test_an_erased_member_still_counts_but_keeps_no_identity(
+    uow_factory: UnitOfWorkFactory, kpi_settings: Settings
+) -> None:
+    from tests.utils.kpis import PurchaseSpec
+
+    clock = FixedClock(START)
+    population = Population(
+        joined=(5, 4), erased=(None, None),
+        purchases=(PurchaseSpec(member=0, day=3, hour=10, store=0, amount=700),),
+        ledger=(), moves=((0, 2, 1),), anonymous=(),
+    )
+    written = await write(uow_factory, population, TODAY)
+    await build_rollups(uow_factory, clock, kpi_settings)
+    member_id = written.members[0][0]
+    period = Period(TODAY - timedelta(days=6), TODAY - timedelta(days=1))
+    async with uow_factory() as uow:
+        before = await dashboard(uow, clock, kpi_settings, period)
+    async with uow_factory() as uow:
+        await erase_member(uow, clock, member_id, actor="test", audited=False)
+    await build_rollups(uow_factory, clock, kpi_settings)
+    async with uow_factory() as uow:
+        after = await dashboard(uow, clock, kpi_settings, period)
+        moves = (await uow.session.scalars(select(TierChange))).all()
+    # The past does not change: the member joined, bought and moved up, whoever they were.
+    for key in ("members.new", "members.total", "members.active", "spend.revenue"):
+        assert after.figures[key].value == before.figures[key].value, key
+    assert after.charts["tier_moves"].lines == before.charts["tier_moves"].lines
+    assert [(move.member_id, move.from_rank, move.to_rank) for move in moves] == [(member_id, 0, 1)]
+    # Today the member is gone from the count of members.
+    async with uow_factory() as uow:
+        today = await dashboard(uow, clock, kpi_settings, Period(TODAY, TODAY))
+    assert today.figures["members.total"].value == 1

@@ -4,14 +4,12 @@ and numbers, money, percentages and dates follow the reader's locale."""
 from __future__ import annotations
 
 import re
-import tomllib
 from datetime import date
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
-from api.console.texts import ConsoleTexts, _flatten, preferred_locale
+from api.console.texts import ConsoleTexts, load_words, preferred_locale
 from loyalty.config import SUPPORTED_LOCALES
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "api" / "console" / "templates"
@@ -21,8 +19,7 @@ LITERAL_KEY = re.compile(r"""\bt\(\s*["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 
 
 def keys(locale: str) -> set[str]:
-    raw = (files("templates") / "console" / f"{locale}.toml").read_text(encoding="utf-8")
-    return set(_flatten(tomllib.loads(raw)))
+    return set(load_words(locale))
 
 
 def test_every_language_has_the_same_keys() -> None:

@@ -1,6 +1,6 @@
 """console sign-in links and sessions
 
-Revision ID: 0014_console_sessions
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-06
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014_console_sessions'
+revision = '0015'
 down_revision = '0014'
 branch_labels = None
 depends_on = None
