@@ -28,6 +28,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 MARKETER = 8201
 SEGMENT = 8  # members tagged "vip", each with a chat
 OTHERS = 3  # members outside the segment
+# The page polls its progress every few seconds (api/console/campaigns.py POLL_SECONDS), and the
+# preview waits for typing to pause: what they bring is waited for across several polls, as a
+# busy machine may answer one late.
+WAIT_MS = 20_000
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -62,9 +66,9 @@ async def test_a_campaign_built_in_the_form_reaches_the_segments_chats_and_its_p
     await page.locator('input[name="tags"]').fill("vip")
     await page.locator("#field-holdout").fill("25")
     await page.locator("#field-holdout").blur()
-    await expect(page.locator("#audience-count")).to_have_text(str(SEGMENT))
-    await expect(page.locator("#expected-holdout")).to_have_text(str(SEGMENT // 4))
-    await expect(page.locator(".sample .bubble").first).to_contain_text("VIP evening tonight!")
+    await expect(page.locator("#audience-count")).to_have_text(str(SEGMENT), timeout=WAIT_MS)
+    await expect(page.locator("#expected-holdout")).to_have_text(str(SEGMENT // 4), timeout=WAIT_MS)
+    await expect(page.locator(".sample .bubble").first).to_contain_text("VIP evening tonight!", timeout=WAIT_MS)
     await page.locator("#create-campaign").click()
 
     await expect(page.locator("#campaign-name")).to_have_text("VIP evening")
@@ -73,7 +77,7 @@ async def test_a_campaign_built_in_the_form_reaches_the_segments_chats_and_its_p
 
     # The scheduler's job starts it, then the sender sends it, while the page polls.
     assert await service.start_due(uow_factory, clock, settings) == [campaign_id]
-    await expect(page.locator("#progress")).to_have_attribute("data-status", "sending")
+    await expect(page.locator("#progress")).to_have_attribute("data-status", "sending", timeout=WAIT_MS)
     await BroadcastEngine(client, uow_factory, clock, settings).drain(campaign_id)
 
     rows = await recipients(uow_factory, campaign_id)
@@ -89,9 +93,9 @@ async def test_a_campaign_built_in_the_form_reaches_the_segments_chats_and_its_p
             assert texts == []
 
     # Once over, the page reloads by itself to the report as it ended.
-    await expect(page.locator("#progress")).to_have_attribute("data-status", "done")
-    await expect(page.locator('[data-progress="sent"] .value')).to_have_text(str(len(sent)))
-    await expect(page.locator('[data-kpi="campaign.reach"] .value')).to_have_text(str(len(sent)))
-    await expect(page.locator('[data-group="holdout"]')).to_have_text(str(len(held)))
+    await expect(page.locator("#progress")).to_have_attribute("data-status", "done", timeout=WAIT_MS)
+    await expect(page.locator('[data-progress="sent"] .value')).to_have_text(str(len(sent)), timeout=WAIT_MS)
+    await expect(page.locator('[data-kpi="campaign.reach"] .value')).to_have_text(str(len(sent)), timeout=WAIT_MS)
+    await expect(page.locator('[data-group="holdout"]')).to_have_text(str(len(held)), timeout=WAIT_MS)
     assert tab.script_errors == []
     assert tab.blocked == []
