@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from api.console.campaigns import router as campaigns_router
 from api.console.deps import ConsoleRefusal, SignInNeeded
 from api.console.pages import router
 from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
@@ -31,6 +32,7 @@ class ConsoleStatic(StaticFiles):
 
 
 def install_console(app: FastAPI) -> None:
+    app.include_router(campaigns_router)  # before pages': /console/campaigns/new is not a campaign id
     app.include_router(router)
     app.mount("/console/static", ConsoleStatic(directory=STATIC_DIR), name="console-static")
 
