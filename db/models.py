@@ -235,6 +235,8 @@ class Member(Base):
     # again. The step down happens once the grace period since then has passed.
     tier_at_risk_since: Mapped[datetime | None] = mapped_column(Timestamp)
     chat_blocked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Set by staff (loyalty/member_care.py): a blocked member earns and redeems nothing.
+    blocked_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
     # Where the member was last seen (the zone of the store nearest a shared location); None:

@@ -52,10 +52,12 @@ async def points_summary(uow: UnitOfWork, member: Member, *, now: datetime, sett
 
 @dataclass(frozen=True)
 class DailyCap:
-    """At most `points` adjusted (absolute values added up) by one API key per local day."""
+    """At most `points` adjusted (absolute values added up) by one API key, or one staff member
+    in the console, per local day."""
 
-    api_key_id: int
     points: int
+    api_key_id: int | None = None
+    staff_id: int | None = None
 
 
 async def _check_cap(uow: UnitOfWork, cap: DailyCap, *, actor: str, points: int, now: datetime, zone: ZoneInfo) -> None:
@@ -65,7 +67,7 @@ async def _check_cap(uow: UnitOfWork, cap: DailyCap, *, actor: str, points: int,
     used = await uow.ledger.adjusted_by(actor, since=since, until=until)
     if used + abs(points) > cap.points:
         raise AdjustmentCapExceeded(
-            f"this API key may adjust at most {cap.points:,} points a day ({zone.key}); "
+            f"{'this API key' if cap.api_key_id is not None else 'one staff member'} may adjust at most {cap.points:,} points a day ({zone.key}); "
             f"{used:,} adjusted today, {abs(points):,} more asked",
             reason="daily_cap",
             cap=cap.points,
@@ -99,7 +101,10 @@ async def adjust_points(
     if cap is not None:
         # Taken before the member's lock, always in this order: two adjustments by one key on
         # different members queue here, so together they cannot pass the cap.
-        await uow.api_keys.lock(cap.api_key_id)
+        if cap.api_key_id is not None:
+            await uow.api_keys.lock(cap.api_key_id)
+        if cap.staff_id is not None:
+            await uow.staff.lock(cap.staff_id)
     member = await uow.lock_member((await find_member(uow, member_number=member_number)).id)
     replay = await previous_answer(uow, idempotency)
     if replay is not None:

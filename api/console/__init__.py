@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from api.console.deps import ConsoleRefusal, SignInNeeded
+from api.console.members import router as members_router
 from api.console.pages import router
 from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
 from loyalty.config import Settings
@@ -32,6 +33,7 @@ class ConsoleStatic(StaticFiles):
 
 def install_console(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(members_router)
     app.mount("/console/static", ConsoleStatic(directory=STATIC_DIR), name="console-static")
 
     async def sign_in_needed(request: Request, exc: Exception) -> Response:
