@@ -77,6 +77,8 @@ class NotificationKind(enum.StrEnum):
     COUPON_EXPIRING = "coupon_expiring"
     COUPON_NEARBY = "coupon_nearby"
     COUPON_ISSUED = "coupon_issued"  # a coupon the merchant gave (loyalty.coupons.issue)
+    POINTS_ADJUSTED = "points_adjusted"  # staff adjusted their points in the console
+    CARD = "card"  # the member card again, sent as its picture (staff resent it)
     BIRTHDAY = "birthday"
     ANNIVERSARY = "anniversary"
     TIER_AT_RISK = "tier_at_risk"

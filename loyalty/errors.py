@@ -137,6 +137,12 @@ class ConfirmationMismatch(InvalidInput):
     code = "confirmation_mismatch"
 
 
+class NoChat(InvalidInput):
+    """The member has no chat the bot can write to (enrolled at a till, or they blocked the bot)."""
+
+    code = "no_chat"
+
+
 class ConsentRequired(LoyaltyError):
     code = "consent_required"
 

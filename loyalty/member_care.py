@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from db.models import Member
+from db.models import Member, Notification, NotificationKind, NotificationStatus
 from db.repositories.ledger import HistoryLine
 from db.uow import UnitOfWork
 from loyalty import points
@@ -20,8 +20,8 @@ from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.data_export import MemberExport, export_member
 from loyalty.erasure import Erasure, erase_for_merchant
-from loyalty.errors import ConfirmationMismatch, InvalidInput, InvalidPhone, MemberErased, MemberNotFound
-from loyalty.members import is_valid_member_number, look_up_member, read_member
+from loyalty.errors import ConfirmationMismatch, InvalidInput, InvalidPhone, MemberErased, MemberNotFound, NoChat
+from loyalty.members import find_member, is_valid_member_number, look_up_member, read_member
 from loyalty.profile import mask_phone, normalize_phone
 
 HISTORY_LINES = 100
@@ -78,6 +78,22 @@ async def member_file(uow: UnitOfWork, clock: Clock, settings: Settings, member_
         history=await uow.ledger.history(member.id, limit=HISTORY_LINES),
         export=await export_member(uow, settings, member, now=now),
     )
+
+
+async def resend_card(uow: UnitOfWork, clock: Clock, member_number: str, *, actor: str) -> None:
+    """Queue the member card for the bot to send again (a member who lost it, or a new phone);
+    audited. A member without a chat cannot be sent anything: NoChat, nothing written. Commits."""
+    now = clock.now()
+    member = await find_member(uow, member_number=member_number)
+    if member.telegram_id is None or member.chat_blocked_at is not None:
+        raise NoChat("the member has no chat the bot can write to", field="card")
+    uow.notifications.add(
+        Notification(
+            member_id=member.id, kind=NotificationKind.CARD, payload={}, status=NotificationStatus.PENDING, created_at=now
+        )
+    )
+    uow.audit.record(at=now, actor=actor, action="member.card_resent", member_id=member.id)
+    await uow.commit()
 
 
 async def erase_confirmed(

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from db.models import LedgerEntry, LedgerKind, Member, Tier
+from db.models import LedgerEntry, LedgerKind, Member, Notification, NotificationKind, NotificationStatus, Tier
 from db.uow import UnitOfWork
 from loyalty import ledger, tiers
 from loyalty.clock import Clock
@@ -94,6 +94,7 @@ async def adjust_points(
     actor: str,
     idempotency: IdempotencyKey,
     cap: DailyCap | None = None,
+    tell_member: bool = False,
 ) -> tuple[StoredAnswer, bool]:
     """Goodwill points or a correction by staff: audited, idempotent, never below zero, and
     within the caller's daily cap when it has one."""
@@ -120,6 +121,14 @@ async def adjust_points(
     else:
         await ledger.debit(uow, member, points=-points, kind=LedgerKind.ADJUST, at=now, actor=actor, reason=reason)
     uow.audit.record(at=now, actor=actor, action="points.adjust", member_id=member.id, detail=f"{points:+d}: {reason}")
+    if tell_member:
+        uow.notifications.add(
+            Notification(
+                member_id=member.id, kind=NotificationKind.POINTS_ADJUSTED,
+                payload={"points": points, "balance": member.points_balance},
+                status=NotificationStatus.PENDING, created_at=now,
+            )
+        )
     answer = StoredAnswer(Outcome.created, asdict(AdjustmentOutcome(member.member_number, points, member.points_balance)))
     remember(uow, idempotency, answer, at=now, member_id=member.id)
     await uow.commit()

@@ -34,7 +34,7 @@ from loyalty.points import DailyCap, adjust_points
 
 router = APIRouter(prefix="/console/members", include_in_schema=False)
 
-DONE = frozenset({"adjusted", "coupon", "blocked", "unblocked"})
+DONE = frozenset({"adjusted", "coupon", "card", "blocked", "unblocked"})
 TEMPLATES_SHOWN = 100
 
 
@@ -135,6 +135,7 @@ async def adjust(
                 fingerprint=fingerprint({"member": number, "points": asked.points, "reason": asked.reason}),
             ),
             cap=DailyCap(points=settings.adjustment_daily_cap, staff_id=user.staff_id),
+            tell_member=True,
         )
     except (MemberNotFound, MemberErased):
         return _missing(request, user, settings)
@@ -171,6 +172,20 @@ async def issue_coupon(
         errors = refusal(texts_for(settings, user.locale), error)
         return await _page(request, user, uow, clock, settings, number, status_code=422, errors=errors, typed={"template": template})
     return _back(number, "coupon")
+
+
+@router.post("/{number}/card")
+async def resend_card(
+    request: Request, number: str, user: OwnerOnly, _: CheckedCsrf, uow: UowDep, clock: ClockDep, settings: SettingsDep,
+) -> Response:
+    try:
+        await member_care.resend_card(uow, clock, number, actor=user.actor)
+    except (MemberNotFound, MemberErased):
+        return _missing(request, user, settings)
+    except InvalidInput as error:
+        errors = refusal(texts_for(settings, user.locale), error)
+        return await _page(request, user, uow, clock, settings, number, status_code=422, errors=errors)
+    return _back(number, "card")
 
 
 @router.post("/{number}/block")

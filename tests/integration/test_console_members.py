@@ -135,6 +135,9 @@ async def test_adjusting_points_is_audited_and_every_refusal_is_a_sentence(
     assert (await member_row(uow_factory, number)).points_balance == 140
     [event] = await actions(uow_factory, "points.adjust")
     assert event.actor == ACTOR and event.detail == "+40: broken cup"
+    async with uow_factory() as uow:
+        told = list(await uow.session.scalars(select(Notification).where(Notification.kind == NotificationKind.POINTS_ADJUSTED)))
+    assert [(n.member_id, n.payload) for n in told] == [(member.id, {"points": 40, "balance": 140})]
     page = await owner.get(f"/console/members/{number}")
     assert 'data-kind="adjust"' in page.text and "broken cup" in page.text and ACTOR in page.text
 
@@ -178,6 +181,24 @@ async def test_issuing_a_coupon_is_audited_and_the_member_is_told(
         page = await owner.post(url, data={**form, "template": typed})
         assert page.status_code == 422 and 'data-field="template"' in page.text and sentence in page.text, typed
     assert len(await actions(uow_factory, "coupon.issue")) == 1
+
+
+async def test_resending_the_card_queues_it_for_the_chat_and_is_audited(
+    owner: httpx.AsyncClient, uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    member = await chat_member(uow_factory, clock, telegram_id=880003)
+    form = await form_of(owner, member.member_number)
+    assert (await owner.post(f"/console/members/{member.member_number}/card", data=form)).status_code == 303
+    async with uow_factory() as uow:
+        queued = list(await uow.session.scalars(select(Notification.member_id).where(Notification.kind == NotificationKind.CARD)))
+    assert queued == [member.id]
+    [event] = await actions(uow_factory, "member.card_resent")
+    assert event.actor == ACTOR
+
+    at_till = await till_member(uow_factory, clock)
+    page = await owner.post(f"/console/members/{at_till.member_number}/card", data=form)
+    assert page.status_code == 422 and 'data-field="card"' in page.text and "has no chat the bot can write to" in page.text
+    assert len(await actions(uow_factory, "member.card_resent")) == 1
 
 
 async def test_a_blocked_member_earns_and_redeems_nothing_until_unblocked(
