@@ -16,6 +16,7 @@ from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from tests.utils.api import RunningApi
+from tests.utils.campaigns import started_campaign
 from tests.utils.console import add_staff, csrf_of, sign_in
 from tests.utils.coupons import add_store, make_template
 from tests.utils.members import chat_member, till_member
@@ -91,7 +92,8 @@ async def test_search_finds_a_member_by_phone_or_number_and_explains_a_bad_query
 
 
 async def test_a_members_page_shows_every_section(
-    api: RunningApi, owner: httpx.AsyncClient, uow_factory: UnitOfWorkFactory, clock: FixedClock, auth: dict[str, str]
+    api: RunningApi, owner: httpx.AsyncClient, uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings,
+    auth: dict[str, str],
 ) -> None:
     member = await chat_member(uow_factory, clock, telegram_id=880001, phone="+8613800138001", locale="zh_CN")
     await add_store(uow_factory, clock, "SH1")
@@ -108,6 +110,7 @@ async def test_a_members_page_shows_every_section(
     async with uow_factory() as uow:
         await uow.notifications.mute(member.id, "greetings", at=clock.now())
         await uow.commit()
+    await started_campaign(uow_factory, clock, settings, name="Spring hello", holdout_pct=0)
 
     page = await owner.get(f"/console/members/{member.member_number}")
     assert page.status_code == 200
@@ -119,6 +122,7 @@ async def test_a_members_page_shows_every_section(
     assert 'data-coupon="' in text and "Ten off" in text
     assert 'data-message="coupon_issued"' in text
     assert 'data-muted="greetings"' in text
+    assert 'data-campaign-message="Spring hello"' in text
 
 
 async def test_adjusting_points_is_audited_and_every_refusal_is_a_sentence(
