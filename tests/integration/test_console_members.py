@@ -9,12 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from db.models import AuditEvent, LedgerEntry, Member, Notification, NotificationKind
 from db.uow import UnitOfWorkFactory
+from loyalty import member_care
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
+from loyalty.errors import InvalidInput
 from tests.utils.api import RunningApi
 from tests.utils.campaigns import started_campaign
 from tests.utils.console import add_staff, csrf_of, sign_in
@@ -300,3 +305,36 @@ async def test_member_pages_are_for_owners_and_every_post_needs_the_csrf_token(
     form = await form_of(api.client, number)
     missing = await api.client.post("/console/members/1234567897/block", data={**form, "blocked": "1"})
     assert missing.status_code == 404 and "No such member" in missing.text
+
+
+@hypothesis_settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.tuples(st.integers(1, 9), st.sampled_from([" ", "-", "  "])), max_size=4), name=st.text(
+    alphabet=st.characters(categories=["L"]), min_size=1, max_size=20))
+async def test_a_member_number_typed_with_any_separators_finds_the_member_and_a_name_is_refused(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings, cuts: list[tuple[int, str]], name: str
+) -> None:
+    member = await till_member(uow_factory, clock)
+    typed = member.member_number
+    for at, separator in sorted(cuts, reverse=True):
+        typed = typed[:at] + separator + typed[at:]
+    async with uow_factory() as uow:
+        found = await member_care.search(uow, clock, settings, typed, actor=ACTOR)
+    assert [m.member_number for m in found] == [member.member_number]
+    before = len(await actions(uow_factory, "member.read"))
+    async with uow_factory() as uow:
+        with pytest.raises(InvalidInput):
+            await member_care.search(uow, clock, settings, name, actor=ACTOR)
+    assert len(await actions(uow_factory, "member.read")) == before
+
+
+async def test_refusals_read_in_the_staff_members_language(
+    api: RunningApi, uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    member = await till_member(uow_factory, clock)
+    await sign_in(api.client, uow_factory, clock, settings, OWNER, locale="zh_CN")
+    form = await form_of(api.client, member.member_number)
+    page = await api.client.post(f"/console/members/{member.member_number}/adjust", data={**form, "points": "0", "reason": "客户投诉"})
+    assert page.status_code == 422
+    assert "调整 0 积分不会有任何变化" in page.text and 'value="客户投诉"' in page.text
+    search = await api.client.get("/console/members", params={"q": "王小明"})
+    assert search.status_code == 422 and "请输入手机号或 10 位会员号。" in search.text
