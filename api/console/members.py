@@ -43,6 +43,7 @@ def refusal(t: ConsoleTexts, error: LoyaltyError | ValidationError) -> dict[str,
     if isinstance(error, ValidationError):
         sentences: dict[str, str] = {}
         for problem in error.errors():
+            # No location: the model's own check (an adjustment of 0 points), about the points.
             field = str(problem["loc"][0]) if problem["loc"] else "points"
             key = f"members.refused.{problem['type']}"
             sentences.setdefault(field, t(key) if t.has(key) else t(f"members.refused.field.{field}"))
