@@ -131,6 +131,18 @@ class PointsLimitExceeded(InvalidInput):
     code = "points_limit_exceeded"
 
 
+class ConfirmationMismatch(InvalidInput):
+    """An action that cannot be undone was not confirmed as asked (the member number typed again)."""
+
+    code = "confirmation_mismatch"
+
+
+class NoChat(InvalidInput):
+    """The member has no chat the bot can write to (enrolled at a till, or they blocked the bot)."""
+
+    code = "no_chat"
+
+
 class ConsentRequired(LoyaltyError):
     code = "consent_required"
 
@@ -170,6 +182,12 @@ class AlreadyRegistered(Conflict):
     def __init__(self, message: str = "", *, member_number: str | None = None) -> None:
         super().__init__(message)
         self.member_number = member_number
+
+
+class MemberBlocked(Conflict):
+    """Staff blocked the member (loyalty/member_care.py): they earn and redeem nothing."""
+
+    code = "member_blocked"
 
 
 class PhoneTaken(Conflict):

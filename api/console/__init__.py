@@ -13,6 +13,7 @@ from starlette.types import Scope
 
 from api.console.campaigns import router as campaigns_router
 from api.console.deps import ConsoleRefusal, SignInNeeded
+from api.console.members import router as members_router
 from api.console.pages import router
 from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
 from loyalty.config import Settings
@@ -34,6 +35,7 @@ class ConsoleStatic(StaticFiles):
 def install_console(app: FastAPI) -> None:
     app.include_router(campaigns_router)  # before pages': /console/campaigns/new is not a campaign id
     app.include_router(router)
+    app.include_router(members_router)
     app.mount("/console/static", ConsoleStatic(directory=STATIC_DIR), name="console-static")
 
     async def sign_in_needed(request: Request, exc: Exception) -> Response:
