@@ -14,6 +14,7 @@ from starlette.types import Scope
 from api.console.deps import ConsoleRefusal, SignInNeeded
 from api.console.pages import router
 from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
+from api.console.stores import router as stores_router
 from loyalty.config import Settings
 
 SIGN_IN_PAGE = "/console/signin"
@@ -32,6 +33,7 @@ class ConsoleStatic(StaticFiles):
 
 def install_console(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(stores_router)
     app.mount("/console/static", ConsoleStatic(directory=STATIC_DIR), name="console-static")
 
     async def sign_in_needed(request: Request, exc: Exception) -> Response:
