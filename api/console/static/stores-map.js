@@ -18,14 +18,7 @@
       attribution: "&copy; OpenStreetMap contributors"
     }).addTo(map);
 
-    var points = [];
-    data.stores.forEach(function (store) {
-      var marker = L.marker([store.lat, store.lon], { title: store.name, alt: store.code });
-      marker.bindPopup(document.createTextNode(store.code + " · " + store.name));
-      marker.addTo(map);
-      marker.getElement().setAttribute("data-store-marker", store.code);
-      points.push([store.lat, store.lon]);
-    });
+    var points = data.stores.map(function (store) { return [store.lat, store.lon]; });
 
     var latitude = document.getElementById("latitude");
     var longitude = document.getElementById("longitude");
@@ -48,6 +41,14 @@
     } else {
       map.setView([20, 0], 1);
     }
+
+    // After the view is set: a marker gets its element only once the map has a view.
+    data.stores.forEach(function (store) {
+      var marker = L.marker([store.lat, store.lon], { title: store.name, alt: store.code });
+      marker.bindPopup(document.createTextNode(store.code + " · " + store.name));
+      marker.addTo(map);
+      marker.getElement().setAttribute("data-store-marker", store.code);
+    });
 
     if (data.editing && latitude && longitude) {
       map.on("click", function (event) {
