@@ -259,6 +259,9 @@ async def _save(
         if len(shown[day]) < geo.MAX_SPANS_PER_DAY:
             shown[day].append({"open": "", "close": "", "next": False})
 
+    # Spans typed in are meant to be published, ticked or not; the box alone publishes a week
+    # with no spans: a store closed every day.
+    values["published"] = values["published"] or any(span["open"] for day in shown.values() for span in day)
     if errors:
         return await _reshow(request, user, uow, settings, values, shown, errors, creating)
     payload: dict[str, Any] = {name: values[name] or None for name in FIELDS if name != "code"}

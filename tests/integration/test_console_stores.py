@@ -94,6 +94,11 @@ async def test_an_owner_creates_and_changes_a_store_with_its_hours(
     unpublished = await api.client.post("/console/stores/SH1/edit", data=store_form(token, published=""))
     assert unpublished.status_code == 303
     assert (await written(uow_factory))[0][0][6] is None, "unticked: no hours published (always open)"
+    assert (await api.client.post("/console/stores/SH1/edit", data=store_form(token))).status_code == 303
+    assert (await written(uow_factory))[0][0][6] == {}, "ticked without spans: closed every day"
+    spans = {"published": "", "hours-fri-0-open": "10:00", "hours-fri-0-close": "16:00"}
+    assert (await api.client.post("/console/stores/SH1/edit", data=store_form(token, **spans))).status_code == 303
+    assert (await written(uow_factory))[0][0][6] == {"fri": [["10:00", "16:00"]]}, "spans typed in are published"
     assert (await api.client.get("/console/stores/NOPE/edit")).status_code == 404
     assert (await api.client.post("/console/stores/NOPE/edit", data=store_form(token))).status_code == 404
 
@@ -189,7 +194,7 @@ async def test_the_csv_import_lists_every_bad_row_and_writes_nothing_then_import
     assert text.count("data-line=") == len(listed) and t("stores.import.line", line=3) in text
     assert await written(uow_factory) == ([], [])
 
-    for upload, key in ((b"", "empty"), (b"\xff\xfe\x00bad", "not_utf8"), (b"code,name\n", "bad.empty")):
+    for upload, key in ((b"code,title\nA1,x\n", "bad.header"), (b"", "empty"), (b"\xff\xfe\x00bad", "not_utf8"), (b"code,name\n", "bad.empty")):
         refused = await api.client.post(
             "/console/stores/import", data={"csrf_token": token}, files={"file": ("s.csv", upload, "text/csv")}
         )
