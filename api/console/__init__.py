@@ -14,10 +14,13 @@ from starlette.types import Scope
 from api.console.deps import ConsoleRefusal, SignInNeeded
 from api.console.pages import router
 from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
+from api.console.stores import IMPORT_PATH as STORES_IMPORT_PATH
 from api.console.stores import router as stores_router
 from loyalty.config import Settings
 
 SIGN_IN_PAGE = "/console/signin"
+# Form uploads of a CSV file: bounded like a text/csv body (api/request_limits.py).
+CSV_UPLOAD_PATHS = frozenset({STORES_IMPORT_PATH})
 
 
 class ConsoleStatic(StaticFiles):

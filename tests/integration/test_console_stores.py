@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from api.console.rendering import texts_for
+from api.main import create_app
 from db.models import AuditEvent, Store
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from tests.utils.api import RunningApi
+from tests.utils.api import RunningApi, running_api
 from tests.utils.console import add_staff, csrf_of, sign_in
 
 OWNER, MARKETER = 7201, 7202
@@ -245,3 +246,24 @@ async def test_a_marketer_gets_403_and_a_post_without_the_csrf_token_changes_not
             "/console/stores/import", data={"csrf_token": "nope"}, files={"file": ("s.csv", csv, "text/csv")}
         )).status_code == 403
     assert await written(uow_factory) == ([], [])
+
+
+async def test_a_csv_upload_is_bounded_like_a_csv_body_not_like_a_json_one(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    small = settings.model_copy(update={"max_json_body_bytes": 1024, "max_csv_body_bytes": 8 * 1024})
+    rows = "".join(f"B{n:03d},Branch number {n} of the chain,Shanghai,,,,,\n" for n in range(60))
+    csv = ("code,name,city,timezone,address,latitude,longitude,hours\n" + rows).encode()
+    assert 1024 < len(csv) < 8 * 1024 - 1024
+    async with running_api(create_app(small, uow_factory=uow_factory, clock=clock)) as api:
+        token = await signed_in_form(api.client, uow_factory, clock, small)
+        page = await api.client.post(
+            "/console/stores/import", data={"csrf_token": token}, files={"file": ("s.csv", csv, "text/csv")}
+        )
+        assert page.status_code == 200 and 'data-created="60"' in page.text, page.text[-500:]
+        big = csv * 5
+        refused = await api.client.post(
+            "/console/stores/import", data={"csrf_token": token}, files={"file": ("s.csv", big, "text/csv")}
+        )
+        assert refused.status_code == 413
+    assert len((await written(uow_factory))[0]) == 60
