@@ -90,6 +90,15 @@ class InvalidInput(LoyaltyError):
         self.field = field
 
 
+class InvalidHours(InvalidInput):
+    """Opening hours a rule refuses; `reason` says which rule ("time", "order", "overlap",
+    "same", "shape"), for a form that words each in the reader's language."""
+
+    def __init__(self, message: str = "", *, field: str | None = None, reason: str = "shape") -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
+
+
 class InvalidPhone(InvalidInput):
     code = "invalid_phone"
 
