@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from api.console import imports, team
 from api.console.deps import ConsoleRefusal, SignInNeeded
 from api.console.pages import router
 from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
@@ -32,6 +33,8 @@ class ConsoleStatic(StaticFiles):
 
 def install_console(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(team.router)
+    app.include_router(imports.router)
     app.mount("/console/static", ConsoleStatic(directory=STATIC_DIR), name="console-static")
 
     async def sign_in_needed(request: Request, exc: Exception) -> Response:
