@@ -186,3 +186,14 @@ async def test_the_cli_imports_with_a_progress_bar_and_lists_bad_lines(
     again = await asyncio.to_thread(cli, "import", str(good))
     assert "0 members imported" in again.output and "2 already members" in again.output
     assert (await counts(uow_factory))[0] == 2
+
+
+async def test_the_documented_sample_imports_as_documented(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "docs" / "samples" / "members-import.csv"
+    async with uow_factory() as uow:
+        report = await import_members(uow, clock, settings, sample.read_bytes(), actor="cli")
+    assert (report.created, report.opening_points) == (3, 1550)
