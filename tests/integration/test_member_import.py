@@ -5,6 +5,7 @@ and bulk adjustments, all rows or none, idempotent, against the real database; a
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from loyalty.member_import import OPENING_REASON, import_adjustments, import_mem
 from tests.conftest import TEST_SECRET
 from tests.utils.members import next_phone
 
+SAMPLE = Path(__file__).resolve().parents[2] / "docs" / "samples" / "members-import.csv"
 HEADER = "external_id,phone,name,language,opening_points,tier,joined\n"
 
 
@@ -165,8 +167,6 @@ async def test_bulk_adjustments_apply_once_and_a_refused_row_stops_them_all(
 async def test_the_cli_imports_with_a_progress_bar_and_lists_bad_lines(
     settings: Settings, uow_factory: UnitOfWorkFactory, tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pathlib import Path
-
     folder = Path(str(tmp_path))
     monkeypatch.chdir(folder)  # never read a developer's .env
     env = {"DATABASE_URL": settings.database_url, "SECRET_KEY": TEST_SECRET, "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING"}
@@ -191,9 +191,7 @@ async def test_the_cli_imports_with_a_progress_bar_and_lists_bad_lines(
 async def test_the_documented_sample_imports_as_documented(
     uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
 ) -> None:
-    from pathlib import Path
-
-    sample = Path(__file__).resolve().parents[2] / "docs" / "samples" / "members-import.csv"
+    data = await asyncio.to_thread(SAMPLE.read_bytes)
     async with uow_factory() as uow:
-        report = await import_members(uow, clock, settings, sample.read_bytes(), actor="cli")
+        report = await import_members(uow, clock, settings, data, actor="cli")
     assert (report.created, report.opening_points) == (3, 1550)
