@@ -45,13 +45,22 @@ def _rows_in(data: bytes) -> int:
     return max(0, len(data.splitlines()) - 1)  # the header aside; a quoted line break counts twice
 
 
-@members_app.command("import")
-def import_(file: CsvFile) -> None:
-    """Create members from an old program's CSV, with their opening points and tiers.
+# Each help is one string per paragraph so the terminal wraps it, not the source's lines.
+IMPORT_HELP = (
+    "Create members from an old program's CSV, with their opening points and tiers.\n\n"
+    "Columns: external_id,phone,name,language,opening_points,tier,joined (only phone required; tier is "
+    "a tier code of this program, joined a date like 2021-03-04). A phone that is already a member's is "
+    "left alone. Bad rows are listed by line and nothing is written."
+)
+ADJUST_HELP = (
+    "Adjust members' points from a CSV: member_number,points,reason (points may be negative).\n\n"
+    "One transaction: a row the rules refuse (unknown member, too few points) is listed with the "
+    "others and nothing is written. The same file again changes nothing."
+)
 
-    Columns: external_id,phone,name,language,opening_points,tier,joined (only phone required; tier is
-    a tier code of this program, joined a date like 2021-03-04). A phone that is already a member's is
-    left alone. Bad rows are listed by line and nothing is written."""
+
+@members_app.command("import", help=IMPORT_HELP)
+def import_(file: CsvFile) -> None:
     from loyalty.errors import ImportRejected
     from loyalty.member_import import import_members
 
@@ -77,12 +86,8 @@ def import_(file: CsvFile) -> None:
     )
 
 
-@members_app.command("adjust")
+@members_app.command("adjust", help=ADJUST_HELP)
 def adjust(file: CsvFile) -> None:
-    """Adjust members' points from a CSV: member_number,points,reason (points may be negative).
-
-    One transaction: a row the rules refuse (unknown member, too few points) is listed with the
-    others and nothing is written. The same file again changes nothing."""
     from loyalty.errors import ImportRejected
     from loyalty.member_import import import_adjustments
 
