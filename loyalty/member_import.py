@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
 
 from db.models import LedgerKind, Member
-from db.uow import UnitOfWork
+from db.uow import IntegrityError, UnitOfWork
 from loyalty import ledger
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
@@ -248,31 +248,37 @@ async def import_members(
     actor_of_entries = f"import:{import_id[:12]}"
     created: list[str] = []
     already = opening_total = 0
-    for row in rows:
-        if await uow.members.by_phone(row.phone) is not None:
-            already += 1
-        else:
-            member = await _imported_member(uow, settings, row, tier_id=tiers[row.tier_code].id if row.tier_code else entry_tier.id, now=now)
-            await uow.members.add(member)
-            if row.opening_points:
-                await ledger.credit(
-                    uow, member, points=row.opening_points, kind=LedgerKind.ADJUST, at=now,
-                    actor=actor_of_entries, reason=OPENING_REASON, input_field="opening_points",
-                    expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
+    try:
+        for row in rows:
+            if await uow.members.by_phone(row.phone) is not None:
+                already += 1
+            else:
+                member = await _imported_member(uow, settings, row, tier_id=tiers[row.tier_code].id if row.tier_code else entry_tier.id, now=now)
+                await uow.members.add(member)
+                if row.opening_points:
+                    await ledger.credit(
+                        uow, member, points=row.opening_points, kind=LedgerKind.ADJUST, at=now,
+                        actor=actor_of_entries, reason=OPENING_REASON, input_field="opening_points",
+                        expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
+                    )
+                    opening_total += row.opening_points
+                uow.audit.record(
+                    at=now, actor=actor, action="member.import", member_id=member.id,
+                    detail=f"line {row.line}" + (f", old id {row.external_id}" if row.external_id else ""),
                 )
-                opening_total += row.opening_points
-            uow.audit.record(
-                at=now, actor=actor, action="member.import", member_id=member.id,
-                detail=f"line {row.line}" + (f", old id {row.external_id}" if row.external_id else ""),
-            )
-            created.append(member.member_number)
-        if progress is not None:
-            progress(1)
-    uow.audit.record(
-        at=now, actor=actor, action="members.import",
-        detail=f"{import_id[:12]}: {len(created)} created, {already} already there, {opening_total} opening points",
-    )
-    await uow.commit()
+                created.append(member.member_number)
+            if progress is not None:
+                progress(1)
+        uow.audit.record(
+            at=now, actor=actor, action="members.import",
+            detail=f"{import_id[:12]}: {len(created)} created, {already} already there, {opening_total} opening points",
+        )
+        await uow.commit()
+    except IntegrityError as exc:
+        # Another import (or a sign-up) took one of these phones since they were looked up.
+        await uow.rollback()
+        message = "some of these members were added meanwhile; nothing was imported, upload the file again"
+        raise ImportRejected(message, errors=[RowError(1, "file", message)]) from exc
     return MemberImportReport(import_id, len(created), already, opening_total, created)
 
 

@@ -5,9 +5,13 @@ and bulk adjustments, all rows or none, idempotent, against the real database; a
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
@@ -18,7 +22,7 @@ from loyalty import ledger
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.errors import ImportRejected
-from loyalty.member_import import OPENING_REASON, import_adjustments, import_members
+from loyalty.member_import import OPENING_REASON, import_adjustments, import_members, parse_member_csv
 from tests.conftest import TEST_SECRET
 from tests.utils.members import next_phone
 
@@ -195,3 +199,51 @@ async def test_the_documented_sample_imports_as_documented(
     async with uow_factory() as uow:
         report = await import_members(uow, clock, settings, data, actor="cli")
     assert (report.created, report.opening_points) == (3, 1550)
+
+
+BAD_CELLS = {
+    "phone": "A-{n},12,x,en,0,,",
+    "language": "A-{n},{phone},x,de,0,,",
+    "opening_points": "A-{n},{phone},x,en,1.5,,",
+    "tier": "A-{n},{phone},x,en,0,diamond,",
+    "joined": "A-{n},{phone},x,en,0,,04/03/2021",
+}
+
+
+@given(lines=st.lists(st.sampled_from([None, *BAD_CELLS]), min_size=1, max_size=12))
+@hypothesis_settings(max_examples=40, deadline=None)
+def test_the_listed_lines_are_exactly_the_bad_ones(lines: list[str | None]) -> None:
+    """Wherever bad lines fall among good ones, each is listed once with its column, and a file
+    without one parses whole."""
+    rows = [
+        (f"A-{n},{next_phone()},x,en,{n},gold,2020-01-01" if bad is None else BAD_CELLS[bad].format(n=n, phone=next_phone()))
+        for n, bad in enumerate(lines)
+    ]
+    data = members_csv(*rows)
+    expected = [(n + 2, bad) for n, bad in enumerate(lines) if bad is not None]
+    try:
+        parsed = parse_member_csv(data, tier_codes=frozenset({"member", "gold"}), phone_region="CN", today=date(2026, 1, 1))
+    except ImportRejected as refused:
+        assert [(row.row, row.field) for row in refused.errors] == expected
+    else:
+        assert not expected and [row.line for row in parsed] == list(range(2, len(lines) + 2))
+        assert [row.opening_points for row in parsed] == list(range(len(lines)))
+
+
+async def test_two_uploads_of_one_file_at_once_make_each_member_once(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    data = members_csv(*(f"A-{n},{next_phone()},x,en,10,," for n in range(20)))
+
+    async def upload() -> object:
+        async with uow_factory() as uow:
+            try:
+                return await import_members(uow, clock, settings, data, actor="cli")
+            except ImportRejected as refused:
+                return refused
+
+    outcomes = await asyncio.gather(upload(), upload())
+    created = sorted(getattr(outcome, "created", 0) for outcome in outcomes)
+    assert created[1] == 20 and created[0] == 0
+    members, entries, _ = await counts(uow_factory)
+    assert (members, entries) == (20, 20)
