@@ -248,9 +248,10 @@ async def import_members(
     actor_of_entries = f"import:{import_id[:12]}"
     created: list[str] = []
     already = opening_total = 0
+    taken = await uow.members.phones_taken([row.phone for row in rows])
     try:
         for row in rows:
-            if await uow.members.by_phone(row.phone) is not None:
+            if row.phone in taken:
                 already += 1
             else:
                 member = await _imported_member(uow, settings, row, tier_id=tiers[row.tier_code].id if row.tier_code else entry_tier.id, now=now)
