@@ -191,6 +191,16 @@ async def test_the_cli_imports_with_a_progress_bar_and_lists_bad_lines(
     assert "0 members imported" in again.output and "2 already members" in again.output
     assert (await counts(uow_factory))[0] == 2
 
+    async with uow_factory() as uow:
+        numbers = [member.member_number for member in await uow.session.scalars(select(Member).order_by(Member.id))]
+    adjustments = folder / "adjust.csv"
+    adjustments.write_text(f"member_number,points,reason\n{numbers[0]},-40,moved twice\n{numbers[1]},15,welcome\n")
+    applied = await asyncio.to_thread(cli, "adjust", str(adjustments))
+    assert applied.exit_code == 0 and "2 adjustments applied, -25 points" in applied.output, applied.output
+    replayed = await asyncio.to_thread(cli, "adjust", str(adjustments))
+    assert replayed.exit_code == 0 and "already applied" in replayed.output
+    assert [await balance(uow_factory, number) for number in numbers] == [0, 15]
+
 
 async def test_the_documented_sample_imports_as_documented(
     uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
