@@ -333,6 +333,17 @@ class StoreImportRejected(InvalidInput):
         self.errors = errors
 
 
+class ImportRejected(InvalidInput):
+    """A members or adjustments import with bad rows, nothing written."""
+
+    code = "import_rejected"
+    detail_names = ("field", "errors")
+
+    def __init__(self, message: str = "", *, errors: Sequence[RowError], field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.errors = errors
+
+
 class CouponTemplateNotFound(NotFound):
     code = "coupon_template_not_found"
 

@@ -112,15 +112,7 @@ async def adjust_points(
         return replay, True
     if cap is not None:
         await _check_cap(uow, cap, actor=actor, points=points, now=now, zone=settings.zone)
-    if points > 0:
-        await ledger.credit(
-            uow, member, points=points, kind=LedgerKind.ADJUST, at=now, actor=actor, reason=reason,
-            input_field="points",
-            expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
-        )
-    else:
-        await ledger.debit(uow, member, points=-points, kind=LedgerKind.ADJUST, at=now, actor=actor, reason=reason)
-    uow.audit.record(at=now, actor=actor, action="points.adjust", member_id=member.id, detail=f"{points:+d}: {reason}")
+    await _post_adjustment(uow, settings, member, points=points, reason=reason, actor=actor, now=now)
     if tell_member:
         uow.notifications.add(
             Notification(
@@ -134,3 +126,28 @@ async def adjust_points(
     await uow.commit()
     log.info("member %s adjusted by %+d points by %s", member.member_number, points, actor)
     return answer, False
+
+
+async def _post_adjustment(
+    uow: UnitOfWork, settings: Settings, member: Member, *, points: int, reason: str, actor: str, now: datetime
+) -> None:
+    if points > 0:
+        await ledger.credit(
+            uow, member, points=points, kind=LedgerKind.ADJUST, at=now, actor=actor, reason=reason,
+            input_field="points",
+            expires_at=ledger.lot_expiry(now, months=settings.points_expiry_months, zone=settings.zone),
+        )
+    else:
+        await ledger.debit(uow, member, points=-points, kind=LedgerKind.ADJUST, at=now, actor=actor, reason=reason)
+    uow.audit.record(at=now, actor=actor, action="points.adjust", member_id=member.id, detail=f"{points:+d}: {reason}")
+
+
+async def apply_adjustment(
+    uow: UnitOfWork, settings: Settings, *, member_number: str, points: int, reason: str, actor: str, now: datetime
+) -> Member:
+    """One adjustment of a bulk file, by the same rules as adjust_points (never below zero, never
+    past the most a member may hold), in the caller's transaction: no commit, no idempotency
+    record of its own (the file has one)."""
+    member = await uow.lock_member((await find_member(uow, member_number=member_number)).id)
+    await _post_adjustment(uow, settings, member, points=points, reason=reason, actor=actor, now=now)
+    return member

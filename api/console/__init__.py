@@ -11,18 +11,14 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from api.console.campaigns import router as campaigns_router
+from api.console import campaigns, imports, members, pages, stores, team
 from api.console.deps import ConsoleRefusal, SignInNeeded
-from api.console.members import router as members_router
-from api.console.pages import router
 from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
-from api.console.stores import IMPORT_PATH as STORES_IMPORT_PATH
-from api.console.stores import router as stores_router
 from loyalty.config import Settings
 
 SIGN_IN_PAGE = "/console/signin"
 # Form uploads of a CSV file: bounded like a text/csv body (api/request_limits.py).
-CSV_UPLOAD_PATHS = frozenset({STORES_IMPORT_PATH})
+CSV_UPLOAD_PATHS = frozenset({stores.IMPORT_PATH, imports.MEMBERS_PATH, imports.ADJUSTMENTS_PATH})
 
 
 class ConsoleStatic(StaticFiles):
@@ -37,10 +33,12 @@ class ConsoleStatic(StaticFiles):
 
 
 def install_console(app: FastAPI) -> None:
-    app.include_router(campaigns_router)  # before pages': /console/campaigns/new is not a campaign id
-    app.include_router(router)
-    app.include_router(members_router)
-    app.include_router(stores_router)
+    app.include_router(campaigns.router)  # before pages': /console/campaigns/new is not a campaign id
+    app.include_router(pages.router)
+    app.include_router(members.router)
+    app.include_router(stores.router)
+    app.include_router(team.router)
+    app.include_router(imports.router)
     app.mount("/console/static", ConsoleStatic(directory=STATIC_DIR), name="console-static")
 
     async def sign_in_needed(request: Request, exc: Exception) -> Response:
