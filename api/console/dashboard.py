@@ -116,7 +116,8 @@ def _axes(lines: Mapping[str, Sequence[int | float | None]]) -> dict[str, str]:
     or it would lie flat on the bottom of the chart."""
     peaks = {name: max((abs(value) for value in values if value is not None), default=0) for name, values in lines.items()}
     top = max(peaks.values(), default=0)
-    return {name: "y1" if top and peak * SCALE_APART < top else "y" for name, peak in peaks.items()}
+    # A line of zeros stays on the main axis: an axis of its own would scale nothing to 0..1.
+    return {name: "y1" if peak > 0 and peak * SCALE_APART < top else "y" for name, peak in peaks.items()}
 
 
 def heat(share: float | None) -> str:

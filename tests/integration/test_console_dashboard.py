@@ -197,7 +197,7 @@ def test_heat_map_classes_are_tenths(share: float | None, css: str) -> None:
 
 
 def test_a_line_ten_times_smaller_than_the_largest_gets_the_right_hand_axis() -> None:
-    lines = {"total": (180, 200), "new": (3, 19), "none": (None, None)}
+    lines = {"total": (180, 200), "new": (3, 19), "none": (None, None), "zero": (0, 0)}
     board = Dashboard(
         period=Period(date(2026, 11, 1), date(2026, 11, 2)), store_code=None, currency="CNY",
         computed_at=datetime(2026, 11, 2, tzinfo=timezone.utc), figures={},
@@ -205,4 +205,5 @@ def test_a_line_ten_times_smaller_than_the_largest_gets_the_right_hand_axis() ->
     )
     decoded = json.loads(str(chart_data(board, ConsoleTexts(locale="en", currency="CNY"))))
     axes = {line["key"]: line["axis"] for line in decoded["charts"]["members"]["lines"]}
-    assert axes == {"total": "y", "new": "y1", "none": "y1"}
+    # A line with nothing to draw stays on the main axis, which it then lies on at zero.
+    assert axes == {"total": "y", "new": "y1", "none": "y", "zero": "y"}
