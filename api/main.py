@@ -22,7 +22,7 @@ from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 
 from api.auth import install_auth
-from api.console import install_console
+from api.console import CSV_UPLOAD_PATHS, install_console
 from api.errors import install_error_handlers
 from api.ratelimit import RateLimits
 from api.request_limits import RequestBodyLimit
@@ -142,7 +142,10 @@ def create_app(
     # reads it; the key is checked from the headers before the route reads the body.
     install_auth(app, prefix=API_V1_PREFIX, limits=rate_limits or RateLimits(settings))
     app.add_middleware(
-        RequestBodyLimit, json_limit=settings.max_json_body_bytes, csv_limit=settings.max_csv_body_bytes
+        RequestBodyLimit,
+        json_limit=settings.max_json_body_bytes,
+        csv_limit=settings.max_csv_body_bytes,
+        csv_upload_paths=CSV_UPLOAD_PATHS,
     )
     app.add_middleware(SecurityHeaders)
     return app

@@ -1,4 +1,5 @@
-"""Request bodies are bounded before they are read: a `text/csv` body (a store import) at
+"""Request bodies are bounded before they are read: a `text/csv` body (a store import), or a
+form upload to one of the paths that take a CSV file (the console's imports), at
 MAX_CSV_BODY_BYTES, any other at MAX_JSON_BODY_BYTES. A larger one is answered 413 with a JSON
 error, and the rest of it is never read: from `Content-Length` when the client gives it, before
 the app sees the request at all (no key check, no database); by counting the chunks as they
@@ -42,17 +43,19 @@ def too_large(limit: int, media: str) -> JSONResponse:
 
 
 class RequestBodyLimit:
-    def __init__(self, app: ASGIApp, *, json_limit: int, csv_limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, json_limit: int, csv_limit: int, csv_upload_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.json_limit = json_limit
         self.csv_limit = csv_limit
+        self.csv_upload_paths = csv_upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        csv = headers.get("content-type", "").split(";")[0].strip().lower() == "text/csv"
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        csv = media_type == "text/csv" or (media_type == "multipart/form-data" and scope["path"] in self.csv_upload_paths)
         limit, media = (self.csv_limit, "CSV") if csv else (self.json_limit, "JSON")
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit():

@@ -16,7 +16,8 @@ scheduler does), and timed:
 
     python -m benchmarks.console [--quick]
 
---quick: 20,000 members and 200,000 purchases. Target: the dashboard under 300 ms.
+--quick: 20,000 members and 200,000 purchases; --members N --purchases M: another size.
+Target: the dashboard under 300 ms.
 """
 
 from __future__ import annotations
@@ -219,8 +220,12 @@ async def _measure(url: str) -> dict[str, dict[str, float]]:
 def main() -> None:
     parse = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parse.add_argument("--quick", action="store_true", help="20,000 members and 200,000 purchases")
+    parse.add_argument("--members", type=int, help="another size: this many members (with --purchases)")
+    parse.add_argument("--purchases", type=int, help="another size: this many purchases")
     args = parse.parse_args()
     members, purchases = QUICK if args.quick else FULL
+    if args.members or args.purchases:
+        members, purchases = args.members or members, args.purchases or purchases
     os.environ.setdefault("BENCH_POSTGRES_URL", os.environ.get("BENCHMARK_DATABASE_URL", DEFAULT_POSTGRES))
     print(f"console: {members:,} members, {purchases:,} purchases over {DAYS} days (PostgreSQL)", flush=True)
     with scratch_database("postgres") as url:
@@ -230,7 +235,7 @@ def main() -> None:
     baseline = results["365"]["raw_ms"]
     print(f"365 days: dashboard {figure:.1f} ms vs raw {baseline:.1f} ms = {baseline / figure:.2f}x", flush=True)
     report({
-        "benchmark": "console" + (" --quick" if args.quick else ""),
+        "benchmark": f"console ({members:,} members, {purchases:,} purchases)",
         "figure": round(figure, 1),
         "unit": "ms (dashboard() over 365 days)",
         "baseline": round(baseline, 1),

@@ -32,11 +32,12 @@ from typing import Any, Literal
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
-from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import keyboards
 from bot.coupons_view import coupon_buttons
+from bot.qr import qr_png
 from bot.render import Texts, region_of, texts_for
 from bot.rewards_view import RewardsPage
 from bot.throttle import Throttle
@@ -208,11 +209,13 @@ class NotificationSender:
         if self._throttle is not None:
             await self._throttle.acquire(member.telegram_id)
         try:
-            await self._bot.send_message(
-                member.telegram_id,
-                texts(f"notifications/{notification.kind}", **claimed.context),
-                reply_markup=_markup(notification.kind, claimed.context, texts),
-            )
+            text = texts(f"notifications/{notification.kind}", **claimed.context)
+            markup = _markup(notification.kind, claimed.context, texts)
+            if notification.kind == NotificationKind.CARD:
+                picture = BufferedInputFile(qr_png(member.member_number), filename=f"card-{member.member_number}.png")
+                await self._bot.send_photo(member.telegram_id, picture, caption=text, reply_markup=markup)
+            else:
+                await self._bot.send_message(member.telegram_id, text, reply_markup=markup)
         except TelegramForbiddenError as error:
             return "blocked", str(error)
         except TelegramRetryAfter as error:

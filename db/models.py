@@ -77,6 +77,8 @@ class NotificationKind(enum.StrEnum):
     COUPON_EXPIRING = "coupon_expiring"
     COUPON_NEARBY = "coupon_nearby"
     COUPON_ISSUED = "coupon_issued"  # a coupon the merchant gave (loyalty.coupons.issue)
+    POINTS_ADJUSTED = "points_adjusted"  # staff adjusted their points in the console
+    CARD = "card"  # the member card again, sent as its picture (staff resent it)
     BIRTHDAY = "birthday"
     ANNIVERSARY = "anniversary"
     TIER_AT_RISK = "tier_at_risk"
@@ -235,6 +237,8 @@ class Member(Base):
     # again. The step down happens once the grace period since then has passed.
     tier_at_risk_since: Mapped[datetime | None] = mapped_column(Timestamp)
     chat_blocked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Set by staff (loyalty/member_care.py): a blocked member earns and redeems nothing.
+    blocked_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
     # Where the member was last seen (the zone of the store nearest a shared location); None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -128,6 +128,7 @@ async def create_api_key(
     *,
     scopes: frozenset[Scope] = DEFAULT_SCOPES,
     expires_at: datetime | None = None,
+    actor: str = "cli",
 ) -> str:
     if not NAME.match(name):
         raise InvalidInput("a key name is 1-64 letters, digits, '.', '_' or '-'", field="name")
@@ -148,7 +149,7 @@ async def create_api_key(
         )
     )
     expiry = f", expires {expires_at:%Y-%m-%d %H:%M %Z}" if expires_at else ""
-    uow.audit.record(at=now, actor="cli", action="apikey.create", detail=f"{name}: {_stored(scopes)}{expiry}")
+    uow.audit.record(at=now, actor=actor, action="apikey.create", detail=f"{name}: {_stored(scopes)}{expiry}")
     await uow.commit()
     return raw
 
@@ -167,15 +168,19 @@ async def set_api_key_scopes(uow: UnitOfWork, clock: Clock, name: str, scopes: f
     return key
 
 
-async def revoke_api_key(uow: UnitOfWork, clock: Clock, name: str) -> ApiKey:
+async def revoke_api_key(uow: UnitOfWork, clock: Clock, name: str, *, actor: str = "cli") -> ApiKey:
     key = await uow.api_keys.by_name(name)
     if key is None:
         raise NotFound(f"no API key named {name!r}")
     if key.revoked_at is None:
         key.revoked_at = clock.now()
-        uow.audit.record(at=clock.now(), actor="cli", action="apikey.revoke", detail=name)
+        uow.audit.record(at=clock.now(), actor=actor, action="apikey.revoke", detail=name)
         await uow.commit()
     return key
+
+
+async def list_api_keys(uow: UnitOfWork) -> Sequence[ApiKey]:
+    return await uow.api_keys.all()
 
 
 def presented_prefix(raw_key: str) -> str | None:

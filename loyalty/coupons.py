@@ -38,6 +38,7 @@ from db.models import (
 )
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, earning, ledger
+from loyalty.blocking import refuse_if_blocked
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.errors import (
@@ -517,6 +518,7 @@ async def redeem(
     replay = _replay(coupon, template, owner, store, request, request_hash)
     if replay is not None:
         return replay
+    refuse_if_blocked(owner)
     _check_usable(coupon, template, store, request, now)
     discount = discount_for(template, request.amount_minor)
     bonus = await _bonus_points(uow, template, request.amount_minor, now=now)

@@ -90,6 +90,15 @@ class InvalidInput(LoyaltyError):
         self.field = field
 
 
+class InvalidHours(InvalidInput):
+    """Opening hours a rule refuses; `reason` says which rule ("time", "order", "overlap",
+    "same", "shape"), for a form that words each in the reader's language."""
+
+    def __init__(self, message: str = "", *, field: str | None = None, reason: str = "shape") -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
+
+
 class InvalidPhone(InvalidInput):
     code = "invalid_phone"
 
@@ -131,6 +140,18 @@ class PointsLimitExceeded(InvalidInput):
     code = "points_limit_exceeded"
 
 
+class ConfirmationMismatch(InvalidInput):
+    """An action that cannot be undone was not confirmed as asked (the member number typed again)."""
+
+    code = "confirmation_mismatch"
+
+
+class NoChat(InvalidInput):
+    """The member has no chat the bot can write to (enrolled at a till, or they blocked the bot)."""
+
+    code = "no_chat"
+
+
 class ConsentRequired(LoyaltyError):
     code = "consent_required"
 
@@ -170,6 +191,12 @@ class AlreadyRegistered(Conflict):
     def __init__(self, message: str = "", *, member_number: str | None = None) -> None:
         super().__init__(message)
         self.member_number = member_number
+
+
+class MemberBlocked(Conflict):
+    """Staff blocked the member (loyalty/member_care.py): they earn and redeem nothing."""
+
+    code = "member_blocked"
 
 
 class PhoneTaken(Conflict):
@@ -299,6 +326,17 @@ class StoreImportRejected(InvalidInput):
     """A store import with bad rows, nothing written."""
 
     code = "store_import_rejected"
+    detail_names = ("field", "errors")
+
+    def __init__(self, message: str = "", *, errors: Sequence[RowError], field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.errors = errors
+
+
+class ImportRejected(InvalidInput):
+    """A members or adjustments import with bad rows, nothing written."""
+
+    code = "import_rejected"
     detail_names = ("field", "errors")
 
     def __init__(self, message: str = "", *, errors: Sequence[RowError], field: str | None = None) -> None:

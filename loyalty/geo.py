@@ -19,9 +19,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from loyalty.errors import InvalidInput
+from loyalty.errors import InvalidHours, InvalidInput
 
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
 HALF_CIRCUMFERENCE_M = math.pi * EARTH_RADIUS_M  # no two points are farther apart
@@ -111,7 +112,7 @@ OpeningHours = Mapping[str, Sequence[Sequence[str]]]
 
 def _minutes(value: object, field: str) -> int:
     if not isinstance(value, str) or not _TIME.match(value):
-        raise InvalidInput(f"{value!r} is not a time HH:MM (00:00-24:00)", field=field)
+        raise InvalidHours(f"{value!r} is not a time HH:MM (00:00-24:00)", field=field, reason="time")
     hours, minutes = value.split(":")
     return int(hours) * 60 + int(minutes)
 
@@ -119,27 +120,59 @@ def _minutes(value: object, field: str) -> int:
 def check_hours(hours: object, field: str = "opening_hours") -> dict[str, list[list[str]]]:
     """The hours in their canonical form, or InvalidInput naming the day."""
     if not isinstance(hours, Mapping):
-        raise InvalidInput('opening hours are {"mon": [["08:00", "22:00"]], ...}', field=field)
+        raise InvalidHours('opening hours are {"mon": [["08:00", "22:00"]], ...}', field=field)
     clean: dict[str, list[list[str]]] = {}
     for day, spans in hours.items():
         where = f"{field}.{day}"
         if day not in WEEKDAYS:
-            raise InvalidInput(f"{day!r} is not one of {', '.join(WEEKDAYS)}", field=field)
+            raise InvalidHours(f"{day!r} is not one of {', '.join(WEEKDAYS)}", field=field)
         if not isinstance(spans, Sequence) or isinstance(spans, str) or len(spans) > MAX_SPANS_PER_DAY:
-            raise InvalidInput(f"a day is a list of up to {MAX_SPANS_PER_DAY} [open, close] pairs", field=where)
+            raise InvalidHours(f"a day is a list of up to {MAX_SPANS_PER_DAY} [open, close] pairs", field=where)
         day_spans = []
         for span in spans:
             if not isinstance(span, Sequence) or isinstance(span, str) or len(span) != 2:
-                raise InvalidInput("each span is [open, close]", field=where)
+                raise InvalidHours("each span is [open, close]", field=where)
             opens, closes = _minutes(span[0], where), _minutes(span[1], where)
             if opens == DAY_MINUTES:
-                raise InvalidInput("a store cannot open at 24:00", field=where)
+                raise InvalidHours("a store cannot open at 24:00", field=where, reason="time")
             if opens == closes:
-                raise InvalidInput("open and close are the same time; all day is 00:00-24:00", field=where)
+                raise InvalidHours("open and close are the same time; all day is 00:00-24:00", field=where, reason="same")
             day_spans.append([str(span[0]), str(span[1])])
         if day_spans:
             clean[day] = sorted(day_spans)
+    _check_no_overlap(clean, field)
     return clean
+
+
+def _check_no_overlap(hours: OpeningHours, field: str) -> None:
+    """Two spans of the week that share a minute (a span past midnight included, which runs
+    into the next day's first hours) are one mistake or the other: refused, naming the day of
+    the later one."""
+    week = 7 * DAY_MINUTES
+    pieces: list[tuple[int, int, int]] = []  # (start, end, day) in minutes of the week
+    for span in _spans(hours):
+        start = span.day * DAY_MINUTES + span.opens
+        end = span.day * DAY_MINUTES + span.closes
+        if end > week:  # Sunday's span past midnight runs into Monday
+            pieces += [(start, week, span.day), (0, end - week, span.day)]
+        else:
+            pieces.append((start, end, span.day))
+    pieces.sort()
+    for (_, end, _), (start, _, day) in pairwise(pieces):
+        if start < end:
+            raise InvalidHours("two opening spans overlap", field=f"{field}.{WEEKDAYS[day]}", reason="overlap")
+
+
+def form_span(opens: str, closes: str, *, next_day: bool, field: str = "opening_hours") -> list[str]:
+    """One span as a form gives it: a close not after the open is refused unless the span is
+    marked as ending the next day (in the stored form such a span simply closes "earlier"), so
+    a mistyped time is not silently read as a night shift."""
+    opening, closing = _minutes(opens, field), _minutes(closes, field)
+    if next_day and closing > opening:
+        raise InvalidHours("a span ending the next day closes before its opening time", field=field, reason="order")
+    if not next_day and closing <= opening:
+        raise InvalidHours("the closing time is not after the opening time", field=field, reason="order")
+    return [opens, closes]
 
 
 @dataclass(frozen=True)

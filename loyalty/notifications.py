@@ -214,7 +214,19 @@ async def _win_back(
 Builder = Callable[
     [UnitOfWork, Notification, Member, datetime, Settings], Awaitable[Context | None]
 ]
+async def _card(
+    uow: UnitOfWork, notification: Notification, member: Member, now: datetime, settings: Settings
+) -> Context:
+    # Read when sent, not when asked for: the card shows the points and tier of that moment.
+    tier = next(tier for tier in await uow.program.tiers() if tier.id == member.tier_id)
+    return {
+        "program": settings.program_name, "member_number": member.member_number,
+        "tier": localized(tier.names, member.locale), "points": member.points_balance,
+    }
+
+
 _BUILDERS: dict[str, Builder] = {
+    NotificationKind.CARD: _card,
     "points_earned": _points_earned,
     NotificationKind.COUPON_ISSUED: _coupon_issued,
     "tier_upgraded": _tier_changed,

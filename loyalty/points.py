@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from db.models import LedgerEntry, LedgerKind, Member, Tier
+from db.models import LedgerEntry, LedgerKind, Member, Notification, NotificationKind, NotificationStatus, Tier
 from db.uow import UnitOfWork
 from loyalty import ledger, tiers
 from loyalty.clock import Clock
@@ -52,10 +52,12 @@ async def points_summary(uow: UnitOfWork, member: Member, *, now: datetime, sett
 
 @dataclass(frozen=True)
 class DailyCap:
-    """At most `points` adjusted (absolute values added up) by one API key per local day."""
+    """At most `points` adjusted (absolute values added up) by one API key, or one staff member
+    in the console, per local day."""
 
-    api_key_id: int
     points: int
+    api_key_id: int | None = None
+    staff_id: int | None = None
 
 
 async def _check_cap(uow: UnitOfWork, cap: DailyCap, *, actor: str, points: int, now: datetime, zone: ZoneInfo) -> None:
@@ -65,7 +67,7 @@ async def _check_cap(uow: UnitOfWork, cap: DailyCap, *, actor: str, points: int,
     used = await uow.ledger.adjusted_by(actor, since=since, until=until)
     if used + abs(points) > cap.points:
         raise AdjustmentCapExceeded(
-            f"this API key may adjust at most {cap.points:,} points a day ({zone.key}); "
+            f"{'this API key' if cap.api_key_id is not None else 'one staff member'} may adjust at most {cap.points:,} points a day ({zone.key}); "
             f"{used:,} adjusted today, {abs(points):,} more asked",
             reason="daily_cap",
             cap=cap.points,
@@ -92,6 +94,7 @@ async def adjust_points(
     actor: str,
     idempotency: IdempotencyKey,
     cap: DailyCap | None = None,
+    tell_member: bool = False,
 ) -> tuple[StoredAnswer, bool]:
     """Goodwill points or a correction by staff: audited, idempotent, never below zero, and
     within the caller's daily cap when it has one."""
@@ -99,13 +102,35 @@ async def adjust_points(
     if cap is not None:
         # Taken before the member's lock, always in this order: two adjustments by one key on
         # different members queue here, so together they cannot pass the cap.
-        await uow.api_keys.lock(cap.api_key_id)
+        if cap.api_key_id is not None:
+            await uow.api_keys.lock(cap.api_key_id)
+        if cap.staff_id is not None:
+            await uow.staff.lock(cap.staff_id)
     member = await uow.lock_member((await find_member(uow, member_number=member_number)).id)
     replay = await previous_answer(uow, idempotency)
     if replay is not None:
         return replay, True
     if cap is not None:
         await _check_cap(uow, cap, actor=actor, points=points, now=now, zone=settings.zone)
+    await _post_adjustment(uow, settings, member, points=points, reason=reason, actor=actor, now=now)
+    if tell_member:
+        uow.notifications.add(
+            Notification(
+                member_id=member.id, kind=NotificationKind.POINTS_ADJUSTED,
+                payload={"points": points, "balance": member.points_balance},
+                status=NotificationStatus.PENDING, created_at=now,
+            )
+        )
+    answer = StoredAnswer(Outcome.created, asdict(AdjustmentOutcome(member.member_number, points, member.points_balance)))
+    remember(uow, idempotency, answer, at=now, member_id=member.id)
+    await uow.commit()
+    log.info("member %s adjusted by %+d points by %s", member.member_number, points, actor)
+    return answer, False
+
+
+async def _post_adjustment(
+    uow: UnitOfWork, settings: Settings, member: Member, *, points: int, reason: str, actor: str, now: datetime
+) -> None:
     if points > 0:
         await ledger.credit(
             uow, member, points=points, kind=LedgerKind.ADJUST, at=now, actor=actor, reason=reason,
@@ -115,8 +140,14 @@ async def adjust_points(
     else:
         await ledger.debit(uow, member, points=-points, kind=LedgerKind.ADJUST, at=now, actor=actor, reason=reason)
     uow.audit.record(at=now, actor=actor, action="points.adjust", member_id=member.id, detail=f"{points:+d}: {reason}")
-    answer = StoredAnswer(Outcome.created, asdict(AdjustmentOutcome(member.member_number, points, member.points_balance)))
-    remember(uow, idempotency, answer, at=now, member_id=member.id)
-    await uow.commit()
-    log.info("member %s adjusted by %+d points by %s", member.member_number, points, actor)
-    return answer, False
+
+
+async def apply_adjustment(
+    uow: UnitOfWork, settings: Settings, *, member_number: str, points: int, reason: str, actor: str, now: datetime
+) -> Member:
+    """One adjustment of a bulk file, by the same rules as adjust_points (never below zero, never
+    past the most a member may hold), in the caller's transaction: no commit, no idempotency
+    record of its own (the file has one)."""
+    member = await uow.lock_member((await find_member(uow, member_number=member_number)).id)
+    await _post_adjustment(uow, settings, member, points=points, reason=reason, actor=actor, now=now)
+    return member

@@ -25,6 +25,7 @@ from db.models import (
 )
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import earning, ledger, tiers
+from loyalty.blocking import refuse_if_blocked
 from loyalty.bonuses import grant_event_bonus
 from loyalty.clock import Clock
 from loyalty.config import Settings
@@ -125,6 +126,7 @@ async def record_purchase(
     # After the replay check: a retry gets its first answer even if the store closed since, or
     # the purchase has since become too old to post.
     _check_purchased_at(purchased_at, now, settings)
+    refuse_if_blocked(member)
     store_id = await _store_id(uow, request.channel, request.store_code)
 
     ladder = await uow.program.ladder()

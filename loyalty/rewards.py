@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from db.models import LedgerKind, Member, RedemptionStatus, Reward, RewardRedemption, Tier
 from db.uow import IntegrityError, UnitOfWork
 from loyalty import codes, ledger
+from loyalty.blocking import refuse_if_blocked
 from loyalty.clock import Clock
 from loyalty.errors import (
     InsufficientPoints,
@@ -284,6 +285,7 @@ async def _redeem_locked(
     actor: str,
     expected_price: int | None,
 ) -> RewardRedemption:
+    refuse_if_blocked(member)
     reward = await _reward_on_offer(uow, reward_id, now=now)
     if expected_price is not None and reward.points_price != expected_price:
         raise RewardUnavailable("the price of this reward has changed", reason="price_changed")

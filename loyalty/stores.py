@@ -141,13 +141,13 @@ def _place(store: Store, clean: StoreSpec) -> None:
 
 
 async def create_store(
-    uow: UnitOfWork, clock: Clock, spec: StoreSpec, *, default_timezone: str, actor: str
+    uow: UnitOfWork, clock: Clock, spec: StoreSpec, *, default_timezone: str, actor: str, active: bool = True
 ) -> Store:
     clean = _clean(spec, default_timezone)
     if await uow.program.store_by_code(clean.code) is not None:
         raise StoreExists(f"a store with code {clean.code!r} exists")
     now = clock.now()
-    store = Store(code=clean.code, active=True, created_at=now)
+    store = Store(code=clean.code, active=active, created_at=now)
     _place(store, clean)
     try:
         await uow.program.add_store(store)
@@ -156,6 +156,21 @@ async def create_store(
     except IntegrityError as exc:  # created concurrently with the same code
         await uow.rollback()
         raise StoreExists(f"a store with code {clean.code!r} exists") from exc
+    return store
+
+
+async def update_store(
+    uow: UnitOfWork, clock: Clock, spec: StoreSpec, *, active: bool, default_timezone: str, actor: str
+) -> Store:
+    """Replace every descriptive field of the store with `spec.code` (fields left None are
+    cleared; a None timezone is the program's) and set whether it is active. The code is the
+    store's name in purchases, imports and API paths, so it never changes."""
+    store = await find_store(uow, spec.code)
+    clean = _clean(spec, default_timezone)
+    _place(store, clean)
+    store.active = active
+    uow.audit.record(at=clock.now(), actor=actor, action="store.update", detail=clean.code)
+    await uow.commit()
     return store
 
 
@@ -326,6 +341,7 @@ class RowError:
     row: int  # the CSV line as a spreadsheet numbers it: the header is row 1
     field: str
     message: str
+    reason: str = ""  # for a whole-row problem: "too_many", "cells", "empty", "duplicate"
 
 
 @dataclass(frozen=True)
@@ -383,10 +399,10 @@ def parse_store_csv(text: str, *, default_timezone: str) -> list[StoreSpec]:
     first_row: dict[str, int] = {}
     for number, row in enumerate(reader, start=2):
         if number - 1 > MAX_IMPORT_ROWS:
-            errors.append(RowError(number, "row", f"at most {MAX_IMPORT_ROWS} stores per import"))
+            errors.append(RowError(number, "row", f"at most {MAX_IMPORT_ROWS} stores per import", "too_many"))
             break
         if None in row:  # more cells than columns
-            errors.append(RowError(number, "row", f"more cells than the {len(header)} columns"))
+            errors.append(RowError(number, "row", f"more cells than the {len(header)} columns", "cells"))
             continue
         try:
             spec = _clean(
@@ -408,12 +424,12 @@ def parse_store_csv(text: str, *, default_timezone: str) -> list[StoreSpec]:
             errors.append(RowError(number, where, str(exc)))
             continue
         if spec.code in first_row:
-            errors.append(RowError(number, "code", f"{spec.code!r} is already on row {first_row[spec.code]}"))
+            errors.append(RowError(number, "code", f"{spec.code!r} is already on row {first_row[spec.code]}", "duplicate"))
             continue
         first_row[spec.code] = number
         specs.append(spec)
     if not specs and not errors:
-        errors.append(RowError(2, "row", "the file has no stores"))
+        errors.append(RowError(2, "row", "the file has no stores", "empty"))
     if errors:
         raise StoreImportRejected(f"{len(errors)} bad row{'' if len(errors) == 1 else 's'}; nothing was imported", errors=errors)
     return specs

@@ -11,13 +11,15 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from api.console import campaigns, imports, members, pages, stores, team
 from api.console.deps import ConsoleRefusal, SignInNeeded
-from api.console.pages import router
 from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
 from api.console.setup import routers as setup_routers
 from loyalty.config import Settings
 
 SIGN_IN_PAGE = "/console/signin"
+# Form uploads of a CSV file: bounded like a text/csv body (api/request_limits.py).
+CSV_UPLOAD_PATHS = frozenset({stores.IMPORT_PATH, imports.MEMBERS_PATH, imports.ADJUSTMENTS_PATH})
 
 
 class ConsoleStatic(StaticFiles):
@@ -32,7 +34,12 @@ class ConsoleStatic(StaticFiles):
 
 
 def install_console(app: FastAPI) -> None:
-    app.include_router(router)
+    app.include_router(campaigns.router)  # before pages': /console/campaigns/new is not a campaign id
+    app.include_router(pages.router)
+    app.include_router(members.router)
+    app.include_router(stores.router)
+    app.include_router(team.router)
+    app.include_router(imports.router)
     for part in setup_routers:
         app.include_router(part)
     app.mount("/console/static", ConsoleStatic(directory=STATIC_DIR), name="console-static")

@@ -13,6 +13,7 @@ from babel.numbers import get_currency_precision
 from markupsafe import Markup
 
 from api.console.texts import ConsoleTexts
+from loyalty.i18n import localized
 from loyalty.kpis import MAX_PERIOD_DAYS, PERIOD_PRESETS, Dashboard, Period
 
 DEFAULT_DAYS = 30
@@ -87,7 +88,7 @@ def chart_data(board: Dashboard, texts: ConsoleTexts) -> Markup:
             "title": texts("dashboard.tiers"),
             "unit": "count",
             "type": "bar",
-            "labels": list(board.tiers),
+            "labels": [tier_name(board, code, texts.locale) for code in board.tiers],
             "lines": [
                 {"key": "members", "label": texts("dashboard.members"), "values": list(board.tiers.values()), "axis": "y"}
             ],
@@ -103,13 +104,20 @@ def chart_data(board: Dashboard, texts: ConsoleTexts) -> Markup:
     return Markup(text)
 
 
+def tier_name(board: Dashboard, code: str, locale: str) -> str:
+    """The tier's name in the reader's language (its code for a tier that no longer exists)."""
+    names = board.tier_names.get(code)
+    return localized(dict(names), locale) if names else code
+
+
 def _axes(lines: Mapping[str, Sequence[int | float | None]]) -> dict[str, str]:
     """Which y axis each line is drawn on: a line ten times smaller than the largest (new members
     beside all members, points issued a day beside points outstanding) gets the right-hand axis,
     or it would lie flat on the bottom of the chart."""
     peaks = {name: max((abs(value) for value in values if value is not None), default=0) for name, values in lines.items()}
     top = max(peaks.values(), default=0)
-    return {name: "y1" if top and peak * SCALE_APART < top else "y" for name, peak in peaks.items()}
+    # A line of zeros stays on the main axis: an axis of its own would scale nothing to 0..1.
+    return {name: "y1" if peak > 0 and peak * SCALE_APART < top else "y" for name, peak in peaks.items()}
 
 
 def heat(share: float | None) -> str:

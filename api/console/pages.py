@@ -154,7 +154,7 @@ async def dashboard(
             return page(422, problem="store", asked=asked)
     board = await kpis.dashboard(uow, clock, settings, asked.period, store_code=store or None)
     texts = texts_for(settings, user.locale)
-    return page(asked=asked, board=board, chart_json=board_page.chart_data(board, texts), heat=board_page.heat)
+    return page(asked=asked, board=board, chart_json=board_page.chart_data(board, texts), heat=board_page.heat, tier_name=board_page.tier_name)
 
 
 @router.get("/campaigns", response_class=HTMLResponse)

@@ -22,6 +22,7 @@ from api.schemas import (
     StoreCreate,
     StorePublic,
     StoresPublic,
+    StoreUpdate,
     TierPublic,
     TiersPublic,
     TierUpsert,
@@ -313,6 +314,24 @@ async def create_store(
         uow, clock, body.spec(), default_timezone=settings.timezone, actor=_actor(api_key)
     )
     response.headers["Location"] = str(request.app.url_path_for("get_store", code=store.code))
+    return StorePublic.model_validate(store)
+
+
+@stores_router.put(
+    "/{code}",
+    summary="Change a store",
+    description="The store's whole description (a field left out is cleared) and whether it is active.",
+    responses={
+        status.HTTP_404_NOT_FOUND: NOT_FOUND | {"description": "No such store"},
+        status.HTTP_422_UNPROCESSABLE_CONTENT: INVALID,
+    },
+)
+async def update_store(
+    code: StoreCodePath, body: StoreUpdate, uow: UowDep, clock: ClockDep, settings: SettingsDep, api_key: ApiKeyDep
+) -> StorePublic:
+    store = await stores.update_store(
+        uow, clock, body.spec(code), active=body.active, default_timezone=settings.timezone, actor=_actor(api_key)
+    )
     return StorePublic.model_validate(store)
 
 

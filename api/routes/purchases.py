@@ -52,7 +52,7 @@ IdempotencyHeader = Annotated[
 ]
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorPublic, "description": "Unknown member or order"},
-    409: {"model": ErrorPublic, "description": "Idempotency key reused for another request, a duplicate, or (adjustments) over the key's daily cap"},
+    409: {"model": ErrorPublic, "description": "Idempotency key reused for another request, a duplicate, (adjustments) over the key's daily cap, or (purchases) a member staff blocked (`member_blocked`)"},
 }
 # Writes that find the member by number.
 MEMBER_WRITE_ERRORS: dict[int | str, dict[str, Any]] = WRITE_ERRORS | {410: MEMBER_ERASED}

@@ -311,6 +311,35 @@ class StoreCreate(BaseModel):
         )
 
 
+class StoreUpdate(BaseModel):
+    """A store's new description, whole: a field left out is cleared (the code stays)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: SingleLine = Field(min_length=1, max_length=stores.NAME_MAX_LENGTH)
+    city: SingleLine | None = Field(default=None, min_length=1, max_length=stores.CITY_MAX_LENGTH)
+    timezone: SingleLine | None = Field(
+        default=None, max_length=64, description="IANA time zone, e.g. Asia/Shanghai; defaults to the program's."
+    )
+    address: SingleLine | None = Field(default=None, min_length=1, max_length=stores.ADDRESS_MAX_LENGTH)
+    latitude: Latitude | None = Field(default=None, description="With `longitude`, or neither.")
+    longitude: Longitude | None = None
+    opening_hours: OpeningHours | None = None
+    active: bool = Field(default=True, description="An inactive store takes no purchases and is on no map.")
+
+    def spec(self, code: str) -> stores.StoreSpec:
+        return stores.StoreSpec(
+            code=code,
+            name=self.name,
+            city=self.city,
+            timezone=self.timezone,
+            address=self.address,
+            latitude=self.latitude,
+            longitude=self.longitude,
+            opening_hours=dict(self.opening_hours.items()) if self.opening_hours is not None else None,
+        )
+
+
 class StorePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -32,6 +32,7 @@ from loyalty.errors import (
     IdempotencyConflict,
     InsufficientPoints,
     InvalidInput,
+    MemberBlocked,
     RedemptionNotFound,
     RewardNotFound,
     RewardUnavailable,
@@ -153,6 +154,9 @@ async def confirm_redeem(
         return
     except RewardNotFound:
         await _refuse(query, uow, view.refusal(texts, "inactive"))
+        return
+    except MemberBlocked:
+        await _refuse(query, uow, view.refusal(texts, "blocked"))
         return
     except (RedemptionNotFound, IdempotencyConflict):  # a nonce reused for another reward: forged
         await _refuse(query, uow, view.refusal(texts, "stale"))

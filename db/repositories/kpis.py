@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -240,6 +241,25 @@ class KpiRepository:
         statement = select(AnonymousSale).where(store, AnonymousSale.day == day).with_for_update()
         return (await self._session.scalars(statement)).one_or_none()
 
-    async def add_anonymous_sale(self, sale: AnonymousSale) -> None:
-        self._session.add(sale)
+    async def put_anonymous_sale(self, sale: AnonymousSale) -> AnonymousSale | None:
+        """Store the day's report of a store, replacing the one it had: returns the row replaced
+        (updated in place, as it was before) or None. Two first reports racing: the one that
+        loses the insert replaces the winner's."""
+        existing = await self.anonymous_sale(sale.store_id, sale.day)
+        if existing is None:
+            try:
+                async with self._session.begin_nested():
+                    self._session.add(sale)
+                return None
+            except IntegrityError:
+                existing = await self.anonymous_sale(sale.store_id, sale.day)
+                assert existing is not None
+        replaced = AnonymousSale(
+            store_id=existing.store_id, day=existing.day, amount_minor=existing.amount_minor,
+            currency=existing.currency, sales=existing.sales, reported_at=existing.reported_at,
+            reported_by=existing.reported_by,
+        )
+        existing.amount_minor, existing.currency, existing.sales = sale.amount_minor, sale.currency, sale.sales
+        existing.reported_at, existing.reported_by = sale.reported_at, sale.reported_by
         await self._session.flush()
+        return replaced

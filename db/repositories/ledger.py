@@ -13,7 +13,20 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import LedgerEntry, LotDebit, Member, PointLot
+from db.models import LedgerEntry, LotDebit, Member, PointLot, Purchase, Refund, Reward, RewardRedemption, Store
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """A ledger entry with what it points at: the purchase's order and store, the refund, the
+    reward redeemed."""
+
+    entry: LedgerEntry
+    order_id: str | None
+    store_name: str | None
+    refund_id: str | None
+    redemption_code: str | None
+    reward_code: str | None
 
 
 @dataclass(frozen=True)
@@ -182,3 +195,18 @@ class LedgerRepository:
     async def debits_of_entry(self, entry_id: int) -> Sequence[LotDebit]:
         statement = select(LotDebit).where(LotDebit.entry_id == entry_id).order_by(LotDebit.id)
         return (await self._session.scalars(statement)).all()
+
+    async def history(self, member_id: int, *, limit: int) -> list[HistoryLine]:
+        """The member's latest `limit` entries, newest first, with what each points at."""
+        statement = (
+            select(LedgerEntry, Purchase.order_id, Store.name, Refund.refund_id, RewardRedemption.code, Reward.code)
+            .outerjoin(Purchase, Purchase.id == LedgerEntry.purchase_id)
+            .outerjoin(Store, Store.id == Purchase.store_id)
+            .outerjoin(Refund, Refund.id == LedgerEntry.refund_id)
+            .outerjoin(RewardRedemption, RewardRedemption.id == LedgerEntry.redemption_id)
+            .outerjoin(Reward, Reward.id == RewardRedemption.reward_id)
+            .where(LedgerEntry.member_id == member_id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(limit)
+        )
+        return [HistoryLine(*row) for row in (await self._session.execute(statement)).all()]

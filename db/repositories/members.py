@@ -37,6 +37,18 @@ class MemberRepository:
         where = Member.phone_index == indexes[0] if len(indexes) == 1 else Member.phone_index.in_(indexes)
         return await self._one(select(Member).where(where), lock)
 
+    async def phones_taken(self, e164s: Sequence[str]) -> set[str]:
+        """Which of these phone numbers belong to a member already: one query per 500 numbers."""
+        by_index = {index: e164 for e164 in e164s for index in self._cipher.blind_indexes(e164)}
+        indexes = list(by_index)
+        taken: set[str] = set()
+        for start in range(0, len(indexes), 500):
+            found = await self._session.scalars(
+                select(Member.phone_index).where(Member.phone_index.in_(indexes[start : start + 500]))
+            )
+            taken.update(by_index[index] for index in found if index is not None)
+        return taken
+
     async def number_taken(self, member_number: str) -> bool:
         return await self.by_number(member_number) is not None
 

@@ -21,6 +21,11 @@ class StaffRepository:
         statement = select(Staff).where(Staff.telegram_id == telegram_id).execution_options(populate_existing=True)
         return (await self._session.scalars(statement)).one_or_none()
 
+    async def lock(self, staff_id: int) -> None:
+        """Serialise what one staff member does against a shared budget (the daily adjustment
+        cap), as ApiKeyRepository.lock does for a key."""
+        await self._session.execute(select(Staff.id).where(Staff.id == staff_id).with_for_update())
+
     async def by_id(self, staff_id: int) -> Staff | None:
         statement = select(Staff).where(Staff.id == staff_id).execution_options(populate_existing=True)
         return (await self._session.scalars(statement)).one_or_none()

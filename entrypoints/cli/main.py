@@ -15,6 +15,7 @@ from entrypoints.cli.campaigns import campaigns_app
 from entrypoints.cli.common import load_settings, one_line_errors, plural, prepared_settings, with_uow
 from entrypoints.cli.console import console_app
 from entrypoints.cli.kpis import kpis_app
+from entrypoints.cli.members import members_app
 from entrypoints.cli.staff import staff_app
 from loyalty.config import Settings
 
@@ -40,6 +41,7 @@ app.add_typer(apikey_app, name="apikey")
 stores_app = typer.Typer(help="Manage the merchant's stores.")
 app.add_typer(stores_app, name="stores")
 app.add_typer(staff_app, name="staff")
+app.add_typer(members_app, name="members")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(kpis_app, name="kpis")
 app.add_typer(console_app, name="console")

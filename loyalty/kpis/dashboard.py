@@ -96,6 +96,7 @@ async def dashboard(
         figures=figures,
         charts=await _charts(uow, source, period, scope, daily, snapshots),
         tiers=await _tiers(uow, end_snapshot),
+        tier_names={tier.code: dict(tier.names) for tier in await uow.program.tiers()},
         cohorts=await _cohorts(source, period),
         segments={
             segment: (start_snapshot.get(SEGMENT_PREFIX + segment, 0), end_snapshot.get(SEGMENT_PREFIX + segment, 0))

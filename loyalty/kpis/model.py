@@ -112,6 +112,7 @@ class Dashboard:
     figures: Mapping[str, Figure]  # members.*, spend.*, points.*; see loyalty/kpis/definitions.py
     charts: Mapping[str, Series]  # members over time, tier moves, points over time, breakage, ...
     tiers: Mapping[str, int] = field(default_factory=dict)  # tier code -> members at period end
+    tier_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # code -> {locale: name}
     cohorts: tuple[CohortRow, ...] = ()
     segments: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # RFM: (at start, at end)
     campaigns: tuple[CampaignRow, ...] = ()

@@ -59,17 +59,12 @@ async def report_sales(
         if store is None:
             raise UnknownStore(f"no store {report.store_code!r}", field="store_code")
         store_id = store.id
-    existing = await uow.kpis.anonymous_sale(store_id, report.day)
-    if existing is None:
-        await uow.kpis.add_anonymous_sale(
-            AnonymousSale(
-                store_id=store_id, day=report.day, amount_minor=report.amount_minor, currency=report.currency,
-                sales=report.sales, reported_at=now, reported_by=actor,
-            )
+    existing = await uow.kpis.put_anonymous_sale(
+        AnonymousSale(
+            store_id=store_id, day=report.day, amount_minor=report.amount_minor, currency=report.currency,
+            sales=report.sales, reported_at=now, reported_by=actor,
         )
-    else:
-        existing.amount_minor, existing.sales, existing.currency = report.amount_minor, report.sales, report.currency
-        existing.reported_at, existing.reported_by = now, actor
+    )
     where = report.store_code or "online"
     uow.audit.record(
         at=now, actor=actor, action="sales.report",

@@ -31,10 +31,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 OWNER = 8101
 MARKETER = 8102
 # Purchases (days before today, amount in minor units): two within the last week, the others
-# months back, so the 7-day and the 365-day revenue must differ. The history is months, not
-# years, long: building each day's roll-up is what a longer one would cost here.
-JOINED_DAYS_AGO = 120
-PURCHASES = ((1, 12_800), (3, 4_500), (40, 30_000), (95, 8_800), (110, 2_200))
+# weeks back, so the 7-day and the 365-day revenue must differ. The history is a month long, not
+# a year: each past day's roll-up is built for every test that seeds it.
+JOINED_DAYS_AGO = 30
+PURCHASES = ((1, 12_800), (3, 4_500), (12, 30_000), (20, 8_800), (28, 2_200))
 
 # Counts the canvas's painted pixels (alpha above zero) as the page sees them.
 PAINTED_PIXELS = """canvas => {

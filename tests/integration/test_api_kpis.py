@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta, timezone
 
 import pytest
@@ -152,3 +153,15 @@ async def test_a_day_inside_the_backdating_window_is_accepted(api: RunningApi, t
     response = await api.client.post("/api/v1/sales", json=sale(day=day), headers=till)
     assert response.status_code == 201, response.text
     assert response.json()["day"] == day
+
+
+async def test_two_first_reports_of_a_day_at_once_leave_one_row(
+    api: RunningApi, till: dict[str, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    answers = await asyncio.gather(*(
+        api.client.post("/api/v1/sales", json=sale(amount_minor=1000 * n, count=n), headers=till) for n in (1, 2, 3)
+    ))
+    assert sorted(answer.status_code for answer in answers) == [200, 200, 201]
+    async with uow_factory() as uow:
+        [row] = (await uow.session.scalars(select(AnonymousSale))).all()
+    assert (row.amount_minor, row.sales) in {(1000, 1), (2000, 2), (3000, 3)}

@@ -131,3 +131,23 @@ async def test_csv_import_over_http_is_all_or_nothing(
     async with uow_factory() as uow:
         actors = {e.actor for e in await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "store.import"))}
     assert actors == {"apikey:backoffice"}
+
+
+async def test_a_store_is_changed_whole_by_put_and_bad_changes_write_nothing(
+    api: RunningApi, auth: dict[str, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    assert (await api.client.post("/api/v1/stores", json=JINGAN, headers=auth)).status_code == 201
+    change = {"name": "Jing'an flagship", "timezone": "Asia/Tokyo", "opening_hours": {"tue": [["09:00", "17:00"]]}, "active": False}
+    changed = await api.client.put("/api/v1/stores/S001", json=change, headers=auth)
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["code"], body["name"], body["city"], body["latitude"], body["timezone"], body["active"]) == (
+        "S001", "Jing'an flagship", None, None, "Asia/Tokyo", False)
+    before = await written(uow_factory)
+    assert before[0] == [("S001", "Jing'an flagship", None, None)] and before[1][-1] == "store.update"
+
+    overlapping = {"name": "X", "opening_hours": {"mon": [["08:00", "12:00"], ["11:00", "14:00"]]}}
+    assert locs(await api.client.put("/api/v1/stores/S001", json=overlapping, headers=auth)) == [["body", "opening_hours", "mon"]]
+    assert locs(await api.client.put("/api/v1/stores/S001", json={"name": "X", "code": "S9"}, headers=auth))[0][-1] == "code"
+    assert (await api.client.put("/api/v1/stores/NOPE", json={"name": "X"}, headers=auth)).status_code == 404
+    assert await written(uow_factory) == before

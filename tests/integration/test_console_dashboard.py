@@ -97,9 +97,13 @@ async def test_the_dashboard_shows_the_kpi_engines_figures_for_the_period(
             name: list(values) for name, values in series.lines.items()
         }
     for tier, count in board.tiers.items():
-        assert f'<tr data-tier="{tier}"><td>{tier}</td><td class="num">{t.number(count)}</td></tr>' in page.text
+        name = board.tier_names[tier]["en"]
+        assert name != tier, "the population's tiers have names apart from their codes"
+        assert f'<tr data-tier="{tier}"><td>{name}</td><td class="num">{t.number(count)}</td></tr>' in page.text
+    assert charts["tiers"]["labels"] == [board.tier_names[tier]["en"] for tier in board.tiers]
     for segment in board.segments:
-        assert f'data-segment="{segment}"' in page.text
+        assert f'<tr data-segment="{segment}"><td>{t("rfm." + segment)}</td>' in page.text
+    assert "<td>At risk</td>" in page.text
     for row in board.cohorts:
         assert f'data-cohort="{row.month.isoformat()}"' in page.text
     assert '<script src="/console/static/charts.js" defer></script>' in page.text
@@ -193,7 +197,7 @@ def test_heat_map_classes_are_tenths(share: float | None, css: str) -> None:
 
 
 def test_a_line_ten_times_smaller_than_the_largest_gets_the_right_hand_axis() -> None:
-    lines = {"total": (180, 200), "new": (3, 19), "none": (None, None)}
+    lines = {"total": (180, 200), "new": (3, 19), "none": (None, None), "zero": (0, 0)}
     board = Dashboard(
         period=Period(date(2026, 11, 1), date(2026, 11, 2)), store_code=None, currency="CNY",
         computed_at=datetime(2026, 11, 2, tzinfo=timezone.utc), figures={},
@@ -201,4 +205,5 @@ def test_a_line_ten_times_smaller_than_the_largest_gets_the_right_hand_axis() ->
     )
     decoded = json.loads(str(chart_data(board, ConsoleTexts(locale="en", currency="CNY"))))
     axes = {line["key"]: line["axis"] for line in decoded["charts"]["members"]["lines"]}
-    assert axes == {"total": "y", "new": "y1", "none": "y1"}
+    # A line with nothing to draw stays on the main axis, which it then lies on at zero.
+    assert axes == {"total": "y", "new": "y1", "none": "y", "zero": "y"}

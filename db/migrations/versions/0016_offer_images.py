@@ -1,7 +1,7 @@
 """an optional picture of each reward and coupon
 
 Revision ID: 0016
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-06
 
 `rewards.image_url` and `coupon_templates.image_url`: an https address of a picture the
@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0016'
-down_revision = '0015'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
+# Numbered 0016 when it was written; it follows 0017, which reached main first.
 
 TABLES = ('rewards', 'coupon_templates')
 
