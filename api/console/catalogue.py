@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.console.deps import CheckedCsrf, CurrentStaff
 from api.console.forms import Unreadable, field_of, major, money_minor, whole
-from api.console.rendering import PAGE_HEADERS, render
+from api.console.rendering import CONTENT_SECURITY_POLICY, PAGE_HEADERS, render
 from api.deps import ClockDep, SettingsDep, UowDep
 from api.schemas.coupons import CouponTemplateCreate, CouponTemplateUpdate
 from api.schemas.rewards import RewardCreate, RewardUpdate
@@ -30,6 +30,9 @@ from loyalty.errors import CouponTemplateExists, CouponTemplateNotFound, Invalid
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 LISTED = 100
+# These pages show the merchant's pictures, hosted wherever they chose (https only): their
+# images may come from any https host; every other page keeps the console's own policy.
+PICTURES_POLICY = CONTENT_SECURITY_POLICY.replace("img-src 'self' data:", "img-src 'self' data: https:")
 MONEY_KINDS = ("amount_off", "free_item")
 
 
@@ -216,11 +219,13 @@ async def _page(
     form: dict[str, str] | None = None, editing: str | None = None, problem: str | None = None, status_code: int = 200,
 ) -> Response:
     blank = {item.name: "" for item in part.fields} | {"active": "1", "per_member_limit": "1"}
-    return render(
+    page = render(
         request, "catalogue.html", settings=settings, user=user, status_code=status_code, nav=part.nav, part=part,
         items=await part.listing(uow), form=form or blank, editing=editing, problem=problem,
         ladder=await tiers.list_tiers(uow), saved=request.query_params.get("saved") == "1", money_kinds=MONEY_KINDS,
     )
+    page.headers["Content-Security-Policy"] = PICTURES_POLICY
+    return page
 
 
 def _problem(refused: Exception, part: Catalogue) -> str:
