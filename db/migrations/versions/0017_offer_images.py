@@ -1,7 +1,7 @@
 """an optional picture of each reward and coupon
 
-Revision ID: 0016
-Revises: 0017
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06
 
 `rewards.image_url` and `coupon_templates.image_url`: an https address of a picture the
@@ -16,11 +16,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0016'
-down_revision = '0017'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
-# Numbered 0016 when it was written; it follows 0017, which reached main first.
 
 TABLES = ('rewards', 'coupon_templates')
 
