@@ -221,6 +221,29 @@ class KpiRepository:
         )
         return [(row[0], row[1], int(row[2])) for row in (await self._session.execute(statement)).all()]
 
+    async def snapshots_with_prefix(self, day: date, prefix: str) -> dict[str, int]:
+        statement = select(KpiSnapshot.metric, KpiSnapshot.value).where(
+            KpiSnapshot.day == day, KpiSnapshot.metric.startswith(prefix, autoescape=True)
+        )
+        return {row[0]: int(row[1]) for row in (await self._session.execute(statement)).all()}
+
+    async def add_snapshots(self, day: date, snapshots: dict[str, int]) -> None:
+        """Add these snapshots to a stored day. One already there is left as it is: two readers
+        scoring the same day at once store the same numbers."""
+        existing = set(
+            (await self._session.scalars(select(KpiSnapshot.metric).where(
+                KpiSnapshot.day == day, KpiSnapshot.metric.in_(list(snapshots))
+            ))).all()
+        )
+        rows = [{"day": day, "metric": m, "value": v} for m, v in snapshots.items() if m not in existing]
+        if not rows:
+            return
+        try:
+            async with self._session.begin_nested():
+                await self._insert(KpiSnapshot, rows)
+        except IntegrityError:
+            pass  # stored meanwhile by another reader
+
     async def bitmaps(
         self, first: date, last: date, scopes: Sequence[int], names: Sequence[str]
     ) -> list[tuple[date, int, str, bytes]]:

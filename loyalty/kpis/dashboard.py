@@ -1,5 +1,5 @@
 """The dashboard of a period: figures against the previous period, charts, tiers, cohorts,
-segments and campaigns, read from the daily roll-ups (today live). Reads only.
+segments and campaigns, read from the daily roll-ups (today live).
 
 Charts over more than 90 days show weeks, not days: 7-day buckets from the period's first day
 (the last one may be shorter), each labelled by its first day; a count in a bucket is the sum
@@ -7,14 +7,15 @@ of its days, a level (members, outstanding points) is the value as its last day 
 
 RFM segments at a period's end that is today are those of the last night's roll-up: scoring
 every buyer of the last year again on each view would cost more than the rest of the
-dashboard, for a number that moves little in a day. Breakage per month is the share of the
+dashboard, for a number that moves little in a day. A past day stored without segments has
+them scored on the first view and stored (loyalty/kpis/segments.py); this is the one write. Breakage per month is the share of the
 points earned that month that had expired by the period's end, read from the roll-ups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from pyroaring import BitMap
 
@@ -49,6 +50,7 @@ from loyalty.kpis.days import (
     points_metric,
 )
 from loyalty.kpis.model import CampaignRow, CohortRow, Dashboard, Figure, Period, Series, Unit
+from loyalty.kpis.segments import has_segments, stored_segments
 from loyalty.kpis.source import DaySource, days_between
 
 WEEKLY_AFTER_DAYS = 90  # longer periods chart weeks
@@ -88,6 +90,8 @@ async def dashboard(
     }
     end_snapshot = _at(snapshots, period.end, source.today)
     start_snapshot = snapshots.get(period.start - timedelta(days=1), {})
+    start_segments = await _segments(uow, settings, period.start - timedelta(days=1), start_snapshot, now)
+    end_segments = await _segments(uow, settings, min(period.end, source.today), end_snapshot, now)
     return Dashboard(
         period=period,
         store_code=store_code,
@@ -99,11 +103,21 @@ async def dashboard(
         tier_names={tier.code: dict(tier.names) for tier in await uow.program.tiers()},
         cohorts=await _cohorts(source, period),
         segments={
-            segment: (start_snapshot.get(SEGMENT_PREFIX + segment, 0), end_snapshot.get(SEGMENT_PREFIX + segment, 0))
+            segment: (start_segments.get(SEGMENT_PREFIX + segment, 0), end_segments.get(SEGMENT_PREFIX + segment, 0))
             for segment in RFM_SEGMENTS
         },
         campaigns=await _campaigns(uow, clock, settings, period),
     )
+
+
+async def _segments(
+    uow: UnitOfWork, settings: Settings, day: date, snapshot: dict[str, int], now: datetime
+) -> dict[str, int]:
+    """The segments of a day: in its snapshot, or scored once and stored for a day the roll-up
+    job stored without them (loyalty/kpis/segments.py). A day before any data has none."""
+    if not snapshot or has_segments(snapshot):
+        return snapshot
+    return await stored_segments(uow, settings, day, now=now)
 
 
 def _at(snapshots: Snapshots, day: date, today: date) -> dict[str, int]:
