@@ -221,6 +221,15 @@ class KpiRepository:
         )
         return [(row[0], row[1], int(row[2])) for row in (await self._session.execute(statement)).all()]
 
+    async def delete_bitmap(self, day: date, scope: int, name: str) -> None:
+        await self._session.execute(
+            delete(KpiBitmap).where(KpiBitmap.day == day, KpiBitmap.scope == scope, KpiBitmap.name == name)
+        )
+
+    async def add_bitmap(self, day: date, scope: int, name: str, data: bytes) -> None:
+        self._session.add(KpiBitmap(day=day, scope=scope, name=name, bitmap=data))
+        await self._session.flush()
+
     async def snapshots_with_prefix(self, day: date, prefix: str) -> dict[str, int]:
         statement = select(KpiSnapshot.metric, KpiSnapshot.value).where(
             KpiSnapshot.day == day, KpiSnapshot.metric.startswith(prefix, autoescape=True)

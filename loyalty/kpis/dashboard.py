@@ -50,6 +50,7 @@ from loyalty.kpis.days import (
     points_metric,
 )
 from loyalty.kpis.model import CampaignRow, CohortRow, Dashboard, Figure, Period, Series, Unit
+from loyalty.kpis.months import stored_months
 from loyalty.kpis.segments import has_segments, stored_segments
 from loyalty.kpis.source import DaySource, days_between
 
@@ -101,7 +102,7 @@ async def dashboard(
         charts=await _charts(uow, source, period, scope, daily, snapshots),
         tiers=await _tiers(uow, end_snapshot),
         tier_names={tier.code: dict(tier.names) for tier in await uow.program.tiers()},
-        cohorts=await _cohorts(source, period),
+        cohorts=await _cohorts(uow, source, period),
         segments={
             segment: (start_segments.get(SEGMENT_PREFIX + segment, 0), end_segments.get(SEGMENT_PREFIX + segment, 0))
             for segment in RFM_SEGMENTS
@@ -273,28 +274,40 @@ async def _tiers(uow: UnitOfWork, snapshot: dict[str, int]) -> dict[str, int]:
     return counts
 
 
-async def _cohorts(source: DaySource, period: Period) -> tuple[CohortRow, ...]:
+async def _cohorts(uow: UnitOfWork, source: DaySource, period: Period) -> tuple[CohortRow, ...]:
     """The members who joined in each of the 12 months up to the period's last, and the share of
     them who bought in the calendar month 1, 3 and 12 months after (None until it has ended)."""
     last_month = month_start(period.end)
     months = [add_months(last_month, offset) for offset in range(-(COHORT_MONTHS - 1), 1)]
-    joined = await source.bitmaps(months[0], add_months(last_month, 1) - timedelta(days=1), ALL_STORES, JOINED)
-    yesterday = source.today - timedelta(days=1)
-    buyers = await source.bitmaps(add_months(months[0], 1), yesterday, ALL_STORES, BUYERS)
+    targets = sorted({add_months(month, after) for month in months for after in RETENTION_MONTHS.values()})
+    targets = [month for month in targets if add_months(month, 1) - timedelta(days=1) < source.today]
+    joined = await _month_sets(uow, source, months, JOINED)
+    bought = await _month_sets(uow, source, targets, BUYERS)
     rows = []
     for month in months:
-        cohort = union(members for day, members in joined.items() if month_start(day) == month)
+        cohort = joined[month]
         retained: dict[int, float | None] = {}
         for days, after in RETENTION_MONTHS.items():
             target = add_months(month, after)
-            ended = add_months(target, 1) - timedelta(days=1) < source.today
-            if not ended or not cohort:
-                retained[days] = None
+            if target not in bought or not cohort:
+                retained[days] = None  # the month has not ended yet
                 continue
-            bought = union(members for day, members in buyers.items() if month_start(day) == target)
-            retained[days] = len(cohort & bought) / len(cohort)
+            retained[days] = len(cohort & bought[target]) / len(cohort)
         rows.append(CohortRow(month=month, members=len(cohort), retained=retained))
     return tuple(rows)
+
+
+async def _month_sets(uow: UnitOfWork, source: DaySource, months: list[date], name: str) -> dict[date, BitMap]:
+    """Each month's members in the bitmap `name`: its stored union, or the union of its days."""
+    if not months:
+        return {}
+    found = await stored_months(uow, months, name, today=source.today)
+    missing = [month for month in months if month not in found]
+    if missing:
+        days = await source.bitmaps(missing[0], add_months(missing[-1], 1) - timedelta(days=1), ALL_STORES, name)
+        for month in missing:
+            found[month] = union(members for day, members in days.items() if month_start(day) == month)
+    return found
 
 
 async def _campaigns(uow: UnitOfWork, clock: Clock, settings: Settings, period: Period) -> tuple[CampaignRow, ...]:

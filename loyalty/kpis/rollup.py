@@ -10,6 +10,8 @@ Which days it builds, each run:
 - with `since`, every day from it (the CLI's `loyalty kpis rebuild --since`).
 Today is never stored: the dashboard computes it live with the same function.
 
+The unions of each month's buyers and joined members are stored too (loyalty/kpis/months.py).
+
 RFM segments are scored only for the last day built and the days the period presets read
 (loyalty/kpis/segments.py): a two-year backfill scores a few days, not seven hundred.
 
@@ -28,6 +30,7 @@ from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.kpis.bitmaps import serialize
 from loyalty.kpis.days import DayValues, build_day, local_day, segments_at
+from loyalty.kpis.months import store_months
 from loyalty.kpis.segments import SEGMENT_PREFIX, preset_days
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,9 @@ async def build_rollups(
         before = values
         if progress is not None:
             progress(day, done, len(days))
+    async with uow_factory() as uow:
+        await store_months(uow, days, today=today)
+        await uow.commit()
     await _score_presets(uow_factory, clock, settings, sorted(presets - set(days)))
     if days:
         log.info("kpi roll-ups: %d days built, %s to %s", len(days), days[0], days[-1])

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
-from db.models import KpiDaily, KpiDay, KpiSnapshot, Purchase, TierChange
+from db.models import KpiBitmap, KpiDaily, KpiDay, KpiSnapshot, Purchase, TierChange
 from db.uow import UnitOfWorkFactory
 from entrypoints.cli import app
 from loyalty.campaigns.rfm import rfm_counts
@@ -215,6 +215,16 @@ async def test_cohorts_count_who_bought_in_the_months_after_joining(
     assert september.members == 1
     assert september.retained == {30: 1.0, 90: None, 365: None}
     assert november.members == 0 and november.retained == {30: None, 90: None, 365: None}
+    # Read from the stored month unions; without them, from the days: the same rows.
+    async with uow_factory() as uow:
+        months = await uow.kpis.bitmaps(date(2026, 8, 1), date(2026, 10, 1), [0], ["buyers.month", "joined.month"])
+        assert {(day, name) for day, _, name, _ in months} == {
+            (date(2026, month, 1), name) for month in (8, 9, 10) for name in ("buyers.month", "joined.month")
+        }
+        await uow.session.execute(delete(KpiBitmap).where(KpiBitmap.name.endswith(".month")))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert (await dashboard(uow, clock, kpi_settings, Period.last(30, TODAY))).cohorts == board.cohorts
 
 
 
