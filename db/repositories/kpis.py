@@ -111,9 +111,10 @@ class KpiRepository:
         )).one()
         return int(row[0] or 0), int(row[1] or 0)
 
-    async def ranks_at(self, end: datetime) -> dict[int, int]:
+    async def ranks_at(self, end: datetime, members: int | None = None) -> dict[int, int]:
         """Members (enrolled, not erased) per tier rank at `end`, read from their latest move
-        before it; a member never moved is in the entry tier (rank 0)."""
+        before it; a member never moved is in the entry tier (rank 0). `members`: how many
+        there are at `end`, when known (else counted)."""
         latest = (
             select(TierChange.member_id, func.max(TierChange.id).label("change_id"))
             .where(TierChange.at < end)
@@ -129,7 +130,8 @@ class KpiRepository:
             .group_by(TierChange.to_rank)
         )
         ranks = {int(row[0]): int(row[1]) for row in (await self._session.execute(statement)).all()}
-        ranks[0] = await self.members_at(end) - sum(ranks.values())
+        total = members if members is not None else await self.members_at(end)
+        ranks[0] = total - sum(ranks.values())
         return ranks
 
     async def anonymous_on(self, day: date, currency: str) -> list[tuple[int | None, int, int]]:

@@ -167,7 +167,7 @@ async def build_day(
     up, down = await kpis.tier_moves(start, end)
     values.daily[(ALL_STORES, TIER_UP)] = up
     values.daily[(ALL_STORES, TIER_DOWN)] = down
-    for rank, count in (await kpis.ranks_at(end)).items():
+    for rank, count in (await kpis.ranks_at(end, values.snapshots[MEMBERS_TOTAL])).items():
         values.snapshots[f"{TIER_PREFIX}{rank}"] = count
 
     known = {key: value for key, value in (day_before or {}).items() if key.startswith(SEGMENT_PREFIX)}
