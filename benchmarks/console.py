@@ -285,7 +285,7 @@ def main() -> None:
         "baseline": round(baseline, 1),
         "ratio": round(baseline / figure, 2),
         "target": TARGET_MS,
-        "30_days": results["30"],
+        "30_days": {key: round(value, 1) for key, value in results["30"].items()},
     })
 
 

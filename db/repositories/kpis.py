@@ -211,10 +211,14 @@ class KpiRepository:
         for first in range(0, len(rows), _INSERT_BATCH):
             await self._session.execute(table.__table__.insert(), rows[first : first + _INSERT_BATCH])  # type: ignore[attr-defined]
 
-    async def daily(self, first: date, last: date, scopes: Sequence[int]) -> list[tuple[date, int, str, int]]:
+    async def daily(
+        self, first: date, last: date, scopes: Sequence[int], metrics: Sequence[str] | None = None
+    ) -> list[tuple[date, int, str, int]]:
         statement = select(KpiDaily.day, KpiDaily.scope, KpiDaily.metric, KpiDaily.value).where(
             KpiDaily.day >= first, KpiDaily.day <= last, KpiDaily.scope.in_(list(scopes))
         )
+        if metrics is not None:
+            statement = statement.where(KpiDaily.metric.in_(list(metrics)))
         return [(row[0], int(row[1]), row[2], int(row[3])) for row in (await self._session.execute(statement)).all()]
 
     async def snapshots(self, days: Sequence[date]) -> list[tuple[date, str, int]]:

@@ -222,7 +222,9 @@ async def _charts(
         for (metric_scope, metric), value in daily.get(today, {}).items():
             if metric_scope == ALL_STORES and metric.startswith(EXPIRED_FROM):
                 expired[metric] = expired.get(metric, 0) + value
-    earned_daily = await source.daily(months[0], add_months(months[-1], 1) - timedelta(days=1), ALL_STORES)
+    earned_daily = await source.daily(
+        months[0], add_months(months[-1], 1) - timedelta(days=1), ALL_STORES, [LOTS_EARNED]
+    )
     breakage: list[float | None] = []
     for month in months:
         earned = sum(
