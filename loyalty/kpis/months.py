@@ -43,7 +43,8 @@ async def store_months(uow: UnitOfWork, built: list[date], *, today: date) -> No
         return
     yesterday = today - timedelta(days=1)
     months = {month_start(day) for day in built}
-    kept = {day for day, _, _, _ in await uow.kpis.bitmaps(first_built, yesterday, [ALL_STORES], [monthly(BUYERS)])}
+    rows = await uow.kpis.bitmaps(month_start(first_built), yesterday, [ALL_STORES], [monthly(BUYERS)])
+    kept = {day for day, _, _, _ in rows}
     month = month_start(first_built)
     while month_end(month) <= yesterday:
         if month not in kept:
