@@ -111,9 +111,10 @@ class KpiRepository:
         )).one()
         return int(row[0] or 0), int(row[1] or 0)
 
-    async def ranks_at(self, end: datetime) -> dict[int, int]:
+    async def ranks_at(self, end: datetime, members: int | None = None) -> dict[int, int]:
         """Members (enrolled, not erased) per tier rank at `end`, read from their latest move
-        before it; a member never moved is in the entry tier (rank 0)."""
+        before it; a member never moved is in the entry tier (rank 0). `members`: how many
+        there are at `end`, when known (else counted)."""
         latest = (
             select(TierChange.member_id, func.max(TierChange.id).label("change_id"))
             .where(TierChange.at < end)
@@ -129,7 +130,8 @@ class KpiRepository:
             .group_by(TierChange.to_rank)
         )
         ranks = {int(row[0]): int(row[1]) for row in (await self._session.execute(statement)).all()}
-        ranks[0] = await self.members_at(end) - sum(ranks.values())
+        total = members if members is not None else await self.members_at(end)
+        ranks[0] = total - sum(ranks.values())
         return ranks
 
     async def anonymous_on(self, day: date, currency: str) -> list[tuple[int | None, int, int]]:
@@ -209,10 +211,14 @@ class KpiRepository:
         for first in range(0, len(rows), _INSERT_BATCH):
             await self._session.execute(table.__table__.insert(), rows[first : first + _INSERT_BATCH])  # type: ignore[attr-defined]
 
-    async def daily(self, first: date, last: date, scopes: Sequence[int]) -> list[tuple[date, int, str, int]]:
+    async def daily(
+        self, first: date, last: date, scopes: Sequence[int], metrics: Sequence[str] | None = None
+    ) -> list[tuple[date, int, str, int]]:
         statement = select(KpiDaily.day, KpiDaily.scope, KpiDaily.metric, KpiDaily.value).where(
             KpiDaily.day >= first, KpiDaily.day <= last, KpiDaily.scope.in_(list(scopes))
         )
+        if metrics is not None:
+            statement = statement.where(KpiDaily.metric.in_(list(metrics)))
         return [(row[0], int(row[1]), row[2], int(row[3])) for row in (await self._session.execute(statement)).all()]
 
     async def snapshots(self, days: Sequence[date]) -> list[tuple[date, str, int]]:
@@ -220,6 +226,38 @@ class KpiRepository:
             KpiSnapshot.day.in_(list(days))
         )
         return [(row[0], row[1], int(row[2])) for row in (await self._session.execute(statement)).all()]
+
+    async def delete_bitmap(self, day: date, scope: int, name: str) -> None:
+        await self._session.execute(
+            delete(KpiBitmap).where(KpiBitmap.day == day, KpiBitmap.scope == scope, KpiBitmap.name == name)
+        )
+
+    async def add_bitmap(self, day: date, scope: int, name: str, data: bytes) -> None:
+        self._session.add(KpiBitmap(day=day, scope=scope, name=name, bitmap=data))
+        await self._session.flush()
+
+    async def snapshots_with_prefix(self, day: date, prefix: str) -> dict[str, int]:
+        statement = select(KpiSnapshot.metric, KpiSnapshot.value).where(
+            KpiSnapshot.day == day, KpiSnapshot.metric.startswith(prefix, autoescape=True)
+        )
+        return {row[0]: int(row[1]) for row in (await self._session.execute(statement)).all()}
+
+    async def add_snapshots(self, day: date, snapshots: dict[str, int]) -> None:
+        """Add these snapshots to a stored day. One already there is left as it is: two readers
+        scoring the same day at once store the same numbers."""
+        existing = set(
+            (await self._session.scalars(select(KpiSnapshot.metric).where(
+                KpiSnapshot.day == day, KpiSnapshot.metric.in_(list(snapshots))
+            ))).all()
+        )
+        rows = [{"day": day, "metric": m, "value": v} for m, v in snapshots.items() if m not in existing]
+        if not rows:
+            return
+        try:
+            async with self._session.begin_nested():
+                await self._insert(KpiSnapshot, rows)
+        except IntegrityError:
+            pass  # stored meanwhile by another reader
 
     async def bitmaps(
         self, first: date, last: date, scopes: Sequence[int], names: Sequence[str]

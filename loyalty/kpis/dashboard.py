@@ -1,5 +1,5 @@
 """The dashboard of a period: figures against the previous period, charts, tiers, cohorts,
-segments and campaigns, read from the daily roll-ups (today live). Reads only.
+segments and campaigns, read from the daily roll-ups (today live).
 
 Charts over more than 90 days show weeks, not days: 7-day buckets from the period's first day
 (the last one may be shorter), each labelled by its first day; a count in a bucket is the sum
@@ -7,14 +7,15 @@ of its days, a level (members, outstanding points) is the value as its last day 
 
 RFM segments at a period's end that is today are those of the last night's roll-up: scoring
 every buyer of the last year again on each view would cost more than the rest of the
-dashboard, for a number that moves little in a day. Breakage per month is the share of the
+dashboard, for a number that moves little in a day. A past day stored without segments has
+them scored on the first view and stored (loyalty/kpis/segments.py); this is the one write. Breakage per month is the share of the
 points earned that month that had expired by the period's end, read from the roll-ups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from pyroaring import BitMap
 
@@ -49,6 +50,8 @@ from loyalty.kpis.days import (
     points_metric,
 )
 from loyalty.kpis.model import CampaignRow, CohortRow, Dashboard, Figure, Period, Series, Unit
+from loyalty.kpis.months import stored_months
+from loyalty.kpis.segments import has_segments, stored_segments
 from loyalty.kpis.source import DaySource, days_between
 
 WEEKLY_AFTER_DAYS = 90  # longer periods chart weeks
@@ -88,6 +91,8 @@ async def dashboard(
     }
     end_snapshot = _at(snapshots, period.end, source.today)
     start_snapshot = snapshots.get(period.start - timedelta(days=1), {})
+    start_segments = await _segments(uow, settings, period.start - timedelta(days=1), start_snapshot, now)
+    end_segments = await _segments(uow, settings, min(period.end, source.today), end_snapshot, now)
     return Dashboard(
         period=period,
         store_code=store_code,
@@ -97,13 +102,23 @@ async def dashboard(
         charts=await _charts(uow, source, period, scope, daily, snapshots),
         tiers=await _tiers(uow, end_snapshot),
         tier_names={tier.code: dict(tier.names) for tier in await uow.program.tiers()},
-        cohorts=await _cohorts(source, period),
+        cohorts=await _cohorts(uow, source, period),
         segments={
-            segment: (start_snapshot.get(SEGMENT_PREFIX + segment, 0), end_snapshot.get(SEGMENT_PREFIX + segment, 0))
+            segment: (start_segments.get(SEGMENT_PREFIX + segment, 0), end_segments.get(SEGMENT_PREFIX + segment, 0))
             for segment in RFM_SEGMENTS
         },
         campaigns=await _campaigns(uow, clock, settings, period),
     )
+
+
+async def _segments(
+    uow: UnitOfWork, settings: Settings, day: date, snapshot: dict[str, int], now: datetime
+) -> dict[str, int]:
+    """The segments of a day: in its snapshot, or scored once and stored for a day the roll-up
+    job stored without them (loyalty/kpis/segments.py). A day before any data has none."""
+    if not snapshot or has_segments(snapshot):
+        return snapshot
+    return await stored_segments(uow, settings, day, now=now)
 
 
 def _at(snapshots: Snapshots, day: date, today: date) -> dict[str, int]:
@@ -207,7 +222,9 @@ async def _charts(
         for (metric_scope, metric), value in daily.get(today, {}).items():
             if metric_scope == ALL_STORES and metric.startswith(EXPIRED_FROM):
                 expired[metric] = expired.get(metric, 0) + value
-    earned_daily = await source.daily(months[0], add_months(months[-1], 1) - timedelta(days=1), ALL_STORES)
+    earned_daily = await source.daily(
+        months[0], add_months(months[-1], 1) - timedelta(days=1), ALL_STORES, [LOTS_EARNED]
+    )
     breakage: list[float | None] = []
     for month in months:
         earned = sum(
@@ -259,28 +276,40 @@ async def _tiers(uow: UnitOfWork, snapshot: dict[str, int]) -> dict[str, int]:
     return counts
 
 
-async def _cohorts(source: DaySource, period: Period) -> tuple[CohortRow, ...]:
+async def _cohorts(uow: UnitOfWork, source: DaySource, period: Period) -> tuple[CohortRow, ...]:
     """The members who joined in each of the 12 months up to the period's last, and the share of
     them who bought in the calendar month 1, 3 and 12 months after (None until it has ended)."""
     last_month = month_start(period.end)
     months = [add_months(last_month, offset) for offset in range(-(COHORT_MONTHS - 1), 1)]
-    joined = await source.bitmaps(months[0], add_months(last_month, 1) - timedelta(days=1), ALL_STORES, JOINED)
-    yesterday = source.today - timedelta(days=1)
-    buyers = await source.bitmaps(add_months(months[0], 1), yesterday, ALL_STORES, BUYERS)
+    targets = sorted({add_months(month, after) for month in months for after in RETENTION_MONTHS.values()})
+    targets = [month for month in targets if add_months(month, 1) - timedelta(days=1) < source.today]
+    joined = await _month_sets(uow, source, months, JOINED)
+    bought = await _month_sets(uow, source, targets, BUYERS)
     rows = []
     for month in months:
-        cohort = union(members for day, members in joined.items() if month_start(day) == month)
+        cohort = joined[month]
         retained: dict[int, float | None] = {}
         for days, after in RETENTION_MONTHS.items():
             target = add_months(month, after)
-            ended = add_months(target, 1) - timedelta(days=1) < source.today
-            if not ended or not cohort:
-                retained[days] = None
+            if target not in bought or not cohort:
+                retained[days] = None  # the month has not ended yet
                 continue
-            bought = union(members for day, members in buyers.items() if month_start(day) == target)
-            retained[days] = len(cohort & bought) / len(cohort)
+            retained[days] = len(cohort & bought[target]) / len(cohort)
         rows.append(CohortRow(month=month, members=len(cohort), retained=retained))
     return tuple(rows)
+
+
+async def _month_sets(uow: UnitOfWork, source: DaySource, months: list[date], name: str) -> dict[date, BitMap]:
+    """Each month's members in the bitmap `name`: its stored union, or the union of its days."""
+    if not months:
+        return {}
+    found = await stored_months(uow, months, name, today=source.today)
+    missing = [month for month in months if month not in found]
+    if missing:
+        days = await source.bitmaps(missing[0], add_months(missing[-1], 1) - timedelta(days=1), ALL_STORES, name)
+        for month in missing:
+            found[month] = union(members for day, members in days.items() if month_start(day) == month)
+    return found
 
 
 async def _campaigns(uow: UnitOfWork, clock: Clock, settings: Settings, period: Period) -> tuple[CampaignRow, ...]:

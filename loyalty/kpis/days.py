@@ -89,6 +89,7 @@ async def build_day(
     now: datetime,
     day_before: Mapping[str, int] | None = None,
     segments_of_day_before: bool = False,
+    segments: bool = True,
 ) -> DayValues:
     """Every number of `day` from the raw tables. Reads only. `now` bounds today's RFM window
     (a segment is measured as of the end of the day, or now if that is sooner).
@@ -100,7 +101,10 @@ async def build_day(
 
     `segments_of_day_before`: take the RFM segment sizes from `day_before` rather than scoring
     every buyer of the last year again: for today, whose dashboard is asked for often, the
-    segments are those of the last night's roll-up (a 365-day window moves little in a day)."""
+    segments are those of the last night's roll-up (a 365-day window moves little in a day).
+
+    `segments`: False leaves the RFM segments out (scoring them is most of a day's cost); a
+    roll-up backfill scores only the days a dashboard's presets read (loyalty/kpis/segments.py)."""
     start, end = day_bounds(day, settings.zone)
     values = DayValues(day)
     kpis = uow.kpis
@@ -163,16 +167,22 @@ async def build_day(
     up, down = await kpis.tier_moves(start, end)
     values.daily[(ALL_STORES, TIER_UP)] = up
     values.daily[(ALL_STORES, TIER_DOWN)] = down
-    for rank, count in (await kpis.ranks_at(end)).items():
+    for rank, count in (await kpis.ranks_at(end, values.snapshots[MEMBERS_TOTAL])).items():
         values.snapshots[f"{TIER_PREFIX}{rank}"] = count
 
     known = {key: value for key, value in (day_before or {}).items() if key.startswith(SEGMENT_PREFIX)}
     if segments_of_day_before and known:
         values.snapshots.update(known)
-    else:
-        for segment, count in (await rfm_counts(uow, now=min(end - _INSTANT, now))).items():
-            values.snapshots[f"{SEGMENT_PREFIX}{segment}"] = count
+    elif segments:
+        values.snapshots.update(await segments_at(uow, settings, day, now=now))
     return values
+
+
+async def segments_at(uow: UnitOfWork, settings: Settings, day: date, *, now: datetime) -> dict[str, int]:
+    """The RFM segment sizes as `day` ended (or now if that is sooner), as snapshot metrics."""
+    _, end = day_bounds(day, settings.zone)
+    counts = await rfm_counts(uow, now=min(end - _INSTANT, now))
+    return {f"{SEGMENT_PREFIX}{segment}": count for segment, count in counts.items()}
 
 
 def _add(values: DayValues, scope: int, metric: str, amount: int) -> None:

@@ -10,6 +10,11 @@ Which days it builds, each run:
 - with `since`, every day from it (the CLI's `loyalty kpis rebuild --since`).
 Today is never stored: the dashboard computes it live with the same function.
 
+The unions of each month's buyers and joined members are stored too (loyalty/kpis/months.py).
+
+RFM segments are scored only for the last day built and the days the period presets read
+(loyalty/kpis/segments.py): a two-year backfill scores a few days, not seven hundred.
+
 Each day is built and stored in its own transaction, so a long rebuild holds no lock for long
 and a crash loses at most the day in progress.
 """
@@ -24,7 +29,9 @@ from db.uow import UnitOfWork, UnitOfWorkFactory
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.kpis.bitmaps import serialize
-from loyalty.kpis.days import DayValues, build_day, local_day
+from loyalty.kpis.days import DayValues, build_day, local_day, segments_at
+from loyalty.kpis.months import store_months
+from loyalty.kpis.segments import SEGMENT_PREFIX, preset_days
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,8 @@ async def build_rollups(
     today = local_day(clock.now(), settings.zone)
     async with uow_factory() as uow:
         days = await days_to_build(uow, settings, today=today, since=since)
+    yesterday = today - timedelta(days=1)
+    presets = preset_days(today)
     before: DayValues | None = None
     for done, day in enumerate(days, start=1):
         async with uow_factory() as uow:
@@ -92,13 +101,30 @@ async def build_rollups(
                 stored = await uow.kpis.snapshots([day - timedelta(days=1)])
                 day_before = {metric: value for _, metric, value in stored} if stored else None
             values = await build_day(
-                uow, settings, day, now=now, day_before=before.snapshots if before is not None else day_before
+                uow, settings, day, now=now, day_before=before.snapshots if before is not None else day_before,
+                segments=day == yesterday or day in presets,
             )
             await store(uow, values, built_at=now)
             await uow.commit()
         before = values
         if progress is not None:
             progress(day, done, len(days))
+    async with uow_factory() as uow:
+        await store_months(uow, days, today=today)
+        await uow.commit()
+    await _score_presets(uow_factory, clock, settings, sorted(presets - set(days)))
     if days:
         log.info("kpi roll-ups: %d days built, %s to %s", len(days), days[0], days[-1])
     return len(days)
+
+
+async def _score_presets(uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings, days: list[date]) -> None:
+    """Score the preset days stored earlier without segments (the presets move a day each night)."""
+    for day in days:
+        async with uow_factory() as uow:
+            if not await uow.kpis.built_days(day, day):
+                continue
+            if await uow.kpis.snapshots_with_prefix(day, SEGMENT_PREFIX):
+                continue
+            await uow.kpis.add_snapshots(day, await segments_at(uow, settings, day, now=clock.now()))
+            await uow.commit()

@@ -4,6 +4,7 @@ right, only slower). Days after today have nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from pyroaring import BitMap
@@ -66,18 +67,24 @@ class DaySource:
             )
         return self._live[day]
 
-    async def daily(self, first: date, last: date, scope: int) -> dict[date, dict[tuple[int, str], int]]:
-        """Additive numbers per day, of `scope` and of every store together."""
+    async def daily(
+        self, first: date, last: date, scope: int, metrics: Sequence[str] | None = None
+    ) -> dict[date, dict[tuple[int, str], int]]:
+        """Additive numbers per day, of `scope` and of every store together (only `metrics`,
+        if given)."""
         stored, live = await self._split(first, last)
         scopes = sorted({ALL_STORES, scope})
         found: dict[date, dict[tuple[int, str], int]] = {day: {} for day in stored}
         if stored:
-            for day, row_scope, metric, value in await self._uow.kpis.daily(stored[0], stored[-1], scopes):
+            for day, row_scope, metric, value in await self._uow.kpis.daily(stored[0], stored[-1], scopes, metrics):
                 if day in found:
                     found[day][(row_scope, metric)] = value
         for day in live:
             values = await self.live(day)
-            found[day] = {key: value for key, value in values.daily.items() if key[0] in scopes}
+            found[day] = {
+                key: value for key, value in values.daily.items()
+                if key[0] in scopes and (metrics is None or key[1] in metrics)
+            }
         return found
 
     async def snapshots(self, days: list[date]) -> dict[date, dict[str, int]]:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
-from db.models import KpiDaily, KpiDay, Purchase, TierChange
+from db.models import KpiBitmap, KpiDaily, KpiDay, KpiSnapshot, Purchase, TierChange
 from db.uow import UnitOfWorkFactory
 from entrypoints.cli import app
 from loyalty.campaigns.rfm import rfm_counts
@@ -24,9 +24,20 @@ from loyalty.config import Settings
 from loyalty.erasure import erase_member
 from loyalty.errors import StoreNotFound
 from loyalty.kpis import Period, build_rollups, dashboard
-from loyalty.kpis.days import day_bounds
+from loyalty.kpis.days import SEGMENT_PREFIX, day_bounds
+from loyalty.kpis.segments import preset_days
 from tests.conftest import START, TEST_SECRET, reset_tables
-from tests.utils.kpis import STORE_CODES, Population, Written, breakage, populations, reference, tiers_at, write
+from tests.utils.kpis import (
+    STORE_CODES,
+    Population,
+    PurchaseSpec,
+    Written,
+    breakage,
+    populations,
+    reference,
+    tiers_at,
+    write,
+)
 
 TODAY = START.astimezone(timezone(timedelta(hours=8))).date()  # 2026-11-24 in Asia/Shanghai
 
@@ -204,6 +215,16 @@ async def test_cohorts_count_who_bought_in_the_months_after_joining(
     assert september.members == 1
     assert september.retained == {30: 1.0, 90: None, 365: None}
     assert november.members == 0 and november.retained == {30: None, 90: None, 365: None}
+    # Read from the stored month unions; without them, from the days: the same rows.
+    async with uow_factory() as uow:
+        months = await uow.kpis.bitmaps(date(2026, 8, 1), date(2026, 10, 1), [0], ["buyers.month", "joined.month"])
+        assert {(day, name) for day, _, name, _ in months} == {
+            (date(2026, month, 1), name) for month in (8, 9, 10) for name in ("buyers.month", "joined.month")
+        }
+        await uow.session.execute(delete(KpiBitmap).where(KpiBitmap.name.endswith(".month")))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert (await dashboard(uow, clock, kpi_settings, Period.last(30, TODAY))).cohorts == board.cohorts
 
 
 
@@ -264,3 +285,45 @@ async def test_an_erased_member_still_counts_but_keeps_no_identity(
     async with uow_factory() as uow:
         today = await dashboard(uow, clock, kpi_settings, Period(TODAY, TODAY))
     assert today.figures["members.total"].value == 1
+
+
+async def test_a_backfill_scores_segments_only_for_the_presets_and_a_dashboard_scores_another_day_once(
+    uow_factory: UnitOfWorkFactory, kpi_settings: Settings
+) -> None:
+    clock = FixedClock(START)
+    population = Population(
+        joined=tuple(range(40, 0, -1)), erased=(None,) * 40,
+        purchases=tuple(
+            PurchaseSpec(member=member, day=(40 - member) // 2, hour=12, store=None, amount=1000 + member)
+            for member in range(40)
+        ),
+        ledger=(), moves=(), anonymous=(),
+    )
+    await write(uow_factory, population, TODAY)
+    assert await build_rollups(uow_factory, clock, kpi_settings) == 40
+    yesterday = TODAY - timedelta(days=1)
+    first = TODAY - timedelta(days=40)
+    expected = {yesterday} | {day for day in preset_days(TODAY) if first <= day <= yesterday}
+    assert await _scored_days(uow_factory) == expected
+    assert len(expected) < 40
+
+    eve = TODAY - timedelta(days=12)  # the eve of a 12-day period: no preset's
+    assert eve not in expected
+    period = Period(eve + timedelta(days=1), TODAY)
+    async with uow_factory() as uow:
+        board = await dashboard(uow, clock, kpi_settings, period)
+    assert await _scored_days(uow_factory) == expected | {eve}
+    _, eve_end = day_bounds(eve, kpi_settings.zone)
+    async with uow_factory() as uow:
+        scored = await rfm_counts(uow, now=eve_end - timedelta(microseconds=1))
+        stored = await uow.kpis.snapshots_with_prefix(eve, SEGMENT_PREFIX)
+        again = await dashboard(uow, clock, kpi_settings, period)
+    assert {segment: start for segment, (start, _) in board.segments.items()} == scored
+    assert stored == {SEGMENT_PREFIX + segment: count for segment, count in scored.items()}
+    assert again.segments == board.segments
+
+
+async def _scored_days(uow_factory: UnitOfWorkFactory) -> set[date]:
+    async with uow_factory() as uow:
+        statement = select(KpiSnapshot.day).where(KpiSnapshot.metric.startswith(SEGMENT_PREFIX)).distinct()
+        return set((await uow.session.scalars(statement)).all())
