@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -187,11 +191,12 @@ def secret_rotate(
 
     settings = prepared_settings(quiet=True)
     try:
-        report = asyncio.run(_rotate(settings, batch_size))
+        with ctrl_c_stops_between_batches() as stop:
+            report = asyncio.run(_rotate(settings, batch_size, stop))
     except UnreadableValue as error:
         typer.secho(str(error), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         typer.secho("Interrupted: run `loyalty secret rotate` again to finish.", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(130) from None
     typer.secho(
@@ -379,7 +384,40 @@ async def _run(
         )
 
 
-async def _rotate(settings: Settings, batch_size: int) -> RotationReport:
+class Interrupted(Exception):
+    """Ctrl-C, honoured between two batches."""
+
+
+class StopRequest:
+    def __init__(self) -> None:
+        self.asked = False
+
+    def check(self) -> None:
+        if self.asked:
+            raise Interrupted()
+
+
+@contextmanager
+def ctrl_c_stops_between_batches() -> Iterator[StopRequest]:
+    """Ctrl-C asks the work to stop after the batch it is on, which is committed. asyncio's own
+    handler would cancel the task wherever it waits, and a cancellation that lands while the
+    database layer cleans up can be lost, so the work would run on to the end as if no one had
+    asked. A second Ctrl-C interrupts at once."""
+    stop = StopRequest()
+
+    def asked(signum: int, frame: FrameType | None) -> None:
+        if stop.asked:
+            raise KeyboardInterrupt
+        stop.asked = True
+
+    previous = signal.signal(signal.SIGINT, asked)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+async def _rotate(settings: Settings, batch_size: int, stop: StopRequest) -> RotationReport:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -398,15 +436,18 @@ async def _rotate(settings: Settings, batch_size: int) -> RotationReport:
                 read += batch.seen
                 print(f"secret rotate: {read:,} of {total:,} values read ({batch.column.name})",
                       file=sys.stderr, flush=True)
+                stop.check()
 
             return await rotate_secret_key(services.uow_factory, services.clock, batch_size=batch_size, progress=line)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("Re-encrypting", total=total)
-            return await rotate_secret_key(
-                services.uow_factory, services.clock, batch_size=batch_size,
-                progress=lambda batch: bar.advance(task, batch.seen),
-            )
+
+            def advance(batch: RotationProgress) -> None:
+                bar.advance(task, batch.seen)
+                stop.check()
+
+            return await rotate_secret_key(services.uow_factory, services.clock, batch_size=batch_size, progress=advance)
 
 
 async def _chat(settings: Settings, *, name: str, language: str, with_api: bool) -> None:
