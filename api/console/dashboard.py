@@ -32,7 +32,8 @@ class Asked:
     days: int | None  # a preset, or None for a custom range
 
 
-def _day(value: str | None) -> date | None:
+def parse_day(value: str | None) -> date | None:
+    """A day from a form or query field (YYYY-MM-DD); None when it is empty or not a day."""
     if not value:
         return None
     try:
@@ -45,7 +46,7 @@ def asked_period(days: str | None, start: str | None, end: str | None, *, today:
     """The period from the page's query: a preset number of days ending today, or a custom
     range of local days (both ends included). PeriodProblem names what is wrong."""
     if start or end:
-        first, last = _day(start), _day(end)
+        first, last = parse_day(start), parse_day(end)
         if first is None or last is None:
             raise PeriodProblem("dates")
         if last < first:

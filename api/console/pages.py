@@ -179,16 +179,6 @@ async def campaign(
     return render(request, "campaign.html", settings=settings, user=user, campaign=found, report=report, nav="campaigns")
 
 
-def _day(value: str | None) -> date | None:
-    """A day from a form field (YYYY-MM-DD); None when it is empty or not a day."""
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def local_today(clock: Clock, settings: Settings) -> date:
     return clock.now().astimezone(settings.zone).date()
 
@@ -223,7 +213,7 @@ async def evaluation(
             return page(409, problem="not_started")
         return page(result=result)
     if start or end:
-        first, last = _day(start), _day(end)
+        first, last = board_page.parse_day(start), board_page.parse_day(end)
         if first is None or last is None:
             return page(422, problem="dates")
         try:
