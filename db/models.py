@@ -389,6 +389,9 @@ class Purchase(Base):
     purchased_at: Mapped[datetime] = mapped_column(Timestamp)
     points_earned: Mapped[int] = mapped_column(Points, default=0)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Who rang it up, when a staff member's own till (the Mini App) recorded it; None for a
+    # till or shop calling the API with a key.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
@@ -714,12 +717,15 @@ class Staff(Base):
     manage campaigns; only an owner acts on a campaign someone else started."""
 
     __tablename__ = "staff"
-    __table_args__ = (CheckConstraint("role IN ('owner', 'marketer')", name="known_role"),)
+    __table_args__ = (CheckConstraint("role IN ('owner', 'marketer', 'cashier')", name="known_role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     name: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
+    # The store they serve at: the pocket till records their sales there, and a detractor's
+    # answer about that store reaches them. None: not tied to one store.
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
