@@ -415,9 +415,15 @@ class InvalidCampaign(InvalidInput):
 
 
 class InvalidPeriod(InvalidInput):
-    """A range of days that cannot be evaluated; `field` names the bad end ("start", "end")."""
+    """A range of days that cannot be read; `field` names the bad end ("start", "end") and
+    `reason` the rule ("order", "future", "long"), for a page that words each in its reader's
+    language."""
 
     code = "invalid_period"
+
+    def __init__(self, message: str = "", *, field: str | None = None, reason: str = "order") -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
 
 
 class CampaignNotFound(NotFound):

@@ -13,8 +13,9 @@ from babel.numbers import get_currency_precision
 from markupsafe import Markup
 
 from api.console.texts import ConsoleTexts
+from loyalty.errors import InvalidPeriod
 from loyalty.i18n import localized
-from loyalty.kpis import MAX_PERIOD_DAYS, PERIOD_PRESETS, Dashboard, Period
+from loyalty.kpis import PERIOD_PRESETS, Dashboard, Period
 
 DEFAULT_DAYS = 30
 # Line charts draw these as bars: counts per month, not a level over time.
@@ -49,13 +50,10 @@ def asked_period(days: str | None, start: str | None, end: str | None, *, today:
         first, last = parse_day(start), parse_day(end)
         if first is None or last is None:
             raise PeriodProblem("dates")
-        if last < first:
-            raise PeriodProblem("range_order")
-        if last > today:
-            raise PeriodProblem("range_future")
-        if (last - first).days + 1 > MAX_PERIOD_DAYS:
-            raise PeriodProblem("range_long")
-        return Asked(Period(first, last), None)
+        try:
+            return Asked(Period.asked(first, last, today=today), None)
+        except InvalidPeriod as error:
+            raise PeriodProblem(f"range_{error.reason}") from None
     if days is None or days == "":
         return Asked(Period.last(DEFAULT_DAYS, today), DEFAULT_DAYS)
     if not days.isdigit() or int(days) not in PERIOD_PRESETS:

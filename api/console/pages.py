@@ -25,7 +25,7 @@ from loyalty.campaigns.report import campaign_report
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.console_access import ConsoleUser, LinkRefused
-from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidInput, StoreNotFound
+from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidInput, InvalidPeriod, StoreNotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -218,13 +218,7 @@ async def evaluation(
             return page(422, problem="dates")
         try:
             result = await promotion.evaluate_range(uow, clock, settings, first, last)
-        except InvalidInput:
-            if last < first:
-                problem = "range_order"
-            elif first > local_today(clock, settings):
-                problem = "range_future"
-            else:
-                problem = "range_long"
-            return page(422, problem=problem)
+        except InvalidPeriod as error:
+            return page(422, problem=f"range_{error.reason}")
         return page(result=result)
     return page()

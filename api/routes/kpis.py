@@ -12,6 +12,7 @@ from api.deps import ApiKeyDep, ClockDep, SettingsDep, UowDep
 from api.errors import field_error
 from api.route_docs import INVALID, NOT_FOUND
 from api.schemas.kpis import KpisPublic, SalesCreate, SalesPublic
+from loyalty.errors import InvalidPeriod
 from loyalty.kpis import MAX_PERIOD_DAYS, Period, dashboard
 from loyalty.kpis.days import local_day
 from loyalty.kpis.sales import SalesReport, report_sales
@@ -33,14 +34,10 @@ def period_of(days: int | None, start: date | None, end: date | None, today: dat
         return Period.last(days, today)
     if start is None or end is None:
         raise _refuse("start" if start is None else "end", "give days, or both start and end")
-    if end < start:
-        raise _refuse("end", "the period ends before it starts")
-    if end > today:
-        raise _refuse("end", f"{end.isoformat()} has not come yet (today is {today.isoformat()})")
-    period = Period(start, end)
-    if period.days > MAX_PERIOD_DAYS:
-        raise _refuse("start", f"a period is at most {MAX_PERIOD_DAYS} days")
-    return period
+    try:
+        return Period.asked(start, end, today=today)
+    except InvalidPeriod as error:
+        raise _refuse(error.field or "start", str(error)) from None
 
 
 @kpis.get(

@@ -75,8 +75,8 @@ from loyalty.campaigns.report import Report, campaign_report
 from loyalty.campaigns.service import get_campaign
 from loyalty.clock import Clock
 from loyalty.config import Settings
-from loyalty.errors import CampaignStateConflict, InvalidPeriod
-from loyalty.kpis.model import MAX_PERIOD_DAYS, Period
+from loyalty.errors import CampaignStateConflict
+from loyalty.kpis.model import Period
 
 # A change in buyers this large (relative) is worth a reason: below it, chance.
 SHIFT = 0.10
@@ -193,24 +193,11 @@ async def evaluate_campaign(uow: UnitOfWork, clock: Clock, settings: Settings, c
     return await _evaluate(uow, clock, settings, spans, targeted, report=report)
 
 
-def check_range(start: date, end: date, *, today: date) -> Period:
-    """The range as a Period, or InvalidPeriod naming the bad end: it must not end before it
-    starts, start after today, or run longer than the dashboard's longest period."""
-    if end < start:
-        raise InvalidPeriod("the range ends before it starts", field="end")
-    if start > today:
-        raise InvalidPeriod("the range starts after today: there is nothing to measure yet", field="start")
-    period = Period(start, end)
-    if period.days > MAX_PERIOD_DAYS:
-        raise InvalidPeriod(f"a range is at most {MAX_PERIOD_DAYS} days", field="end")
-    return period
-
-
 async def evaluate_range(uow: UnitOfWork, clock: Clock, settings: Settings, start: date, end: date) -> Evaluation:
     """Local days start..end (both included) of every member, against the days as many before
     and after (InvalidPeriod for a range that cannot be evaluated). Reads only."""
     zone = settings.zone
-    period = check_range(start, end, today=clock.now().astimezone(zone).date())
+    period = Period.asked(start, end, today=clock.now().astimezone(zone).date(), may_run_past_today=True)
     after = Period(period.end + timedelta(days=1), period.end + timedelta(days=period.days))
 
     def span(days: Period) -> _Span:

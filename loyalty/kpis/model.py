@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from loyalty.errors import InvalidPeriod
+
 PERIOD_PRESETS: tuple[int, ...] = (7, 30, 90, 365)  # days the console offers besides a custom range
 MAX_PERIOD_DAYS = 3 * 366  # a custom range longer than this is refused: the charts stop reading
 
@@ -46,6 +48,23 @@ class Period:
     def last(cls, days: int, today: date) -> Period:
         """The `days` days ending today, today included."""
         return cls(today - timedelta(days=days - 1), today)
+
+    @classmethod
+    def asked(cls, start: date, end: date, *, today: date, may_run_past_today: bool = False) -> Period:
+        """A range of local days someone asked for, or InvalidPeriod naming the bad end: the one
+        rule for the API, the dashboard and an evaluation. It must not end before it starts, nor
+        run longer than MAX_PERIOD_DAYS; a dashboard's may not end after today, while an
+        evaluation's may (its days after are still to come), though it must not start after."""
+        if end < start:
+            raise InvalidPeriod("the range ends before it starts", field="end", reason="order")
+        if may_run_past_today and start > today:
+            raise InvalidPeriod("the range starts after today: there is nothing to measure yet", field="start", reason="future")
+        if not may_run_past_today and end > today:
+            raise InvalidPeriod(f"{end.isoformat()} has not come yet (today is {today.isoformat()})", field="end", reason="future")
+        period = cls(start, end)
+        if period.days > MAX_PERIOD_DAYS:
+            raise InvalidPeriod(f"a range is at most {MAX_PERIOD_DAYS} days", field="start", reason="long")
+        return period
 
 
 @dataclass(frozen=True)

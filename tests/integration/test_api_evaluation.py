@@ -180,7 +180,7 @@ async def test_range_evaluation(
     [
         ({"start": "2026-11-10", "end": "2026-11-09"}, ["query", "end"]),
         ({"start": "2026-12-01", "end": "2026-12-07"}, ["query", "start"]),
-        ({"start": "2020-01-01", "end": "2026-11-01"}, ["query", "end"]),
+        ({"start": "2020-01-01", "end": "2026-11-01"}, ["query", "start"]),
         ({"start": "2026-11-10"}, ["query", "end"]),
         ({"start": "yesterday", "end": "2026-11-10"}, ["query", "start"]),
     ],

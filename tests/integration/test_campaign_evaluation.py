@@ -339,7 +339,7 @@ async def test_unknown_and_unstarted_campaigns(
     [
         (date(2026, 11, 10), date(2026, 11, 9), "end"),  # ends before it starts
         (date(2026, 11, 26), date(2026, 11, 30), "start"),  # starts after today (24 Nov, Shanghai)
-        (date(2023, 1, 1), date(2026, 11, 1), "end"),  # longer than three years
+        (date(2023, 1, 1), date(2026, 11, 1), "start"),  # longer than three years
     ],
 )
 async def test_bad_ranges_are_refused(
