@@ -260,3 +260,44 @@ async def test_an_owner_tied_to_no_store_picks_one_and_refunds_only_their_own_sa
     )
     assert later.status_code == 404
     assert await audit_actions(uow_factory, f"staff:{OWNER}") == ["till.purchase", "till.refund"]
+
+
+async def test_the_till_redeems_a_coupon_shown_with_the_card_token_and_hands_a_reward_over_once(
+    api: RunningApi, sandbox: SandboxServer, uow_factory: UnitOfWorkFactory, clock: FixedClock, shop: None
+) -> None:
+    from db.models import Reward
+    from loyalty import rewards
+    from tests.utils.coupons import give_coupon, make_template
+
+    member = await chat_member(uow_factory, clock, telegram_id=MEMBER)
+    coupon = await give_coupon(uow_factory, clock, member, await make_template(uow_factory, clock, value=500))
+    cashier = as_user(sandbox, clock, CASHIER)
+    token = await card_qr(api, sandbox, clock)
+
+    looked = (await api.client.post("/app/api/till/lookup", json={"qr": token}, headers=cashier)).json()
+    assert [c["code"] for c in looked["coupons"]] == [coupon.code]
+    redeemed = await api.client.post(
+        "/app/api/till/coupons/redeem",
+        json={"code": coupon.code, "amount_minor": 3000, "order_id": "sale-coupon-1", "qr": token},
+        headers=cashier,
+    )
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["discount_minor"] == 500
+
+    # Points to spend, from a sale at this till; then the member redeems a reward in the chat.
+    assert (await api.client.post("/app/api/till/purchases", json=sale(token, 100_000, "sale-big-1"), headers=cashier)).status_code == 201
+    async with uow_factory() as uow:
+        reward = Reward(code="LATTE", names={"en": "Latte"}, descriptions={}, points_price=50, cash_value_minor=3200,
+                        currency="CNY", stock=None, min_tier_rank=0, active=True, created_at=clock.now())
+        uow.session.add(reward)
+        await uow.commit()
+        redemption = await rewards.redeem(uow, clock, member_id=member.id, reward_id=reward.id, actor="member")
+
+    handed = await api.client.post("/app/api/till/rewards/redeem", json={"code": redemption.code}, headers=cashier)
+    again = await api.client.post("/app/api/till/rewards/redeem", json={"code": redemption.code}, headers=cashier)
+
+    assert handed.status_code == 200, handed.text
+    assert handed.json()["reward"] == "Latte" and handed.json()["member_number"] == member.member_number
+    assert again.status_code == 409 and again.json()["reason"] == "used"
+    actions = await audit_actions(uow_factory, f"staff:{CASHIER}")
+    assert "coupon.redeem" in actions and "redemption.use" in actions and "till.purchase" in actions
