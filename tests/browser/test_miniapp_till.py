@@ -122,13 +122,16 @@ async def test_a_cashier_scans_the_members_qr_records_a_sale_and_the_receipt_rea
     assert other_tab.blocked == [TELEGRAM_SCRIPT]
 
 
-async def test_a_member_calling_the_till_and_tampered_init_data_are_refused_in_the_page(
+async def test_a_member_calling_the_till_and_tampered_init_data_are_refused_in_the_page_in_the_dark_theme(
     tab: Tab, base_url: str, uow_factory: UnitOfWorkFactory, clock: FixedClock, sandbox: SandboxServer
 ) -> None:
     await chat_member(uow_factory, clock, telegram_id=MEMBER)
     page = tab.page
-    await open_app(page, base_url, sign_init_data(sandbox.token, telegram_user(MEMBER), clock.now()))
+    await open_app(page, base_url, sign_init_data(sandbox.token, telegram_user(MEMBER), clock.now()), color_scheme="dark")
     await expect(page.locator('[data-role="card-qr"]')).to_have_attribute("data-token", re.compile("."), timeout=WAIT_MS)
+    # Telegram's dark theme, through its --tg-theme-* colours.
+    assert await page.evaluate("document.documentElement.dataset.scheme") == "dark"
+    assert await page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(23, 33, 43)"
 
     # No Till tab for a member, and the till's routes refuse them even when called by hand.
     assert await page.locator('[data-screen="till"]').count() == 0
