@@ -165,3 +165,20 @@ async def test_the_pages_words_come_without_signing_in_for_its_refusals(api: Run
 
     assert chinese["locale"] == "zh_CN" and chinese["words"]["app.not_signed_in"].startswith("请在 Telegram")
     assert english["locale"] == "en" and set(english["words"]) == set(chinese["words"])
+
+
+async def test_the_card_is_for_members_and_a_blocked_member_still_sees_theirs(
+    api: RunningApi, sandbox: SandboxServer, uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    from loyalty.blocking import set_blocked
+
+    stranger = await api.client.get("/app/api/card", headers=tma(signed(sandbox, clock, 778)))
+    assert stranger.status_code == 403 and stranger.json()["code"] == "not_a_member"
+
+    member = await chat_member(uow_factory, clock, telegram_id=MEMBER_ID)
+    async with uow_factory() as uow:
+        await set_blocked(uow, clock, member.id, blocked=True, actor="test")
+    card = await api.client.get("/app/api/card", headers=tma(signed(sandbox, clock)))
+
+    assert card.status_code == 200
+    assert card.json()["blocked"] is True and card.json()["number"] == member.member_number
