@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import BotCommand, MenuButtonWebApp, WebAppInfo
@@ -19,6 +22,8 @@ from bot.routers import build_root_router
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
+
+log = logging.getLogger(__name__)
 
 COMMANDS = ("start", "card", "points", "rewards", "coupons", "language", "settings", "privacy", "help", "cancel")
 
@@ -87,4 +92,7 @@ async def _set_menu_button(bot: Bot, settings: Settings) -> None:
     if not settings.webapp_url:
         return
     text = texts_for(settings.default_locale)("buttons/open_app")
-    await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(text=text, web_app=WebAppInfo(url=settings.webapp_url)))
+    try:
+        await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(text=text, web_app=WebAppInfo(url=settings.webapp_url)))
+    except TelegramBadRequest as error:  # the chat works without it: say why, and go on
+        log.warning("the menu button could not open the Mini App at %s: %s", settings.webapp_url, error.message)
