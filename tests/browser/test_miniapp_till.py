@@ -145,3 +145,27 @@ async def test_a_member_calling_the_till_and_tampered_init_data_are_refused_in_t
     async with open_tab(tab.page.context.browser) as other:  # type: ignore[arg-type]
         await open_app(other.page, base_url, tampered)
         await expect(other.page.locator('[role="alert"]')).to_contain_text("Open this page from the bot", timeout=WAIT_MS)
+
+
+async def test_on_a_client_without_the_scanner_the_cashier_types_the_number(
+    tab: Tab, base_url: str, uow_factory: UnitOfWorkFactory, clock: FixedClock, sandbox: SandboxServer
+) -> None:
+    member = await chat_member(uow_factory, clock, telegram_id=MEMBER)
+    await add_store(uow_factory, clock, "S1")
+    async with uow_factory() as uow:
+        await staff.add(uow, clock, telegram_id=STAFF, role="cashier", name="Cai", store_code="S1")
+    page = tab.page
+    # Telegram added the QR scanner in Web App version 6.4.
+    await open_app(page, base_url, sign_init_data(sandbox.token, telegram_user(STAFF), clock.now()), version="6.2")
+
+    await expect(page.locator('[data-role="till-member-input"]')).to_be_visible(timeout=WAIT_MS)
+    assert await page.locator('[data-role="till-scan"]').count() == 0
+    await page.locator('[data-role="till-member-input"]').fill(member.member_number)
+    await page.locator('[data-role="till-look-up"]').click()
+    await expect(page.locator('[data-role="till-member-name"]')).to_contain_text(member.member_number, timeout=WAIT_MS)
+    await page.locator('[data-role="till-amount"]').fill("12,5")
+    await page.locator('[data-role="till-record"]').click()
+
+    await expect(page.locator('[data-role="till-result"]')).to_contain_text("¥12.50", timeout=WAIT_MS)
+    assert await page.evaluate("__tg.called('showScanQrPopup').length") == 0
+    assert tab.script_errors == []
