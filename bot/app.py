@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.types import BotCommand
+from aiogram.types import BotCommand, MenuButtonWebApp, WebAppInfo
 
 from bot import errors
 from bot.delivery import OrderedDeliveryMiddleware
@@ -19,6 +22,8 @@ from bot.routers import build_root_router
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
+
+log = logging.getLogger(__name__)
 
 COMMANDS = ("start", "card", "points", "rewards", "coupons", "language", "settings", "privacy", "help", "cancel")
 
@@ -69,6 +74,7 @@ def build_dispatcher(
     dp.include_router(errors.router())
     dp.include_router(build_root_router())
     dp.startup.register(_set_commands)
+    dp.startup.register(_set_menu_button)
     return dp
 
 
@@ -78,3 +84,15 @@ async def _set_commands(bot: Bot) -> None:
         commands = [BotCommand(command=name, description=texts(f"commands/{name}")) for name in COMMANDS]
         language = None if locale == "en" else locale.split("_")[0]
         await bot.set_my_commands(commands, language_code=language)
+
+
+async def _set_menu_button(bot: Bot, settings: Settings) -> None:
+    """With WEBAPP_URL, the chat's menu button opens the Mini App. Without, it is left as it is
+    (BotFather may have set it)."""
+    if not settings.webapp_url:
+        return
+    text = texts_for(settings.default_locale)("buttons/open_app")
+    try:
+        await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(text=text, web_app=WebAppInfo(url=settings.webapp_url)))
+    except TelegramBadRequest as error:  # the chat works without it: say why, and go on
+        log.warning("the menu button could not open the Mini App at %s: %s", settings.webapp_url, error.message)

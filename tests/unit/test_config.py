@@ -121,3 +121,13 @@ def test_production_refuses_an_example_privacy_address(url: str, what: str) -> N
         f"PRIVACY_URL is {what}: production needs the address of your own privacy terms"
     ]
     assert load(environment="development", privacy_url=url).privacy_url == url
+
+
+@pytest.mark.parametrize("url", ["http://loyalty.example.com/app/", "loyalty.example.com/app", "https://", "https://a b/"])
+def test_webapp_url_is_an_https_address_or_unset(url: str) -> None:
+    assert any("https://" in problem for problem in problems(webapp_url=url))
+
+
+def test_webapp_url_unset_means_no_mini_app_button() -> None:
+    assert load().webapp_url == ""
+    assert load(webapp_url=" https://loyalty.example.com/app/ ").webapp_url == "https://loyalty.example.com/app/"
