@@ -28,6 +28,7 @@ from api.ratelimit import RateLimits
 from api.request_limits import RequestBodyLimit
 from api.response_headers import SecurityHeaders
 from api.routes import API_V1_PREFIX, api_v1, health
+from api.webapp import install_webapp
 from db.crypto import FieldCipher
 from db.engine import create_engine, create_session_factory
 from db.uow import UnitOfWorkFactory
@@ -137,6 +138,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api_v1)
     install_console(app)  # /console: the web pages, outside the OpenAPI document
+    install_webapp(app)  # /app/: the Telegram Mini App, outside it too
     # Middlewares: the last added runs first. Every answer gets the security headers (the 401,
     # 413 and 429 of the layers below included); a body too large is refused before anything
     # reads it; the key is checked from the headers before the route reads the body.

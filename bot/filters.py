@@ -30,7 +30,8 @@ def _fold(text: str) -> str:
 
 
 class IsStaff(Filter):
-    """The update comes from a staff member (loyalty.staff); their role reaches the handler as
+    """The update comes from a staff member who runs the program (an owner or a marketer, not a
+    cashier: loyalty.staff); their role reaches the handler as
     `staff_role`. Read from the database on every update, not cached: removing someone takes
     their access away with their next tap."""
 
@@ -41,4 +42,5 @@ class IsStaff(Filter):
             return False
         role = await staff.role_of(uow, event_from_user.id)
         await uow.release()  # a read: end it before the handler talks to Telegram
-        return {"staff_role": role} if role is not None else False
+        # A cashier's one tool is the Mini App's till: in the chat they are a member like any other.
+        return {"staff_role": role} if role is not None and staff.runs_program(role) else False

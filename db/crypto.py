@@ -35,6 +35,11 @@ def _derive(secret: str, purpose: bytes) -> bytes:
     )
 
 
+def derive_key(secret: str, purpose: bytes) -> bytes:
+    """A key of its own for one use of SECRET_KEY (loyalty/card_tokens.py signs with one)."""
+    return _derive(secret, purpose)
+
+
 def key_fingerprint(secret: str) -> str:
     """What the database remembers of a key: an HMAC of a fixed label under a key derived for
     this purpose alone. Two keys give two fingerprints; the fingerprint helps no one guess the

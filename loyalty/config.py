@@ -144,6 +144,15 @@ class Settings(BaseSettings):
     console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     console_url: str = ""
 
+    # The Mini App at /app/ (api/webapp): WEBAPP_URL is its public HTTPS address, which the
+    # chat's menu button and /card's button open (unset: no button; Telegram opens only https).
+    # Init data older than `webapp_init_data_max_age` seconds is refused: Telegram signs it once,
+    # when the app opens, and a copy must not stay good for ever. The card's QR is a token that
+    # lives `card_token_seconds` (the page draws a new one every minute).
+    webapp_url: str = ""
+    webapp_init_data_max_age: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    card_token_seconds: int = Field(default=90, ge=30, le=3600)
+
     @field_validator("api_rate_limit", "auth_failure_limit", "auth_failure_limit_per_key")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
@@ -161,6 +170,14 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
             raise ValueError(f"not an address like https://loyalty.example.com/console: {value!r}")
+        return value
+
+    @field_validator("webapp_url")
+    @classmethod
+    def _webapp_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"not an https:// address like https://loyalty.example.com/app/: {value!r}")
         return value
 
     @field_validator("database_url")

@@ -27,7 +27,7 @@ from db.uow import UnitOfWork
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
 from loyalty.errors import InvalidInput, LoyaltyError, StaffOnly
-from loyalty.staff import Role
+from loyalty.staff import Role, runs_program
 
 TOKEN_BYTES = 32  # 256 bits: neither a link nor a cookie can be guessed
 # What a token from secrets.token_urlsafe(TOKEN_BYTES) looks like; anything else is not one.
@@ -105,6 +105,8 @@ async def create_link(
     staff = await uow.staff.by_telegram_id(telegram_id)
     if staff is None:
         raise StaffOnly(f"Telegram id {telegram_id} is not staff: add them with `loyalty staff add` first")
+    if not runs_program(staff.role):
+        raise StaffOnly(f"Telegram id {telegram_id} is a {staff.role}: the till in the Mini App is theirs, not the console")
     now = clock.now()
     token = secrets.token_urlsafe(TOKEN_BYTES)
     uow.console.add_link(
@@ -136,7 +138,7 @@ async def redeem_link(uow: UnitOfWork, clock: Clock, settings: Settings, token: 
         await uow.commit()
         raise LinkRefused(problem)
     staff = await uow.staff.by_id(link.staff_id)
-    if staff is None:  # removed meanwhile; the link went with them
+    if staff is None or not runs_program(staff.role):  # removed meanwhile, or made a cashier
         raise LinkRefused("unknown")
     session_token = secrets.token_urlsafe(TOKEN_BYTES)
     row = ConsoleSession(
@@ -174,6 +176,8 @@ async def authenticate(uow: UnitOfWork, clock: Clock, settings: Settings, token:
     if found is None:
         return None
     row, staff = found
+    if not runs_program(staff.role):  # made a cashier since signing in: the console is not theirs
+        return None
     now = clock.now()
     idle_until = row.last_seen_at + timedelta(minutes=settings.console_idle_minutes)
     if now >= row.expires_at or now >= idle_until:

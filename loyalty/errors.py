@@ -457,3 +457,15 @@ class AdjustmentCapExceeded(Conflict):
         self.cap = cap
         self.used = used
         self.requested = requested
+
+
+class CardTokenExpired(InvalidInput):
+    """A card QR token (loyalty/card_tokens.py) past its expiry: the member shows the card again."""
+
+    code = "qr_expired"
+
+
+class CardTokenInvalid(InvalidInput):
+    """Something shaped like a card QR token that this program did not sign."""
+
+    code = "qr_invalid"

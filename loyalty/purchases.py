@@ -64,6 +64,7 @@ class PurchaseRequest:
     store_code: str | None = None
     purchased_at: datetime | None = None
     lines: tuple[earning.Line, ...] = ()
+    staff_id: int | None = None  # who rang it up at the Mini App's till (loyalty/till.py)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ async def record_purchase(
                 points_earned=earned.total,
                 refunded_minor=0,
                 created_at=now,
+                staff_id=request.staff_id,
             ),
             [
                 PurchaseLine(sku=line.sku, category=line.category, quantity=line.quantity, amount_minor=line.amount_minor)

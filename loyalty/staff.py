@@ -1,6 +1,8 @@
 """Staff: Telegram users the owner lets run the program from the chat.
 
-An owner broadcasts and manages every campaign; a marketer broadcasts and manages their own.
+An owner broadcasts and manages every campaign; a marketer broadcasts and manages their own; a
+cashier only rings up sales in the Mini App's till, at the store they are tied to (an owner may
+use the till too, at their store or one they pick).
 Access is read from the table on every staff action, so removing someone takes effect at once;
 the grant itself is an administrator's act (`loyalty staff add`), recorded in the audit log.
 """
@@ -14,11 +16,17 @@ from typing import Literal, cast, get_args
 from db.models import Staff
 from db.uow import UnitOfWork
 from loyalty.clock import Clock
-from loyalty.errors import InvalidInput, NotFound
+from loyalty.errors import InvalidInput, NotFound, UnknownStore
 from loyalty.text import check_text
 
-Role = Literal["owner", "marketer"]
+Role = Literal["owner", "marketer", "cashier"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# Who runs the program (the chat's /broadcast and /campaigns, /console, the web console): not a
+# cashier, whose one tool is the till. Who may use the till: not a marketer.
+PROGRAM_ROLES: frozenset[str] = frozenset({"owner", "marketer"})
+TILL_ROLES: frozenset[str] = frozenset({"owner", "cashier"})
+# `add`'s store_code when the store is to stay as it is.
+KEEP_STORE = "\x00keep"
 MAX_NAME = 64  # staff.name
 # Telegram user ids are positive and fit in 52 bits; anything else is a typo.
 MAX_TELEGRAM_ID = 2**52
@@ -41,14 +49,43 @@ def _check(telegram_id: int, role: str, name: str | None) -> None:
         check_text(name, "name")
 
 
+def runs_program(role: str | None) -> bool:
+    return role in PROGRAM_ROLES
+
+
+def uses_till(role: str | None) -> bool:
+    return role in TILL_ROLES
+
+
+async def _store_id(uow: UnitOfWork, store_code: str | None) -> int | None:
+    if store_code is None or not store_code.strip():
+        return None
+    store = await uow.program.store_by_code(store_code.strip())
+    if store is None:
+        raise UnknownStore(f"no store has the code {store_code.strip()!r}", field="store")
+    return store.id
+
+
 async def add(
-    uow: UnitOfWork, clock: Clock, *, telegram_id: int, role: str, name: str | None, actor: str = "cli"
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    telegram_id: int,
+    role: str,
+    name: str | None,
+    actor: str = "cli",
+    store_code: str | None = KEEP_STORE,
 ) -> StaffChange:
     """Grant `role` to a Telegram user, or change the role (and the name, when given) of one who
-    already is staff. A new staff member needs a name. Commits."""
+    already is staff. A new staff member needs a name. `store_code` ties them to a store (None
+    or "": to none; KEEP_STORE, the default: as they are); a cashier must have one. Commits."""
     _check(telegram_id, role, name)
     now = clock.now()
+    store_id = await _store_id(uow, store_code) if store_code != KEEP_STORE else None
     existing = await uow.staff.by_telegram_id(telegram_id)
+    keeps = existing.store_id if existing is not None else None
+    if role == "cashier" and (store_id if store_code != KEEP_STORE else keeps) is None:
+        raise InvalidInput("a cashier rings up sales at one store: give their store", field="store")
     created = False
     if existing is None:
         if name is None:
@@ -62,8 +99,11 @@ async def add(
         existing.role = role
         if name is not None:
             existing.name = name.strip()
+    if store_code != KEEP_STORE:
+        existing.store_id = store_id
+    where = f" at {store_code.strip()}" if store_code and store_code != KEEP_STORE and store_id else ""
     uow.audit.record(
-        at=now, actor=actor, action="staff.add" if created else "staff.update", detail=f"{telegram_id} {role}"
+        at=now, actor=actor, action="staff.add" if created else "staff.update", detail=f"{telegram_id} {role}{where}"
     )
     await uow.commit()
     return StaffChange(existing, created)

@@ -42,8 +42,8 @@ async def _staff_page(
 ) -> Response:
     return render(
         request, "staff.html", settings=settings, user=user, status_code=status_code, nav="staff",
-        people=await staff.list_staff(uow), roles=staff.ROLES,
-        form=form or {"telegram_id": "", "name": "", "role": "marketer"}, problem=problem,
+        people=await staff.list_staff(uow), roles=staff.ROLES, stores=await uow.program.stores(),
+        form=form or {"telegram_id": "", "name": "", "role": "marketer", "store": ""}, problem=problem,
     )
 
 
@@ -63,12 +63,14 @@ async def staff_add(
     telegram_id: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "",
+    store: Annotated[str, Form()] = "",
 ) -> Response:
-    """Add someone, or change the role (and name, when given) of someone who is staff."""
-    form = {"telegram_id": telegram_id, "name": name, "role": role}
+    """Add someone, or change the role, store (and name, when given) of someone who is staff."""
+    form = {"telegram_id": telegram_id, "name": name, "role": role, "store": store}
     try:
         await staff.add(
-            uow, clock, telegram_id=_telegram_id(telegram_id), role=role, name=name or None, actor=owner.actor
+            uow, clock, telegram_id=_telegram_id(telegram_id), role=role, name=name or None, actor=owner.actor,
+            store_code=store,
         )
     except InvalidInput as refused:
         return await _staff_page(request, uow, settings, owner, status_code=422, form=form, problem=refused.field or "telegram_id")

@@ -42,15 +42,16 @@ def _strings(locale: str) -> Mapping[str, str]:
     return load_words(locale)
 
 
-def load_words(locale: str) -> dict[str, str]:
-    """Every word of one locale, from all its files; a key two files define is refused."""
+def load_words(locale: str, area: str = "console") -> dict[str, str]:
+    """Every word of one locale of an area (templates/<area>/<locale>/*.toml: the console's, the
+    Mini App's "webapp"), from all its files; a key two files define is refused."""
     words: dict[str, str] = {}
-    folder = files("templates") / "console" / locale
+    folder = files("templates") / area / locale
     for part in sorted((entry for entry in folder.iterdir() if entry.name.endswith(".toml")), key=lambda entry: entry.name):
         flat = _flatten(tomllib.loads(part.read_text(encoding="utf-8")))
         twice = flat.keys() & words.keys()
         if twice:
-            raise ValueError(f"console words defined twice ({part.name}): {', '.join(sorted(twice))}")
+            raise ValueError(f"{area} words defined twice ({part.name}): {', '.join(sorted(twice))}")
         words.update(flat)
     return words
 

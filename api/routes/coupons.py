@@ -33,6 +33,7 @@ from api.schemas.common import MEMBER_ERASED, MemberNumberStr
 from loyalty import coupons
 from loyalty.access_audit import record_member_read
 from loyalty.apikeys import AuthenticatedKey
+from loyalty.card_tokens import member_number_for_qr
 from loyalty.members import find_member
 
 router = APIRouter()
@@ -252,7 +253,9 @@ async def redeem_coupon(
         order_id=body.order_id,
         amount_minor=body.amount_minor,
         currency=body.currency,
-        member_number=body.member,
+        member_number=(
+            await member_number_for_qr(uow, settings, clock.now(), body.member, field="member") if body.member else None
+        ),
     )
     redeemed = await coupons.redeem(uow, clock, settings, request, actor=_actor(api_key))
     if redeemed.replayed:

@@ -24,6 +24,7 @@ from api.schemas.purchases import (
 from loyalty import earning
 from loyalty.access_audit import record_member_read
 from loyalty.apikeys import AuthenticatedKey
+from loyalty.card_tokens import member_number_for_qr
 from loyalty.idempotency import IdempotencyKey, StoredAnswer, fingerprint
 from loyalty.members import find_member
 from loyalty.points import DailyCap, adjust_points, points_summary
@@ -84,9 +85,12 @@ async def create_purchase(
     idempotency_key: IdempotencyHeader = None,
 ) -> dict[str, Any]:
     member = body.member
+    scanned = (
+        await member_number_for_qr(uow, settings, clock.now(), member.qr, field="member.qr") if member.qr else None
+    )
     request = PurchaseRequest(
         member=MemberRef(
-            member_number=member.member_number or member.qr,
+            member_number=member.member_number or scanned,
             phone_e164=normalize_phone(member.phone, settings.phone_region) if member.phone else None,
         ),
         order_id=body.order_id,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
+from loyalty import card_tokens
 from loyalty.members import MEMBER_NUMBER_DIGITS, is_valid_member_number
 
 # Re-exported: the schema modules take the text types from here.
@@ -97,3 +98,14 @@ def check_member_number(number: str) -> str:
 
 
 MemberNumberStr = Annotated[SingleLine, AfterValidator(check_member_number)]
+
+
+def check_card_qr(text: str) -> str:
+    """What a till scanned off a member's card: the chat card's member number, or the Mini App
+    card's short-lived token (loyalty/card_tokens.py), checked when the route resolves it."""
+    if card_tokens.looks_like_token(text):
+        return text.strip().upper()
+    return check_member_number(text)
+
+
+CardQrStr = Annotated[SingleLine, AfterValidator(check_card_qr)]

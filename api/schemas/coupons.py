@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pydantic.config import JsonDict
 
-from api.schemas.common import ErrorPublic, LocalisedNames, LocalisedTexts, MemberNumberStr, SingleLine
+from api.schemas.common import CardQrStr, ErrorPublic, LocalisedNames, LocalisedTexts, MemberNumberStr, SingleLine
 from loyalty import coupons
 from loyalty.coupons import CouponDetails, TemplateDefinition
 
@@ -261,8 +261,10 @@ class CouponRedeem(BaseModel):
     order_id: SingleLine = Field(description="The till's order id, 1-64 printable characters without spaces.")
     amount_minor: StrictInt = Field(description="The order's amount before the coupon, in minor units.")
     currency: SingleLine = Field(description="The program's currency.", examples=["CNY"])
-    member: MemberNumberStr | None = Field(
-        default=None, description="The member card shown with it, if any: the coupon must be theirs."
+    member: CardQrStr | None = Field(
+        default=None,
+        description="The member card shown with it, if any (its number, or the Mini App card's token): "
+        "the coupon must be theirs.",
     )
 
 

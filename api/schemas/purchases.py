@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from api.schemas.common import MemberNumberStr, SingleLine
+from api.schemas.common import CardQrStr, MemberNumberStr, SingleLine
 from loyalty.money import is_currency_code
 from loyalty.purchases import MAX_AMOUNT_MINOR
 
@@ -56,7 +56,11 @@ class MemberIdentity(BaseModel):
 
     member_number: MemberNumberStr | None = None
     phone: SingleLine | None = Field(default=None, min_length=3, max_length=32)
-    qr: MemberNumberStr | None = Field(default=None, description="The member card QR's content")
+    qr: CardQrStr | None = Field(
+        default=None,
+        description="The member card QR's content: the chat card's member number, or the Mini App card's "
+        "token, which changes every minute and is refused once expired (`qr_expired`) or when forged (`qr_invalid`)",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> MemberIdentity:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import LedgerEntry, PointLot, Purchase, PurchaseLine, Refund
+from db.models import LedgerEntry, Member, PointLot, Purchase, PurchaseLine, Refund
 
 
 class PurchaseRepository:
@@ -55,3 +55,18 @@ class PurchaseRepository:
 
     async def refund_by_id(self, refund_id: str) -> Refund | None:
         return (await self._session.scalars(select(Refund).where(Refund.refund_id == refund_id))).one_or_none()
+
+    async def rung_up_by(self, staff_id: int, store_id: int, since: datetime, *, limit: int) -> list[tuple[Purchase, str]]:
+        """The purchases a staff member recorded at a store since `since`, newest first, each
+        with its member's number: the pocket till's "today"."""
+        statement = (
+            select(Purchase, Member.member_number)
+            .join(Member, Member.id == Purchase.member_id)
+            # purchased_at first: its index finds the day's rows (a till's purchases are dated
+            # when recorded); staff_id has none of its own, and needs none over one day.
+            .where(Purchase.purchased_at >= since, Purchase.created_at >= since)
+            .where(Purchase.staff_id == staff_id, Purchase.store_id == store_id)
+            .order_by(Purchase.created_at.desc(), Purchase.id.desc())
+            .limit(limit)
+        )
+        return [(purchase, number) for purchase, number in (await self._session.execute(statement)).all()]

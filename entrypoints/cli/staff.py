@@ -24,6 +24,7 @@ staff_app = typer.Typer(
 class RoleChoice(str, Enum):
     owner = "owner"
     marketer = "marketer"
+    cashier = "cashier"
 
 
 TelegramId = Annotated[
@@ -36,22 +37,35 @@ def add(
     telegram_id: TelegramId,
     role: Annotated[
         RoleChoice,
-        typer.Option(help="owner: every campaign; marketer: broadcasts and manages their own campaigns."),
+        typer.Option(
+            help="owner: every campaign, and the till; marketer: broadcasts and manages their own "
+            "campaigns; cashier: the till in the Mini App only, at their --store."
+        ),
     ],
     name: Annotated[
         str | None, typer.Option(help="Who this is, as shown in lists. Required for someone new.")
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="The code of the store they serve at, where the till records their sales; a cashier "
+            "needs one. Unset: as it was ('' for none)."
+        ),
+    ] = None,
 ) -> None:
-    """Make a Telegram user staff, or change the role (and name) of one who already is; their
-    chat's command menu gets /broadcast and /campaigns."""
+    """Make a Telegram user staff, or change the role (and name, store) of one who already is;
+    an owner's or marketer's chat command menu gets /broadcast and /campaigns."""
     from loyalty import staff
 
+    store_code = staff.KEEP_STORE if store is None else store
     change = with_uow(
-        lambda uow, clock: staff.add(uow, clock, telegram_id=telegram_id, role=role.value, name=name)
+        lambda uow, clock: staff.add(
+            uow, clock, telegram_id=telegram_id, role=role.value, name=name, store_code=store_code
+        )
     )
     verb = "added as" if change.created else "is now"
     typer.secho(f"{change.staff.name} ({telegram_id}) {verb} {change.staff.role}.", fg=typer.colors.GREEN)
-    _update_menu(telegram_id, staff=True)
+    _update_menu(telegram_id, staff=staff.runs_program(change.staff.role))
 
 
 @staff_app.command("list")

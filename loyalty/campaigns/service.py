@@ -63,6 +63,7 @@ from loyalty.config import SUPPORTED_LOCALES, Settings
 from loyalty.errors import CampaignNotFound, CampaignStateConflict, InvalidCampaign, LoyaltyError, StaffOnly
 from loyalty.idempotency import IdempotencyKey, Outcome, StoredAnswer, previous_answer, remember
 from loyalty.quiet_hours import is_quiet
+from loyalty.staff import Role
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,9 @@ class Actor:
     """Who acts: "staff:<telegram id>" or "apikey:<id>" (API keys act as owners)."""
 
     ref: str
-    role: Literal["owner", "marketer"]
+    # A cashier never gets here (the chat's staff filter and the console refuse them); if one
+    # did, they would act as a marketer does, on their own campaigns only.
+    role: Role
 
 
 @dataclass(frozen=True)

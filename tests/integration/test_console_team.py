@@ -74,7 +74,9 @@ async def test_an_owner_adds_reroles_and_removes_staff_and_removal_signs_them_ou
         ({"telegram_id": "0", "name": "Al", "role": "owner"}, "telegram_id", "Telegram 用户 ID 是一个正整数"),
         ({"telegram_id": "7300", "name": "", "role": "owner"}, "name", "新员工需要填写"),
         ({"telegram_id": "7300", "name": "x" * 65, "role": "owner"}, "name", "新员工需要填写"),
-        ({"telegram_id": "7300", "name": "Al", "role": "admin"}, "role", "请选择店主或营销人员"),
+        ({"telegram_id": "7300", "name": "Al", "role": "admin"}, "role", "请选择店主、营销人员或收银员"),
+        ({"telegram_id": "7300", "name": "Al", "role": "cashier"}, "store", "请选择门店"),
+        ({"telegram_id": "7300", "name": "Al", "role": "cashier", "store": "NOPE"}, "store", "请选择门店"),
     ],
 )
 async def test_a_refused_staff_form_is_shown_again_with_the_reason_and_writes_nothing(
@@ -169,3 +171,24 @@ async def test_a_refused_key_form_is_shown_again_with_the_reason_and_makes_no_ke
     assert f'value="{form["name"]}"' in refused.text and 'id="new-key"' not in refused.text
     async with uow_factory() as uow:
         assert list(await uow.session.scalars(select(ApiKey.name))) == ["taken"]
+
+
+async def test_an_owner_makes_someone_a_cashier_at_a_store(
+    api: RunningApi, uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    from tests.utils.coupons import add_store
+
+    store = await add_store(uow_factory, clock, "S9")
+    await sign_in(api.client, uow_factory, clock, settings, OWNER)
+    token = csrf_of(await api.client.get("/console/staff"))
+
+    added = await api.client.post(
+        "/console/staff", data={"csrf_token": token, "telegram_id": "7400", "name": "Cai", "role": "cashier", "store": "S9"}
+    )
+
+    assert added.status_code == 303, added.text
+    async with uow_factory() as uow:
+        row = await uow.staff.by_telegram_id(7400)
+    assert row is not None and (row.role, row.store_id) == ("cashier", store.id)
+    page = await api.client.get("/console/staff")
+    assert 'data-role="cashier"' in page.text and '<option value="S9" selected>' in page.text
