@@ -9,7 +9,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.types import BotCommand
+from aiogram.types import BotCommand, MenuButtonWebApp, WebAppInfo
 
 from bot import errors
 from bot.delivery import OrderedDeliveryMiddleware
@@ -69,6 +69,7 @@ def build_dispatcher(
     dp.include_router(errors.router())
     dp.include_router(build_root_router())
     dp.startup.register(_set_commands)
+    dp.startup.register(_set_menu_button)
     return dp
 
 
@@ -78,3 +79,12 @@ async def _set_commands(bot: Bot) -> None:
         commands = [BotCommand(command=name, description=texts(f"commands/{name}")) for name in COMMANDS]
         language = None if locale == "en" else locale.split("_")[0]
         await bot.set_my_commands(commands, language_code=language)
+
+
+async def _set_menu_button(bot: Bot, settings: Settings) -> None:
+    """With WEBAPP_URL, the chat's menu button opens the Mini App. Without, it is left as it is
+    (BotFather may have set it)."""
+    if not settings.webapp_url:
+        return
+    text = texts_for(settings.default_locale)("buttons/open_app")
+    await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(text=text, web_app=WebAppInfo(url=settings.webapp_url)))

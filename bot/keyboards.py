@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from aiogram.types import (
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
+    WebAppInfo,
 )
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -64,3 +66,7 @@ def languages() -> InlineKeyboardMarkup:
         )
     return builder.as_markup()
 
+
+def open_app(texts: Texts, url: str) -> InlineKeyboardMarkup:
+    """The Mini App (WEBAPP_URL), opened inside the chat, signed by Telegram."""
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=texts("buttons/open_app"), web_app=WebAppInfo(url=url))]])

@@ -62,7 +62,9 @@ def member_id_of(secrets: Sequence[str], token: str, now: datetime, *, field: st
         raw = base64.b32decode(text + "=" * (-len(text) % 8))
     except (binascii.Error, ValueError) as exc:
         raise CardTokenInvalid("not a card QR code of this program", field=field) from exc
-    if len(raw) != _PAYLOAD.size + MAC_BYTES:
+    # The last character carries a spare bit base32 decoding ignores: only the one spelling the
+    # program writes is accepted, so a token has one form.
+    if len(raw) != _PAYLOAD.size + MAC_BYTES or base64.b32encode(raw).decode("ascii").rstrip("=") != text:
         raise CardTokenInvalid("not a card QR code of this program", field=field)
     payload, mac = raw[: _PAYLOAD.size], raw[_PAYLOAD.size :]
     if not any(hmac.compare_digest(_mac(secret, payload), mac) for secret in secrets):

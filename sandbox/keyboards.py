@@ -99,6 +99,8 @@ def _validate_inline_rows(rows: Any, limits: SandboxLimits) -> list[list[dict[st
                     raise ApiError.bad_request(BUTTON_DATA_INVALID)
             if "url" in actions:
                 _check_url(button["url"])
+            if "web_app" in actions:
+                check_web_app(button["web_app"], "inline keyboard button Web App URL")
             checked_row.append(dict(button))
         checked.append(checked_row)
     return checked
@@ -140,3 +142,13 @@ def reply_buttons(markup: dict[str, Any] | None) -> list[dict[str, Any]]:
     if markup is None or "keyboard" not in markup:
         return []
     return [button for row in markup["keyboard"] for button in row]
+
+
+def check_web_app(web_app: Any, what: str) -> None:
+    """A WebAppInfo: Telegram opens only https:// pages in a Mini App."""
+    url = web_app.get("url") if isinstance(web_app, dict) else None
+    if not isinstance(url, str):
+        raise ApiError.bad_request(f"can't parse {what}: field \"url\" must be of type String")
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "https" or not parts.netloc:
+        raise ApiError.bad_request(f"{what} '{url}' is invalid: Only HTTPS links are allowed")

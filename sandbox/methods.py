@@ -28,7 +28,7 @@ from sandbox.formatting import (
     format_text,
     normalize_parse_mode,
 )
-from sandbox.keyboards import MARKUP_UNPARSABLE, markup_kind, validate_reply_markup
+from sandbox.keyboards import MARKUP_UNPARSABLE, check_web_app, markup_kind, validate_reply_markup
 from sandbox.limits import Clock, RateLimiter, SandboxLimits, retry_after_seconds
 from sandbox.media import StoredFile, image_size, new_file_id, new_file_unique_id, photo_sizes
 from sandbox.params import Params
@@ -441,6 +441,7 @@ def _menu_button(params: Params) -> dict[str, Any]:
         web_app = button.get("web_app")
         if not isinstance(button.get("text"), str) or not isinstance(web_app, dict):
             raise ApiError.bad_request("can't parse menu button JSON object")
+        check_web_app(web_app, "menu button Web App URL")
     return button
 
 

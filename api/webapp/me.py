@@ -12,6 +12,7 @@ from api.webapp.words import words_for
 from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.i18n import localized
+from loyalty.profile import locale_for_language_code
 
 router = APIRouter()
 
@@ -42,6 +43,7 @@ class StaffSummary(BaseModel):
 
 class Me(BaseModel):
     locale: str
+    currency: str  # of every amount the app shows and takes
     words: dict[str, str]
     member: MemberSummary | None
     join: JoinLink | None
@@ -83,8 +85,17 @@ async def me(request: Request, caller: Caller, uow: UowDep, settings: SettingsDe
         join = JoinLink(bot_url=join_link(username) if username else None)
     return Me(
         locale=caller.locale,
+        currency=settings.currency,
         words=words_for(caller.locale),
         member=member,
         join=join,
         staff=await staff_summary(uow, caller),
     )
+
+
+@router.get("/words")
+async def words(language_code: str | None = None) -> dict[str, object]:
+    """The page's words without signing in, for what it says when /me refused it (init data
+    expired, not opened from the chat): no one's data, only texts, in the client's language."""
+    locale = locale_for_language_code(language_code)
+    return {"locale": locale, "words": words_for(locale)}

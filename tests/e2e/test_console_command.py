@@ -75,3 +75,17 @@ async def test_members_guests_and_former_staff_get_the_unknown_command_answer(pr
     [answer] = await former_chat.say("/console")
     assert answer.text == EN("fallback/guest")
     assert await link_count(product) == 0
+
+
+async def test_a_cashier_gets_neither_a_console_link_nor_a_broadcast(product: Product) -> None:
+    from tests.utils.coupons import add_store
+
+    await add_store(product.uow_factory, product.clock, "S1")
+    cashier, chat = product.member("Cashier")
+    async with product.uow_factory() as uow:
+        await staff.add(uow, product.clock, telegram_id=cashier.id, role="cashier", name="Cai", store_code="S1")
+
+    for command in ("/console", "/broadcast", "/campaigns"):
+        [answer] = await chat.say(command)
+        assert answer.text == EN("fallback/guest"), command
+    assert await link_count(product) == 0

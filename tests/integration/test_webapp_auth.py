@@ -157,3 +157,11 @@ async def test_the_page_and_its_assets_are_served_with_telegram_the_only_foreign
     for asset in ("static/app.js", "static/app.css", "static/screens/card.js", "static/screens/till.js"):
         assert asset in page.text
         assert (await api.client.get(f"/app/{asset}")).status_code == 200
+
+
+async def test_the_pages_words_come_without_signing_in_for_its_refusals(api: RunningApi) -> None:
+    chinese = (await api.client.get("/app/api/words", params={"language_code": "zh-hans"})).json()
+    english = (await api.client.get("/app/api/words")).json()
+
+    assert chinese["locale"] == "zh_CN" and chinese["words"]["app.not_signed_in"].startswith("请在 Telegram")
+    assert english["locale"] == "en" and set(english["words"]) == set(chinese["words"])

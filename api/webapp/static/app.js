@@ -83,7 +83,7 @@
 
   /* Minor units of a currency as the reader writes money: money(64000, "CNY") -> "¥640.00". */
   function money(minor, currency) {
-    currency = currency || (state.me && state.me.member && state.me.member.currency) || "CNY";
+    currency = currency || (state.me && state.me.currency) || "CNY";
     var format = new Intl.NumberFormat(intlLocale(), { style: "currency", currency: currency, currencyDisplay: "narrowSymbol" });
     var digits = format.resolvedOptions().maximumFractionDigits;
     return format.format(minor / Math.pow(10, digits));
@@ -240,7 +240,23 @@
     nav.hidden = names.length < 2;
   }
 
+  /* Words for the refusals of /me, which brings none: the client's language, from Telegram. */
+  function wordsWithoutMe() {
+    if (Object.keys(state.words).length) return Promise.resolve();
+    var user = tg && tg.initDataUnsafe && tg.initDataUnsafe.user;
+    var query = user && user.language_code ? "?language_code=" + encodeURIComponent(user.language_code) : "";
+    return fetch(new URL("api/words" + query, document.baseURI)).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (answer) {
+      if (answer) { state.words = answer.words; state.locale = answer.locale; }
+    }, function () { /* offline: the server's own words then */ });
+  }
+
   function showError(container, error) {
+    wordsWithoutMe().then(function () { drawError(container, error); });
+  }
+
+  function drawError(container, error) {
     var key = "app.error";
     if (error && error.code === "init_data_expired") key = "app.expired";
     else if (error && error.status === 401) key = "app.not_signed_in";

@@ -73,7 +73,6 @@
     const message = el("p", { id: "reward-message", class: "warn", role: "alert" });
     const section = el("section", { class: "screen rewards", id: "reward", dataset: { reward: offer.id } },
       el("h2", {}, offer.name),
-      offer.image_url ? el("img", { class: "picture", src: offer.image_url, alt: "" }) : null,
       offer.description ? el("p", {}, offer.description) : null,
       el("p", { class: "big" }, points(offer.points_price)),
       offer.cash_value_minor ? el("p", { class: "hint" }, w("worth", { money: kit.money(offer.cash_value_minor, offer.currency) })) : null,
