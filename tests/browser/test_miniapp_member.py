@@ -19,6 +19,7 @@ from tests.utils.browser import Tab
 from tests.utils.coupons import give_coupon, make_template
 from tests.utils.members import chat_member
 from tests.utils.rewards import give_points, make_reward
+from tests.utils.stores import add_stores, located_store
 from tests.utils.webapp import DARK_THEME, sign_init_data, stand_in_script, telegram_user
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -136,3 +137,52 @@ async def test_the_dark_theme_takes_telegrams_colours(
 def _rgb(hex_colour: str) -> str:
     red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgb({red}, {green}, {blue})"
+
+
+async def test_stores_give_directions_and_settings_switch_the_language(
+    tab: Tab, base_url: str, uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    await chat_member(uow_factory, clock, telegram_id=MEMBER)
+    hours = {day: [["08:00", "22:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    await add_stores(uow_factory, [located_store("WT1", 31.2305, 121.474, clock, name="Water Town", hours=hours)])
+    page = tab.page
+    await open_app(page, base_url, clock)
+    await open_tab(page, "stores")
+    store = page.locator("#stores li.store").first
+    await expect(store.locator(".open")).to_have_text("Open · closes at 22:00", timeout=WAIT_MS)  # 20:00 in Shanghai
+    await store.locator("button.directions").click()
+    links = await page.evaluate("__tg.called('openLink').map((call) => call.args[0])")
+    assert links == ["https://www.google.com/maps/search/?api=1&query=31.2305%2C121.474"]
+
+    await open_tab(page, "settings")
+    await page.locator('#topics input[data-topic="offers"]').uncheck()
+    await expect(page.locator("#settings-message")).to_have_text("Saved", timeout=WAIT_MS)
+    await page.locator('#languages button[data-locale="zh_CN"]').click()
+    await expect(page.locator('#tabs button[data-screen="settings"]')).to_contain_text("设置", timeout=WAIT_MS)
+    await expect(page.locator('#topics input[data-topic="offers"]')).not_to_be_checked()
+    assert tab.script_errors == []
+
+
+async def test_deleting_the_membership_is_asked_twice(
+    tab: Tab, base_url: str, uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    member = await chat_member(uow_factory, clock, telegram_id=MEMBER)
+    await give_points(uow_factory, clock, member, 120)
+    page = tab.page
+    await open_app(page, base_url, clock)
+    await open_tab(page, "settings")
+    await page.evaluate("__tg.confirm = false")
+    await page.locator("#erase").click()
+    await page.wait_for_function("__tg.called('showConfirm').length === 1", timeout=WAIT_MS)
+    await expect(page.locator("#erase-losses")).to_have_count(0)  # "no" to the first question: nothing asked of the server
+
+    await page.evaluate("__tg.confirm = true")
+    await page.locator("#erase").click()
+    await expect(page.locator("#erase-losses")).to_contain_text("You lose 120 points", timeout=WAIT_MS)
+    async with uow_factory() as uow:
+        assert (await uow.lock_member(member.id)).erased_at is None  # the first "yes" erases nothing
+    await page.locator("#erase-confirm").click()
+    await expect(page.locator("#erased")).to_be_visible(timeout=WAIT_MS)
+    async with uow_factory() as uow:
+        assert (await uow.lock_member(member.id)).erased_at is not None
+    assert tab.script_errors == []
