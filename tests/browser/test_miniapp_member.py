@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import Page, Response, expect
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from db.models import RewardRedemption
+from db.models import Reward, RewardRedemption
 from db.uow import UnitOfWorkFactory
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
@@ -185,4 +185,26 @@ async def test_deleting_the_membership_is_asked_twice(
     await expect(page.locator("#erased")).to_be_visible(timeout=WAIT_MS)
     async with uow_factory() as uow:
         assert (await uow.lock_member(member.id)).erased_at is not None
+    assert tab.script_errors == []
+
+
+async def test_a_refused_redemption_is_said_in_the_members_language(
+    tab: Tab, base_url: str, uow_factory: UnitOfWorkFactory, clock: FixedClock
+) -> None:
+    member = await chat_member(uow_factory, clock, telegram_id=MEMBER, locale="zh_CN")
+    await give_points(uow_factory, clock, member, 500)
+    reward = await make_reward(uow_factory, clock, price=300, stock=1)
+    page = tab.page
+    await open_app(page, base_url, clock, language="zh")
+    await open_tab(page, "rewards")
+    await page.locator(f'#catalogue li[data-reward="{reward.id}"] button').click()
+    await expect(page.locator("#reward")).to_be_visible(timeout=WAIT_MS)
+    assert await page.evaluate("Telegram.WebApp.MainButton.text") == "用 300 积分兑换"
+    async with uow_factory() as uow:  # the last one goes to someone else meanwhile
+        await uow.session.execute(update(Reward).where(Reward.id == reward.id).values(stock=0))
+        await uow.commit()
+    await page.evaluate("__tg.pressMainButton()")
+    await expect(page.locator("#reward-message")).to_have_text("抱歉，此礼品刚刚兑完。", timeout=WAIT_MS)
+    async with uow_factory() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(RewardRedemption)) == 0
     assert tab.script_errors == []
