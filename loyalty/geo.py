@@ -207,6 +207,28 @@ def is_open(hours: OpeningHours | None, timezone: str, now: datetime) -> bool:
     return False
 
 
+def closes_at(hours: OpeningHours | None, timezone: str, now: datetime) -> datetime | None:
+    """When a store open at `now` closes, in its own time zone; None when it is closed now or
+    publishes no hours (always open). A span running past midnight closes the next day."""
+    if hours is None:
+        return None
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    minute = local.hour * 60 + local.minute
+    for span in _spans(hours):
+        if span.day == local.weekday() and span.opens <= minute < span.closes:
+            started = local.date()
+        elif span.day == (local.weekday() - 1) % 7 and minute + DAY_MINUTES < span.closes:
+            started = local.date() - timedelta(days=1)
+        else:
+            continue
+        # The wall-clock closing time on that date, whatever the offset is then (summer time).
+        day = started + timedelta(days=span.closes // DAY_MINUTES)
+        left = span.closes % DAY_MINUTES
+        return datetime.combine(day, time(left // 60, left % 60), tzinfo=zone)
+    return None
+
+
 def next_opening(hours: OpeningHours | None, timezone: str, now: datetime) -> datetime | None:
     """When a store closed at `now` next opens, in its own time zone; None when it is open now,
     publishes no hours (always open) or opens on no day."""

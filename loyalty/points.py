@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from db.models import LedgerEntry, LedgerKind, Member, Notification, NotificationKind, NotificationStatus, Tier
+from db.repositories.ledger import HistoryLine
 from db.uow import UnitOfWork
 from loyalty import ledger, tiers
 from loyalty.clock import Clock
@@ -151,3 +152,32 @@ async def apply_adjustment(
     member = await uow.lock_member((await find_member(uow, member_number=member_number)).id)
     await _post_adjustment(uow, settings, member, points=points, reason=reason, actor=actor, now=now)
     return member
+
+
+# --- a member's own history, a page at a time ---------------------------------------------------
+
+HISTORY_PAGE = 20
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    lines: list[HistoryLine]  # newest first
+    reward_names: dict[str, dict[str, str]]  # per locale, by reward code, for the redeemed ones
+    next_before: int | None  # the cursor of the next (older) page; None: this is the last
+
+
+async def history_page(
+    uow: UnitOfWork, member: Member, *, before_id: int | None, limit: int = HISTORY_PAGE
+) -> HistoryPage:
+    """The member's movements older than entry `before_id` (the newest without it), with what
+    each points at, as the console's member page shows them. A keyset page: entries posted
+    meanwhile never shift a page the member is reading."""
+    lines = await uow.ledger.history(member.id, limit=limit + 1, before_id=before_id)
+    more = len(lines) > limit
+    lines = lines[:limit]
+    names: dict[str, dict[str, str]] = {}
+    for code in {line.reward_code for line in lines if line.reward_code is not None}:
+        reward = await uow.rewards.by_code(code)
+        if reward is not None:
+            names[code] = dict(reward.names)
+    return HistoryPage(lines, names, lines[-1].entry.id if more else None)

@@ -196,8 +196,9 @@ class LedgerRepository:
         statement = select(LotDebit).where(LotDebit.entry_id == entry_id).order_by(LotDebit.id)
         return (await self._session.scalars(statement)).all()
 
-    async def history(self, member_id: int, *, limit: int) -> list[HistoryLine]:
-        """The member's latest `limit` entries, newest first, with what each points at."""
+    async def history(self, member_id: int, *, limit: int, before_id: int | None = None) -> list[HistoryLine]:
+        """The member's latest `limit` entries, newest first, with what each points at; with
+        `before_id`, those older than that entry (a keyset page: stable while new ones arrive)."""
         statement = (
             select(LedgerEntry, Purchase.order_id, Store.name, Refund.refund_id, RewardRedemption.code, Reward.code)
             .outerjoin(Purchase, Purchase.id == LedgerEntry.purchase_id)
@@ -209,4 +210,6 @@ class LedgerRepository:
             .order_by(LedgerEntry.id.desc())
             .limit(limit)
         )
+        if before_id is not None:
+            statement = statement.where(LedgerEntry.id < before_id)
         return [HistoryLine(*row) for row in (await self._session.execute(statement)).all()]

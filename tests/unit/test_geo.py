@@ -163,3 +163,25 @@ def test_the_next_opening_keeps_its_wall_clock_time_across_summer_time() -> None
     moment = geo.next_opening({"mon": [["08:00", "17:00"]]}, "Europe/London", saturday)
     assert moment is not None and (moment.hour, moment.minute) == (8, 0)
     assert moment.utcoffset() == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("at", "closes"),
+    [
+        ("2026-12-07T09:00", "2026-12-07T22:00"),  # Monday, open: tonight
+        ("2026-12-07T08:00", "2026-12-07T22:00"),  # the opening minute counts as open
+        ("2026-12-07T22:00", None),  # the closing minute does not
+        ("2026-12-12T23:00", "2026-12-13T02:00"),  # Saturday's span runs past midnight
+        ("2026-12-13T01:00", "2026-12-13T02:00"),  # and is still running after it
+        ("2026-12-13T03:00", None),  # closed
+    ],
+)
+def test_an_open_store_says_when_it_closes(at: str, closes: str | None) -> None:
+    hours = {"mon": [["08:00", "22:00"]], "sat": [["10:00", "02:00"]]}
+    zone = ZoneInfo(SHANGHAI_TZ)
+    moment = geo.closes_at(hours, SHANGHAI_TZ, datetime.fromisoformat(at).replace(tzinfo=zone))
+    assert moment == (datetime.fromisoformat(closes).replace(tzinfo=zone) if closes else None)
+
+
+def test_a_store_with_no_hours_never_closes() -> None:
+    assert geo.closes_at(None, SHANGHAI_TZ, datetime(2026, 12, 7, 7, tzinfo=timezone.utc)) is None

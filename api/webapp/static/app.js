@@ -42,6 +42,7 @@
     options = options || {};
     var headers = { Authorization: "tma " + initData() };
     var init = { method: options.method || "GET", headers: headers, cache: "no-store" };
+    if (options.headers) Object.keys(options.headers).forEach(function (name) { headers[name] = options.headers[name]; });
     if (options.body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(options.body);
