@@ -241,7 +241,7 @@ async def test_rewards_over_a_cap_are_recorded_not_paid(
 ) -> None:
     await set_terms(uow_factory, clock, monthly_cap=1, total_cap=2, hold_days=0, burst_size=10)
     link = await link_of(uow_factory, ann)
-    for month in range(3):
+    for _month in range(3):
         for _ in range(2):
             friend, _ = await friend_joins(uow_factory, clock, settings, link)
             await buy(uow_factory, clock, settings, friend, 1000)
