@@ -55,6 +55,9 @@ MEMBER_TABLES: dict[str, str] = {
     "audit_events": "kept; every detail about the member set to NULL",
     "idempotency_records": "answers to requests about the member deleted (also those under their scopes)",
     "tier_changes": "kept, like the ledger: ranks and times only, counted by the tier-moves chart",
+    # A referral names two members by id, with statuses, times and points: nothing personal.
+    "referrals": "kept for the referral report (as referrer or friend): ids, statuses and times only",
+    "referral_opens": "kept for the referral report: when the member's invite link was opened, by nobody named",
 }
 # Rows that name a member without a foreign key: by Telegram id (staff, a campaign's progress
 # message), by scope (idempotency answers: "member:<id>", "bonus:<id>", "chat:<Telegram id>").
