@@ -7,7 +7,7 @@ The life of a referral (`referrals.status`):
                                                           |  \\-(refund in the hold)--> voided
                                                           \\-(over a cap when paid)---> capped
     joined, one of a burst --(qualifying purchase)--> held --(approved)--> qualified / rewarded
-                                                           \\-(rejected)--> rejected
+    (qualified, not yet paid, when the burst is seen) -----^       \\-(rejected)--> rejected
     joined beyond the daily join limit: capped at once (the friend joins, with no coupon)
 
 Guards at sign-up: the link only counts for a member who is new at that moment (a member whose

@@ -87,15 +87,19 @@ class ReferralRepository:
         return int(await self._session.scalar(statement) or 0)
 
     async def mark_suspicious(self, referrer_id: int, since: datetime) -> None:
-        """Every referral of the referrer that joined since `since` and is not settled yet."""
+        """Every referral of the referrer that joined since `since` and is not settled: those
+        still waiting for a purchase are flagged, those already qualified are held."""
+        burst = (Referral.referrer_id == referrer_id, Referral.joined_at >= since)
         await self._session.execute(
             update(Referral)
-            .where(
-                Referral.referrer_id == referrer_id,
-                Referral.joined_at >= since,
-                Referral.status.in_([ReferralStatus.JOINED, ReferralStatus.QUALIFIED]),
-            )
+            .where(*burst, Referral.status == ReferralStatus.JOINED)
             .values(suspicious=True)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(
+            update(Referral)
+            .where(*burst, Referral.status == ReferralStatus.QUALIFIED)
+            .values(suspicious=True, status=ReferralStatus.HELD)
             .execution_options(synchronize_session=False)
         )
 
