@@ -83,6 +83,10 @@ async def test_ann_invites_bob_who_buys_and_after_the_hold_ann_is_rewarded_and_t
     ann_conv, _ = await join(product, "Ann")
     link = await invite_link(ann_conv)
     assert link.startswith("https://t.me/loyalty_sandbox_bot?start=ref_")
+    [summary] = await ann_conv.say("/points")
+    assert summary.button_labels == [EN("buttons/invite")]
+    [card] = await ann_conv.press(EN("buttons/invite"))
+    assert card.buttons[0]["url"] == link, "the same link, made once"
 
     bob_conv, bob = await join(product, "Bob", payload_of(link))
     welcome = next(m for m in bob_conv.messages if m.text and "you're a member now" in m.text)
