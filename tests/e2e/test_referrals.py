@@ -10,9 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import select
 
 from bot.render import texts_for
-from db.models import Member, Referral, ReferralStatus
+from db.models import Member, Notification, NotificationKind, Referral, ReferralStatus
 from loyalty import referrals
 from loyalty.idempotency import IdempotencyKey
+from loyalty.nudges.preferences import set_muted
 from loyalty.purchases import MemberRef, PurchaseRequest, RefundRequest, record_purchase, record_refund
 from sandbox import Conversation
 from tests.e2e.conftest import Product
@@ -164,3 +165,25 @@ async def test_a_member_whose_phone_was_enrolled_at_a_till_is_not_a_referred_fri
     replies = await conv.share_contact(phone)
     assert any(m.text == EN("referrals/refused", reason="existing_member") for m in replies)
     assert await statuses(product) == {}
+
+
+async def test_a_member_who_muted_referral_news_is_not_told(product: Product) -> None:
+    await seed_catalogue(product)
+    await set_terms(product.uow_factory, product.clock, reward_points=300, hold_days=0)
+    ann_conv, ann = await join(product, "Ann")
+    payload = payload_of(await invite_link(ann_conv))
+    async with product.uow_factory() as uow:
+        await set_muted(uow, product.clock, await uow.lock_member(ann.id), "referrals", True)
+    _, bob = await join(product, "Bob", payload)
+    await buy(product, bob, "M-1", 1000)
+    await referrals.pay_due(product.uow_factory, product.clock, TEST_SETTINGS)
+    mark = ann_conv.mark()
+    await product.notifier.drain_once()
+    assert ann_conv.messages[mark:] == [], "muted: neither the join nor the reward is told"
+    async with product.uow_factory() as uow:
+        told = await uow.session.scalars(select(Notification).where(Notification.member_id == ann.id))
+        assert sorted((n.kind, n.status) for n in told) == [
+            (NotificationKind.REFERRAL_JOINED, "skipped"), (NotificationKind.REFERRAL_REWARDED, "skipped"),
+        ]
+    async with product.uow_factory() as uow:
+        assert (await uow.lock_member(ann.id)).points_balance == 300, "the reward itself is paid"
