@@ -52,6 +52,7 @@ async def _send_card(bot: Bot, chat_id: int, member: Member | None, uow: UnitOfW
         await bot.send_message(chat_id, texts("referrals/off"))
         return
     code = await referrals.code_for(uow, member)
+    await uow.release()  # nothing held while Telegram answers
     me = await bot.me()  # aiogram asks getMe once and keeps the answer
     link = referrals.invite_link(me.username or "", code)
     pitch = texts("referrals/share_text", program=settings.program_name)
