@@ -32,6 +32,7 @@ from db.models import (
     Notification,
     Purchase,
     PurchaseLine,
+    Referral,
     Refund,
     Reward,
     RewardRedemption,
@@ -172,6 +173,15 @@ class PersonalDataRepository:
 
     async def tier_changes(self, member_id: int) -> Sequence[TierChange]:
         statement = select(TierChange).where(TierChange.member_id == member_id).order_by(TierChange.at, TierChange.id)
+        return (await self._session.scalars(statement)).all()
+
+    async def referrals(self, member_id: int) -> Sequence[Referral]:
+        """The member's referrals, as the one who invited and as the friend, oldest first."""
+        statement = (
+            select(Referral)
+            .where(or_(Referral.referrer_id == member_id, Referral.friend_id == member_id))
+            .order_by(Referral.joined_at, Referral.id)
+        )
         return (await self._session.scalars(statement)).all()
 
     async def staff_role(self, telegram_id: int | None) -> str | None:

@@ -15,6 +15,7 @@ from db.uow import UnitOfWorkFactory
 from loyalty import referrals
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
+from loyalty.data_export import export_member
 from loyalty.errors import InvalidInput
 from tests.utils.coupons import make_template
 from tests.utils.members import chat_member, next_phone
@@ -299,3 +300,18 @@ async def test_the_report_follows_the_funnel(
     assert result.reward_cost_minor == 300 + 3 * 1500, "points at 1 fen each and three friend coupons"
     assert [line.member_number for line in result.referrers] == [ann.member_number, other.member_number]
     assert result.referrers[0].funnel.joined == 2 and result.referrer_count == 2
+
+
+async def test_a_members_data_export_lists_their_referrals_without_naming_the_other(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings, ann: Member
+) -> None:
+    await set_terms(uow_factory, clock, hold_days=0)
+    bob, _ = await friend_joins(uow_factory, clock, settings, await link_of(uow_factory, ann))
+    await buy(uow_factory, clock, settings, bob, 1000)
+    await referrals.pay_due(uow_factory, clock, settings)
+    async with uow_factory() as uow:
+        anns = await export_member(uow, settings, await uow.lock_member(ann.id), now=clock.now())
+        bobs = await export_member(uow, settings, await uow.lock_member(bob.id), now=clock.now())
+    assert [(r.role, r.status, r.reward_points) for r in anns.referrals] == [("referrer", "rewarded", 300)]
+    assert [(r.role, r.status, r.reward_points) for r in bobs.referrals] == [("friend", "rewarded", 0)]
+    assert bob.member_number not in anns.model_dump_json() and ann.member_number not in bobs.model_dump_json()
