@@ -249,8 +249,9 @@ class Member(Base):
     # When the member's personal data was erased (their own wish, or the merchant's on their
     # behalf); the row stays, anonymous, for the ledger and purchases that point to it.
     erased_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    # The code of the member's invite link (t.me/<bot>?start=ref_<code>), made on first need.
-    referral_code: Mapped[str | None] = mapped_column(String(8), unique=True)
+    # The code of the member's invite link (t.me/<bot>?start=ref_<code>), made on first need. A
+    # unique index rather than a constraint: adding one on SQLite does not rebuild the table.
+    referral_code: Mapped[str | None] = mapped_column(String(8), unique=True, index=True)
 
 
 class ApiKey(Base):

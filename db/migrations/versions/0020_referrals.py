@@ -31,9 +31,9 @@ def _points() -> sa.types.TypeEngine[int]:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('members', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('referral_code', sa.String(length=8), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f('uq_members_referral_code'), ['referral_code'])
+    # A column and a unique index: on SQLite neither rebuilds the members table.
+    op.add_column('members', sa.Column('referral_code', sa.String(length=8), nullable=True))
+    op.create_index(op.f('ix_members_referral_code'), 'members', ['referral_code'], unique=True)
     with op.batch_alter_table('coupons', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_coupons_known_source'), type_='check')
         batch_op.create_check_constraint(op.f('ck_coupons_known_source'), f"source IN ({_SOURCES}, 'referral')")
@@ -130,6 +130,6 @@ def downgrade() -> None:
     with op.batch_alter_table('coupons', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_coupons_known_source'), type_='check')
         batch_op.create_check_constraint(op.f('ck_coupons_known_source'), f"source IN ({_SOURCES})")
+    op.drop_index(op.f('ix_members_referral_code'), table_name='members')
     with op.batch_alter_table('members', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_members_referral_code'), type_='unique')
         batch_op.drop_column('referral_code')
