@@ -401,9 +401,7 @@ async def pay(uow: UnitOfWork, clock: Clock, settings: Settings, referral_id: in
             uow, referrer, program.reward_template_id, now=now, settings=settings, key=f"referral-reward:{referral.id}"
         )
         if gift is not None:
-            await uow.referrals.move(
-                referral.id, before=[ReferralStatus.REWARDED], after=ReferralStatus.REWARDED, reward_coupon_id=gift.id
-            )
+            await uow.referrals.set_reward_coupon(referral.id, gift.id)
     _notify(
         uow, referrer, NotificationKind.REFERRAL_REWARDED,
         {"referral_id": referral.id, "points": points, "balance": referrer.points_balance,

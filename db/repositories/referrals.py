@@ -122,6 +122,14 @@ class ReferralRepository:
         )
         return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
+    async def set_reward_coupon(self, referral_id: int, coupon_id: int) -> None:
+        await self._session.execute(
+            update(Referral)
+            .where(Referral.id == referral_id)
+            .values(reward_coupon_id=coupon_id)
+            .execution_options(synchronize_session=False)
+        )
+
     async def due(self, now: datetime, *, limit: int) -> list[int]:
         statement = (
             select(Referral.id)

@@ -315,3 +315,24 @@ async def test_a_members_data_export_lists_their_referrals_without_naming_the_ot
     assert [(r.role, r.status, r.reward_points) for r in anns.referrals] == [("referrer", "rewarded", 300)]
     assert [(r.role, r.status, r.reward_points) for r in bobs.referrals] == [("friend", "rewarded", 0)]
     assert bob.member_number not in anns.model_dump_json() and ann.member_number not in bobs.model_dump_json()
+
+
+async def test_a_coupon_as_the_reward(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings, ann: Member
+) -> None:
+    await make_template(uow_factory, clock, code="THANKS", kind="free_item", value=3200)
+    await set_terms(uow_factory, clock, reward_points=0, reward_coupon="THANKS", hold_days=0)
+    bob, _ = await friend_joins(uow_factory, clock, settings, await link_of(uow_factory, ann))
+    await buy(uow_factory, clock, settings, bob, 1000)
+    assert await referrals.pay_due(uow_factory, clock, settings) == {"rewarded": 1, "capped": 0}
+    [referral] = await stored_referrals(uow_factory)
+    async with uow_factory() as uow:
+        [coupon] = await uow.session.scalars(select(Coupon).where(Coupon.member_id == ann.id))
+        result = await referrals.report(
+            uow, settings, start=clock.now() - timedelta(days=1), end=clock.now() + timedelta(days=1), page=1, page_size=5
+        )
+    assert (coupon.source, referral.reward_coupon_id, referral.reward_points) == ("referral", coupon.id, 0)
+    assert await points_of(uow_factory, ann) == 0
+    assert result.reward_cost_minor == 3200, "the free item's value"
+    [told] = await notifications(uow_factory, ann, NotificationKind.REFERRAL_REWARDED)
+    assert told.payload["coupon_id"] == coupon.id
