@@ -336,3 +336,19 @@ async def test_a_coupon_as_the_reward(
     assert result.reward_cost_minor == 3200, "the free item's value"
     [told] = await notifications(uow_factory, ann, NotificationKind.REFERRAL_REWARDED)
     assert told.payload["coupon_id"] == coupon.id
+
+
+async def test_two_friends_joining_at_once_do_not_both_slip_under_the_daily_limit(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings, ann: Member
+) -> None:
+    await set_terms(uow_factory, clock, daily_join_limit=1, burst_size=10)
+    link = await link_of(uow_factory, ann)
+    friends = [await chat_member(uow_factory, clock, telegram_id=1100 + n) for n in range(2)]
+
+    async def joins(friend: Member) -> referrals.Joined | None:
+        async with uow_factory() as uow:
+            return await referrals.join(uow, clock, settings, friend_id=friend.id, payload=link, linked_existing=False)
+
+    await asyncio.gather(*(joins(friend) for friend in friends))
+    statuses = sorted(r.status for r in await stored_referrals(uow_factory))
+    assert statuses == sorted([ReferralStatus.JOINED, ReferralStatus.CAPPED])
