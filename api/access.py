@@ -77,6 +77,7 @@ ROUTE_SCOPES: Mapping[str, frozenset[Scope]] = {
     # the referral program: its terms, held referrals reviewed, the funnel
     "GET /referral-program": MARKETING,
     "PUT /referral-program": MARKETING,
+    "GET /referrals": MARKETING,
     "POST /referrals/{referral_id}/approve": MARKETING,
     "POST /referrals/{referral_id}/reject": MARKETING,
     "GET /referrals/report": MARKETING,

@@ -438,6 +438,14 @@ async def review(
     return found
 
 
+async def list_referrals(
+    uow: UnitOfWork, status: str | None, *, page: int, page_size: int
+) -> tuple[list[tuple[Referral, str, str]], int]:
+    """Referrals newest first, with the referrer's and the friend's member numbers (`held`: the
+    ones waiting for review)."""
+    return await uow.referrals.listed(status, offset=(page - 1) * page_size, limit=page_size)
+
+
 # --- the report -----------------------------------------------------------------------------------
 
 

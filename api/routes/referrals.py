@@ -17,9 +17,11 @@ from api.schemas.referrals import (
     FunnelPublic,
     ReferralPublic,
     ReferralReportPublic,
+    ReferralsPublic,
     ReferralTerms,
     ReferrerFunnelPublic,
 )
+from db.models import ReferralStatus
 from loyalty import referrals
 from loyalty.kpis import MAX_PERIOD_DAYS
 
@@ -54,6 +56,27 @@ async def get_referral_program(uow: UowDep) -> ReferralTerms:
 )
 async def put_referral_program(body: ReferralTerms, uow: UowDep, clock: ClockDep, api_key: ApiKeyDep) -> ReferralTerms:
     return ReferralTerms.of(await referrals.set_terms(uow, clock, body.terms(), actor=f"apikey:{api_key.name}"))
+
+
+@router.get(
+    "/referrals",
+    summary="List referrals, newest first",
+    description="With `status=held`: the ones waiting for review (one of a burst of joins), to approve or reject.",
+)
+async def list_referrals(
+    uow: UowDep,
+    status_: Annotated[ReferralStatus | None, Query(alias="status", description="Only referrals in this status.")] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+) -> ReferralsPublic:
+    rows, count = await referrals.list_referrals(uow, status_, page=page, page_size=page_size)
+    return ReferralsPublic(
+        data=[
+            ReferralPublic.model_validate(referral).model_copy(update={"referrer": referrer, "friend": friend})
+            for referral, referrer, friend in rows
+        ],
+        count=count, page=page, page_size=page_size,
+    )
 
 
 @router.post(

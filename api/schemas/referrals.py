@@ -113,6 +113,8 @@ class ReferralReportPublic(BaseModel):
 
 class ReferralPublic(BaseModel):
     id: int
+    referrer: str | None = Field(default=None, description="The inviting member's number.")
+    friend: str | None = Field(default=None, description="The friend's member number.")
     status: str
     suspicious: bool
     joined_at: datetime
@@ -122,3 +124,10 @@ class ReferralPublic(BaseModel):
     reward_points: int
 
     model_config = ConfigDict(from_attributes=True)
+
+
+class ReferralsPublic(BaseModel):
+    data: list[ReferralPublic]
+    count: int
+    page: int
+    page_size: int

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from db.models import (
     Coupon,
@@ -129,6 +130,24 @@ class ReferralRepository:
             .values(reward_coupon_id=coupon_id)
             .execution_options(synchronize_session=False)
         )
+
+    async def listed(self, status: str | None, *, offset: int, limit: int) -> tuple[list[tuple[Referral, str, str]], int]:
+        """Referrals (of one status, or all), newest first, each with the referrer's and the
+        friend's member numbers; and how many there are."""
+        referrer, friend = aliased(Member), aliased(Member)
+        statement = (
+            select(Referral, referrer.member_number, friend.member_number)
+            .join(referrer, referrer.id == Referral.referrer_id)
+            .join(friend, friend.id == Referral.friend_id)
+        )
+        counted = select(func.count()).select_from(Referral)
+        if status is not None:
+            statement = statement.where(Referral.status == status)
+            counted = counted.where(Referral.status == status)
+        rows = await self._session.execute(
+            statement.order_by(Referral.joined_at.desc(), Referral.id.desc()).offset(offset).limit(limit)
+        )
+        return [(row[0], row[1], row[2]) for row in rows], int(await self._session.scalar(counted) or 0)
 
     async def due(self, now: datetime, *, limit: int) -> list[int]:
         statement = (

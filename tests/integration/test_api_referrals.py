@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from db.models import AuditEvent, ReferralStatus
+from db.models import AuditEvent
 from db.uow import UnitOfWorkFactory
 from loyalty import referrals
 from loyalty.apikeys import Scope
@@ -92,12 +92,17 @@ async def test_held_referrals_are_approved_or_rejected_once(
         friend, _ = await friend_joins(uow_factory, clock, settings, link)
         await buy(uow_factory, clock, settings, friend, 1000)
     first, second, _ = await stored_referrals(uow_factory)
-    assert first.status == ReferralStatus.HELD
+    listing = (await api.client.get("/api/v1/referrals?status=held", headers=marketing)).json()
+    assert listing["count"] == 3 and {row["id"] for row in listing["data"]} == {r.id for r in await stored_referrals(uow_factory)}
+    assert {row["referrer"] for row in listing["data"]} == {ann.member_number}
+    assert (await api.client.get("/api/v1/referrals?status=nonsense", headers=marketing)).status_code == 422
 
     approved = await api.client.post(f"/api/v1/referrals/{first.id}/approve", headers=marketing)
     assert approved.status_code == 200 and approved.json()["status"] == "rewarded"
     rejected = await api.client.post(f"/api/v1/referrals/{second.id}/reject", headers=marketing)
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    still_held = (await api.client.get("/api/v1/referrals?status=held", headers=marketing)).json()
+    assert still_held["count"] == 1
     again = await api.client.post(f"/api/v1/referrals/{first.id}/reject", headers=marketing)
     assert again.status_code == 409 and again.json()["code"] == "referral_not_held"
     assert (await api.client.post("/api/v1/referrals/999999/approve", headers=marketing)).status_code == 404
