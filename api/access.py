@@ -74,6 +74,13 @@ ROUTE_SCOPES: Mapping[str, frozenset[Scope]] = {
     "GET /tiers/{code}": MARKETING,
     "GET /earning-rules": MARKETING,
     "GET /earning-rules/{rule_id}": MARKETING,
+    # the referral program: its terms, held referrals reviewed, the funnel
+    "GET /referral-program": MARKETING,
+    "PUT /referral-program": MARKETING,
+    "GET /referrals": MARKETING,
+    "POST /referrals/{referral_id}/approve": MARKETING,
+    "POST /referrals/{referral_id}/reject": MARKETING,
+    "GET /referrals/report": MARKETING,
     # --- admin only: changing tiers, earning rules and stores, adjusting points by hand, a
     # member's data request (everything stored about them; erasing it)
     "PUT /tiers/{code}": ADMIN_ONLY,

@@ -25,7 +25,9 @@ from loyalty.config import SUPPORTED_LOCALES, Settings
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "card", "points", "rewards", "coupons", "language", "settings", "privacy", "help", "cancel")
+COMMANDS = (
+    "start", "card", "points", "rewards", "coupons", "invite", "language", "settings", "privacy", "help", "cancel",
+)
 
 
 def build_bot(token: str, api_url: str) -> Bot:

@@ -33,6 +33,10 @@ class ConsentCallback(CallbackData, prefix="consent"):
     answer: ConsentAnswer
 
 
+class InviteCallback(CallbackData, prefix="invite"):
+    """"Invite a friend" under /points: names nothing, so it always acts for the member pressing."""
+
+
 class LanguageCallback(CallbackData, prefix="lang"):
     locale: str
 

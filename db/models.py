@@ -84,6 +84,8 @@ class NotificationKind(enum.StrEnum):
     TIER_AT_RISK = "tier_at_risk"
     NEAR_UPGRADE = "near_upgrade"
     WIN_BACK = "win_back"
+    REFERRAL_JOINED = "referral_joined"  # a friend joined by the member's invite link
+    REFERRAL_REWARDED = "referral_rewarded"  # the friend's purchase earned the member their reward
 
 
 class CouponKind(enum.StrEnum):
@@ -247,6 +249,9 @@ class Member(Base):
     # When the member's personal data was erased (their own wish, or the merchant's on their
     # behalf); the row stays, anonymous, for the ledger and purchases that point to it.
     erased_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The code of the member's invite link (t.me/<bot>?start=ref_<code>), made on first need. A
+    # unique index rather than a constraint: adding one on SQLite does not rebuild the table.
+    referral_code: Mapped[str | None] = mapped_column(String(8), unique=True, index=True)
 
 
 class ApiKey(Base):
@@ -656,7 +661,8 @@ class Coupon(Base):
         CheckConstraint(_one_of("status", CouponStatus), name="known_status"),
         CheckConstraint("valid_until >= valid_from", name="window_ordered"),
         CheckConstraint(
-            "source IN ('signup', 'tier', 'api', 'reward', 'campaign', 'birthday', 'anniversary', 'win_back')",
+            "source IN ('signup', 'tier', 'api', 'reward', 'campaign', 'birthday', 'anniversary', 'win_back',"
+            " 'referral')",
             name="known_source",
         ),
         Index("ix_coupons_member_usable", "member_id", "status", "valid_until"),
@@ -692,7 +698,9 @@ class MemberMute(Base):
 
     __tablename__ = "member_mutes"
     __table_args__ = (
-        CheckConstraint("topic IN ('points', 'coupons', 'tier', 'greetings', 'offers')", name="known_topic"),
+        CheckConstraint(
+            "topic IN ('points', 'coupons', 'tier', 'greetings', 'offers', 'referrals')", name="known_topic"
+        ),
     )
 
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
@@ -940,3 +948,83 @@ class SecretKeyFingerprint(Base):
 
     fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
     recorded_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+# --- referrals ----------------------------------------------------------------------------------
+
+
+class ReferralStatus(enum.StrEnum):
+    JOINED = "joined"  # the friend joined by the link
+    QUALIFIED = "qualified"  # the friend's first qualifying purchase; the hold runs until hold_until
+    REWARDED = "rewarded"
+    VOIDED = "voided"  # that purchase was refunded within the hold
+    HELD = "held"  # suspicious (one of a burst of joins): waits for a person to approve or reject
+    REJECTED = "rejected"  # a held referral a person turned down
+    CAPPED = "capped"  # over a velocity limit or a cap: recorded, never paid
+
+
+class ReferralProgram(Base):
+    """The referral program's terms, one row (id 1) the merchant sets; no row: no program."""
+
+    __tablename__ = "referral_programs"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("reward_points >= 0", name="reward_points_not_negative"),
+        CheckConstraint("min_purchase_minor >= 0", name="min_purchase_not_negative"),
+        CheckConstraint("hold_days >= 0", name="hold_days_not_negative"),
+        CheckConstraint("burst_size >= 2 AND burst_minutes >= 1 AND daily_join_limit >= 1", name="guards_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    friend_template_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_templates.id"))
+    reward_points: Mapped[int] = mapped_column(Points, default=0)
+    reward_template_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_templates.id"))
+    min_purchase_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    hold_days: Mapped[int] = mapped_column(Integer, default=14)
+    monthly_cap: Mapped[int | None] = mapped_column(Integer)  # rewards per referrer per month; None: no cap
+    total_cap: Mapped[int | None] = mapped_column(Integer)  # rewards per referrer in all
+    burst_size: Mapped[int] = mapped_column(Integer, default=3)
+    burst_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    daily_join_limit: Mapped[int] = mapped_column(Integer, default=10)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Referral(Base):
+    """A friend who joined by a member's link. Every row is kept, whatever became of it: the
+    report counts them. A friend is referred at most once (the unique friend)."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ReferralStatus), name="known_status"),
+        CheckConstraint("referrer_id <> friend_id", name="not_self"),
+        Index("ix_referrals_referrer_joined", "referrer_id", "joined_at"),
+        Index("ix_referrals_status_hold", "status", "hold_until"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    friend_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    # One of a burst of joins from the same referrer: held for review when it qualifies.
+    suspicious: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_at: Mapped[datetime] = mapped_column(Timestamp)
+    purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"), index=True)
+    qualified_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    hold_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    settled_at: Mapped[datetime | None] = mapped_column(Timestamp)  # rewarded, voided, rejected or capped
+    reward_points: Mapped[int] = mapped_column(Points, default=0)
+    reward_coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+    friend_coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+
+
+class ReferralOpen(Base):
+    """Someone not yet a member opened a member's invite link: the funnel's "invited". Nothing
+    about who opened it is kept (they have not consented to anything yet)."""
+
+    __tablename__ = "referral_opens"
+    __table_args__ = (Index("ix_referral_opens_referrer_at", "referrer_id", "opened_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    opened_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -36,6 +36,7 @@ from db.repositories import (
     PersonalDataRepository,
     ProgramRepository,
     PurchaseRepository,
+    ReferralRepository,
     RewardRepository,
     SecretKeyRepository,
     StaffRepository,
@@ -57,6 +58,7 @@ class UnitOfWork:
     personal_data: PersonalDataRepository
     console: ConsoleRepository
     kpis: KpiRepository
+    referrals: ReferralRepository
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class UnitOfWork:
         self.program = ProgramRepository(self._session, self._program_cache)
         self.ledger = LedgerRepository(self._session)
         self.purchases = PurchaseRepository(self._session)
+        self.referrals = ReferralRepository(self._session)
         self.rewards = RewardRepository(self._session)
         self.coupons = CouponRepository(self._session)
         self.notifications = NotificationRepository(self._session)

@@ -28,7 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from db.uow import UnitOfWorkFactory
-from loyalty import console_access, ledger, tiers
+from loyalty import console_access, ledger, referrals, tiers
 from loyalty.campaigns import service as campaigns
 from loyalty.clock import Clock
 from loyalty.config import Settings
@@ -80,6 +80,11 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
         if links or sessions:
             log.info("console: %d expired sign-in links and %d ended sessions deleted", links, sessions)
 
+    async def pay_referrals() -> None:
+        report = await referrals.pay_due(uow_factory, clock, settings)
+        if any(report.values()):
+            log.info("referrals: %s", report)
+
     scheduler.add_job(
         expire_points, IntervalTrigger(hours=1, timezone=zone), id="expire_points", name="expire points"
     )
@@ -111,5 +116,10 @@ def build_scheduler(settings: Settings, uow_factory: UnitOfWorkFactory, clock: C
         IntervalTrigger(hours=1, timezone=zone),
         id="console_sessions",
         name="delete ended console sessions",
+    )
+    # Referral rewards whose hold has passed: each moved by a conditional UPDATE, so two
+    # schedulers pay once (loyalty/referrals.py).
+    scheduler.add_job(
+        pay_referrals, IntervalTrigger(minutes=10, timezone=zone), id="pay_referrals", name="pay referrals"
     )
     return scheduler

@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 KINDS = tuple(CouponKind)
 AUTO_ISSUE = ("signup", "tier", "birthday", "anniversary", "win_back")
-SOURCES = ("signup", "tier", "api", "reward", "campaign", "birthday", "anniversary", "win_back")
+SOURCES = ("signup", "tier", "api", "reward", "campaign", "birthday", "anniversary", "win_back", "referral")
 TEMPLATE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 CODE_PREFIX = "CP"
 CODE_ATTEMPTS = 5

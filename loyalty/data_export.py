@@ -135,6 +135,14 @@ class ExportedTierMove(BaseModel):
     to_tier: str
 
 
+class ExportedReferral(BaseModel):
+    role: str = Field(description="`referrer`: a friend joined by their link; `friend`: they joined by someone's link.")
+    status: str
+    joined_at: datetime
+    qualified_at: datetime | None
+    reward_points: int
+
+
 class MemberExport(BaseModel):
     """Everything stored about one member."""
 
@@ -150,6 +158,9 @@ class MemberExport(BaseModel):
     campaigns: list[ExportedCampaignMessage] = Field(description="Broadcasts they were chosen for.")
     audit: list[ExportedAuditEvent] = Field(description="What staff and API keys did to their membership.")
     tier_moves: list[ExportedTierMove] = Field(default_factory=list, description="Their moves between tiers, oldest first.")
+    referrals: list[ExportedReferral] = Field(
+        default_factory=list, description="Friends they invited and who invited them, oldest first; the other member unnamed."
+    )
 
 
 async def export_member(uow: UnitOfWork, settings: Settings, member: Member, *, now: datetime) -> MemberExport:
@@ -268,6 +279,14 @@ async def export_member(uow: UnitOfWork, settings: Settings, member: Member, *, 
                 to_tier=codes.get(move.to_rank, f"rank-{move.to_rank}"),
             )
             for move in await data.tier_changes(member.id)
+        ],
+        referrals=[
+            ExportedReferral(
+                role="referrer" if referral.referrer_id == member.id else "friend", status=referral.status,
+                joined_at=at(referral.joined_at), qualified_at=local(referral.qualified_at),
+                reward_points=referral.reward_points if referral.referrer_id == member.id else 0,
+            )
+            for referral in await data.referrals(member.id)
         ],
     )
 

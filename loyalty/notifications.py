@@ -225,7 +225,30 @@ async def _card(
     }
 
 
+async def _referral(
+    uow: UnitOfWork, notification: Notification, member: Member, now: datetime, settings: Settings
+) -> Context | None:
+    """News of a friend the member invited: the friend's first name (read now: an erased friend
+    has none), and for a reward what the points buy and the coupon, while usable."""
+    referral = await uow.referrals.get(int(notification.payload["referral_id"]))
+    if referral is None:
+        return None
+    friend = await uow.members.by_id(referral.friend_id)
+    context: Context = {"friend": (uow.members.first_name_of(friend) if friend else None) or ""}
+    if notification.kind == NotificationKind.REFERRAL_REWARDED:
+        coupon_id = notification.payload.get("coupon_id")
+        usable = await coupons.still_usable(
+            uow, member, [int(coupon_id)] if coupon_id else [], now=now, zone=member_zone(member, settings)
+        )
+        described = await coupons.describe(uow, usable, member.locale)
+        context["buys"] = await _buys(uow, member, int(notification.payload["balance"]), now=now)
+        context["coupon"] = described[0] if described else None
+    return context
+
+
 _BUILDERS: dict[str, Builder] = {
+    NotificationKind.REFERRAL_JOINED: _referral,
+    NotificationKind.REFERRAL_REWARDED: _referral,
     NotificationKind.CARD: _card,
     "points_earned": _points_earned,
     NotificationKind.COUPON_ISSUED: _coupon_issued,

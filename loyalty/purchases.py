@@ -24,7 +24,7 @@ from db.models import (
     Refund,
 )
 from db.uow import IntegrityError, UnitOfWork
-from loyalty import earning, ledger, tiers
+from loyalty import earning, ledger, referrals, tiers
 from loyalty.blocking import refuse_if_blocked
 from loyalty.bonuses import grant_event_bonus
 from loyalty.clock import Clock
@@ -174,6 +174,7 @@ async def record_purchase(
         bonus = await grant_event_bonus(
             uow, settings, member, event="first_purchase", now=now, actor=actor, input_field="amount_minor"
         )
+    await referrals.purchase_recorded(uow, member, purchase, now=now)
     # A till clock a little ahead still counts the purchase inside the qualifying window.
     change = await tiers.upgrade_if_qualified(
         uow, member, now=max(now, purchased_at), months=settings.tier_window_months, zone=settings.zone,
@@ -268,6 +269,7 @@ async def record_refund(
     refund.points_clawed_back = taken
     refund.shortfall_points = shortfall
     purchase.refunded_minor += request.amount_minor
+    await referrals.refund_recorded(uow, purchase, now=now)
     if taken > 0:
         uow.notifications.add(
             Notification(

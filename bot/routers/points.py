@@ -10,6 +10,7 @@ from aiogram.types import Message
 
 from bot.filters import ButtonText
 from bot.render import Texts
+from bot.routers.invite import invite_markup
 from db.models import Member
 from db.uow import UnitOfWork
 from loyalty.clock import Clock
@@ -27,6 +28,7 @@ async def show_points(
         await message.answer(texts("card/need_signup"))
         return
     summary = await points_summary(uow, member, now=clock.now(), settings=settings)
+    invite = await invite_markup(uow, texts)
     await uow.release()
     progress = summary.progress
     zone = settings.zone
@@ -47,7 +49,8 @@ async def show_points(
             keep_visits=progress.keep_visits,
             keep_by=progress.keep_by.astimezone(zone).date() if progress.keep_by else None,
             currency=settings.currency,
-        )
+        ),
+        reply_markup=invite,
     )
 
 

@@ -21,7 +21,7 @@ from bot.render import Texts, region_of, texts_for
 from bot.states import SignUp
 from db.models import Member
 from db.uow import UnitOfWork
-from loyalty import coupons, members
+from loyalty import coupons, members, referrals
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.errors import InvalidBirthday, InvalidCity, InvalidPhone, PhoneTaken
@@ -40,13 +40,18 @@ async def start(
     uow: UnitOfWork,
     texts: Texts,
     settings: Settings,
+    clock: Clock,
 ) -> None:
+    payload = clean_start_payload(command.args)
     if member is not None:
         await state.clear()
+        if referrals.code_from_payload(payload) is not None:
+            await message.answer(texts("referrals/already_member"))  # and nothing changes
         await send_card(message, member, uow, texts, settings)
         return
+    await referrals.link_opened(uow, clock, payload)
     await state.set_state(SignUp.consent)
-    await state.update_data(payload=clean_start_payload(command.args))
+    await state.update_data(payload=payload)
     assert message.from_user is not None
     await message.answer(
         texts("start/greeting", name=message.from_user.first_name, program=settings.program_name),
@@ -137,6 +142,13 @@ async def phone_shared(
         await message.answer(
             texts("signup/linked_existing", member_number=registration.member.member_number)
         )
+    # After the sign-up's own commit: whatever the link turns out to be, the member has joined.
+    joined = await referrals.join(
+        uow, clock, settings, friend_id=registration.member.id, payload=data.get("payload"),
+        linked_existing=registration.linked_existing,
+    )
+    if joined is not None and joined.refused not in (None, referrals.Refusal.OFF):
+        await message.answer(texts("referrals/refused", reason=joined.refused))
     await message.answer(
         texts("signup/ask_birthday", skip=texts("buttons/skip")), reply_markup=keyboards.skip(texts)
     )

@@ -17,6 +17,7 @@ from db.repositories.nudges import NudgeRepository
 from db.repositories.personal_data import PersonalDataRepository
 from db.repositories.program import ProgramRepository
 from db.repositories.purchases import PurchaseRepository
+from db.repositories.referrals import ReferralRepository
 from db.repositories.rewards import RewardRepository
 from db.repositories.secret_keys import SecretKeyRepository
 from db.repositories.staff import StaffRepository
@@ -39,6 +40,7 @@ __all__ = [
     "PersonalDataRepository",
     "ProgramRepository",
     "PurchaseRepository",
+    "ReferralRepository",
     "RewardRepository",
     "SecretKeyRepository",
     "StaffRepository",

@@ -32,6 +32,7 @@ from db.models import (
     Notification,
     Purchase,
     PurchaseLine,
+    Referral,
     Refund,
     Reward,
     RewardRedemption,
@@ -55,6 +56,9 @@ MEMBER_TABLES: dict[str, str] = {
     "audit_events": "kept; every detail about the member set to NULL",
     "idempotency_records": "answers to requests about the member deleted (also those under their scopes)",
     "tier_changes": "kept, like the ledger: ranks and times only, counted by the tier-moves chart",
+    # A referral names two members by id, with statuses, times and points: nothing personal.
+    "referrals": "kept for the referral report (as referrer or friend): ids, statuses and times only",
+    "referral_opens": "kept for the referral report: when the member's invite link was opened, by nobody named",
 }
 # Rows that name a member without a foreign key: by Telegram id (staff, a campaign's progress
 # message), by scope (idempotency answers: "member:<id>", "bonus:<id>", "chat:<Telegram id>").
@@ -169,6 +173,15 @@ class PersonalDataRepository:
 
     async def tier_changes(self, member_id: int) -> Sequence[TierChange]:
         statement = select(TierChange).where(TierChange.member_id == member_id).order_by(TierChange.at, TierChange.id)
+        return (await self._session.scalars(statement)).all()
+
+    async def referrals(self, member_id: int) -> Sequence[Referral]:
+        """The member's referrals, as the one who invited and as the friend, oldest first."""
+        statement = (
+            select(Referral)
+            .where(or_(Referral.referrer_id == member_id, Referral.friend_id == member_id))
+            .order_by(Referral.joined_at, Referral.id)
+        )
         return (await self._session.scalars(statement)).all()
 
     async def staff_role(self, telegram_id: int | None) -> str | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from db.models import NotificationKind
 
 # What a member can mute, in the order /settings lists them.
-TOPICS = ("points", "coupons", "tier", "greetings", "offers")
+TOPICS = ("points", "coupons", "tier", "greetings", "offers", "referrals")
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,21 @@ KINDS: dict[str, NudgeKind] = {
         NudgeKind(NotificationKind.TIER_AT_RISK, "tier"),
         NudgeKind(NotificationKind.NEAR_UPGRADE, "tier"),
         NudgeKind(NotificationKind.WIN_BACK, "offers"),
+        NudgeKind(NotificationKind.REFERRAL_JOINED, "referrals"),  # loyalty/referrals.py
+        NudgeKind(NotificationKind.REFERRAL_REWARDED, "referrals"),
     )
 }
 
 # Of those, what the weekly cap counts and quiet hours hold back. The live-location push has
 # its own rationing (once per store per day, a daily cap) and is never deferred: it is about now.
 # A coupon given at the till is about now too: it arrives as a receipt does.
-SCHEDULED = frozenset(KINDS) - {NotificationKind.COUPON_NEARBY, NotificationKind.COUPON_ISSUED}
+# A friend joining or earning the member their referral reward is news of now as well.
+SCHEDULED = frozenset(KINDS) - {
+    NotificationKind.COUPON_NEARBY,
+    NotificationKind.COUPON_ISSUED,
+    NotificationKind.REFERRAL_JOINED,
+    NotificationKind.REFERRAL_REWARDED,
+}
 
 
 def dedupe_key(kind: str, member_id: int, subject: str, period: str = "") -> str:

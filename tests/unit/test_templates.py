@@ -98,6 +98,9 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "topic": "points",
     "on": True,
     "topics": [{"topic": topic, "on": topic != "tier"} for topic in TOPICS],
+    # referrals (loyalty/referrals.py, bot/routers/invite.py)
+    "friend": "<b>Al & Ex</b>",
+    "link": "https://t.me/loyalty_bot?start=ref_7KQ4M9XD&x=<1>",
     # staff: /broadcast, /campaigns and the campaign progress message (bot/routers/staff)
     "segment": {"kind": "tier", "value": "gold", "tier": "<b>Al & Ex</b> Gold", "month": date(2000, 12, 1)},
     "size": 12345,
