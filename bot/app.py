@@ -20,7 +20,9 @@ from db.uow import UnitOfWorkFactory
 from loyalty.clock import Clock
 from loyalty.config import SUPPORTED_LOCALES, Settings
 
-COMMANDS = ("start", "card", "points", "rewards", "coupons", "language", "settings", "privacy", "help", "cancel")
+COMMANDS = (
+    "start", "card", "points", "rewards", "coupons", "language", "settings", "privacy", "feedback", "help", "cancel",
+)
 
 
 def build_bot(token: str, api_url: str) -> Bot:

@@ -84,6 +84,8 @@ class NotificationKind(enum.StrEnum):
     TIER_AT_RISK = "tier_at_risk"
     NEAR_UPGRADE = "near_upgrade"
     WIN_BACK = "win_back"
+    FEEDBACK_ASKED = "feedback_asked"  # the survey after a purchase at a store (loyalty/feedback.py)
+    FEEDBACK_REPLY = "feedback_reply"  # staff answered what the member wrote with /feedback
 
 
 class CouponKind(enum.StrEnum):
@@ -692,7 +694,9 @@ class MemberMute(Base):
 
     __tablename__ = "member_mutes"
     __table_args__ = (
-        CheckConstraint("topic IN ('points', 'coupons', 'tier', 'greetings', 'offers')", name="known_topic"),
+        CheckConstraint(
+            "topic IN ('points', 'coupons', 'tier', 'greetings', 'offers', 'feedback')", name="known_topic"
+        ),
     )
 
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
@@ -940,3 +944,54 @@ class SecretKeyFingerprint(Base):
 
     fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
     recorded_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+# --- feedback -----------------------------------------------------------------------------------
+
+
+class FeedbackSurvey(Base):
+    """The survey "how likely are you to recommend us?", owed by a purchase at a store (loyalty/feedback.py)
+    and asked through the outbox (`notification_id`). The score is set once; the comment and
+    the consent to be contacted follow it."""
+
+    __tablename__ = "feedback_surveys"
+    __table_args__ = (
+        CheckConstraint("score IS NULL OR score BETWEEN 0 AND 10", name="score_in_range"),
+        # The member's last survey (at most one per FEEDBACK_MIN_DAYS).
+        Index("ix_feedback_surveys_member_created", "member_id", "created_at"),
+        # The report reads a period's surveys, by store.
+        Index("ix_feedback_surveys_created_store", "created_at", "store_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"), unique=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="SET NULL"))
+    # Who rang the purchase up, when the till said so: the score is theirs too.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    score: Mapped[int | None] = mapped_column(SmallInteger)
+    answered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    comment: Mapped[str | None] = mapped_column(Text)
+    # None: not asked (only detractors are); True/False: their answer.
+    contact_ok: Mapped[bool | None] = mapped_column(Boolean)
+    # When the follow-up ended (a comment, Skip, or the consent answer): nothing more is taken.
+    closed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    points_awarded: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FeedbackMessage(Base):
+    """A thread between a member and the merchant: what the member wrote with /feedback
+    (`staff_id` None) and each staff reply to it (`reply_to_id` the member's message)."""
+
+    __tablename__ = "feedback_messages"
+    __table_args__ = (Index("ix_feedback_messages_member", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="SET NULL"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_messages.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)

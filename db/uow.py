@@ -40,6 +40,7 @@ from db.repositories import (
     SecretKeyRepository,
     StaffRepository,
 )
+from db.repositories.feedback import FeedbackRepository
 
 
 class UnitOfWork:
@@ -57,6 +58,7 @@ class UnitOfWork:
     personal_data: PersonalDataRepository
     console: ConsoleRepository
     kpis: KpiRepository
+    feedback: FeedbackRepository
 
     def __init__(
         self,
@@ -92,6 +94,7 @@ class UnitOfWork:
         self.personal_data = PersonalDataRepository(self._session)
         self.console = ConsoleRepository(self._session)
         self.kpis = KpiRepository(self._session)
+        self.feedback = FeedbackRepository(self._session)
         return self
 
     async def __aexit__(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from db.models import NotificationKind
 
 # What a member can mute, in the order /settings lists them.
-TOPICS = ("points", "coupons", "tier", "greetings", "offers")
+TOPICS = ("points", "coupons", "tier", "greetings", "offers", "feedback")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ KINDS: dict[str, NudgeKind] = {
         NudgeKind(NotificationKind.TIER_AT_RISK, "tier"),
         NudgeKind(NotificationKind.NEAR_UPGRADE, "tier"),
         NudgeKind(NotificationKind.WIN_BACK, "offers"),
+        NudgeKind(NotificationKind.FEEDBACK_ASKED, "feedback"),  # the survey after a purchase (loyalty/feedback.py)
     )
 }
 
