@@ -5,7 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 
 from api.deps import require_api_key
-from api.routes import campaigns, coupons, diagnostics, health, kpis, members, program, purchases, rewards
+from api.routes import (
+    campaigns,
+    coupons,
+    diagnostics,
+    feedback,
+    health,
+    kpis,
+    members,
+    program,
+    purchases,
+    rewards,
+)
 from api.schemas import ErrorPublic
 from api.schemas.common import BODY_TOO_LARGE, ScopeRefusalPublic
 
@@ -48,5 +59,6 @@ api_v1.include_router(coupons.router)
 api_v1.include_router(campaigns.router)
 api_v1.include_router(kpis.router)
 api_v1.include_router(diagnostics.router)
+api_v1.include_router(feedback.router)
 
 __all__ = ["API_V1_PREFIX", "api_v1", "health"]
