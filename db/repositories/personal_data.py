@@ -25,6 +25,8 @@ from db.models import (
     CampaignRecipient,
     Coupon,
     CouponTemplate,
+    FeedbackMessage,
+    FeedbackSurvey,
     IdempotencyRecord,
     LedgerEntry,
     MemberMute,
@@ -55,6 +57,8 @@ MEMBER_TABLES: dict[str, str] = {
     "audit_events": "kept; every detail about the member set to NULL",
     "idempotency_records": "answers to requests about the member deleted (also those under their scopes)",
     "tier_changes": "kept, like the ledger: ranks and times only, counted by the tier-moves chart",
+    "feedback_surveys": "kept for the NPS report: scores only; comments and the consent set to NULL",
+    "feedback_messages": "deleted: what the member wrote and the staff's replies",
 }
 # Rows that name a member without a foreign key: by Telegram id (staff, a campaign's progress
 # message), by scope (idempotency answers: "member:<id>", "bonus:<id>", "chat:<Telegram id>").
@@ -201,6 +205,11 @@ class PersonalDataRepository:
         )
         await self._session.execute(delete(MemberTag).where(MemberTag.member_id == member_id))
         await self._session.execute(delete(MemberMute).where(MemberMute.member_id == member_id))
+        # What they wrote about a visit or to the merchant; the scores stay, anonymous, in the NPS.
+        await self._session.execute(
+            update(FeedbackSurvey).where(FeedbackSurvey.member_id == member_id).values(comment=None, contact_ok=None)
+        )
+        await self._session.execute(delete(FeedbackMessage).where(FeedbackMessage.member_id == member_id))
         # Free text people wrote about the member: an adjustment's reason, an audit detail. The
         # reasons the program writes itself ("order S001-42", a rule's name) stay for the accounts.
         await self._session.execute(

@@ -18,6 +18,7 @@ from db.uow import UnitOfWorkFactory
 from loyalty import feedback
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
+from loyalty.erasure import erase_member
 from loyalty.errors import InvalidInput
 from loyalty.idempotency import IdempotencyKey
 from loyalty.nudges import preferences
@@ -332,3 +333,23 @@ async def test_only_staff_reply_and_the_member_is_owed_the_answer(
     assert [(m.body, m.staff_id is not None) for m in thread] == [("Are you open on Sunday?", False), ("Yes, 9 to 5", True)]
     assert [row.payload["reply"] for row in owed_reply] == ["Yes, 9 to 5"]
     assert len(audited) == 1
+
+
+async def test_erasing_a_member_keeps_the_score_and_forgets_what_they_wrote(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, fb_settings: Settings
+) -> None:
+    await add_store(uow_factory, clock, "SH-01")
+    member, survey_id = await owed(uow_factory, clock, fb_settings, 817)
+    async with uow_factory() as uow:
+        await feedback.answer_score(uow, clock, fb_settings, member, survey_id, 4)
+    async with uow_factory() as uow:
+        await feedback.answer_comment(uow, clock, member, survey_id, "My neighbour Ann was rude")
+    async with uow_factory() as uow:
+        await feedback.write(uow, clock, member, "Call me on 138...")
+    async with uow_factory() as uow:
+        await erase_member(uow, clock, member.id, actor="member", audited=False)
+    async with uow_factory() as uow:
+        survey = await uow.feedback.survey(survey_id)
+        thread = await uow.feedback.thread(member.id)
+    assert survey is not None and (survey.score, survey.comment) == (4, None)
+    assert thread == []
