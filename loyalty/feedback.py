@@ -81,9 +81,9 @@ async def owe_survey(
     uow: UnitOfWork, member: Member, purchase: Purchase, *, now: datetime, settings: Settings
 ) -> FeedbackSurvey | None:
     """The survey a purchase at a store owes, written to the outbox; None when none is owed (an
-    online purchase, no chat, the topic muted, asked within FEEDBACK_MIN_DAYS). The caller holds
-    the member's lock, so two purchases at once owe one survey."""
-    if purchase.channel != "store" or member.telegram_id is None:
+    online purchase, no chat or a blocked one, the topic muted, asked within FEEDBACK_MIN_DAYS).
+    The caller holds the member's lock, so two purchases at once owe one survey."""
+    if purchase.channel != "store" or member.telegram_id is None or member.chat_blocked_at is not None:
         return None
     if topic_of(NotificationKind.FEEDBACK_ASKED) in await uow.notifications.muted_topics(member.id):
         return None
