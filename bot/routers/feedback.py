@@ -22,6 +22,7 @@ from bot import keyboards
 from bot.callbacks import FeedbackScoreCallback, FeedbackStep, FeedbackStepCallback
 from bot.edits import edit_in_place
 from bot.feedback_view import contact_keyboard, open_chat_keyboard, reply_keyboard, skip_keyboard
+from bot.filters import ButtonText
 from bot.render import Texts, texts_for
 from bot.states import Feedback
 from db.models import Member, Staff
@@ -205,6 +206,7 @@ def router() -> Router:
     router.callback_query.register(step, FeedbackStepCallback.filter())
     router.message.register(start_message, Command("feedback"))
     router.message.register(cancel, StateFilter(Feedback.comment, Feedback.message), Command("cancel"))
+    router.message.register(cancel, StateFilter(Feedback.comment, Feedback.message), ButtonText("buttons/cancel"))
     router.message.register(comment, StateFilter(Feedback.comment), ~F.text.startswith("/"))
     router.message.register(take_message, StateFilter(Feedback.message), ~F.text.startswith("/"))
     return router

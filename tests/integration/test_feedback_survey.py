@@ -6,6 +6,7 @@ points for answering once; a detractor's answer for the store's staff (else the 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -353,3 +354,36 @@ async def test_erasing_a_member_keeps_the_score_and_forgets_what_they_wrote(
         thread = await uow.feedback.thread(member.id)
     assert survey is not None and (survey.score, survey.comment) == (4, None)
     assert thread == []
+
+
+async def test_two_scores_racing_for_one_survey_take_one_and_credit_once(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, fb_settings: Settings
+) -> None:
+    await add_store(uow_factory, clock, "SH-01")
+    settings = fb_settings.model_copy(update={"feedback_points": 15})
+    member, survey_id = await owed(uow_factory, clock, settings, 818)
+
+    async def press(score: int) -> int | None:
+        async with uow_factory() as uow:
+            try:
+                return (await feedback.answer_score(uow, clock, settings, member, survey_id, score)).score
+            except feedback.SurveyAnswered:
+                return None
+
+    results = await asyncio.gather(press(2), press(9))
+    assert results.count(None) == 1, results  # one press took it, the other was told it was answered
+    async with uow_factory() as uow:
+        stored = await uow.feedback.survey(survey_id)
+        bonus = (await uow.session.scalars(
+            select(LedgerEntry).where(LedgerEntry.member_id == member.id, LedgerEntry.kind == "bonus")
+        )).all()
+    assert stored is not None and stored.score in results and [entry.points for entry in bonus] == [15]
+
+
+async def test_two_purchases_at_once_owe_one_survey(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, fb_settings: Settings
+) -> None:
+    await add_store(uow_factory, clock, "SH-01")
+    member = await chat_member(uow_factory, clock, telegram_id=819)
+    await asyncio.gather(*(buy(uow_factory, clock, fb_settings, member) for _ in range(3)))
+    assert len(await surveys_of(uow_factory, member)) == 1

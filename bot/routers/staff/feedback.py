@@ -10,6 +10,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import StaffFeedbackReplyCallback
+from bot.filters import ButtonText
 from bot.routers.staff.context import StaffContext, StaffContextMiddleware
 from bot.states import FeedbackReply
 from loyalty import feedback
@@ -64,5 +65,6 @@ def router() -> Router:
     router.callback_query.middleware(StaffContextMiddleware())
     router.callback_query.register(start_reply, StaffFeedbackReplyCallback.filter())
     router.message.register(cancel, StateFilter(FeedbackReply.text), Command("cancel"))
+    router.message.register(cancel, StateFilter(FeedbackReply.text), ButtonText("buttons/cancel"))
     router.message.register(take_reply, StateFilter(FeedbackReply.text), ~F.text.startswith("/"))
     return router
