@@ -9,6 +9,7 @@ currency, as everywhere else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -135,6 +136,13 @@ class ExportedTierMove(BaseModel):
     to_tier: str
 
 
+class ExportedFeedback(BaseModel):
+    at: datetime
+    kind: str = Field(description="`survey` (their answer after a visit), `message` (theirs, /feedback) or `reply` (the staff's).")
+    score: int | None = Field(description="A survey's score, 0-10; null if not answered.")
+    text: str | None
+
+
 class MemberExport(BaseModel):
     """Everything stored about one member."""
 
@@ -150,6 +158,9 @@ class MemberExport(BaseModel):
     campaigns: list[ExportedCampaignMessage] = Field(description="Broadcasts they were chosen for.")
     audit: list[ExportedAuditEvent] = Field(description="What staff and API keys did to their membership.")
     tier_moves: list[ExportedTierMove] = Field(default_factory=list, description="Their moves between tiers, oldest first.")
+    feedback: list[ExportedFeedback] = Field(
+        default_factory=list, description="Their survey answers and feedback messages with the replies, oldest first."
+    )
 
 
 async def export_member(uow: UnitOfWork, settings: Settings, member: Member, *, now: datetime) -> MemberExport:
@@ -269,7 +280,20 @@ async def export_member(uow: UnitOfWork, settings: Settings, member: Member, *, 
             )
             for move in await data.tier_changes(member.id)
         ],
+        feedback=await _feedback(uow, member, at),
     )
+
+
+async def _feedback(uow: UnitOfWork, member: Member, at: Callable[[datetime], datetime]) -> list[ExportedFeedback]:
+    surveys = [
+        ExportedFeedback(at=at(survey.answered_at or survey.created_at), kind="survey", score=survey.score, text=survey.comment)
+        for survey in await uow.feedback.surveys_of(member.id)
+    ]
+    messages = [
+        ExportedFeedback(at=at(message.created_at), kind="reply" if message.staff_id else "message", score=None, text=message.body)
+        for message in await uow.feedback.thread(member.id)
+    ]
+    return sorted(surveys + messages, key=lambda item: item.at)
 
 
 async def export_for_merchant(

@@ -31,6 +31,10 @@ class FeedbackRepository:
         statement = select(func.max(FeedbackSurvey.created_at)).where(FeedbackSurvey.member_id == member_id)
         return (await self._session.execute(statement)).scalar_one_or_none()
 
+    async def surveys_of(self, member_id: int) -> Sequence[FeedbackSurvey]:
+        statement = select(FeedbackSurvey).where(FeedbackSurvey.member_id == member_id).order_by(FeedbackSurvey.id)
+        return (await self._session.scalars(statement)).all()
+
     async def set_score(self, survey_id: int, score: int, *, at: datetime) -> bool:
         """One conditional UPDATE: of two presses racing, one sets the score; False for the other."""
         result = await self._session.execute(

@@ -19,6 +19,7 @@ from db.uow import UnitOfWorkFactory
 from loyalty import feedback
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
+from loyalty.data_export import export_member
 from loyalty.erasure import erase_member
 from loyalty.errors import InvalidInput
 from loyalty.idempotency import IdempotencyKey
@@ -387,3 +388,28 @@ async def test_two_purchases_at_once_owe_one_survey(
     member = await chat_member(uow_factory, clock, telegram_id=819)
     await asyncio.gather(*(buy(uow_factory, clock, fb_settings, member) for _ in range(3)))
     assert len(await surveys_of(uow_factory, member)) == 1
+
+
+async def test_a_members_export_holds_their_answers_messages_and_the_replies(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, fb_settings: Settings
+) -> None:
+    await add_store(uow_factory, clock, "SH-01")
+    await add_staff(uow_factory, clock, 9001, "owner")
+    member, survey_id = await owed(uow_factory, clock, fb_settings, 820)
+    async with uow_factory() as uow:
+        await feedback.answer_score(uow, clock, fb_settings, member, survey_id, 8)
+    async with uow_factory() as uow:
+        await feedback.answer_comment(uow, clock, member, survey_id, "Nice music")
+    clock.advance(timedelta(minutes=1))
+    async with uow_factory() as uow:
+        written = await feedback.write(uow, clock, member, "Do you deliver?")
+    clock.advance(timedelta(minutes=1))
+    async with uow_factory() as uow:
+        await feedback.reply(uow, clock, 9001, written.message.id, "Not yet")
+    async with uow_factory() as uow:
+        fresh = await uow.members.by_id(member.id)
+        assert fresh is not None
+        export = await export_member(uow, fb_settings, fresh, now=clock.now())
+    assert [(item.kind, item.score, item.text) for item in export.feedback] == [
+        ("survey", 8, "Nice music"), ("message", None, "Do you deliver?"), ("reply", None, "Not yet")
+    ]
