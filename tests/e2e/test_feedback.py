@@ -138,3 +138,30 @@ async def test_feedback_reaches_staff_who_reply_and_the_member_gets_the_answer(p
     assert await product.notifier.drain_once() == 1
     [answer] = await conv.collect_since(mark, "the staff's answer")
     assert "Yes, from 9 to 5." in answer.text and "Are you open on Sunday?" in answer.text
+
+
+async def test_bad_input_in_the_follow_up_and_in_feedback_is_answered_in_the_members_language(
+    product: Product, settings: Settings
+) -> None:
+    await add_store(product.uow_factory, product.clock, "SH-01")
+    user, conv = product.member("Li", language="zh-hans")
+    member = await chat_member(product.uow_factory, product.clock, telegram_id=user.id, locale="zh_CN")
+    zh = texts_for("zh_CN")
+    await buy(product, settings, member, "T-3")
+    product.clock.set(datetime(2026, 11, 25, 12, 0, tzinfo=SHANGHAI).astimezone(timezone.utc))
+    await product.notifier.drain_once()
+    await conv.press("10")
+    [refused] = await conv.say("好" * 1001)
+    assert refused.text == zh("feedback/too_long", limit=1000).strip()
+    [sticker] = await conv.send_sticker()
+    assert sticker.text == zh("feedback/need_text").strip()
+    assert (await survey_of(product, member)).comment is None, "nothing written"
+    [thanks] = await conv.say("咖啡很好")
+    assert thanks.text == zh("feedback/thanks", contact=False).strip()
+    assert (await survey_of(product, member)).comment == "咖啡很好"
+
+    await conv.say("/feedback")
+    [left] = await conv.say("/cancel")
+    assert left.text == zh("feedback/cancelled").strip()
+    async with product.uow_factory() as uow:
+        assert await uow.feedback.thread(member.id) == []
