@@ -96,7 +96,8 @@ async def owe_survey(
             created_at=now, points_awarded=0,
         )
     )
-    ask_at = max(purchase.purchased_at, now - timedelta(days=1)) + timedelta(minutes=settings.feedback_delay_minutes)
+    # A purchase posted late (a till back online) is asked about now, not in the past.
+    ask_at = max(purchase.purchased_at + timedelta(minutes=settings.feedback_delay_minutes), now)
     notification = Notification(
         member_id=member.id,
         kind=NotificationKind.FEEDBACK_ASKED,
