@@ -47,13 +47,16 @@ def local(zone: ZoneInfo, month: int, day: int, hour: int, minute: int = 0) -> d
 
 async def buy(
     uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings, member: Member, *,
-    store: str | None = "SH-01", channel: str = "store",
+    store: str | None = "SH-01", channel: str = "store", at: datetime | None = None,
 ) -> None:
     order = f"F-{next(_orders)}"
     async with uow_factory() as uow:
         await record_purchase(
             uow, clock, settings,
-            PurchaseRequest(MemberRef(member_number=member.member_number), order, channel, 3_000, "CNY", store_code=store),
+            PurchaseRequest(
+                MemberRef(member_number=member.member_number), order, channel, 3_000, "CNY", store_code=store,
+                purchased_at=at,
+            ),
             actor="test", idempotency=IdempotencyKey("test", order, "x"),
         )
 
@@ -139,6 +142,17 @@ async def test_an_afternoon_purchase_is_asked_three_hours_later(
     [survey] = await surveys_of(uow_factory, member)
     row = await question_of(uow_factory, survey)
     assert await asked_when(uow_factory, member, row, fb_settings) == local(SHANGHAI, 11, 24, 17, 0)
+
+
+async def test_a_purchase_posted_days_late_is_asked_about_from_now(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, fb_settings: Settings
+) -> None:
+    await add_store(uow_factory, clock, "SH-01")
+    member = await chat_member(uow_factory, clock, telegram_id=809)
+    clock.set(local(SHANGHAI, 11, 24, 12, 0))
+    await buy(uow_factory, clock, fb_settings, member, at=clock.now() - timedelta(days=2))
+    [survey] = await surveys_of(uow_factory, member)
+    assert (await question_of(uow_factory, survey)).deliver_after == clock.now()
 
 
 async def test_a_member_at_the_weekly_cap_is_asked_later_not_dropped(
