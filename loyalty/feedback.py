@@ -325,18 +325,23 @@ def nps_of(scores: Iterable[int], *, asked: int = 0) -> Nps:
 class NpsReport:
     overall: Nps
     by_store: dict[int | None, Nps]
+    by_staff: dict[int, Nps]  # surveys about purchases a staff member rang up (the pocket till)
 
 
 async def report(uow: UnitOfWork, start: datetime, end: datetime, store_id: int | None = None) -> NpsReport:
-    """NPS, its interval and the response rate of the surveys owed in [start, end), in all and
-    per store (None: purchases at a store since deleted)."""
+    """NPS, its interval and the response rate of the surveys owed in [start, end), in all, per
+    store (None: purchases at a store since deleted) and per staff member who rang them up."""
     rows = await uow.feedback.surveys_between(start, end, store_id)
     stores: dict[int | None, list[tuple[int | None, bool]]] = {}
+    staff: dict[int, list[tuple[int | None, bool]]] = {}
     for row in rows:
         stores.setdefault(row.store_id, []).append((row.score, bool(row.asked)))
+        if row.staff_id is not None:
+            staff.setdefault(row.staff_id, []).append((row.score, bool(row.asked)))
     return NpsReport(
         overall=_figure([(row.score, bool(row.asked)) for row in rows]),
         by_store={store: _figure(answers) for store, answers in sorted(stores.items(), key=lambda i: i[0] or 0)},
+        by_staff={person: _figure(answers) for person, answers in sorted(staff.items())},
     )
 
 

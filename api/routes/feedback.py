@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from api.deps import ClockDep, SettingsDep, UowDep
 from api.route_docs import INVALID, NOT_FOUND
 from api.routes.kpis import period_of
-from api.schemas.feedback import CommentPublic, CommentsPublic, NpsPublic, NpsReportPublic
+from api.schemas.feedback import CommentPublic, CommentsPublic, NpsPublic, NpsReportPublic, StaffNpsPublic
 from db.uow import UnitOfWork
 from loyalty import feedback
 from loyalty.errors import StoreNotFound
@@ -57,9 +57,16 @@ async def get_nps(
     since, until = feedback.day_bounds(period.start, period.end, settings.zone)
     result = await feedback.report(uow, since, until, store_id)
     codes = {s.id: s.code for s in await uow.program.stores()}
+    names = {person.id: person.name for person in await uow.staff.all()}
     return NpsReportPublic(
         start=period.start, end=period.end, overall=NpsPublic.of(None, result.overall),
         stores=[NpsPublic.of(codes.get(sid) if sid is not None else None, f) for sid, f in result.by_store.items()],
+        staff=[
+            StaffNpsPublic(
+                **NpsPublic.of(None, figure).model_dump(), staff_id=staff_id, staff_name=names.get(staff_id, ""),
+            )
+            for staff_id, figure in result.by_staff.items()
+        ],
     )
 
 

@@ -32,11 +32,17 @@ class NpsPublic(BaseModel):
         )
 
 
+class StaffNpsPublic(NpsPublic):
+    staff_id: int = Field(description="The staff member who rang the purchases up (the pocket till).")
+    staff_name: str
+
+
 class NpsReportPublic(BaseModel):
     start: date
     end: date
     overall: NpsPublic
     stores: list[NpsPublic]
+    staff: list[StaffNpsPublic] = Field(description="Per staff member, for purchases whose till named one.")
 
 
 class CommentPublic(BaseModel):

@@ -54,10 +54,11 @@ class FeedbackRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def surveys_between(self, start: datetime, end: datetime, store_id: int | None) -> Sequence[Any]:
-        """(store_id, score, whether its question went out) of the surveys owed in [start, end)."""
+        """(store_id, staff_id, score, whether its question went out) of the surveys owed in [start, end)."""
         statement = (
             select(
                 FeedbackSurvey.store_id,
+                FeedbackSurvey.staff_id,
                 FeedbackSurvey.score,
                 (Notification.status == NotificationStatus.SENT).label("asked"),
             )

@@ -16,29 +16,37 @@ from loyalty.apikeys import Scope
 from loyalty.clock import FixedClock
 from tests.conftest import START, reset_tables
 from tests.utils.api import RunningApi, bearer, new_api_key
+from tests.utils.console import add_staff
 from tests.utils.coupons import add_store
 from tests.utils.feedback import reference_nps
 from tests.utils.members import till_member
 
 STORES = ("SH-01", "SH-02", "BJ-01")
-# One survey: its store, its score (None: asked, not answered) and whether the question went out.
-Survey = tuple[str, int | None, bool]
+STAFF = {5101: "Mia", 5102: "Cai"}
+# One survey: its store, its score (None: asked, not answered), whether the question went out,
+# and who rang the purchase up (a Telegram id in STAFF, or None: an API till).
+Survey = tuple[str, int | None, bool, int | None]
 surveys = st.lists(
-    st.tuples(st.sampled_from(STORES), st.none() | st.integers(0, 10), st.booleans()).map(
-        lambda s: (s[0], s[1], s[2] or s[1] is not None)  # an answer means it was asked
-    ),
+    st.tuples(
+        st.sampled_from(STORES), st.none() | st.integers(0, 10), st.booleans(), st.sampled_from([None, *STAFF])
+    ).map(lambda s: (s[0], s[1], s[2] or s[1] is not None, s[3])),  # an answer means it was asked
     max_size=40,
 )
 
 
 async def write(uow_factory: UnitOfWorkFactory, clock: FixedClock, rows: list[Survey]) -> None:
     ids = {code: (await add_store(uow_factory, clock, code)).id for code in STORES}
+    for telegram_id, name in STAFF.items():
+        await add_staff(uow_factory, clock, telegram_id, "marketer", name)
     member = await till_member(uow_factory, clock)
     async with uow_factory() as uow:
-        for index, (code, score, asked) in enumerate(rows):
+        staff_ids = {person.telegram_id: person.id for person in await uow.staff.all()}
+        for index, (code, score, asked, rang) in enumerate(rows):
+            staff_id = staff_ids[rang] if rang is not None else None
             purchase = Purchase(
                 member_id=member.id, order_id=f"P-{index}", channel="store", store_id=ids[code], amount_minor=100,
                 currency="CNY", purchased_at=clock.now(), points_earned=0, refunded_minor=0, created_at=clock.now(),
+                staff_id=staff_id,
             )
             question = Notification(
                 member_id=member.id, kind="feedback_asked", payload={}, status="sent" if asked else "skipped",
@@ -47,7 +55,8 @@ async def write(uow_factory: UnitOfWorkFactory, clock: FixedClock, rows: list[Su
             uow.session.add_all([purchase, question])
             await uow.flush()
             uow.session.add(FeedbackSurvey(
-                member_id=member.id, purchase_id=purchase.id, store_id=ids[code], notification_id=question.id,
+                member_id=member.id, purchase_id=purchase.id, store_id=ids[code], staff_id=staff_id,
+                notification_id=question.id,
                 created_at=clock.now(), score=score, answered_at=clock.now() if score is not None else None,
                 points_awarded=0,
             ))
@@ -55,8 +64,8 @@ async def write(uow_factory: UnitOfWorkFactory, clock: FixedClock, rows: list[Su
 
 
 def matches(figure: dict[str, object], rows: list[Survey]) -> None:
-    scores = [score for _, score, _ in rows if score is not None]
-    asked = sum(1 for _, _, was_asked in rows if was_asked)
+    scores = [row[1] for row in rows if row[1] is not None]
+    asked = sum(1 for row in rows if row[2])
     assert figure["responses"] == len(scores) and figure["asked"] == asked
     assert figure["response_rate"] == (len(scores) / asked if asked else None)
     if not scores:
@@ -84,6 +93,11 @@ async def test_the_apis_nps_equals_the_reference(
     body = response.json()
     matches(body["overall"], rows)
     by_store = {row["store"]: row for row in body["stores"]}
-    assert set(by_store) == {code for code, _, _ in rows}
+    assert set(by_store) == {row[0] for row in rows}
     for code in by_store:
         matches(by_store[code], [row for row in rows if row[0] == code])
+    by_staff = {row["staff_name"]: row for row in body["staff"]}
+    assert set(by_staff) == {STAFF[row[3]] for row in rows if row[3] is not None}
+    for telegram_id, name in STAFF.items():
+        if name in by_staff:
+            matches(by_staff[name], [row for row in rows if row[3] == telegram_id])
