@@ -1,7 +1,7 @@
 """feedback surveys (NPS) and the members' feedback threads
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06
 
 `feedback_surveys`: one per purchase at a store that owed a survey (at most one per member per
@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0021'
-down_revision = '0019'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
-TOPICS = "'points', 'coupons', 'tier', 'greetings', 'offers'"
+TOPICS = "'points', 'coupons', 'tier', 'greetings', 'offers', 'referrals'"
 
 
 def upgrade() -> None:
