@@ -59,6 +59,8 @@ ROUTE_SCOPES: Mapping[str, frozenset[Scope]] = {
     "GET /evaluation": MARKETING,
     "GET /segments/rfm": MARKETING,
     "GET /kpis": MARKETING,
+    "GET /feedback/nps": MARKETING,
+    "GET /feedback/comments": MARKETING,
     "GET /members/{member_number}/tags": MARKETING,
     "PUT /members/{member_number}/tags": MARKETING,
     "GET /coupon-templates": MARKETING,

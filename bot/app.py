@@ -26,7 +26,8 @@ from loyalty.config import SUPPORTED_LOCALES, Settings
 log = logging.getLogger(__name__)
 
 COMMANDS = (
-    "start", "card", "points", "rewards", "coupons", "invite", "language", "settings", "privacy", "help", "cancel",
+    "start", "card", "points", "rewards", "coupons", "invite", "language", "settings", "privacy", "feedback", "help",
+    "cancel",
 )
 
 

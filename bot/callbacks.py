@@ -149,3 +149,31 @@ class StaffCampaignCallback(CallbackData, prefix="sf_cmp"):
 
     action: CampaignAction
     campaign_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+# --- feedback (bot/routers/feedback.py) ---------------------------------------------------------
+# Each names a survey; the handler checks it is the presser's own and still open.
+
+
+class FeedbackScoreCallback(CallbackData, prefix="fb_score"):
+    """The survey's answer, 0-10: taken once."""
+
+    survey_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    score: Annotated[int, Field(ge=0, le=10)]
+
+
+class FeedbackStep(str, Enum):
+    skip = "skip"  # no comment
+    yes = "yes"  # a detractor agrees to be contacted
+    no = "no"
+
+
+class FeedbackStepCallback(CallbackData, prefix="fb_step"):
+    survey_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    step: FeedbackStep
+
+
+class StaffFeedbackReplyCallback(CallbackData, prefix="sf_fbr"):
+    """Answer this member message (/feedback); staff only, checked again when pressed."""
+
+    message_id: Annotated[int, Field(ge=1, le=2**31 - 1)]

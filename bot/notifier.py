@@ -37,6 +37,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import keyboards
 from bot.coupons_view import coupon_buttons
+from bot.feedback_view import score_keyboard
 from bot.qr import qr_png
 from bot.render import Texts, region_of, texts_for
 from bot.rewards_view import RewardsPage
@@ -258,6 +259,8 @@ def _markup(kind: str, context: dict[str, Any], texts: Texts) -> InlineKeyboardM
         builder = InlineKeyboardBuilder()
         builder.button(text=texts("notifications/buttons/use_points"), callback_data=RewardsPage(page=1))
         return builder.as_markup()
+    if kind == NotificationKind.FEEDBACK_ASKED:
+        return score_keyboard(int(context["survey_id"]))
     if kind in (NotificationKind.COUPON_EXPIRING, NotificationKind.COUPON_ISSUED):
         return coupon_buttons(texts, [context["coupon"]])
     gift = context.get(GIFTS[kind]) if kind in GIFTS else None

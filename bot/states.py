@@ -17,3 +17,16 @@ class Broadcast(StatesGroup):
     when = State()
     repeat = State()
     review = State()
+
+
+class Feedback(StatesGroup):
+    """The survey's follow-up (FSM data: survey_id) and /feedback's message."""
+
+    comment = State()
+    message = State()
+
+
+class FeedbackReply(StatesGroup):
+    """A staff member writing the answer to a member's message (FSM data: message_id)."""
+
+    text = State()

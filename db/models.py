@@ -86,6 +86,8 @@ class NotificationKind(enum.StrEnum):
     WIN_BACK = "win_back"
     REFERRAL_JOINED = "referral_joined"  # a friend joined by the member's invite link
     REFERRAL_REWARDED = "referral_rewarded"  # the friend's purchase earned the member their reward
+    FEEDBACK_ASKED = "feedback_asked"  # the survey after a purchase at a store (loyalty/feedback.py)
+    FEEDBACK_REPLY = "feedback_reply"  # staff answered what the member wrote with /feedback
 
 
 class CouponKind(enum.StrEnum):
@@ -699,7 +701,7 @@ class MemberMute(Base):
     __tablename__ = "member_mutes"
     __table_args__ = (
         CheckConstraint(
-            "topic IN ('points', 'coupons', 'tier', 'greetings', 'offers', 'referrals')", name="known_topic"
+            "topic IN ('points', 'coupons', 'tier', 'greetings', 'offers', 'referrals', 'feedback')", name="known_topic"
         ),
     )
 
@@ -1028,3 +1030,54 @@ class ReferralOpen(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     opened_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+# --- feedback -----------------------------------------------------------------------------------
+
+
+class FeedbackSurvey(Base):
+    """The survey "how likely are you to recommend us?", owed by a purchase at a store (loyalty/feedback.py)
+    and asked through the outbox (`notification_id`). The score is set once; the comment and
+    the consent to be contacted follow it."""
+
+    __tablename__ = "feedback_surveys"
+    __table_args__ = (
+        CheckConstraint("score IS NULL OR score BETWEEN 0 AND 10", name="score_in_range"),
+        # The member's last survey (at most one per FEEDBACK_MIN_DAYS).
+        Index("ix_feedback_surveys_member_created", "member_id", "created_at"),
+        # The report reads a period's surveys, by store.
+        Index("ix_feedback_surveys_created_store", "created_at", "store_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"), unique=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="SET NULL"))
+    # Who rang the purchase up, when the till said so: the score is theirs too.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    score: Mapped[int | None] = mapped_column(SmallInteger)
+    answered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    comment: Mapped[str | None] = mapped_column(Text)
+    # None: not asked (only detractors are); True/False: their answer.
+    contact_ok: Mapped[bool | None] = mapped_column(Boolean)
+    # When the follow-up ended (a comment, Skip, or the consent answer): nothing more is taken.
+    closed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    points_awarded: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FeedbackMessage(Base):
+    """A thread between a member and the merchant: what the member wrote with /feedback
+    (`staff_id` None) and each staff reply to it (`reply_to_id` the member's message)."""
+
+    __tablename__ = "feedback_messages"
+    __table_args__ = (Index("ix_feedback_messages_member", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="SET NULL"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_messages.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)

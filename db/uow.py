@@ -41,6 +41,7 @@ from db.repositories import (
     SecretKeyRepository,
     StaffRepository,
 )
+from db.repositories.feedback import FeedbackRepository
 
 
 class UnitOfWork:
@@ -59,6 +60,7 @@ class UnitOfWork:
     console: ConsoleRepository
     kpis: KpiRepository
     referrals: ReferralRepository
+    feedback: FeedbackRepository
 
     def __init__(
         self,
@@ -95,6 +97,7 @@ class UnitOfWork:
         self.personal_data = PersonalDataRepository(self._session)
         self.console = ConsoleRepository(self._session)
         self.kpis = KpiRepository(self._session)
+        self.feedback = FeedbackRepository(self._session)
         return self
 
     async def __aexit__(

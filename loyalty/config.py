@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     console_url: str = ""
+    # Feedback (loyalty/feedback.py): a purchase at a store asks "how likely are you to recommend
+    # us?" this long after it (then held by quiet hours and the weekly cap like any nudge), at most
+    # once per member per `feedback_min_days`; `feedback_points` for answering (0: none).
+    feedback_delay_minutes: int = Field(default=180, ge=0, le=7 * 24 * 60)
+    feedback_min_days: int = Field(default=30, ge=1, le=365)
+    feedback_points: int = Field(default=0, ge=0, le=10_000)
 
     # The Mini App at /app/ (api/webapp): WEBAPP_URL is its public HTTPS address, which the
     # chat's menu button and /card's button open (unset: no button; Telegram opens only https).

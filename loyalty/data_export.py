@@ -9,6 +9,7 @@ currency, as everywhere else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -143,6 +144,13 @@ class ExportedReferral(BaseModel):
     reward_points: int
 
 
+class ExportedFeedback(BaseModel):
+    at: datetime
+    kind: str = Field(description="`survey` (their answer after a visit), `message` (theirs, /feedback) or `reply` (the staff's).")
+    score: int | None = Field(description="A survey's score, 0-10; null if not answered.")
+    text: str | None
+
+
 class MemberExport(BaseModel):
     """Everything stored about one member."""
 
@@ -160,6 +168,9 @@ class MemberExport(BaseModel):
     tier_moves: list[ExportedTierMove] = Field(default_factory=list, description="Their moves between tiers, oldest first.")
     referrals: list[ExportedReferral] = Field(
         default_factory=list, description="Friends they invited and who invited them, oldest first; the other member unnamed."
+    )
+    feedback: list[ExportedFeedback] = Field(
+        default_factory=list, description="Their survey answers and feedback messages with the replies, oldest first."
     )
 
 
@@ -288,7 +299,20 @@ async def export_member(uow: UnitOfWork, settings: Settings, member: Member, *, 
             )
             for referral in await data.referrals(member.id)
         ],
+        feedback=await _feedback(uow, member, at),
     )
+
+
+async def _feedback(uow: UnitOfWork, member: Member, at: Callable[[datetime], datetime]) -> list[ExportedFeedback]:
+    surveys = [
+        ExportedFeedback(at=at(survey.answered_at or survey.created_at), kind="survey", score=survey.score, text=survey.comment)
+        for survey in await uow.feedback.surveys_of(member.id)
+    ]
+    messages = [
+        ExportedFeedback(at=at(message.created_at), kind="reply" if message.staff_id else "message", score=None, text=message.body)
+        for message in await uow.feedback.thread(member.id)
+    ]
+    return sorted(surveys + messages, key=lambda item: item.at)
 
 
 async def export_for_merchant(

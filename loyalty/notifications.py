@@ -211,6 +211,17 @@ async def _win_back(
     }
 
 
+async def _feedback_asked(
+    uow: UnitOfWork, notification: Notification, member: Member, now: datetime, settings: Settings
+) -> Context | None:
+    """The survey's store, by name; nothing to ask once it was answered."""
+    survey = await uow.feedback.survey(int(notification.payload["survey_id"]))
+    if survey is None or survey.score is not None:
+        return None
+    store = await uow.program.store(survey.store_id) if survey.store_id is not None else None
+    return {"store_name": store.name if store else None, "program": settings.program_name}
+
+
 Builder = Callable[
     [UnitOfWork, Notification, Member, datetime, Settings], Awaitable[Context | None]
 ]
@@ -262,6 +273,7 @@ _BUILDERS: dict[str, Builder] = {
     "tier_at_risk": _tier_at_risk,
     "win_back": _win_back,
     "near_upgrade": _near_upgrade,
+    NotificationKind.FEEDBACK_ASKED: _feedback_asked,
 }
 
 

@@ -24,7 +24,7 @@ from db.models import (
     Refund,
 )
 from db.uow import IntegrityError, UnitOfWork
-from loyalty import earning, ledger, referrals, tiers
+from loyalty import earning, feedback, ledger, referrals, tiers
 from loyalty.blocking import refuse_if_blocked
 from loyalty.bonuses import grant_event_bonus
 from loyalty.clock import Clock
@@ -191,6 +191,7 @@ async def record_purchase(
                 created_at=now,
             )
         )
+    await feedback.owe_survey(uow, member, purchase, now=now, settings=settings)
     outcome = PurchaseOutcome(
         purchase_id=purchase.id,
         member_number=member.member_number,

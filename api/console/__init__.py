@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from api.console import campaigns, imports, members, pages, referrals, stores, team
+from api.console import campaigns, feedback, imports, members, pages, referrals, stores, team
 from api.console.deps import ConsoleRefusal, SignInNeeded
 from api.console.rendering import PAGE_HEADERS, STATIC_DIR, render
 from api.console.setup import routers as setup_routers
@@ -41,6 +41,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(team.router)
     app.include_router(imports.router)
     app.include_router(referrals.router)
+    app.include_router(feedback.router)
     for part in setup_routers:
         app.include_router(part)
     app.mount("/console/static", ConsoleStatic(directory=STATIC_DIR), name="console-static")

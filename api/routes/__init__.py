@@ -9,6 +9,7 @@ from api.routes import (
     campaigns,
     coupons,
     diagnostics,
+    feedback,
     health,
     kpis,
     members,
@@ -60,5 +61,6 @@ api_v1.include_router(campaigns.router)
 api_v1.include_router(kpis.router)
 api_v1.include_router(diagnostics.router)
 api_v1.include_router(referrals.router)
+api_v1.include_router(feedback.router)
 
 __all__ = ["API_V1_PREFIX", "api_v1", "health"]

@@ -9,6 +9,7 @@ from bot.routers import (
     chat_member,
     coupons,
     fallback,
+    feedback,
     help,
     invite,
     language,
@@ -39,6 +40,7 @@ def build_root_router() -> Router:
         language.router(),
         settings.router(),
         privacy.router(),
+        feedback.router(),
         # Before help: /cancel in the middle of /broadcast belongs to the staff flow.
         staff.router(),
         help.router(),

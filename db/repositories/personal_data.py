@@ -25,6 +25,8 @@ from db.models import (
     CampaignRecipient,
     Coupon,
     CouponTemplate,
+    FeedbackMessage,
+    FeedbackSurvey,
     IdempotencyRecord,
     LedgerEntry,
     MemberMute,
@@ -59,6 +61,8 @@ MEMBER_TABLES: dict[str, str] = {
     # A referral names two members by id, with statuses, times and points: nothing personal.
     "referrals": "kept for the referral report (as referrer or friend): ids, statuses and times only",
     "referral_opens": "kept for the referral report: when the member's invite link was opened, by nobody named",
+    "feedback_surveys": "kept for the NPS report: scores only; comments and the consent set to NULL",
+    "feedback_messages": "deleted: what the member wrote and the staff's replies",
 }
 # Rows that name a member without a foreign key: by Telegram id (staff, a campaign's progress
 # message), by scope (idempotency answers: "member:<id>", "bonus:<id>", "chat:<Telegram id>").
@@ -214,6 +218,11 @@ class PersonalDataRepository:
         )
         await self._session.execute(delete(MemberTag).where(MemberTag.member_id == member_id))
         await self._session.execute(delete(MemberMute).where(MemberMute.member_id == member_id))
+        # What they wrote about a visit or to the merchant; the scores stay, anonymous, in the NPS.
+        await self._session.execute(
+            update(FeedbackSurvey).where(FeedbackSurvey.member_id == member_id).values(comment=None, contact_ok=None)
+        )
+        await self._session.execute(delete(FeedbackMessage).where(FeedbackMessage.member_id == member_id))
         # Free text people wrote about the member: an adjustment's reason, an audit detail. The
         # reasons the program writes itself ("order S001-42", a rule's name) stay for the accounts.
         await self._session.execute(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from db.models import NotificationKind
 
 # What a member can mute, in the order /settings lists them.
-TOPICS = ("points", "coupons", "tier", "greetings", "offers", "referrals")
+TOPICS = ("points", "coupons", "tier", "greetings", "offers", "referrals", "feedback")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ KINDS: dict[str, NudgeKind] = {
         NudgeKind(NotificationKind.WIN_BACK, "offers"),
         NudgeKind(NotificationKind.REFERRAL_JOINED, "referrals"),  # loyalty/referrals.py
         NudgeKind(NotificationKind.REFERRAL_REWARDED, "referrals"),
+        NudgeKind(NotificationKind.FEEDBACK_ASKED, "feedback"),  # the survey after a purchase (loyalty/feedback.py)
     )
 }
 

@@ -198,6 +198,7 @@ async def test_settings_toggle_topics_in_place_and_refuse_forged_buttons(product
     labels = [
         "Points about to expire", "Coupons: new, ending, nearby", "Keeping or reaching a tier",
         "Birthday and anniversary greetings", "Offers and news from us", "Friends you invited",
+        "Questions about your visit",
     ]
     assert listing.button_labels == [f"✅ {label}" for label in labels] + [EN("privacy/buttons/open")]
 

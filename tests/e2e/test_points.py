@@ -58,7 +58,7 @@ async def test_points_from_the_till_arrive_in_value_terms(product: Product) -> N
     assert "you now have 128" in message.text
     assert "2 × Latte" in message.text  # 128 points buy two 50-point lattes
     async with product.uow_factory() as uow:
-        [note] = (await uow.session.scalars(select(Notification))).all()
+        [note] = (await uow.session.scalars(select(Notification).where(Notification.kind == "points_earned"))).all()
     assert note.status == "sent" and note.sent_at == product.clock.now()
     assert await product.notifier.drain_once() == 0, "a sent notification never goes twice"
 

@@ -149,6 +149,12 @@ SAMPLE: dict[str, object] = TEMPLATE_SAMPLE | {
     "code_count": 1,
     "export": sample_export(),
 }
+# Feedback (loyalty/feedback.py): the survey, its follow-up, the staff's alert and replies.
+SAMPLE |= {
+    "score": 3, "store_name": "<b>Al & Ex</b> café", "comment": "<i>cold</i> & slow", "contact": True,
+    "band": "detractor", "body": "<script>x</script> hello", "question": "Open on Sunday?", "reply": "Yes, 9-5 & <b>",
+    "limit": 1000, "survey_id": 5,
+}
 
 
 def all_keys() -> list[str]:

@@ -14,7 +14,7 @@ from aiogram.types import CallbackQuery
 from bot.callbacks import STAFF_PREFIX
 from bot.filters import IsStaff
 from bot.render import Texts
-from bot.routers.staff import broadcast, campaigns, console
+from bot.routers.staff import broadcast, campaigns, console, feedback
 
 
 async def refuse(query: CallbackQuery, texts: Texts) -> None:
@@ -34,7 +34,7 @@ def router() -> Router:
     guarded.callback_query.filter(IsStaff())
     leftovers = Router(name="staff-stale")
     leftovers.callback_query.register(stale, F.data.startswith(STAFF_PREFIX))
-    guarded.include_routers(broadcast.router(), campaigns.router(), console.router(), leftovers)
+    guarded.include_routers(broadcast.router(), campaigns.router(), console.router(), feedback.router(), leftovers)
     refusal = Router(name="staff-refusal")
     refusal.callback_query.register(refuse, F.data.startswith(STAFF_PREFIX))
     root.include_routers(guarded, refusal)
