@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from db.models import AuditEvent, Notification, Purchase
+from db.models import AuditEvent, Notification, NotificationKind, Purchase
 from db.uow import UnitOfWorkFactory
 from loyalty import card_tokens, console_access, staff
 from loyalty.clock import FixedClock
@@ -192,7 +192,9 @@ async def test_a_cashier_scans_the_card_and_records_a_sale_for_their_store_audit
         store = await uow.program.store_by_code("S1")
         cashier_row = await uow.staff.by_telegram_id(CASHIER)
         receipts = await uow.session.scalar(
-            select(func.count()).select_from(Notification).where(Notification.member_id == member.id)
+            select(func.count()).select_from(Notification).where(
+                Notification.member_id == member.id, Notification.kind == NotificationKind.POINTS_EARNED
+            )
         )
     assert store is not None and cashier_row is not None
     assert (row.store_id, row.staff_id, row.amount_minor) == (store.id, cashier_row.id, 3200)
