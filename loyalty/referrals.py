@@ -25,6 +25,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from db.models import (
     Coupon,
@@ -54,6 +55,7 @@ from loyalty.errors import (
 log = logging.getLogger(__name__)
 
 PAYLOAD_PREFIX = "ref_"
+SHARE_URL = "https://t.me/share/url"
 CODE_LENGTH = 8  # 40 random bits: not enumerable like member numbers
 CODE_ATTEMPTS = 5
 ACTOR = "referral"
@@ -116,6 +118,12 @@ def code_from_payload(payload: str | None) -> str | None:
 
 def invite_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username}?start={PAYLOAD_PREFIX}{code}"
+
+
+def share_link(link: str, pitch: str) -> str:
+    """Telegram's share dialog with the invite link and a line about the program: the member
+    picks the chats to send it to."""
+    return f"{SHARE_URL}?{urlencode({'url': link, 'text': pitch})}"
 
 
 async def code_for(uow: UnitOfWork, member: Member) -> str:

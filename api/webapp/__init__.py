@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from api.webapp import card, me, offers, places, points, settings, till
+from api.webapp import card, invite, me, offers, places, points, settings, till
 from api.webapp.auth import AppRefusal, refusal_response
 from api.webapp.page import INDEX, PAGE_HEADERS, STATIC_DIR
 
@@ -23,6 +23,7 @@ API_PREFIX = "/app/api"
 api_router = APIRouter(prefix=API_PREFIX, include_in_schema=False)
 api_router.include_router(me.router)
 api_router.include_router(card.router)
+api_router.include_router(invite.router)
 api_router.include_router(till.router)
 for screen in (points, offers, places, settings):  # the member's screens
     api_router.include_router(screen.router)

@@ -4,8 +4,6 @@ card comes from the "Invite a friend" button under /points."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from aiogram import Bot, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -17,8 +15,6 @@ from db.models import Member
 from db.uow import UnitOfWork
 from loyalty import referrals
 from loyalty.config import Settings
-
-SHARE_URL = "https://t.me/share/url"
 
 
 async def invite_markup(uow: UnitOfWork, texts: Texts) -> InlineKeyboardMarkup | None:
@@ -56,7 +52,7 @@ async def _send_card(bot: Bot, chat_id: int, member: Member | None, uow: UnitOfW
     me = await bot.me()  # aiogram asks getMe once and keeps the answer
     link = referrals.invite_link(me.username or "", code)
     pitch = texts("referrals/share_text", program=settings.program_name)
-    share = f"{SHARE_URL}?{urlencode({'url': link, 'text': pitch})}"
+    share = referrals.share_link(link, pitch)
     await bot.send_message(
         chat_id,
         texts("referrals/card", program=settings.program_name, link=link),

@@ -27,6 +27,7 @@ from sandbox import SandboxServer
 from tests.utils.browser import Tab, open_tab
 from tests.utils.coupons import add_store
 from tests.utils.members import chat_member
+from tests.utils.referrals import set_terms
 from tests.utils.webapp import sign_init_data, stand_in_script, telegram_user
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -58,6 +59,7 @@ async def test_a_member_sees_their_card_and_its_qr_changes_every_minute(
     tab: Tab, base_url: str, uow_factory: UnitOfWorkFactory, clock: FixedClock, sandbox: SandboxServer
 ) -> None:
     member = await chat_member(uow_factory, clock, telegram_id=MEMBER)
+    await set_terms(uow_factory, clock)  # the referral program is on: the card offers the invite
     page = tab.page
     ours: list[Response] = []
     page.on("response", lambda response: ours.append(response) if response.url.startswith(base_url) else None)
@@ -77,6 +79,12 @@ async def test_a_member_sees_their_card_and_its_qr_changes_every_minute(
     await page.evaluate("LoyaltyApp.runTimers()")
 
     await expect(qr).not_to_have_attribute("data-token", first, timeout=WAIT_MS)
+
+    # Inviting a friend opens Telegram's share dialog with the member's own link.
+    await page.locator('[data-role="invite-share"]').click()
+    shared = await page.evaluate("__tg.called('openTelegramLink').map((call) => call.args[0])")
+    assert len(shared) == 1 and shared[0].startswith("https://t.me/share/url?url=")
+    assert f"{sandbox.bot.username}%3Fstart%3Dref_" in shared[0]
     assert tab.script_errors == []
     assert tab.blocked == [TELEGRAM_SCRIPT]  # Telegram's own script, and nothing else, from outside
 

@@ -13,6 +13,7 @@
       var tier = el("span", { "data-role": "card-tier" });
       var balance = el("span", { class: "big", "data-role": "card-balance" });
       var blocked = el("p", { class: "error", text: ctx.t("app.blocked"), hidden: true });
+      var invite = el("div", { class: "section", "data-role": "invite", hidden: true });
       container.replaceChildren(
         el("h1", { text: ctx.t("card.title") }),
         el("div", { class: "section center" }, [qr, el("p", { class: "muted", text: ctx.t("card.qr_hint") })]),
@@ -21,7 +22,8 @@
           el("div", { class: "row" }, [el("span", { class: "muted", text: ctx.t("card.balance") }), balance]),
           el("div", { class: "row" }, [el("span", { class: "muted", text: ctx.t("card.tier") }), tier]),
           el("div", { class: "row" }, [el("span", { class: "muted", text: ctx.t("card.number") }), number]),
-        ])
+        ]),
+        invite
       );
 
       function draw(card) {
@@ -37,7 +39,25 @@
         return ctx.api("/card").then(draw);
       }
 
+      // While the merchant's referral program is on: the member's link, through Telegram's share
+      // dialog (the chat's /invite gives the same link).
+      function offerInvite(answer) {
+        if (!answer.share_url) return;
+        invite.replaceChildren(
+          el("p", { class: "muted", text: ctx.t("card.invite_hint") }),
+          el("button", {
+            type: "button", class: "secondary", text: ctx.t("card.invite"), "data-role": "invite-share",
+            onclick: function () {
+              if (ctx.tg && ctx.tg.openTelegramLink && ctx.supports("6.1")) ctx.tg.openTelegramLink(answer.share_url);
+              else window.location.href = answer.share_url;
+            },
+          })
+        );
+        invite.hidden = false;
+      }
+
       ctx.every(REFRESH_MS, load);
+      ctx.api("/invite").then(offerInvite, function () { /* the card stands without it */ });
       return load();
     },
   });
