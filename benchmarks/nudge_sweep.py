@@ -41,6 +41,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchmarks.common import databases, parser, report, scratch_database
 from db.crypto import FieldCipher
+from loyalty.nudges.kinds import TOPICS
 
 SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 10_000, 50_000)
@@ -80,8 +81,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "id", "template_id", "member_id", "code", "status", "source", "issued_at", "valid_from", "valid_until",
     ),
 }
-TOPICS = ("points", "coupons", "tier", "greetings", "offers")
-
 
 def month_start(months_ahead: int) -> datetime:
     """Local midnight starting the month `months_ahead` after NOW's, in UTC: when lots expire."""

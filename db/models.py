@@ -723,8 +723,10 @@ class MemberTag(Base):
 
 
 class Staff(Base):
-    """A Telegram user who runs the program from the chat. Owners and marketers broadcast and
-    manage campaigns; only an owner acts on a campaign someone else started."""
+    """A Telegram user who runs the program. Owners and marketers broadcast and manage campaigns
+    (only an owner acts on a campaign someone else started) and use the console; cashiers ring up
+    sales in the Mini App's till, as owners may (loyalty/staff.py). There is always an owner once
+    there has been one."""
 
     __tablename__ = "staff"
     __table_args__ = (CheckConstraint("role IN ('owner', 'marketer', 'cashier')", name="known_role"),)

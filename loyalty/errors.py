@@ -180,6 +180,13 @@ class Conflict(LoyaltyError):
     code = "conflict"
 
 
+class LastOwner(Conflict):
+    """The change would leave the program without an owner: nobody could then sign in to the
+    console's owner pages or grant access again but an administrator with the CLI."""
+
+    code = "last_owner"
+
+
 class AlreadyRegistered(Conflict):
     """member_number: the member who has the phone already, when the refusal may name them
     (an enrolment by a till, which may look the phone up anyway)."""

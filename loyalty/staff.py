@@ -16,7 +16,7 @@ from typing import Literal, cast, get_args
 from db.models import Staff
 from db.uow import UnitOfWork
 from loyalty.clock import Clock
-from loyalty.errors import InvalidInput, NotFound, UnknownStore
+from loyalty.errors import InvalidInput, LastOwner, NotFound, UnknownStore
 from loyalty.text import check_text
 
 Role = Literal["owner", "marketer", "cashier"]
@@ -96,6 +96,8 @@ async def add(
             existing = await uow.staff.by_telegram_id(telegram_id)
             assert existing is not None
     if not created:
+        if existing.role == "owner" and role != "owner":
+            await _keep_an_owner(uow)
         existing.role = role
         if name is not None:
             existing.name = name.strip()
@@ -115,11 +117,19 @@ async def remove(uow: UnitOfWork, clock: Clock, telegram_id: int, *, actor: str 
     existing = await uow.staff.by_telegram_id(telegram_id)
     if existing is None:
         raise NotFound(f"no staff member has Telegram id {telegram_id}")
+    if existing.role == "owner":
+        await _keep_an_owner(uow)
     await uow.console.end_sessions_of(existing.id)
     if not await uow.staff.remove(telegram_id):
         raise NotFound(f"no staff member has Telegram id {telegram_id}")
     uow.audit.record(at=clock.now(), actor=actor, action="staff.remove", detail=str(telegram_id))
     await uow.commit()
+
+
+async def _keep_an_owner(uow: UnitOfWork) -> None:
+    """Refuse (LastOwner, nothing changed) to demote or remove the one owner left."""
+    if await uow.staff.lock_owners() <= 1:
+        raise LastOwner("the program's last owner stays an owner: make someone else owner first")
 
 
 async def list_staff(uow: UnitOfWork) -> Sequence[Staff]:

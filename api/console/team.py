@@ -17,7 +17,7 @@ from loyalty import apikeys, staff
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.console_access import ConsoleUser
-from loyalty.errors import ApiKeyExists, InvalidInput, NotFound
+from loyalty.errors import ApiKeyExists, InvalidInput, LastOwner, NotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -72,6 +72,8 @@ async def staff_add(
             uow, clock, telegram_id=_telegram_id(telegram_id), role=role, name=name or None, actor=owner.actor,
             store_code=store,
         )
+    except LastOwner:
+        return await _staff_page(request, uow, settings, owner, status_code=409, form=form, problem="last_owner")
     except InvalidInput as refused:
         return await _staff_page(request, uow, settings, owner, status_code=422, form=form, problem=refused.field or "telegram_id")
     return _back("/console/staff")
@@ -84,6 +86,8 @@ async def staff_remove(
     """Take access away; their console sessions end with it (loyalty.staff.remove)."""
     try:
         await staff.remove(uow, clock, _telegram_id(telegram_id), actor=owner.actor)
+    except LastOwner:
+        return await _staff_page(request, uow, settings, owner, status_code=409, problem="last_owner")
     except (InvalidInput, NotFound):
         return await _staff_page(request, uow, settings, owner, status_code=404, problem="unknown")
     return _back("/console/staff")

@@ -26,6 +26,13 @@ class StaffRepository:
         cap), as ApiKeyRepository.lock does for a key."""
         await self._session.execute(select(Staff.id).where(Staff.id == staff_id).with_for_update())
 
+    async def lock_owners(self) -> int:
+        """How many owners there are, their rows locked until the transaction ends: two owners
+        demoting or removing each other at once are served one after the other, and the second
+        sees that the first left them the last one."""
+        rows = await self._session.scalars(select(Staff.id).where(Staff.role == "owner").with_for_update())
+        return len(rows.all())
+
     async def by_id(self, staff_id: int) -> Staff | None:
         statement = select(Staff).where(Staff.id == staff_id).execution_options(populate_existing=True)
         return (await self._session.scalars(statement)).one_or_none()

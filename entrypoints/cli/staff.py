@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from entrypoints.cli.common import load_settings, with_uow
+
+if TYPE_CHECKING:  # the commands import the program when they run, so --help stays quick
+    from db.models import Staff
+    from db.uow import UnitOfWork
+    from loyalty.clock import Clock
 
 staff_app = typer.Typer(
     help=(
@@ -70,15 +76,19 @@ def add(
 
 @staff_app.command("list")
 def list_() -> None:
-    """List staff: Telegram id, role, name, since when."""
+    """List staff: Telegram id, role, name, since when, and the store they serve at."""
     from loyalty import staff
 
-    rows = with_uow(lambda uow, clock: staff.list_staff(uow))
+    async def read(uow: UnitOfWork, clock: Clock) -> tuple[Sequence[Staff], dict[int, str]]:
+        return await staff.list_staff(uow), {store.id: store.code for store in await uow.program.stores()}
+
+    rows, store_codes = with_uow(read)
     if not rows:
         typer.echo("No staff yet: add someone with `loyalty staff add TELEGRAM_ID --role owner --name NAME`.", err=True)
         return
     for row in rows:
-        typer.echo(f"{row.telegram_id}\t{row.role}\t{row.name}\tsince {row.created_at:%Y-%m-%d}")
+        store = f"\tat {store_codes[row.store_id]}" if row.store_id in store_codes else ""
+        typer.echo(f"{row.telegram_id}\t{row.role}\t{row.name}\tsince {row.created_at:%Y-%m-%d}{store}")
 
 
 @staff_app.command("remove")

@@ -64,7 +64,7 @@ async def test_members_guests_and_former_staff_get_the_unknown_command_answer(pr
     _, guest_chat = product.member("Guest")
     former, former_chat = product.member("Former")
     async with product.uow_factory() as uow:
-        await staff.add(uow, product.clock, telegram_id=former.id, role="owner", name="Former")
+        await staff.add(uow, product.clock, telegram_id=former.id, role="marketer", name="Former")
     async with product.uow_factory() as uow:
         await staff.remove(uow, product.clock, former.id)
 

@@ -447,7 +447,8 @@ async def test_members_never_see_or_use_staff_commands(product: Product, setting
     # Taking access away works at the next tap.
     await owner.say("/campaigns")
     async with product.uow_factory() as uow:
-        await staff.remove(uow, product.clock, owner.user.id)
+        await staff.add(uow, product.clock, telegram_id=owner.user.id + 1000, role="owner", name="Next owner")
+        await staff.remove(uow, product.clock, owner.user.id)  # not the last owner: that one stays
     refusal = await product.forge(owner, f"sf_cmp:cancel:{campaign.id}")
     assert (refusal.text, refusal.show_alert) == (EN("staff/refused"), True)
     [answer] = await owner.say("/broadcast")

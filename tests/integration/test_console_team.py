@@ -67,6 +67,23 @@ async def test_an_owner_adds_reroles_and_removes_staff_and_removal_signs_them_ou
     assert gone.status_code == 404 and 'data-problem="unknown"' in gone.text
 
 
+async def test_the_last_owner_can_neither_remove_nor_demote_themselves(
+    api: RunningApi, uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings
+) -> None:
+    await sign_in(api.client, uow_factory, clock, settings, OWNER, locale="zh_CN")
+    token = csrf_of(await api.client.get("/console/staff"))
+    before = await staff_rows(uow_factory)
+
+    removed = await api.client.post(f"/console/staff/{OWNER}/remove", data={"csrf_token": token})
+    demoted = await api.client.post("/console/staff", data={"csrf_token": token, "telegram_id": str(OWNER), "role": "marketer"})
+
+    for answer in (removed, demoted):
+        assert answer.status_code == 409
+        assert 'data-problem="last_owner"' in answer.text and "这是本计划唯一的店主" in answer.text
+    assert await staff_rows(uow_factory) == before
+    assert await audited(uow_factory, "staff.remove") == await audited(uow_factory, "staff.update") == []
+
+
 @pytest.mark.parametrize(
     ("form", "field", "sentence"),
     [

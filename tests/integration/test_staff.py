@@ -16,9 +16,10 @@ from entrypoints.cli.staff import staff_app
 from loyalty import staff
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
-from loyalty.errors import InvalidInput, NotFound
+from loyalty.errors import InvalidInput, LastOwner, NotFound
 from sandbox import SandboxServer
-from tests.conftest import TEST_SECRET
+from tests.conftest import START, TEST_SECRET
+from tests.utils.coupons import add_store
 
 
 async def staff_rows(uow_factory: UnitOfWorkFactory) -> list[tuple[int, str, str]]:
@@ -39,11 +40,47 @@ async def test_add_changes_the_role_of_an_existing_member_and_remove_takes_acces
     assert await staff_rows(uow_factory) == [(1001, "owner", "Mia")]
 
     async with uow_factory() as uow:
+        await staff.add(uow, clock, telegram_id=1002, role="owner", name="Noor")
         await staff.remove(uow, clock, 1001)
     async with uow_factory() as uow:
         assert await staff.role_of(uow, 1001) is None
         actions = list(await uow.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
-    assert actions == ["staff.add", "staff.update", "staff.remove"]
+    assert actions == ["staff.add", "staff.update", "staff.add", "staff.remove"]
+
+
+async def test_the_last_owner_can_be_neither_removed_nor_demoted(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> None:
+    async with uow_factory() as uow:
+        await staff.add(uow, clock, telegram_id=1001, role="owner", name="Mia")
+        await staff.add(uow, clock, telegram_id=1002, role="marketer", name="Noor")
+    for attempt in (
+        lambda uow: staff.remove(uow, clock, 1001),
+        lambda uow: staff.add(uow, clock, telegram_id=1001, role="marketer", name=None),
+    ):
+        async with uow_factory() as uow:
+            with pytest.raises(LastOwner):
+                await attempt(uow)
+    assert await staff_rows(uow_factory) == [(1002, "marketer", "Noor"), (1001, "owner", "Mia")]
+    async with uow_factory() as uow:
+        assert list(await uow.session.scalars(select(AuditEvent.action))) == ["staff.add", "staff.add"]
+
+
+async def test_two_owners_removing_each_other_at_once_leave_one(uow_factory: UnitOfWorkFactory, clock: FixedClock) -> None:
+    async with uow_factory() as uow:
+        await staff.add(uow, clock, telegram_id=1001, role="owner", name="Mia")
+        await staff.add(uow, clock, telegram_id=1002, role="owner", name="Noor")
+
+    async def remove(telegram_id: int) -> str:
+        try:
+            async with uow_factory() as uow:
+                await staff.remove(uow, clock, telegram_id)
+        except LastOwner:
+            return "refused"
+        return "removed"
+
+    outcomes = await asyncio.gather(remove(1001), remove(1002))
+    assert sorted(outcomes) == ["refused", "removed"]
+    [(_, role, _)] = await staff_rows(uow_factory)
+    assert role == "owner"
 
 
 @pytest.mark.parametrize(
@@ -69,9 +106,11 @@ async def test_two_grants_at_once_leave_one_row(uow_factory: UnitOfWorkFactory, 
         async with uow_factory() as uow:
             await staff.add(uow, clock, telegram_id=7, role=role, name="Sam")
 
-    await asyncio.gather(grant("owner"), grant("marketer"))
+    outcomes = await asyncio.gather(grant("owner"), grant("marketer"), return_exceptions=True)
     [(telegram_id, role, name)] = await staff_rows(uow_factory)
     assert (telegram_id, name) == (7, "Sam") and role in ("owner", "marketer")
+    # Made owner first, Sam is the only owner, whom the second grant may not demote.
+    assert [type(outcome) for outcome in outcomes if outcome is not None] in ([], [LastOwner])
 
 
 def run(database_url: str, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -133,6 +172,12 @@ async def test_the_cli_adds_lists_changes_and_removes_staff(
     assert changed.exit_code == 0 and "Mia Wong (5550001) is now owner." in changed.output
     listed = await cli("list")
     assert "5550001\towner\tMia Wong\tsince " in listed.output
+    await add_store(uow_factory, FixedClock(START), "S1")
+    cashier = await cli("add", "5550009", "--role", "cashier", "--store", "S1", "--name", "Cai")
+    assert cashier.exit_code == 0, cashier.output
+    assert "5550009\tcashier\tCai\tsince " in (listed := (await cli("list")).output)
+    assert listed.split("5550009", 1)[1].splitlines()[0].endswith("\tat S1")
+    assert (await cli("remove", "5550009")).exit_code == 0
 
     for args, message in (
         (("add", "5550002", "--role", "admin", "--name", "X"), "'admin' is not one of"),
@@ -146,10 +191,13 @@ async def test_the_cli_adds_lists_changes_and_removes_staff(
     async with uow_factory() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Staff)) == 1
 
+    kept = await cli("remove", "5550001")
+    assert kept.exit_code != 0 and "the program's last owner stays an owner" in kept.output
+    assert (await cli("add", "5550003", "--role", "owner", "--name", "Noor")).exit_code == 0
     removed = await cli("remove", "5550001")
     assert removed.exit_code == 0 and "5550001 is no longer staff." in removed.output
     assert "BOT_TOKEN is not set" in removed.output, "the menu was left as it was, and the operator is told"
-    assert await staff_rows(uow_factory) == []
+    assert await staff_rows(uow_factory) == [(5550003, "owner", "Noor")]
 
     helped = await cli("--help")
     assert "Grant, change and take away staff access" in helped.output

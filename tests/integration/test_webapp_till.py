@@ -160,6 +160,7 @@ async def test_a_cashier_needs_a_store_and_gets_neither_the_console_nor_a_sign_i
     async with uow_factory() as uow:
         url = await console_access.create_link(uow, clock, settings, OWNER)
     async with uow_factory() as uow:
+        await staff.add(uow, clock, telegram_id=5302, role="owner", name="Next owner")  # the last owner stays
         await staff.add(uow, clock, telegram_id=OWNER, role="cashier", name=None, store_code="S2")
     async with uow_factory() as uow:
         with pytest.raises(console_access.LinkRefused):
