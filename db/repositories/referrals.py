@@ -150,9 +150,12 @@ class ReferralRepository:
         return [(row[0], row[1], row[2]) for row in rows], int(await self._session.scalar(counted) or 0)
 
     async def due(self, now: datetime, *, limit: int) -> list[int]:
+        """Qualified referrals whose hold has passed, but not those of a blocked referrer: they
+        wait until unblocked, and must not fill every batch ahead of the ones that can be paid."""
         statement = (
             select(Referral.id)
-            .where(Referral.status == ReferralStatus.QUALIFIED, Referral.hold_until <= now)
+            .join(Member, Member.id == Referral.referrer_id)
+            .where(Referral.status == ReferralStatus.QUALIFIED, Referral.hold_until <= now, Member.blocked_at.is_(None))
             .order_by(Referral.hold_until, Referral.id)
             .limit(limit)
         )

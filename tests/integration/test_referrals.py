@@ -13,6 +13,7 @@ from sqlalchemy import select
 from db.models import Coupon, Member, Notification, NotificationKind, ReferralStatus
 from db.uow import UnitOfWorkFactory
 from loyalty import referrals
+from loyalty.blocking import set_blocked
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.data_export import export_member
@@ -251,6 +252,28 @@ async def test_rewards_over_a_cap_are_recorded_not_paid(
     statuses = [r.status for r in await stored_referrals(uow_factory)]
     assert statuses.count(ReferralStatus.REWARDED) == 2
     assert statuses.count(ReferralStatus.CAPPED) == 4
+    assert await points_of(uow_factory, ann) == 600
+
+
+async def test_a_blocked_referrers_rewards_wait_without_holding_up_anyone_elses(
+    uow_factory: UnitOfWorkFactory, clock: FixedClock, settings: Settings, ann: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(referrals, "PAY_BATCH", 2)  # a batch the blocked referrer's rewards fill
+    await set_terms(uow_factory, clock, hold_days=0, burst_size=10)
+    bea = await chat_member(uow_factory, clock, telegram_id=1002)
+    for referrer in (ann, ann, bea):  # Ann's are due first
+        friend, _ = await friend_joins(uow_factory, clock, settings, await link_of(uow_factory, referrer))
+        await buy(uow_factory, clock, settings, friend, 1000)
+        clock.advance(timedelta(minutes=1))
+    async with uow_factory() as uow:
+        await set_blocked(uow, clock, ann.id, blocked=True, actor="test")
+
+    assert await referrals.pay_due(uow_factory, clock, settings) == {"rewarded": 1, "capped": 0}
+    assert (await points_of(uow_factory, ann), await points_of(uow_factory, bea)) == (0, 300)
+
+    async with uow_factory() as uow:
+        await set_blocked(uow, clock, ann.id, blocked=False, actor="test")
+    assert await referrals.pay_due(uow_factory, clock, settings) == {"rewarded": 2, "capped": 0}
     assert await points_of(uow_factory, ann) == 600
 
 
