@@ -7,6 +7,7 @@ Nothing sleeps: Playwright's `expect` waits for what the page must reach."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +15,7 @@ import pytest_asyncio
 from playwright.async_api import expect
 
 from bot.broadcast import BroadcastClient, BroadcastEngine
+from db.models import Campaign
 from db.uow import UnitOfWorkFactory
 from loyalty.campaigns import service
 from loyalty.clock import FixedClock
@@ -32,6 +34,22 @@ OTHERS = 3  # members outside the segment
 # preview waits for typing to pause: what they bring is waited for across several polls, as a
 # busy machine may answer one late.
 WAIT_MS = 20_000
+
+
+async def draw_both_groups(uow_factory: UnitOfWorkFactory, campaign_id: int, segment: set[int]) -> None:
+    """Give the campaign a seed whose draw holds some of the segment out and sends to the rest.
+    Its own random seed leaves a group of 8 at 25 % empty one time in ten (0.75⁸), which would
+    test nothing of the hold-out."""
+    async with uow_factory() as uow:
+        campaign = await uow.session.get(Campaign, campaign_id)
+        assert campaign is not None
+        for attempt in itertools.count():
+            seed = f"mixed-{attempt}"
+            held = sum(service.held_out(seed, member_id, campaign.holdout_pct) for member_id in segment)
+            if 0 < held < len(segment):
+                break
+        campaign.seed = seed
+        await uow.commit()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -74,6 +92,8 @@ async def test_a_campaign_built_in_the_form_reaches_the_segments_chats_and_its_p
     await expect(page.locator("#campaign-name")).to_have_text("VIP evening")
     campaign_id = int(await page.locator("#campaign-name").get_attribute("data-campaign") or 0)
     await expect(page.locator("#progress")).to_have_attribute("data-status", "scheduled")
+
+    await draw_both_groups(uow_factory, campaign_id, set(chats))
 
     # The scheduler's job starts it, then the sender sends it, while the page polls.
     assert await service.start_due(uow_factory, clock, settings) == [campaign_id]
