@@ -106,6 +106,8 @@ def served_api(database_url: str, secret: str) -> Iterator[str]:
         "SECRET_KEY": secret,
         "LOG_LEVEL": "WARNING",
         "ENVIRONMENT": "production",
+        # Production refuses the example privacy address; no member ever reads this one.
+        "PRIVACY_URL": "https://loyalty.benchmark.test/privacy",
         # One key drives the whole load: far above the default per-key limit.
         "API_RATE_LIMIT": "1000000/minute",
     }
