@@ -43,7 +43,9 @@ PACKAGES = ("entrypoints", "loyalty", "db", "bot", "api", "sandbox", "templates"
 
 
 def not_installed_here() -> list[str]:
-    problems = [] if data_files_installed() else ["the wheel carries no message templates, no migrations or no console"]
+    problems = (
+        [] if data_files_installed() else ["the wheel carries no message templates, no migrations, no console or no Mini App"]
+    )
     for name in PACKAGES:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
@@ -60,11 +62,15 @@ def data_files_installed() -> bool:
     words = sum(name.startswith("templates/console/") and name.endswith(".toml") for name in files)
     pages = sum(name.startswith("api/console/templates/") and name.endswith(".html") for name in files)
     assets = sum(name.startswith("api/console/static/") for name in files)
+    app_words = sum(name.startswith("templates/webapp/") and name.endswith(".toml") for name in files)
+    app_assets = sum(name.startswith("api/webapp/static/") for name in files)
     print(
         f"wheel smoke: installed {len(files)} files, {templates} message templates, {migrations} migrations, "
-        f"console: {pages} pages, {words} word files, {assets} static files"
+        f"console: {pages} pages, {words} word files, {assets} static files; "
+        f"Mini App: {app_words} word files, {app_assets} static files"
     )
-    return templates > 0 and migrations > 0 and words > 0 and pages > 0 and assets > 0
+    counts = (templates, migrations, words, pages, assets, app_words, app_assets)
+    return all(count > 0 for count in counts)
 
 
 def free_port() -> int:
